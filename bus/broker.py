@@ -1,0 +1,312 @@
+"""The broker: the one sequencer. Stamp, append durably, then publish and acknowledge.
+
+Clients talk to a ROUTER socket (publish batches, catch-up fetches, time seeks, pings);
+subscribers receive ``topic NUL body`` frames from an XPUB socket on the next port. Work is
+done in batches of whatever has arrived, so one fsync covers many messages (group commit).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import zmq
+
+from bus import envelope, inbox, protocol
+from bus.log import EventLog, topic_matches
+from bus.sequencer import DEDUP_WINDOW, Sequencer
+
+FsyncPolicy = Literal["always", "batch", "never"]
+MAX_DRAIN = 4096  # frames taken per batch
+FETCH_REPLY_BYTES = 1024 * 1024
+FETCH_SCAN = 50_000  # records looked at per fetch when filtering by topic
+log = logging.getLogger("homelab.bus.broker")
+rejects = logging.getLogger("homelab.bus.rejects")
+
+
+class BrokerError(Exception):
+    """A reason the broker cannot start, worded for the operator."""
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.time)
+    published: int = 0
+    rejected: int = 0
+    subscribers: int = 0
+    last_tick_seq: int = 0
+    last_tick: float = field(default_factory=time.monotonic)
+    rate: float = 0.0
+    rejects_logged_this_tick: int = 0
+    rejects_unlogged: int = 0
+
+
+class Broker:
+    def __init__(
+        self,
+        log_: EventLog,
+        endpoint: str,
+        *,
+        fsync: FsyncPolicy = "batch",
+        max_message_bytes: int = envelope.MAX_MESSAGE_BYTES,
+        stats_interval: float = 1.0,
+        inbox_dir: Path | None = None,
+    ):
+        self.log = log_
+        self.fsync = fsync
+        self.max_message_bytes = max_message_bytes
+        self.stats_interval = stats_interval
+        self.inbox_dir = inbox_dir
+        self.stats = Stats()
+        self.sequencer = Sequencer(log_.last_seq, _last_time(log_), _recent_ids(log_))
+        self.stats.last_tick_seq = log_.last_seq
+        self._boot = os.urandom(4).hex()
+        self._own_count = 0
+        self._ctx = zmq.Context.instance()
+        self.router = self._ctx.socket(zmq.ROUTER)
+        self.xpub = self._ctx.socket(zmq.XPUB)
+        self._bind(endpoint)
+
+    def _bind(self, endpoint: str) -> None:
+        host, port = split_endpoint(endpoint)
+        self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
+        self.router.setsockopt(zmq.RCVHWM, 100_000)
+        self.router.setsockopt(zmq.SNDHWM, 100_000)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.xpub.setsockopt(zmq.SNDHWM, 1_000_000)
+        self.xpub.setsockopt(zmq.XPUB_VERBOSER, 1)
+        self.xpub.setsockopt(zmq.LINGER, 0)
+        for sock, p in ((self.router, port), (self.xpub, port + 1)):
+            try:
+                sock.bind(f"tcp://{host}:{p}")
+            except zmq.ZMQError as err:
+                self.close()
+                if err.errno == zmq.EADDRINUSE:
+                    raise BrokerError(
+                        f"port {p} on {host} is already in use (another broker running?)"
+                    ) from None
+                raise BrokerError(f"cannot listen on tcp://{host}:{p}: {err}") from None
+
+    def close(self) -> None:
+        self.router.close(0)
+        self.xpub.close(0)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.xpub, zmq.POLLIN)
+        next_tick = time.monotonic()
+        while not should_stop():
+            wait_ms = max(0, min(250, int((next_tick - time.monotonic()) * 1000)))
+            ready = dict(poller.poll(wait_ms))
+            if self.xpub in ready:
+                self._count_subscriptions()
+            if self.router in ready:
+                self._handle(self._drain())
+            if time.monotonic() >= next_tick:
+                self._tick()
+                next_tick = time.monotonic() + min(self.stats_interval or 0.25, 0.25)
+
+    def _drain(self) -> list[list[bytes]]:
+        frames = []
+        try:
+            while len(frames) < MAX_DRAIN:
+                frames.append(self.router.recv_multipart(zmq.NOBLOCK))
+        except zmq.Again:
+            pass
+        return frames
+
+    def _handle(self, frames: Sequence[list[bytes]]) -> None:
+        publishes: list[tuple[bytes, protocol.Publish]] = []
+        queries = []
+        for parts in frames:
+            if len(parts) != 2:
+                self._reject(parts[0], None, f"expected one frame, got {len(parts) - 1}")
+                continue
+            identity, frame = parts
+            try:
+                request = protocol.decode_request(frame, self.max_message_bytes)
+            except protocol.ProtocolError as err:
+                self._reject(identity, None, str(err))
+                continue
+            if isinstance(request, protocol.Publish):
+                publishes.append((identity, request))
+            else:
+                queries.append((identity, request))
+        if publishes:
+            self._commit(publishes)
+        for identity, query in queries:
+            self._answer(identity, query)
+
+    def _commit(self, publishes: list[tuple[bytes, protocol.Publish]]) -> None:
+        accepted = [item for _, p in publishes for item in p.items if not isinstance(item, str)]
+        bodies, topics, seqs = self.sequencer.stamp(accepted, time.time())
+        self._persist(bodies)
+        send = self.xpub.send
+        for topic, body in zip(topics, bodies, strict=True):
+            send(envelope.pub_frame(topic, body))
+        self.stats.published += len(bodies)
+        next_seq = iter(seqs)
+        for identity, publish in publishes:
+            results: list[int | str] = []
+            for item in publish.items:
+                if isinstance(item, str):
+                    self._note_reject(identity, item)
+                    results.append(item)
+                else:
+                    results.append(next(next_seq))
+            self._reply(identity, "ack", publish.batch, results)
+
+    def _persist(self, bodies: list[bytes]) -> None:
+        if self.fsync == "always":
+            for body in bodies:
+                self.log.append([body])
+                self.log.sync()
+            return
+        self.log.append(bodies)
+        if self.fsync == "batch":
+            self.log.sync()
+
+    def publish_own(self, topic: str, payload: dict) -> int:
+        """Publish a message of the broker's own (stats, reports) through the same path."""
+        self._own_count += 1
+        msg_id = f"broker-{self._boot}-{self._own_count}"
+        wire = envelope.encode_wire(topic, msg_id, "broker", payload)
+        item = protocol.Envelope(wire, topic, msg_id, "broker")
+        self._commit([(b"", protocol.Publish(0, [item]))])
+        return self.sequencer.last_seq
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def _answer(self, identity: bytes, query: tuple) -> None:
+        kind, req = query[0], query[1]
+        if kind == "fetch":
+            _, _, after, limit, prefixes = query
+            scanned, bodies = self._fetch(after, limit, prefixes)
+            self._reply(identity, "batch", req, self.log.last_seq, scanned, bodies)
+        elif kind == "seek":
+            self._reply(identity, "seek", req, self.log.seq_at(query[2]))
+        else:
+            self._reply(identity, "pong", req, self.status())
+
+    def _fetch(self, after: int, limit: int, prefixes: list[str]) -> tuple[int, list]:
+        head = self.log.last_seq
+        until = min(head, after + (FETCH_SCAN if prefixes else limit))
+        bodies, size, seq = [], 0, after
+        for body in self.log.read(after, until):
+            seq += 1
+            if not prefixes or topic_matches(body, prefixes):
+                bodies.append(body)
+                size += len(body)
+                if len(bodies) >= limit or size >= FETCH_REPLY_BYTES:
+                    break
+        return seq, bodies
+
+    def status(self) -> dict:
+        return {
+            "seq": self.log.last_seq,
+            "rate": round(self.stats.rate, 1),
+            "subscribers": self.stats.subscribers,
+            "published": self.stats.published,
+            "rejected": self.stats.rejected,
+            "uptime_s": round(time.time() - self.stats.started, 1),
+            "fsync": self.fsync,
+        }
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        stats = self.stats
+        if self.inbox_dir is not None:
+            self._take_inbox()
+        if self.stats_interval and now - stats.last_tick >= self.stats_interval:
+            stats.rate = (self.log.last_seq - stats.last_tick_seq) / (now - stats.last_tick)
+            stats.last_tick, stats.last_tick_seq = now, self.log.last_seq
+            if stats.rejects_unlogged:
+                rejects.warning("... and %d more rejected messages", stats.rejects_unlogged)
+            stats.rejects_logged_this_tick = stats.rejects_unlogged = 0
+            self.publish_own("bus.stats", self.status())
+
+    def _take_inbox(self) -> None:
+        for dropped in inbox.scan(self.inbox_dir):
+            if isinstance(dropped.item, str):
+                inbox.reject(dropped, dropped.item)
+                self._note_reject(b"inbox", f"{dropped.path.name}: {dropped.item}")
+                continue
+            self._commit([(b"", protocol.Publish(0, [dropped.item]))])
+            inbox.done(dropped)
+
+    def _count_subscriptions(self) -> None:
+        try:
+            while True:
+                frame = self.xpub.recv(zmq.NOBLOCK)
+                if frame[:1] == b"\x01":
+                    self.stats.subscribers += 1
+                elif frame[:1] == b"\x00":
+                    self.stats.subscribers = max(0, self.stats.subscribers - 1)
+        except zmq.Again:
+            pass
+
+    def _reject(self, identity: bytes, req: int | None, reason: str) -> None:
+        self._note_reject(identity, reason)
+        self._reply(identity, "err", req, reason)
+
+    def _note_reject(self, identity: bytes, reason: str) -> None:
+        stats = self.stats
+        stats.rejected += 1
+        if stats.rejects_logged_this_tick < 20:
+            stats.rejects_logged_this_tick += 1
+            rejects.warning("rejected from %s: %s", identity.hex() or "broker", reason)
+        else:
+            stats.rejects_unlogged += 1
+
+    def _reply(self, identity: bytes, *fields) -> None:
+        if identity in (b"", b"inbox"):
+            return
+        try:
+            self.router.send_multipart([identity, protocol.encode(*fields)], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the client went away or is not reading: it will ask again
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    """``tcp://host:port`` -> (host, port), with a readable error."""
+    rest = endpoint.removeprefix("tcp://")
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65535:
+        raise BrokerError(f"bad bus endpoint {endpoint!r}: expected tcp://HOST:PORT")
+    return host, int(port)
+
+
+def lock_log(events_dir: Path) -> int:
+    """Hold an exclusive lock so two brokers never write one log."""
+    events_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(events_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BrokerError(f"another broker is already writing {events_dir}") from None
+    return fd
+
+
+def _last_time(log_: EventLog) -> float:
+    if log_.last_seq == 0:
+        return 0.0
+    for body in log_.read(log_.last_seq - 1):
+        return envelope.body_time(body)
+    return 0.0
+
+
+def _recent_ids(log_: EventLog) -> list[tuple[str, int]]:
+    start = max(0, log_.last_seq - DEDUP_WINDOW)
+    return [(envelope.body_id(body), seq) for seq, body in enumerate(log_.read(start), start + 1)]

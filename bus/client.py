@@ -1,0 +1,386 @@
+"""The bus API: publish durably, subscribe without gaps. The only module clients import.
+
+    with Publisher(endpoint, source="agent:web1") as pub:
+        seq = pub.publish("obs.node.web1", {"up": True})      # returns once on disk
+
+    for message in Subscriber(endpoint, "obs.", since=1):     # from the log, then live
+        ...
+
+``AsyncSubscriber`` is the same for asyncio code (the NiceGUI app).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from bus import envelope, protocol
+from bus.envelope import Message
+from bus.subscription import Tracker
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:7001"
+RESEND_AFTER = 1.0
+FETCH_LIMIT = 2000
+
+
+class BusError(Exception):
+    """Base of the errors a bus client raises, each worded for the operator."""
+
+
+class BusUnavailable(BusError):
+    pass
+
+
+class PublishRejected(BusError):
+    pass
+
+
+def publish_endpoint(endpoint: str) -> str:
+    """Subscribers connect to the broker's request port + 1."""
+    base, _, port = endpoint.rpartition(":")
+    if not base or not port.isdigit():
+        raise BusError(f"bad bus endpoint {endpoint!r}: expected tcp://HOST:PORT")
+    return f"{base}:{int(port) + 1}"
+
+
+def _unavailable(endpoint: str, timeout: float) -> BusUnavailable:
+    return BusUnavailable(
+        f"no answer from the broker at {endpoint} within {timeout:g} s (is `homelab broker` running?)"
+    )
+
+
+def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IMMEDIATE, 1)
+    sock.setsockopt(zmq.SNDHWM, 100_000)
+    sock.setsockopt(zmq.RCVHWM, 100_000)
+    sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES * 2)
+    sock.connect(endpoint)
+    return sock
+
+
+class _Requests:
+    """Request/reply over a DEALER: numbered requests, resent until answered or timed out."""
+
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None):
+        self.endpoint = endpoint
+        self.sock = _dealer(ctx or zmq.Context.instance(), endpoint)
+        self._numbers = itertools.count(1)
+
+    def ask(self, *fields: Any, timeout: float) -> tuple:
+        req = next(self._numbers)
+        frame = protocol.encode(fields[0], req, *fields[1:])
+        deadline = time.monotonic() + timeout
+        resend_at = 0.0
+        while (now := time.monotonic()) < deadline:
+            if now >= resend_at:
+                try:
+                    self.sock.send(frame, zmq.NOBLOCK)
+                except zmq.Again:
+                    pass  # not connected yet
+                resend_at = now + RESEND_AFTER
+            if self.sock.poll(max(1, int((min(deadline, resend_at) - now) * 1000))):
+                reply = protocol.decode_reply(self.sock.recv())
+                if reply[1] == req:
+                    if reply[0] == "err":
+                        raise BusError(f"broker refused the request: {reply[2]}")
+                    return reply
+        raise _unavailable(self.endpoint, timeout)
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+def ping(endpoint: str = DEFAULT_ENDPOINT, timeout: float = 3.0) -> dict[str, Any]:
+    """The broker's status (last seq, rate, subscribers...); raises BusUnavailable."""
+    requests = _Requests(endpoint)
+    try:
+        return requests.ask("ping", timeout=timeout)[2]
+    finally:
+        requests.close()
+
+
+def seq_at(endpoint: str, when: float, timeout: float = 5.0) -> int:
+    """The first sequence number the broker stamped at or after ``when``."""
+    requests = _Requests(endpoint)
+    try:
+        return requests.ask("seek", float(when), timeout=timeout)[2]
+    finally:
+        requests.close()
+
+
+class Publisher:
+    """Publishes messages and learns when they are durable.
+
+    ``publish`` waits for one message. ``submit`` + ``flush`` keep many in flight, sent in
+    batches and acknowledged in batches. Batches without an answer are resent (same ids, so
+    the broker stores each message once) until ``timeout`` passes without progress.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        source: str | None = None,
+        *,
+        timeout: float = 10.0,
+        batch_size: int = 256,
+        window: int = 32,
+    ):
+        self.endpoint = endpoint
+        self.source = source or f"pid{os.getpid()}"
+        envelope.validate_heads([("a", "a", self.source)])
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self.window = window  # batches in flight
+        self._sock = _dealer(zmq.Context.instance(), endpoint)
+        self._prefix = os.urandom(6).hex() + "-"
+        self._counter = itertools.count(1)
+        self._batches = itertools.count(1)
+        self._open: list[bytes] = []
+        self._in_flight: dict[int, tuple[bytes, float]] = {}
+        self.results: dict[int, list[int | str]] = {}
+        self.rejected: list[str] = []
+        self.last_seq = 0
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def new_id(self) -> str:
+        return f"{self._prefix}{next(self._counter)}"
+
+    def publish(self, topic: str, payload: dict[str, Any], *, id: str | None = None) -> int:
+        """Publish one message; return its sequence number once it is on disk."""
+        self.flush()
+        batch = self._send_batch([self._wire(topic, payload, id)])
+        self._wait(lambda: batch not in self._in_flight)
+        result = self.results.pop(batch)[0]
+        if isinstance(result, str):
+            raise PublishRejected(f"broker rejected the message: {result}")
+        return result
+
+    def submit(self, topic: str, payload: dict[str, Any], *, id: str | None = None) -> None:
+        """Queue a message; it is sent with its batch. ``flush`` waits for all of them."""
+        self._open.append(self._wire(topic, payload, id))
+        if len(self._open) >= self.batch_size:
+            self._send_open()
+
+    def flush(self) -> None:
+        """Wait until every submitted message is durable; raise if any was rejected."""
+        self._send_open()
+        self._wait(lambda: not self._in_flight)
+        self.results.clear()
+        if self.rejected:
+            first, count = self.rejected[0], len(self.rejected)
+            self.rejected = []
+            raise PublishRejected(f"broker rejected {count} message(s), first: {first}")
+
+    def close(self) -> None:
+        self._sock.close(0)
+
+    def _wire(self, topic: str, payload: dict[str, Any], msg_id: str | None) -> bytes:
+        return envelope.encode_wire(topic, msg_id or self.new_id(), self.source, payload)
+
+    def _send_open(self) -> None:
+        if self._open:
+            self._wait(lambda: len(self._in_flight) < self.window)
+            self._send_batch(self._open)
+            self._open = []
+
+    def _send_batch(self, wires: Sequence[bytes]) -> int:
+        batch = next(self._batches)
+        frame = protocol.encode_publish(batch, wires)
+        self._in_flight[batch] = (frame, 0.0)
+        self._try_send(batch)
+        return batch
+
+    def _try_send(self, batch: int) -> None:
+        frame, _ = self._in_flight[batch]
+        try:
+            self._sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # broker not connected: resent later
+        self._in_flight[batch] = (frame, time.monotonic())
+
+    def _wait(self, done) -> None:
+        last_progress = time.monotonic()
+        while not done():
+            now = time.monotonic()
+            if now - last_progress > self.timeout:
+                raise _unavailable(self.endpoint, self.timeout)
+            if self._sock.poll(50):
+                while self._take_reply():
+                    last_progress = time.monotonic()
+            for batch, (_, sent) in list(self._in_flight.items()):
+                if now - sent > RESEND_AFTER:
+                    self._try_send(batch)
+
+    def _take_reply(self) -> bool:
+        try:
+            frame = self._sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        reply = protocol.decode_reply(frame)
+        if reply[0] == "ack" and reply[1] in self._in_flight:
+            del self._in_flight[reply[1]]
+            self.results[reply[1]] = reply[2]
+            for result in reply[2]:
+                if isinstance(result, str):
+                    self.rejected.append(result)
+                else:
+                    self.last_seq = max(self.last_seq, result)
+        elif reply[0] == "err":
+            if reply[1] in self._in_flight:
+                del self._in_flight[reply[1]]
+            self.rejected.append(reply[2])
+        return True
+
+
+class Subscriber:
+    """Messages in sequence order, from the log first when ``since`` is given, then live.
+
+    ``since`` is the first sequence number wanted (``1`` for everything); ``None`` means
+    from now on. Gaps (a slow reader, a broker restart) are filled from the log.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *prefixes: str,
+        since: int | None = None,
+        timeout: float = 5.0,
+        hwm: int = 100_000,
+    ):
+        self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
+        self.timeout = timeout
+        ctx = zmq.Context.instance()
+        self._requests = _Requests(endpoint, ctx)
+        self._sub = ctx.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.RCVHWM, hwm)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sub.connect(publish_endpoint(endpoint))
+        self._ready: collections.deque[Message] = collections.deque()
+        if not self.tracker.started:
+            self.tracker.start_at(self._requests.ask("ping", timeout=timeout)[2]["seq"])
+
+    def __iter__(self) -> Iterator[Message]:
+        while True:
+            message = self.get(timeout=None)
+            if message is not None:
+                yield message
+
+    def get(self, timeout: float | None = 1.0) -> Message | None:
+        """The next message, or None when ``timeout`` seconds pass without one."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ready:
+            if self.tracker.behind:
+                self._fetch()
+                continue
+            wait = 1000 if deadline is None else int(max(0, deadline - time.monotonic()) * 1000)
+            if not self._sub.poll(wait):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
+            message = self.tracker.on_live(*envelope.split_pub_frame(self._sub.recv()))
+            if message is not None:
+                return message
+        return self._ready.popleft()
+
+    def _fetch(self) -> None:
+        tracker = self.tracker
+        reply = self._requests.ask(
+            "fetch",
+            tracker.fetch_after(),
+            FETCH_LIMIT,
+            list(tracker.prefixes),
+            timeout=self.timeout,
+        )
+        self._ready.extend(tracker.on_fetched(reply[2], reply[3], reply[4]))
+
+    def close(self) -> None:
+        self._sub.close(0)
+        self._requests.close()
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncSubscriber:
+    """``Subscriber`` for asyncio: ``async for message in AsyncSubscriber(...)``.
+
+    Sockets are made inside the running loop (``start``), so it can be created anywhere.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *prefixes: str,
+        since: int | None = None,
+        timeout: float = 5.0,
+    ):
+        self.endpoint = endpoint
+        self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
+        self.timeout = timeout
+        self._ctx: zmq.asyncio.Context | None = None
+        self._numbers = itertools.count(1)
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        self._ctx = zmq.asyncio.Context()
+        dealer = _dealer(self._ctx, self.endpoint)
+        sub = self._ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(publish_endpoint(self.endpoint))
+        try:
+            if not self.tracker.started:
+                pong = await self._ask(dealer, "ping")
+                self.tracker.start_at(pong[2]["seq"])
+            while True:
+                while self.tracker.behind:
+                    reply = await self._ask(
+                        dealer,
+                        "fetch",
+                        self.tracker.fetch_after(),
+                        FETCH_LIMIT,
+                        list(self.tracker.prefixes),
+                    )
+                    for message in self.tracker.on_fetched(reply[2], reply[3], reply[4]):
+                        yield message
+                frame = await sub.recv()
+                message = self.tracker.on_live(*envelope.split_pub_frame(frame))
+                if message is not None:
+                    yield message
+        finally:
+            dealer.close(0)
+            sub.close(0)
+            self._ctx.term()
+
+    async def _ask(self, dealer: zmq.asyncio.Socket, *fields: Any) -> tuple:
+        """One request, resent every second until the broker answers (it may be restarting)."""
+        req = next(self._numbers)
+        frame = protocol.encode(fields[0], req, *fields[1:])
+        while True:
+            try:
+                await dealer.send(frame, zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+            if await dealer.poll(int(RESEND_AFTER * 1000)):
+                reply = protocol.decode_reply(await dealer.recv())
+                if reply[1] == req:
+                    if reply[0] == "err":
+                        raise BusError(f"broker refused the request: {reply[2]}")
+                    return reply

@@ -1,0 +1,186 @@
+"""The one message shape on the bus and its byte encodings.
+
+A publisher sends a *wire envelope*, the msgpack array ``[topic, id, source, payload]``.
+The broker stamps it into a *body*, ``[seq, time, topic, id, source, payload]``, by
+prepending two fixed-width fields to the publisher's own bytes (``seq`` as msgpack uint64,
+``time`` as msgpack float64), so the payload is never re-encoded. The same body is written
+to the log and published, so every reader sees exactly the bytes that are on disk.
+
+``docs/protocol.md`` describes these layouts for clients in other languages.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Any, NamedTuple
+
+import msgpack
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+TOPIC_PATTERN = r"^[a-z][a-z0-9_-]*(\.[A-Za-z0-9_:@+-]+)*$"
+MAX_TOPIC_CHARS = 200
+MAX_ID_CHARS = 64
+MAX_SOURCE_CHARS = 128
+MAX_MESSAGE_BYTES = 256 * 1024
+
+Topic = Annotated[str, StringConstraints(max_length=MAX_TOPIC_CHARS, pattern=TOPIC_PATTERN)]
+MessageId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SOURCE_CHARS)]
+
+_STAMP = struct.Struct(">BBQBd")  # fixarray(6), uint64 marker, seq, float64 marker, time
+_SEQ_AT = struct.Struct(">Q")
+_TIME_AT = struct.Struct(">d")
+STAMP_SIZE = _STAMP.size  # 19: seq lives at body[2:10], time at body[11:19]
+_WIRE_ARRAY = 0x94  # fixarray of 4
+_BODY_ARRAY = 0x96  # fixarray of 6
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a valid envelope or body, whatever the underlying reason."""
+
+
+class Message(NamedTuple):
+    """One sequenced bus message, as every subscriber and reader sees it.
+
+    A named tuple rather than a pydantic model: subscribers make one per message, and this
+    costs a tenth. Messages from outside are validated with ``MessageModel`` instead.
+    """
+
+    seq: int
+    time: float
+    topic: str
+    id: str
+    source: str
+    payload: dict[str, Any]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class MessageModel(BaseModel):
+    """The strict pydantic form of ``Message`` for data that arrives from outside."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    seq: Annotated[int, Field(ge=1)]
+    time: float
+    topic: Topic
+    id: MessageId
+    source: Source
+    payload: dict[str, Any]
+
+
+_wire_heads = TypeAdapter(list[tuple[Topic, MessageId, Source]], config=ConfigDict(strict=True))
+_topic = TypeAdapter(Topic)
+
+
+TOPIC_RULE = (
+    f"use dot-separated words, the first lowercase (e.g. obs.node.web1), "
+    f"at most {MAX_TOPIC_CHARS} characters"
+)
+
+
+def check_topic(topic: str) -> str:
+    """Return ``topic`` if it is valid, else raise DecodeError with a readable reason."""
+    try:
+        return _topic.validate_python(topic)
+    except ValidationError:
+        raise DecodeError(f"bad topic {topic[:80]!r}: {TOPIC_RULE}") from None
+
+
+def validate_heads(heads: list[tuple[Any, Any, Any]]) -> list[str | None]:
+    """Check (topic, id, source) of many envelopes in one pydantic call; one reason or None each."""
+    try:
+        _wire_heads.validate_python(heads)
+        return [None] * len(heads)
+    except ValidationError as err:
+        reasons: list[str | None] = [None] * len(heads)
+        for problem in err.errors(include_url=False, include_input=False):
+            index, *field = problem["loc"]
+            if reasons[index] is None:
+                name = ("topic", "id", "source")[field[0]] if field else "envelope"
+                message = (
+                    TOPIC_RULE if problem["type"] == "string_pattern_mismatch" else problem["msg"]
+                )
+                reasons[index] = f"{name}: {message}"
+        return reasons
+
+
+def validate_message(data: Any) -> Message:
+    """Validate a message that arrives from outside (JSON, a foreign client) with pydantic."""
+    try:
+        return Message(**MessageModel.model_validate(data).model_dump())
+    except ValidationError as err:
+        raise DecodeError(_first_error(err)) from None
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "message"
+    return f"{where}: {first['msg']}"
+
+
+def encode_wire(topic: str, msg_id: str, source: str, payload: dict[str, Any]) -> bytes:
+    """The publisher's bytes for one message (validated again by the broker)."""
+    try:
+        return msgpack.packb([topic, msg_id, source, payload], use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise DecodeError(f"payload cannot be encoded: {err}") from None
+
+
+def stamp(wire: bytes, seq: int, time: float) -> bytes:
+    """Turn a validated wire envelope into a body by prepending seq and time."""
+    if wire[0] != _WIRE_ARRAY:  # a foreign client used a wider array header: normalise it
+        wire = msgpack.packb(msgpack.unpackb(wire, raw=False), use_bin_type=True)
+    return _STAMP.pack(_BODY_ARRAY, 0xCF, seq, 0xCB, time) + wire[1:]
+
+
+def body_seq(body: bytes | memoryview) -> int:
+    return _SEQ_AT.unpack_from(body, 2)[0]
+
+
+def body_time(body: bytes | memoryview) -> float:
+    return _TIME_AT.unpack_from(body, 11)[0]
+
+
+def decode_body(body: bytes | memoryview) -> Message:
+    """Decode a body written by the broker (trusted: checksummed, validated on the way in)."""
+    try:
+        return Message._make(msgpack.unpackb(body, raw=False))
+    except Exception as err:  # msgpack raises many types; callers need one
+        raise DecodeError(f"undecodable body: {err}") from None
+
+
+def body_topic(body: bytes | memoryview) -> str:
+    """The topic of a body without decoding anything else (it is ASCII, at most 200 bytes)."""
+    marker = body[STAMP_SIZE]
+    if 0xA0 <= marker <= 0xBF:  # fixstr
+        start, length = STAMP_SIZE + 1, marker - 0xA0
+    elif marker == 0xD9:  # str 8
+        start, length = STAMP_SIZE + 2, body[STAMP_SIZE + 1]
+    else:
+        return _body_fields(body, 1)[0]
+    return str(body[start : start + length], "ascii")
+
+
+def body_id(body: bytes | memoryview) -> str:
+    """The message id of a body without decoding its payload."""
+    return _body_fields(body, 2)[1]
+
+
+def _body_fields(body: bytes | memoryview, count: int) -> list[str]:
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(body[STAMP_SIZE : STAMP_SIZE + 2 * (MAX_TOPIC_CHARS + MAX_ID_CHARS) * 4])
+    return [unpacker.unpack() for _ in range(count)]
+
+
+def pub_frame(topic: str, body: bytes) -> bytes:
+    """The single PUB frame ``topic NUL body``: SUB prefix filters match on the topic."""
+    return topic.encode() + b"\0" + body
+
+
+def split_pub_frame(frame: bytes) -> tuple[str, bytes]:
+    topic, sep, body = frame.partition(b"\0")
+    if not sep:
+        raise DecodeError("publication frame has no topic separator")
+    return topic.decode(errors="replace"), body

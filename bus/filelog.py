@@ -1,0 +1,308 @@
+"""The durable event log: append-only segment files under ``events/YYYY-MM-DD/``.
+
+Each segment is named after the sequence number of its first record
+(``events/2026-11-26/00000000000000000001.log``), so finding where a sequence number lives
+is a search over file names, and finding a time is a search over segments' first records;
+neither reads the history. The record format is in ``records`` and ``docs/log-format.md``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime as dt
+import mmap
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from bus import envelope, records
+from bus.log import SequenceError
+
+SEGMENT_BYTES = 16 * 1024 * 1024
+MARK_EVERY = 256  # remember every 256th record's offset for seeking within a segment
+
+
+@dataclasses.dataclass
+class Segment:
+    path: Path
+    first_seq: int
+    marks: list[int] = dataclasses.field(default_factory=list)  # offset of record k*MARK_EVERY
+    indexed_size: int = 0  # bytes covered by ``marks``
+    indexed_count: int = 0  # records covered by ``marks``
+
+    @property
+    def day(self) -> str:
+        return self.path.parent.name
+
+
+def utc_day(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+
+
+def list_segments(events_dir: Path) -> list[Segment]:
+    found = []
+    for path in events_dir.glob("????-??-??/*.log"):
+        if path.stem.isdigit():
+            found.append(Segment(path, int(path.stem)))
+    found.sort(key=lambda s: s.first_seq)
+    return found
+
+
+class FileLog:
+    """An ``EventLog`` on disk. One writer (the broker, via ``open_for_append``); any number
+    of readers (``FileLog(events_dir)``, then ``refresh()`` to see what was written since)."""
+
+    def __init__(self, events_dir: Path | str, segment_bytes: int = SEGMENT_BYTES):
+        self.events_dir = Path(events_dir)
+        self.segment_bytes = segment_bytes
+        self.segments: list[Segment] = []
+        self._last_seq = 0
+        self._fd: int | None = None
+        self._size = 0
+        self._writer = False
+        self.refresh()
+
+    # -- writing -------------------------------------------------------------------------
+
+    @classmethod
+    def open_for_append(
+        cls, events_dir: Path | str, segment_bytes: int = SEGMENT_BYTES
+    ) -> tuple[FileLog, list[str]]:
+        """Open as the one writer: cut a torn tail (described in the returned report) or raise
+        ``CorruptLog`` when a record before the tail is bad."""
+        Path(events_dir).mkdir(parents=True, exist_ok=True)
+        log = cls.__new__(cls)
+        log.events_dir, log.segment_bytes = Path(events_dir), segment_bytes
+        log.segments, log._fd, log._size, log._writer = list_segments(log.events_dir), None, 0, True
+        log._last_seq = 0
+        report = log._recover_tail()
+        return log, report
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def append(self, bodies: Sequence[bytes]) -> None:
+        if not bodies:
+            return
+        first = envelope.body_seq(bodies[0])
+        if first != self._last_seq + 1:
+            raise SequenceError(f"expected seq {self._last_seq + 1}, got {first}")
+        day = utc_day(envelope.body_time(bodies[0]))
+        if self._fd is None or self._size >= self.segment_bytes or day != self.segments[-1].day:
+            self._start_segment(first, day)
+        segment = self.segments[-1]
+        offset = self._size
+        chunks = []
+        for body in bodies:
+            if segment.indexed_count % MARK_EVERY == 0:
+                segment.marks.append(offset)
+            segment.indexed_count += 1
+            chunk = records.frame(body)
+            offset += len(chunk)
+            chunks.append(chunk)
+        _write_all(self._fd, b"".join(chunks))
+        self._size = segment.indexed_size = offset
+        self._last_seq = first + len(bodies) - 1
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+    def _start_segment(self, first_seq: int, day: str) -> None:
+        """Continue the last segment if it still fits, else seal it and start a new one."""
+        last = self.segments[-1] if self.segments else None
+        if self._fd is None and last is not None:
+            size = last.path.stat().st_size
+            if size < self.segment_bytes and last.day == day:
+                self._open(last)
+                return
+            if size == 0:  # an empty segment of another day: its name is the one we need
+                last.path.unlink()
+                self.segments.pop()
+        self.close()
+        day_dir = self.events_dir / day
+        if not day_dir.exists():
+            day_dir.mkdir(parents=True)
+            _fsync_dir(self.events_dir)
+        segment = Segment(day_dir / f"{first_seq:020d}.log", first_seq)
+        self.segments.append(segment)
+        self._open(segment)
+        _fsync_dir(day_dir)
+
+    def _open(self, segment: Segment) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(segment.path, flags, 0o644)
+        self._size = os.fstat(self._fd).st_size
+        if segment.indexed_size != self._size:
+            _index(segment, _mapped(segment.path))
+
+    def _recover_tail(self) -> list[str]:
+        if not self.segments:
+            return []
+        segment = self.segments[-1]
+        data = segment.path.read_bytes()
+        report = []
+        try:
+            count = _check_segment(segment, data)
+        except records.TornTail as torn:
+            count = torn.count
+            os.truncate(segment.path, torn.offset)
+            with open(segment.path, "rb+") as f:
+                os.fsync(f.fileno())
+            data = data[: torn.offset]
+            report.append(
+                f"{torn}; cut it off, the log now ends at seq {segment.first_seq + count - 1}"
+            )
+        segment.marks, segment.indexed_count, segment.indexed_size = [], 0, 0
+        _index(segment, data)
+        self._last_seq = segment.first_seq + count - 1
+        return report
+
+    # -- reading -------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Pick up what a writer in another process has appended since the last look."""
+        if self._writer:
+            return
+        known = {s.path: s for s in self.segments}
+        self.segments = [known.get(s.path, s) for s in list_segments(self.events_dir)]
+        self._last_seq = 0
+        if self.segments:
+            last = self.segments[-1]
+            _index(last, _mapped(last.path))
+            self._last_seq = last.first_seq + last.indexed_count - 1
+
+    def read(
+        self, after: int = 0, until: int | None = None, prefixes: Sequence[str] = ()
+    ) -> Iterator[bytes]:
+        stop = self._last_seq if until is None else min(until, self._last_seq)
+        if after >= stop:
+            return
+        firsts = [s.first_seq for s in self.segments]
+        index = max(bisect.bisect_right(firsts, after + 1) - 1, 0)
+        for segment in self.segments[index:]:
+            if segment.first_seq > stop:
+                return
+            yield from self._read_segment(segment, after, stop, prefixes)
+
+    def _read_segment(
+        self, segment: Segment, after: int, stop: int, prefixes: Sequence[str]
+    ) -> Iterator[bytes]:
+        data = _mapped(segment.path)
+        if segment.indexed_size < len(data):
+            _index(segment, data)
+        skip = max(after + 1 - segment.first_seq, 0)
+        mark = min(skip // MARK_EVERY, len(segment.marks) - 1)
+        if mark < 0 or skip >= segment.indexed_count:
+            return
+        start = records.hop(data, segment.marks[mark], skip - mark * MARK_EVERY)
+        seq = segment.first_seq + skip
+        prefixes = tuple(prefixes)
+        for _, view in _walk_tolerant(segment, data, start):
+            if seq > stop:
+                return
+            body = bytes(view)
+            if not prefixes or envelope.body_topic(body).startswith(prefixes):
+                yield body
+            seq += 1
+
+    def seq_at(self, time: float) -> int:
+        """First seq stamped at or after ``time``: a search over segments, then one segment."""
+        candidates = [s for s in self.segments if s.path.stat().st_size > 0]
+        lo, hi = 0, len(candidates)
+        while lo < hi:  # the last segment whose first record is before ``time``
+            mid = (lo + hi) // 2
+            if _first_time(candidates[mid]) < time:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return candidates[0].first_seq if candidates else self._last_seq + 1
+        segment = candidates[lo - 1]
+        seq = segment.first_seq
+        for _, body in _walk_tolerant(segment, _mapped(segment.path)):
+            if envelope.body_time(body) >= time:
+                return seq
+            seq += 1
+        return seq
+
+
+def _check_segment(segment: Segment, data: bytes) -> int:
+    """Count a segment's records, checking every checksum and sequence number."""
+    count = 0
+    try:
+        for count, (offset, body) in enumerate(records.walk(data, str(segment.path)), 1):
+            if envelope.body_seq(body) != segment.first_seq + count - 1:
+                raise records.CorruptLog(
+                    str(segment.path),
+                    offset,
+                    f"seq {envelope.body_seq(body)} where {segment.first_seq + count - 1} belongs",
+                )
+    except records.TornTail as torn:
+        torn.count = count
+        raise
+    return count
+
+
+def _walk_tolerant(
+    segment: Segment, data: bytes, start: int = 0
+) -> Iterator[tuple[int, memoryview]]:
+    """Walk a segment as a reader: a torn tail is just where the data ends (for now)."""
+    try:
+        yield from records.walk(data, str(segment.path), start)
+    except records.TornTail:
+        return
+
+
+def _index(segment: Segment, data: bytes) -> None:
+    """Extend the segment's offset marks over ``data`` (its whole current content)."""
+    if segment.indexed_size > len(data):  # the file shrank (cut tail): start over
+        segment.marks, segment.indexed_count, segment.indexed_size = [], 0, 0
+    count, end = segment.indexed_count, segment.indexed_size
+    for offset, body in _walk_tolerant(segment, data, end):
+        if count % MARK_EVERY == 0:
+            segment.marks.append(offset)
+        count += 1
+        end = offset + records.HEADER_SIZE + len(body)
+    segment.indexed_count, segment.indexed_size = count, end
+
+
+def _first_time(segment: Segment) -> float:
+    with open(segment.path, "rb") as f:
+        head = f.read(records.HEADER_SIZE + envelope.STAMP_SIZE)
+    return envelope.body_time(head[records.HEADER_SIZE :])
+
+
+def _mapped(path: Path) -> bytes | mmap.mmap:
+    """The file's current content, memory-mapped (no copy); empty files give b''.
+
+    Not closed explicitly: views into it may outlive a generator's early exit, and CPython
+    unmaps it as soon as the last one is gone.
+    """
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,87 @@
+"""The event log as a small contract, and an in-memory implementation for tests.
+
+A log holds *bodies* (see ``envelope``) whose sequence numbers start at 1 and have no gaps.
+``FileLog`` in ``filelog`` is the durable implementation; both pass ``tests/bus/test_log_contract``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from bus import envelope
+
+
+class SequenceError(ValueError):
+    """An append whose first sequence number does not follow the log's last one."""
+
+
+class EventLog(Protocol):
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last record, 0 when the log is empty."""
+
+    def append(self, bodies: Sequence[bytes]) -> None:
+        """Append bodies whose seqs continue from ``last_seq``; visible to readers at once."""
+
+    def sync(self) -> None:
+        """Make everything appended so far survive a machine crash."""
+
+    def read(
+        self, after: int = 0, until: int | None = None, prefixes: Sequence[str] = ()
+    ) -> Iterator[bytes]:
+        """Bodies with ``after < seq <= until`` in order, optionally only those whose topic
+        starts with one of ``prefixes``."""
+
+    def seq_at(self, time: float) -> int:
+        """The first sequence number stamped at or after ``time`` (``last_seq + 1`` if none)."""
+
+    def close(self) -> None: ...
+
+
+def check_continues(last_seq: int, bodies: Sequence[bytes]) -> None:
+    for expected, body in enumerate(bodies, last_seq + 1):
+        if envelope.body_seq(body) != expected:
+            raise SequenceError(f"expected seq {expected}, got {envelope.body_seq(body)}")
+
+
+def topic_matches(body: bytes | memoryview, prefixes: Sequence[str]) -> bool:
+    if not prefixes:
+        return True
+    topic = envelope.body_topic(body)
+    return topic.startswith(tuple(prefixes))
+
+
+class MemoryLog:
+    """The contract in a list: for actor tests that need no disk."""
+
+    def __init__(self) -> None:
+        self._bodies: list[bytes] = []
+        self._times: list[float] = []
+
+    @property
+    def last_seq(self) -> int:
+        return len(self._bodies)
+
+    def append(self, bodies: Sequence[bytes]) -> None:
+        check_continues(self.last_seq, bodies)
+        self._bodies.extend(bodies)
+        self._times.extend(envelope.body_time(b) for b in bodies)
+
+    def sync(self) -> None:
+        pass
+
+    def read(
+        self, after: int = 0, until: int | None = None, prefixes: Sequence[str] = ()
+    ) -> Iterator[bytes]:
+        stop = self.last_seq if until is None else min(until, self.last_seq)
+        for body in self._bodies[max(after, 0) : max(stop, 0)]:
+            if topic_matches(body, prefixes):
+                yield body
+
+    def seq_at(self, time: float) -> int:
+        return bisect.bisect_left(self._times, time) + 1
+
+    def close(self) -> None:
+        pass

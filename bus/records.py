@@ -1,0 +1,94 @@
+"""Framing of bodies in the log: a 10-byte header (length and CRC-32) before each body.
+
+The header is the msgpack *fixext 8* ``d7 01 <u32 length> <u32 crc32>`` (big-endian), so a
+segment file is also a valid msgpack stream that any msgpack tool can read.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+
+HEADER = struct.Struct(">BBII")
+HEADER_SIZE = HEADER.size
+MAGIC = (0xD7, 0x01)
+MAX_BODY = 64 * 1024 * 1024
+
+
+class CorruptLog(Exception):
+    """A record in the middle of a segment does not check out; the log is not trusted past it."""
+
+    def __init__(self, path: str, offset: int, reason: str):
+        super().__init__(f"{path}: corrupt record at byte offset {offset}: {reason}")
+        self.path, self.offset, self.reason = path, offset, reason
+
+
+class TornTail(Exception):
+    """The last record of a segment was cut short by a crash; everything before it is good."""
+
+    def __init__(self, path: str, offset: int, size: int, reason: str):
+        super().__init__(
+            f"{path}: torn last record at byte offset {offset} ({size} bytes): {reason}"
+        )
+        self.path, self.offset, self.size, self.reason = path, offset, size, reason
+
+
+def frame(body: bytes) -> bytes:
+    return HEADER.pack(0xD7, 0x01, len(body), zlib.crc32(body)) + body
+
+
+def walk(
+    buf: bytes | memoryview, path: str = "<buffer>", start: int = 0, verify: bool = True
+) -> Iterator[tuple[int, memoryview]]:
+    """Yield ``(offset, body)`` for each record from ``start``; raise at the first bad one.
+
+    A bad record with no valid record anywhere after it is a torn tail (``TornTail``);
+    one followed by a valid record is corruption (``CorruptLog``).
+    """
+    view = memoryview(buf)
+    end = len(view)
+    offset = start
+    unpack_header = HEADER.unpack_from
+    crc32 = zlib.crc32
+    while offset < end:
+        if end - offset < HEADER_SIZE:
+            raise _bad(view, path, offset, "incomplete header")
+        m0, m1, length, crc = unpack_header(view, offset)
+        if (m0, m1) != MAGIC:
+            raise _bad(view, path, offset, "no record header")
+        body_end = offset + HEADER_SIZE + length
+        if body_end > end:
+            raise _bad(view, path, offset, f"body of {length} bytes runs past the end")
+        body = view[offset + HEADER_SIZE : body_end]
+        if verify and crc32(body) != crc:
+            raise _bad(view, path, offset, "checksum mismatch")
+        yield offset, body
+        offset = body_end
+
+
+def hop(buf: bytes | memoryview, start: int, count: int) -> int:
+    """The offset ``count`` records after ``start``, reading headers only (no checks)."""
+    offset = start
+    for _ in range(count):
+        offset += HEADER_SIZE + HEADER.unpack_from(buf, offset)[2]
+    return offset
+
+
+def _bad(view: memoryview, path: str, offset: int, reason: str) -> Exception:
+    if _valid_record_after(view, offset + 1):
+        return CorruptLog(path, offset, reason)
+    return TornTail(path, offset, len(view) - offset, reason)
+
+
+def _valid_record_after(view: memoryview, start: int) -> bool:
+    data = bytes(view[start:])
+    at = data.find(b"\xd7\x01")
+    while at != -1:
+        if len(data) - at >= HEADER_SIZE:
+            _, _, length, crc = HEADER.unpack_from(data, at)
+            body = data[at + HEADER_SIZE : at + HEADER_SIZE + length]
+            if len(body) == length and zlib.crc32(body) == crc:
+                return True
+        at = data.find(b"\xd7\x01", at + 1)
+    return False

@@ -1,0 +1,62 @@
+"""What a subscriber does with each frame: deliver, drop a duplicate, or notice a gap.
+
+Pure (no sockets): ``client`` feeds it live frames and fetch replies and asks it what to do.
+Every message is published to every subscriber socket, so a subscriber sees the whole
+sequence and any missing number is a gap (a high-water-mark drop, a reconnect, a late
+start); it then fetches from the log until it is level with the broker again (the Clone
+pattern of the ZeroMQ guide).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bus import envelope
+from bus.envelope import Message
+
+
+class Tracker:
+    """Position in the global sequence, and whether the log must be asked for more."""
+
+    def __init__(self, prefixes: Sequence[str] = (), position: int | None = None):
+        self.prefixes = tuple(prefixes)
+        self.position = position  # every seq <= position is delivered or not ours
+        self.behind = position is not None  # fetch before trusting live frames
+
+    @property
+    def started(self) -> bool:
+        return self.position is not None
+
+    def start_at(self, head: int) -> None:
+        """Live-only subscribers start from the broker's head."""
+        if self.position is None:
+            self.position = head
+
+    def on_live(self, topic: str, body: bytes) -> Message | None:
+        """A frame from the live feed: the message to deliver, or None (dropped or a gap)."""
+        if self.position is None or self.behind:
+            return None
+        seq = envelope.body_seq(body)
+        if seq <= self.position:
+            return None
+        if seq != self.position + 1:
+            self.behind = True
+            return None
+        self.position = seq
+        if self.prefixes and not topic.startswith(self.prefixes):
+            return None
+        return envelope.decode_body(body)
+
+    def fetch_after(self) -> int:
+        assert self.position is not None
+        return self.position
+
+    def on_fetched(self, head: int, scanned_to: int, bodies: Sequence[bytes]) -> list[Message]:
+        """A catch-up reply: the messages to deliver; ``behind`` stays set until level."""
+        assert self.position is not None
+        messages = [envelope.decode_body(b) for b in bodies]
+        messages = [m for m in messages if m.seq > self.position]
+        if scanned_to > self.position:
+            self.position = scanned_to
+        self.behind = self.position < head
+        return messages

@@ -1,0 +1,1 @@
+"""The ``homelab`` command and the processes it runs."""

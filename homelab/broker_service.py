@@ -1,0 +1,46 @@
+"""``homelab broker``: open the log (cutting a torn tail), then run the broker until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from bus import broker, filelog
+from homelab import diag, layout
+from homelab.settings import Settings
+
+log = logging.getLogger("homelab.broker")
+
+
+def serve(settings: Settings) -> int:
+    root = layout.ensure(settings.root)
+    diag.setup(root, "broker")
+    lock = broker.lock_log(root / "events")
+    event_log, report = filelog.FileLog.open_for_append(root / "events")
+    for line in report:
+        log.warning("recovered: %s", line)
+    server = broker.Broker(
+        event_log,
+        settings.listen_endpoint,
+        fsync=settings.fsync,
+        max_message_bytes=settings.max_message_bytes,
+        stats_interval=settings.stats_interval,
+        inbox_dir=root / "inbox",
+    )
+    for line in report:
+        server.publish_own("bus.log.recovered", {"report": line})
+    log.info(
+        "broker listening on %s (subscribers: port + 1), log at seq %d, fsync=%s",
+        settings.listen_endpoint,
+        event_log.last_seq,
+        settings.fsync,
+    )
+    should_stop = diag.stop_flag()
+    try:
+        server.run(should_stop)
+    finally:
+        server.close()
+        event_log.close()
+        log.info("broker stopped at seq %d", event_log.last_seq)
+        os.close(lock)
+    return 0

@@ -1,0 +1,170 @@
+"""The ``homelab`` command: one subcommand per service, plus the operator's tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+import click
+
+from bus import broker, client, envelope, records
+from homelab import layout, settings, timespec
+
+EXPECTED_ERRORS = (
+    client.BusError,
+    broker.BrokerError,
+    records.CorruptLog,
+    layout.RootError,
+    settings.SettingsError,
+    timespec.TimeSpecError,
+    FileNotFoundError,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; user mistakes end in one line on stderr and a non-zero status."""
+    try:
+        return (
+            cli.main(
+                args=list(argv) if argv is not None else None,
+                prog_name="homelab",
+                standalone_mode=False,
+            )
+            or 0
+        )
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except EXPECTED_ERRORS as err:
+        click.echo(f"homelab: error: {err}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        sys.stderr.close()  # `homelab tap | head`: the reader left, which is fine
+        return 0
+
+
+root_option = click.option(
+    "--root", type=click.Path(), help="Data root [env HOMELAB_ROOT; /opt/homelab]."
+)
+bus_option = click.option("--bus", help="Broker endpoint [env HOMELAB_BUS; tcp://127.0.0.1:7001].")
+json_option = click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="homelab-control-plane")
+def cli() -> None:
+    """A filesystem-first, event-sourced control plane for homelabs.
+
+    Every message goes through one broker, which numbers it and writes it to the event log
+    under the data root before anyone sees it.
+    """
+
+
+@cli.command()
+@root_option
+def init(root: str | None) -> None:
+    """Create the data root's folders (idempotent)."""
+    s = settings.load(root=root)
+    created = layout.init(s.root)
+    click.echo(f"{s.root}: " + (f"created {len(created)} folders" if created else "already set up"))
+
+
+@cli.command("broker")
+@root_option
+@click.option("--listen", help="Where to listen [env HOMELAB_LISTEN; the --bus endpoint].")
+@bus_option
+@click.option(
+    "--fsync",
+    type=click.Choice(["always", "batch", "never"]),
+    help="When to fsync: per message, per batch (group commit) or never [batch].",
+)
+@click.option("--stats-interval", type=float, help="Seconds between bus.stats messages [1].")
+def broker_cmd(root, listen, bus, fsync, stats_interval) -> int:
+    """Run the broker: sequence, persist, then publish every message."""
+    from homelab import broker_service
+
+    s = settings.load(root=root, listen=listen, bus=bus, fsync=fsync, stats_interval=stats_interval)
+    return broker_service.serve(s)
+
+
+@cli.command()
+@root_option
+@click.option("--demo", is_flag=True, help="Use the bundled example inventory.")
+def up(root: str | None, demo: bool) -> int:
+    """Run every service on this machine, restart crashed ones, stop all on Ctrl-C."""
+    from homelab import up as up_module
+
+    return up_module.run(settings.load(root=root), demo=demo)
+
+
+@cli.command()
+@click.argument("prefixes", nargs=-1)
+@click.option("--since", help="Start at a SEQ or TIME (2026-11-26T10:00, 10m) instead of now.")
+@json_option
+@bus_option
+def tap(prefixes, since, as_json, bus) -> int:
+    """Show live bus messages whose topic starts with one of PREFIXES (all by default)."""
+    from homelab import reading
+
+    for prefix in prefixes:
+        _check_prefix(prefix)
+    return reading.tap(settings.load(bus=bus), prefixes, since, as_json)
+
+
+@cli.command()
+@click.option("--from", "start", help="First SEQ or TIME (default: the beginning).")
+@click.option("--to", "end", help="Last SEQ or TIME (default: the end).")
+@click.option(
+    "--topic", "prefixes", multiple=True, help="Only topics starting with PREFIX (repeatable)."
+)
+@json_option
+@root_option
+def replay(start, end, prefixes, as_json, root) -> int:
+    """Print messages from the event log on disk; needs no running broker."""
+    from homelab import reading
+
+    for prefix in prefixes:
+        _check_prefix(prefix)
+    return reading.replay(settings.load(root=root), start, end, prefixes, as_json)
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--data", default="{}", help="The payload: a JSON object [{}].")
+@click.option("--id", "msg_id", help="Message id; resending the same id stores it once.")
+@click.option("--source", default="cli", help="Who sends it [cli].")
+@click.option("--timeout", default=10.0, help="Seconds to wait for the broker [10].")
+@bus_option
+def emit(topic, data, msg_id, source, timeout, bus) -> int:
+    """Publish one message, wait until it is durable, and print its sequence number."""
+    try:
+        envelope.check_topic(topic)
+    except envelope.DecodeError as err:
+        raise click.BadParameter(str(err), param_hint="TOPIC") from None
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"not JSON: {err}", param_hint="--data") from None
+    if not isinstance(payload, dict):
+        raise click.BadParameter(
+            "must be a JSON object, e.g. '{\"up\": true}'", param_hint="--data"
+        )
+    s = settings.load(bus=bus)
+    with client.Publisher(s.bus, source, timeout=timeout) as publisher:
+        click.echo(publisher.publish(topic, payload, id=msg_id))
+    return 0
+
+
+def _check_prefix(prefix: str) -> None:
+    if (
+        not prefix
+        or len(prefix) > envelope.MAX_TOPIC_CHARS
+        or not prefix.isascii()
+        or " " in prefix
+    ):
+        raise click.BadParameter(f"{prefix!r} is not a topic prefix (e.g. obs. or world.node)")

@@ -1,0 +1,84 @@
+"""How messages look on a terminal (aligned, coloured) and as JSON lines."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from bus.envelope import Message
+
+_TOPIC_STYLES = {
+    "bus": "dim",
+    "obs": "cyan",
+    "world": "green",
+    "desired": "blue",
+    "drift": "yellow",
+    "action": "magenta",
+}
+SUMMARY_CHARS = 120
+
+
+def iso_time(epoch: float) -> str:
+    return (
+        dt.datetime.fromtimestamp(epoch, dt.UTC)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def json_line(message: Message) -> str:
+    record = message.to_json_dict()
+    record["time"] = iso_time(message.time)
+    return json.dumps(record, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"base64": base64.b64encode(bytes(value)).decode()}
+    return str(value)
+
+
+def summary(payload: dict[str, Any], limit: int = SUMMARY_CHARS) -> str:
+    """``key=value`` pairs, one line, cut to ``limit`` characters."""
+    parts = []
+    for key, value in payload.items():
+        shown = value if isinstance(value, int | float | bool) or value is None else value
+        if isinstance(shown, dict | list):
+            shown = json.dumps(shown, default=_json_default, separators=(",", ":"))
+        parts.append(f"{key}={shown}")
+    text = " ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pretty_line(message: Message, topic_width: int = 32) -> Text:
+    local = dt.datetime.fromtimestamp(message.time).strftime("%H:%M:%S.%f")[:-3]
+    style = _TOPIC_STYLES.get(message.topic.split(".", 1)[0], "white")
+    line = Text()
+    line.append(f"{message.seq:>8} ", style="bold")
+    line.append(f"{local} ", style="dim")
+    line.append(f"{message.topic:<{topic_width}} ", style=style)
+    line.append(f"{message.source:<14} ", style="dim")
+    line.append(summary(message.payload))
+    return line
+
+
+class Printer:
+    """Prints messages pretty (for people) or as JSON lines (for programs)."""
+
+    def __init__(self, as_json: bool, console: Console | None = None):
+        self.as_json = as_json
+        self.console = console or Console(highlight=False, soft_wrap=True)
+
+    def __call__(self, message: Message) -> None:
+        if self.as_json:
+            self.console.file.write(json_line(message) + "\n")
+        else:
+            self.console.print(pretty_line(message))
+
+    def flush(self) -> None:
+        self.console.file.flush()

@@ -1,0 +1,36 @@
+"""``homelab up``: every service of this machine as a supervised child process."""
+
+from __future__ import annotations
+
+import sys
+
+from bus import client
+from homelab import layout, procs
+from homelab.settings import Settings
+
+
+def specs(settings: Settings, demo: bool) -> list[procs.ServiceSpec]:
+    base = (sys.executable, "-m", "homelab")
+    root = ("--root", str(settings.root))
+    return [
+        procs.ServiceSpec(
+            "broker",
+            (*base, "broker", *root, "--bus", settings.bus),
+            ready=lambda: _bus_answers(settings.bus),
+        ),
+    ]
+
+
+def run(settings: Settings, demo: bool = False) -> int:
+    root = layout.ensure(settings.root)
+    group = procs.ProcessGroup(specs(settings, demo), root / "logs")
+    group.start()
+    return group.run()
+
+
+def _bus_answers(endpoint: str) -> bool:
+    try:
+        client.ping(endpoint, timeout=0.5)
+        return True
+    except client.BusError:
+        return False
