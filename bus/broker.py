@@ -57,6 +57,7 @@ class Broker:
         max_message_bytes: int = envelope.MAX_MESSAGE_BYTES,
         stats_interval: float = 1.0,
         inbox_dir: Path | None = None,
+        subscriber_queue: int = 100_000,
     ):
         self.log = log_
         self.fsync = fsync
@@ -71,6 +72,7 @@ class Broker:
         self._ctx = zmq.Context.instance()
         self.router = self._ctx.socket(zmq.ROUTER)
         self.xpub = self._ctx.socket(zmq.XPUB)
+        self.xpub.setsockopt(zmq.SNDHWM, subscriber_queue)
         self._bind(endpoint)
 
     def _bind(self, endpoint: str) -> None:
@@ -79,7 +81,6 @@ class Broker:
         self.router.setsockopt(zmq.RCVHWM, 100_000)
         self.router.setsockopt(zmq.SNDHWM, 100_000)
         self.router.setsockopt(zmq.LINGER, 0)
-        self.xpub.setsockopt(zmq.SNDHWM, 1_000_000)
         self.xpub.setsockopt(zmq.XPUB_VERBOSER, 1)
         self.xpub.setsockopt(zmq.LINGER, 0)
         for sock, p in ((self.router, port), (self.xpub, port + 1)):

@@ -84,9 +84,9 @@ class _Requests:
             if now >= resend_at:
                 try:
                     self.sock.send(frame, zmq.NOBLOCK)
+                    resend_at = now + RESEND_AFTER
                 except zmq.Again:
-                    pass  # not connected yet
-                resend_at = now + RESEND_AFTER
+                    resend_at = now + 0.02  # not connected yet: try again soon
             if self.sock.poll(max(1, int((min(deadline, resend_at) - now) * 1000))):
                 reply = protocol.decode_reply(self.sock.recv())
                 if reply[1] == req:
@@ -145,8 +145,8 @@ class Publisher:
         self._counter = itertools.count(1)
         self._batches = itertools.count(1)
         self._open: list[bytes] = []
-        self._in_flight: dict[int, tuple[bytes, float]] = {}
-        self.results: dict[int, list[int | str]] = {}
+        self._in_flight: dict[int, list] = {}  # batch -> [frame, sent at or None], in order
+        self.results: dict[int, list[int | str]] = {}  # of single-message batches
         self.rejected: list[str] = []
         self.last_seq = 0
 
@@ -164,6 +164,7 @@ class Publisher:
         self.flush()
         batch = self._send_batch([self._wire(topic, payload, id)])
         self._wait(lambda: batch not in self._in_flight)
+        self.rejected.clear()  # reported here, not again by the next flush
         result = self.results.pop(batch)[0]
         if isinstance(result, str):
             raise PublishRejected(f"broker rejected the message: {result}")
@@ -179,7 +180,6 @@ class Publisher:
         """Wait until every submitted message is durable; raise if any was rejected."""
         self._send_open()
         self._wait(lambda: not self._in_flight)
-        self.results.clear()
         if self.rejected:
             first, count = self.rejected[0], len(self.rejected)
             self.rejected = []
@@ -199,31 +199,31 @@ class Publisher:
 
     def _send_batch(self, wires: Sequence[bytes]) -> int:
         batch = next(self._batches)
-        frame = protocol.encode_publish(batch, wires)
-        self._in_flight[batch] = (frame, 0.0)
-        self._try_send(batch)
+        self._in_flight[batch] = [protocol.encode_publish(batch, wires), None]
+        self._pump()
         return batch
 
-    def _try_send(self, batch: int) -> None:
-        frame, _ = self._in_flight[batch]
-        try:
-            self._sock.send(frame, zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # broker not connected: resent later
-        self._in_flight[batch] = (frame, time.monotonic())
+    def _pump(self) -> None:
+        """Send what is due, oldest first, stopping at the first batch that cannot go out:
+        a publisher's messages are stored in the order it submitted them."""
+        now = time.monotonic()
+        for entry in self._in_flight.values():
+            if entry[1] is None or now - entry[1] > RESEND_AFTER:
+                try:
+                    self._sock.send(entry[0], zmq.NOBLOCK)
+                except zmq.Again:  # not connected (yet)
+                    return
+                entry[1] = now
 
     def _wait(self, done) -> None:
         last_progress = time.monotonic()
         while not done():
-            now = time.monotonic()
-            if now - last_progress > self.timeout:
+            if time.monotonic() - last_progress > self.timeout:
                 raise _unavailable(self.endpoint, self.timeout)
-            if self._sock.poll(50):
+            if self._sock.poll(20):
                 while self._take_reply():
                     last_progress = time.monotonic()
-            for batch, (_, sent) in list(self._in_flight.items()):
-                if now - sent > RESEND_AFTER:
-                    self._try_send(batch)
+            self._pump()
 
     def _take_reply(self) -> bool:
         try:
@@ -233,7 +233,8 @@ class Publisher:
         reply = protocol.decode_reply(frame)
         if reply[0] == "ack" and reply[1] in self._in_flight:
             del self._in_flight[reply[1]]
-            self.results[reply[1]] = reply[2]
+            if len(reply[2]) == 1:
+                self.results[reply[1]] = reply[2]
             for result in reply[2]:
                 if isinstance(result, str):
                     self.rejected.append(result)

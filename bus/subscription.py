@@ -22,6 +22,7 @@ class Tracker:
         self.prefixes = tuple(prefixes)
         self.position = position  # every seq <= position is delivered or not ours
         self.behind = position is not None  # fetch before trusting live frames
+        self.gaps = 0  # times the live feed skipped a seq (for stats and tests)
 
     @property
     def started(self) -> bool:
@@ -41,6 +42,7 @@ class Tracker:
             return None
         if seq != self.position + 1:
             self.behind = True
+            self.gaps += 1
             return None
         self.position = seq
         if self.prefixes and not topic.startswith(self.prefixes):

@@ -26,6 +26,7 @@ def serve(settings: Settings) -> int:
         max_message_bytes=settings.max_message_bytes,
         stats_interval=settings.stats_interval,
         inbox_dir=root / "inbox",
+        subscriber_queue=settings.subscriber_queue,
     )
     for line in report:
         server.publish_own("bus.log.recovered", {"report": line})

@@ -1,0 +1,1 @@
+"""The NiceGUI operator interface. May import ``actors`` and ``bus.client``; not ``homelab``."""

@@ -1,0 +1,86 @@
+"""What only the file log does: segments, days, reopening, torn tails, corruption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bus import envelope, records
+from bus.filelog import FileLog
+from helpers import bodies
+
+DAY = 86400.0
+T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+
+
+def test_segments_are_named_by_first_seq_in_utc_day_folders(tmp_path: Path):
+    log, _ = FileLog.open_for_append(tmp_path, segment_bytes=300)
+    for item in bodies(1, 10, time=T0):  # a batch stays in one segment; rotation is between
+        log.append([item])
+    log.append(bodies(11, 5, time=T0 + DAY))
+    log.close()
+    names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("*/*.log"))
+    assert names[0] == "2027-01-15/00000000000000000001.log"
+    assert any(n.startswith("2027-01-16/00000000000000000011") for n in names)
+    assert len(names) > 2  # 300-byte segments rotate within the day too
+
+
+def test_a_reopened_log_continues_where_it_ended(tmp_path: Path):
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 5, time=T0))
+    log.close()
+    log, report = FileLog.open_for_append(tmp_path)
+    assert report == [] and log.last_seq == 5
+    log.append(bodies(6, 5, time=T0))
+    log.close()
+    assert len(list(tmp_path.glob("*/*.log"))) == 1
+    assert [envelope.body_seq(b) for b in FileLog(tmp_path).read()] == list(range(1, 11))
+
+
+def test_a_reader_sees_what_the_writer_appended_after_refresh(tmp_path: Path):
+    writer, _ = FileLog.open_for_append(tmp_path, segment_bytes=1500)
+    writer.append(bodies(1, 5, time=T0))
+    reader = FileLog(tmp_path)
+    assert reader.last_seq == 5
+    writer.append(bodies(6, 20, time=T0))
+    reader.refresh()
+    assert [envelope.body_seq(b) for b in reader.read(after=3)] == list(range(4, 26))
+
+
+def test_a_torn_last_record_is_cut_and_reported(tmp_path: Path):
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 3, time=T0))
+    log.close()
+    segment = next(tmp_path.glob("*/*.log"))
+    segment.write_bytes(segment.read_bytes()[:-7])
+    log, report = FileLog.open_for_append(tmp_path)
+    assert log.last_seq == 2
+    assert len(report) == 1 and "torn" in report[0] and str(segment) in report[0]
+    log.append(bodies(3, 1, time=T0))
+    assert [envelope.body_seq(b) for b in log.read()] == [1, 2, 3]
+
+
+def test_corruption_before_the_tail_stops_the_writer_naming_file_and_offset(tmp_path: Path):
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 3, time=T0))
+    log.close()
+    segment = next(tmp_path.glob("*/*.log"))
+    data = bytearray(segment.read_bytes())
+    second = records.HEADER_SIZE + records.HEADER.unpack_from(data, 0)[2]
+    data[second + records.HEADER_SIZE + 5] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    with pytest.raises(records.CorruptLog) as caught:
+        FileLog.open_for_append(tmp_path)
+    assert caught.value.offset == second and str(segment) in str(caught.value)
+
+
+def test_a_segment_file_is_also_a_plain_msgpack_stream(tmp_path: Path):
+    import msgpack
+
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 3, time=T0))
+    log.close()
+    items = list(msgpack.Unpacker(open(next(tmp_path.glob("*/*.log")), "rb"), raw=False))
+    assert [item[0] for item in items[1::2]] == [1, 2, 3]
+    assert all(isinstance(item, msgpack.ExtType) and item.code == 1 for item in items[::2])

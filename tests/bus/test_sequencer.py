@@ -1,0 +1,54 @@
+"""Stamping: gapless seqs, non-decreasing times, duplicates answered with the first seq."""
+
+from __future__ import annotations
+
+from bus import envelope
+from bus.protocol import Envelope
+from bus.sequencer import Sequencer
+
+
+def item(msg_id: str, topic: str = "obs.a") -> Envelope:
+    return Envelope(envelope.encode_wire(topic, msg_id, "t", {"k": msg_id}), topic, msg_id, "t")
+
+
+def test_seqs_continue_from_the_last_one_without_gaps():
+    sequencer = Sequencer(last_seq=41)
+    bodies, topics, seqs = sequencer.stamp([item("a"), item("b"), item("c")], now=10.0)
+    assert seqs == [42, 43, 44]
+    assert [envelope.body_seq(b) for b in bodies] == [42, 43, 44]
+    assert topics == ["obs.a"] * 3
+    assert sequencer.last_seq == 44
+
+
+def test_a_body_decodes_to_the_publishers_message_with_seq_and_time():
+    bodies, _, _ = Sequencer().stamp([item("a", "world.x")], now=123.5)
+    message = envelope.decode_body(bodies[0])
+    assert message == envelope.Message(1, 123.5, "world.x", "a", "t", {"k": "a"})
+
+
+def test_time_never_goes_backwards_even_if_the_clock_does():
+    sequencer = Sequencer()
+    first, _, _ = sequencer.stamp([item("a")], now=100.0)
+    second, _, _ = sequencer.stamp([item("b")], now=99.0)
+    assert envelope.body_time(second[0]) == envelope.body_time(first[0]) == 100.0
+
+
+def test_a_resent_id_is_not_stored_again_and_gets_its_first_seq():
+    sequencer = Sequencer()
+    sequencer.stamp([item("a"), item("b")], now=1.0)
+    bodies, _, seqs = sequencer.stamp([item("b"), item("c"), item("c")], now=2.0)
+    assert seqs == [2, 3, 3]
+    assert [envelope.body_seq(b) for b in bodies] == [3]
+
+
+def test_ids_recovered_from_the_log_are_remembered_after_a_restart():
+    sequencer = Sequencer(last_seq=2, recent=[("a", 1), ("b", 2)])
+    bodies, _, seqs = sequencer.stamp([item("a"), item("z")], now=1.0)
+    assert seqs == [1, 3] and len(bodies) == 1
+
+
+def test_the_dedup_window_forgets_the_oldest_ids():
+    sequencer = Sequencer(window=2)
+    sequencer.stamp([item("a"), item("b"), item("c")], now=1.0)
+    _, _, seqs = sequencer.stamp([item("a"), item("c")], now=1.0)
+    assert seqs == [4, 3]

@@ -1,0 +1,59 @@
+"""The subscriber's decisions, frame by frame, with no sockets."""
+
+from __future__ import annotations
+
+from bus import envelope
+from bus.subscription import Tracker
+from helpers import body
+
+
+def live(tracker: Tracker, seq: int, topic: str = "obs.a"):
+    return tracker.on_live(topic, body(seq, topic))
+
+
+def test_a_live_only_subscriber_starts_at_the_head_and_delivers_the_next_seq():
+    tracker = Tracker()
+    tracker.start_at(10)
+    assert live(tracker, 10) is None  # already happened before we started
+    assert live(tracker, 11).seq == 11
+    assert tracker.position == 11 and not tracker.behind
+
+
+def test_a_gap_stops_delivery_until_the_log_fills_it():
+    tracker = Tracker(position=5)
+    tracker.on_fetched(head=5, scanned_to=5, bodies=[])
+    assert live(tracker, 8) is None and tracker.behind
+    assert live(tracker, 9) is None  # nothing is delivered past a gap
+    fetched = tracker.on_fetched(head=9, scanned_to=9, bodies=[body(s) for s in (6, 7, 8, 9)])
+    assert [m.seq for m in fetched] == [6, 7, 8, 9]
+    assert not tracker.behind
+    assert live(tracker, 9) is None and live(tracker, 10).seq == 10
+
+
+def test_since_means_catch_up_first():
+    tracker = Tracker(position=0)
+    assert tracker.behind
+    assert live(tracker, 1) is None
+
+
+def test_other_topics_advance_the_position_but_are_not_delivered():
+    tracker = Tracker(["world."], position=0)
+    tracker.on_fetched(head=0, scanned_to=0, bodies=[])
+    assert live(tracker, 1, "obs.a") is None
+    assert live(tracker, 2, "world.n").topic == "world.n"
+    assert not tracker.behind
+
+
+def test_a_fetch_that_stops_short_of_the_head_keeps_fetching():
+    tracker = Tracker(position=0)
+    tracker.on_fetched(head=100, scanned_to=40, bodies=[body(s) for s in range(1, 41)])
+    assert tracker.behind and tracker.fetch_after() == 40
+
+
+def test_duplicates_from_a_fetch_overlapping_live_frames_are_dropped():
+    tracker = Tracker(position=3)
+    tracker.on_fetched(head=3, scanned_to=3, bodies=[])
+    assert live(tracker, 4).seq == 4
+    fetched = tracker.on_fetched(head=5, scanned_to=5, bodies=[body(4), body(5)])
+    assert [m.seq for m in fetched] == [5]
+    assert envelope.body_seq(body(5)) == 5
