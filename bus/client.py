@@ -133,6 +133,7 @@ class Publisher:
         timeout: float = 10.0,
         batch_size: int = 256,
         window: int = 32,
+        linger: float = 0.001,
     ):
         self.endpoint = endpoint
         self.source = source or f"pid{os.getpid()}"
@@ -140,6 +141,8 @@ class Publisher:
         self.timeout = timeout
         self.batch_size = batch_size
         self.window = window  # batches in flight
+        self.linger = linger
+        self._open_since = 0.0
         self._sock = _dealer(zmq.Context.instance(), endpoint)
         self._prefix = os.urandom(6).hex() + "-"
         self._counter = itertools.count(1)
@@ -171,10 +174,24 @@ class Publisher:
         return result
 
     def submit(self, topic: str, payload: dict[str, Any], *, id: str | None = None) -> None:
-        """Queue a message; it is sent with its batch. ``flush`` waits for all of them."""
+        """Queue a message; ``flush`` waits until all are durable.
+
+        A message goes out at once when nothing is in flight or it waited ``linger``
+        seconds; otherwise it joins the open batch (sent when full). So a slow publisher
+        gets low latency and a fast one gets batches that grow with its rate.
+        """
+        now = time.monotonic()
+        if not self._open:
+            self._open_since = now
         self._open.append(self._wire(topic, payload, id))
         if len(self._open) >= self.batch_size:
             self._send_open()
+        elif now - self._open_since >= self.linger or not self._in_flight:
+            while self._take_reply():
+                pass
+            if len(self._in_flight) < self.window:
+                self._send_batch(self._open)
+                self._open = []
 
     def flush(self) -> None:
         """Wait until every submitted message is durable; raise if any was rejected."""

@@ -84,15 +84,23 @@ def init(root: str | None) -> None:
     help="When to fsync: per message, per batch (group commit) or never [batch].",
 )
 @click.option("--stats-interval", type=float, help="Seconds between bus.stats messages [1].")
-@click.option("--subscriber-queue", type=int,
-              help="Messages queued for a slow subscriber before it must catch up from the log "
-                   "[100000].")
+@click.option(
+    "--subscriber-queue",
+    type=int,
+    help="Messages queued for a slow subscriber before it must catch up from the log [100000].",
+)
 def broker_cmd(root, listen, bus, fsync, stats_interval, subscriber_queue) -> int:
     """Run the broker: sequence, persist, then publish every message."""
     from homelab import broker_service
 
-    s = settings.load(root=root, listen=listen, bus=bus, fsync=fsync,
-                      stats_interval=stats_interval, subscriber_queue=subscriber_queue)
+    s = settings.load(
+        root=root,
+        listen=listen,
+        bus=bus,
+        fsync=fsync,
+        stats_interval=stats_interval,
+        subscriber_queue=subscriber_queue,
+    )
     return broker_service.serve(s)
 
 

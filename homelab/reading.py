@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bus import client, envelope, filelog
+from bus import client, filelog
+from bus.envelope import Message
 from homelab import timespec
 from homelab.render import Printer
 from homelab.settings import Settings
@@ -28,12 +29,12 @@ def replay(
     after = _position(log, start, now, default=1) - 1
     until = _position(log, end, now, default=log.last_seq, inclusive_end=True)
     printer = Printer(as_json)
-    bodies = log.read(after, until, prefixes)
+    messages = log.messages(after, until, prefixes)
     total = max(0, until - after)
     if total > PROGRESS_ABOVE and sys.stderr.isatty():
-        bodies = _with_progress(bodies, total, log, after, printer)
-    for body in bodies:
-        printer(envelope.decode_body(body))
+        messages = _with_progress(messages, total, after, printer)
+    for message in messages:
+        printer(message)
     printer.flush()
     return 0
 
@@ -51,8 +52,8 @@ def _position(
 
 
 def _with_progress(
-    bodies: Iterable[bytes], total: int, log: filelog.FileLog, after: int, printer: Printer
-) -> Iterator[bytes]:
+    messages: Iterable[Message], total: int, after: int, printer: Printer
+) -> Iterator[Message]:
     console = Console(stderr=True)
     if sys.stdout.isatty():
         printer.console = console  # one console, so lines print above the bar
@@ -60,12 +61,11 @@ def _with_progress(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("replay", total=total)
         last = after
-        for body in bodies:
-            seq = envelope.body_seq(body)
-            if seq - last >= 5000:
-                progress.update(task, completed=seq - after)
-                last = seq
-            yield body
+        for message in messages:
+            if message.seq - last >= 5000:
+                progress.update(task, completed=message.seq - after)
+                last = message.seq
+            yield message
 
 
 def tap(settings: Settings, prefixes: Sequence[str], since: str | None, as_json: bool) -> int:

@@ -63,11 +63,21 @@ class BrokerProcess:
         self.log_path = root / "broker-stderr.log"
 
     def start(self, wait: bool = True) -> BrokerProcess:
-        argv = [sys.executable, "-m", "homelab", "broker", "--root", str(self.root),
-                "--bus", self.endpoint, *self.args]
+        argv = [
+            sys.executable,
+            "-m",
+            "homelab",
+            "broker",
+            "--root",
+            str(self.root),
+            "--bus",
+            self.endpoint,
+            *self.args,
+        ]
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                         env=child_env(), start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True
+            )
         if wait:
             wait_until(self.answers, 15, "the broker to answer")
         return self

@@ -10,6 +10,11 @@ def body(seq: int, topic: str = "obs.node.a", time: float = 1_800_000_000.0, **p
     return envelope.stamp(wire, seq, time)
 
 
-def bodies(first: int, count: int, topic: str = "obs.node.a", time: float = 1_800_000_000.0,
-           step: float = 0.0) -> list[bytes]:
+def bodies(
+    first: int,
+    count: int,
+    topic: str = "obs.node.a",
+    time: float = 1_800_000_000.0,
+    step: float = 0.0,
+) -> list[bytes]:
     return [body(s, topic, time + (s - first) * step) for s in range(first, first + count)]

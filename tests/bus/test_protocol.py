@@ -16,8 +16,9 @@ def wire(topic="obs.a", msg_id="i1", source="s", payload=None) -> bytes:
 def test_a_publish_frame_keeps_each_envelopes_bytes_as_sent():
     wires = [wire(msg_id="i1"), wire(msg_id="i2", topic="world.b")]
     decoded = protocol.decode_request(protocol.encode_publish(9, wires))
-    assert decoded == Publish(9, [Envelope(wires[0], "obs.a", "i1", "s"),
-                                  Envelope(wires[1], "world.b", "i2", "s")])
+    assert decoded == Publish(
+        9, [Envelope(wires[0], "obs.a", "i1", "s"), Envelope(wires[1], "world.b", "i2", "s")]
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,14 +67,22 @@ def test_a_malformed_frame_is_one_protocol_error(frame):
 
 def test_queries_decode_to_validated_tuples():
     assert protocol.decode_request(protocol.encode("fetch", 3, 10, 100, ["obs."])) == (
-        "fetch", 3, 10, 100, ["obs."])
+        "fetch",
+        3,
+        10,
+        100,
+        ["obs."],
+    )
     assert protocol.decode_request(protocol.encode("seek", 4, 12.5)) == ("seek", 4, 12.5)
     assert protocol.decode_request(protocol.encode("ping", 5)) == ("ping", 5)
 
 
 def test_replies_are_validated_too():
     assert protocol.decode_reply(protocol.encode("ack", 1, [5, "bad topic"])) == (
-        "ack", 1, [5, "bad topic"])
+        "ack",
+        1,
+        [5, "bad topic"],
+    )
     with pytest.raises(ProtocolError):
         protocol.decode_reply(protocol.encode("ack", "one", [5]))
     with pytest.raises(ProtocolError):

@@ -29,16 +29,20 @@ PUBLISHERS = 3
 ROUNDS = 20
 PER_ROUND = 200
 KILLS = 5
+PACE = 0.1  # seconds each publisher rests between rounds (~6,000 messages/s in all)
+TOTAL = PUBLISHERS * ROUNDS * PER_ROUND
 
 DRIVER = textwrap.dedent(
     """
     import os
     import sys
+    import time
 
     from bus.client import Publisher
 
     endpoint, acked = sys.argv[1], sys.argv[5]
     k, rounds, per = map(int, sys.argv[2:5])
+    PACE = float(sys.argv[6])
     fd = os.open(acked, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     with Publisher(endpoint, source=f"p{k}", timeout=30, batch_size=50) as pub:
         for r in range(rounds):
@@ -49,6 +53,7 @@ DRIVER = textwrap.dedent(
             pub.flush()
             os.write(fd, ("\\n".join(ids) + "\\n").encode())
             os.fsync(fd)
+            time.sleep(PACE)  # a steady load, so the kills land while it is running
     os.close(fd)
     """
 )
@@ -85,6 +90,7 @@ def test_publishers_ride_through_repeated_kill_9(tmp_path: Path) -> None:
                 str(ROUNDS),
                 str(PER_ROUND),
                 str(acks[k]),
+                str(PACE),
             ]
             with open(errs[k], "wb") as err:
                 procs.append(
@@ -92,12 +98,18 @@ def test_publishers_ride_through_repeated_kill_9(tmp_path: Path) -> None:
                         argv, stdout=err, stderr=subprocess.STDOUT, env=child_env(), cwd=tmp_path
                     )
                 )
-        # Each kill waits for a random amount of acknowledged progress since the restart;
-        # 5 kills use at most 6,000 of the 12,000 messages, so every kill lands while the
-        # publishers are still sending.
+        # Each kill waits for a random amount of acknowledged progress since the restart,
+        # and comes early enough that the publishers are still sending.
         for n in range(KILLS):
             target = len(acked_ids(acks)) + rng.choice([1, 200, 400, 600, 800, 1000, 1200])
-            wait_until(lambda t=target: len(acked_ids(acks)) >= t, 30, "publisher progress")
+            target = min(target, TOTAL - (KILLS - n) * 1000)
+            wait_until(
+                lambda t=target: (
+                    len(acked_ids(acks)) >= t or all(p.poll() is not None for p in procs)
+                ),
+                30,
+                "publisher progress",
+            )
             time.sleep(rng.uniform(0, 0.05))  # jitter: land anywhere in the broker's loop
             assert any(p.poll() is None for p in procs), "publishers finished before the kill"
             broker.kill()
@@ -110,7 +122,7 @@ def test_publishers_ride_through_repeated_kill_9(tmp_path: Path) -> None:
             assert rc == 0, f"publisher {k} exited {rc}: {errs[k].read_text()}"
 
         acked = acked_ids(acks)
-        assert len(acked) == PUBLISHERS * ROUNDS * PER_ROUND
+        assert len(acked) == TOTAL
         assert len(set(acked)) == len(acked)
         head = client.ping(broker.endpoint)["seq"]
 
