@@ -20,6 +20,7 @@ from pathlib import Path
 import msgpack
 
 from bus import envelope, records
+from bus.envelope import Message
 from bus.log import SequenceError
 
 SEGMENT_BYTES = 16 * 1024 * 1024
@@ -245,31 +246,28 @@ def _scan_segment(
         mark = skip // MARK_EVERY
         offset = records.hop(data, segment.marks[mark], skip - mark * MARK_EVERY)
     seq, end = segment.first_seq + skip, len(data)
-    header, crc32, unpackb, make = (
-        records.HEADER.unpack_from,
-        zlib.crc32,
-        msgpack.unpackb,
-        envelope.Message._make,
-    )
+    view = memoryview(data) if data else b""
+    header, crc32, size = records.HEADER.unpack_from, zlib.crc32, records.HEADER_SIZE
+    unpackb, new_message = msgpack.unpackb, tuple.__new__  # a CRC-checked body has 6 fields
     topic_of = envelope.body_topic
     while offset < end and seq <= stop:
-        if end - offset < records.HEADER_SIZE:
+        if end - offset < size:
             return _settle(data, segment, offset)
         m0, m1, length, crc = header(data, offset)
-        start = offset + records.HEADER_SIZE
+        start = offset + size
         offset = start + length
         if m0 != 0xD7 or m1 != 0x01 or offset > end:
-            return _settle(data, segment, start - records.HEADER_SIZE)
-        body = data[start:offset]
+            return _settle(data, segment, start - size)
+        body = view[start:offset]
         if crc32(body) != crc:
-            return _settle(data, segment, start - records.HEADER_SIZE)
+            return _settle(data, segment, start - size)
         seq += 1
         if decode:
-            message = make(unpackb(body, raw=False))
+            message = new_message(Message, unpackb(body, raw=False))
             if not prefixes or message.topic.startswith(prefixes):
                 yield message
         elif not prefixes or topic_of(body).startswith(prefixes):
-            yield body
+            yield bytes(body)
 
 
 def _settle(data, segment: Segment, offset: int) -> None:

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 
 from bus import client, envelope, filelog, records
 from bus.protocol import Envelope
 from bus.sequencer import Sequencer
+from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 
