@@ -136,7 +136,7 @@ class Broker:
             try:
                 request = protocol.decode_request(frame, self.max_message_bytes)
             except protocol.ProtocolError as err:
-                self._reject(identity, None, str(err))
+                self._reject(identity, err.number, str(err))
                 continue
             if isinstance(request, protocol.Publish):
                 publishes.append((identity, request))
@@ -310,4 +310,4 @@ def _last_time(log_: EventLog) -> float:
 
 def _recent_ids(log_: EventLog) -> list[tuple[str, int]]:
     start = max(0, log_.last_seq - DEDUP_WINDOW)
-    return [(envelope.body_id(body), seq) for seq, body in enumerate(log_.read(start), start + 1)]
+    return [(envelope.body_key(body), seq) for seq, body in enumerate(log_.read(start), start + 1)]

@@ -27,6 +27,7 @@ from bus.subscription import Tracker
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:7001"
 RESEND_AFTER = 1.0
+BATCH_BYTES = 1024 * 1024  # a batch is sent once this full; far below the frame limit
 FETCH_LIMIT = 2000
 
 
@@ -143,6 +144,7 @@ class Publisher:
         self.window = window  # batches in flight
         self.linger = linger
         self._open_since = 0.0
+        self._open_bytes = 0
         self._sock = _dealer(zmq.Context.instance(), endpoint)
         self._prefix = os.urandom(6).hex() + "-"
         self._counter = itertools.count(1)
@@ -165,7 +167,8 @@ class Publisher:
     def publish(self, topic: str, payload: dict[str, Any], *, id: str | None = None) -> int:
         """Publish one message; return its sequence number once it is on disk."""
         self.flush()
-        batch = self._send_batch([self._wire(topic, payload, id)])
+        wire = self._wire(topic, payload, id)
+        batch = self._send_batch([wire])
         self._wait(lambda: batch not in self._in_flight)
         self.rejected.clear()  # reported here, not again by the next flush
         result = self.results.pop(batch)[0]
@@ -182,9 +185,11 @@ class Publisher:
         """
         now = time.monotonic()
         if not self._open:
-            self._open_since = now
-        self._open.append(self._wire(topic, payload, id))
-        if len(self._open) >= self.batch_size:
+            self._open_since, self._open_bytes = now, 0
+        wire = self._wire(topic, payload, id)
+        self._open.append(wire)
+        self._open_bytes += len(wire)
+        if len(self._open) >= self.batch_size or self._open_bytes >= BATCH_BYTES:
             self._send_open()
         elif now - self._open_since >= self.linger or not self._in_flight:
             while self._take_reply():
@@ -206,7 +211,12 @@ class Publisher:
         self._sock.close(0)
 
     def _wire(self, topic: str, payload: dict[str, Any], msg_id: str | None) -> bytes:
-        return envelope.encode_wire(topic, msg_id or self.new_id(), self.source, payload)
+        wire = envelope.encode_wire(topic, msg_id or self.new_id(), self.source, payload)
+        if len(wire) > BATCH_BYTES:
+            raise PublishRejected(
+                f"message of {len(wire)} bytes is larger than any broker accepts ({BATCH_BYTES})"
+            )
+        return wire
 
     def _send_open(self) -> None:
         if self._open:
@@ -257,9 +267,9 @@ class Publisher:
                     self.rejected.append(result)
                 else:
                     self.last_seq = max(self.last_seq, result)
-        elif reply[0] == "err":
-            if reply[1] in self._in_flight:
-                del self._in_flight[reply[1]]
+        elif reply[0] == "err" and reply[1] in self._in_flight:  # the whole batch refused
+            del self._in_flight[reply[1]]
+            self.results[reply[1]] = [reply[2]]
             self.rejected.append(reply[2])
         return True
 

@@ -163,14 +163,17 @@ def body_topic(body: bytes | memoryview) -> str:
     return str(body[start : start + length], "ascii")
 
 
-def body_id(body: bytes | memoryview) -> str:
-    """The message id of a body without decoding its payload."""
-    return _body_fields(body, 2)[1]
+def body_key(body: bytes | memoryview) -> tuple[str, str]:
+    """(source, id) of a body without decoding its payload: what de-duplication keys on."""
+    _, msg_id, source = _body_fields(body, 3)
+    return source, msg_id
 
 
 def _body_fields(body: bytes | memoryview, count: int) -> list[str]:
     unpacker = msgpack.Unpacker(raw=False)
-    unpacker.feed(body[STAMP_SIZE : STAMP_SIZE + 2 * (MAX_TOPIC_CHARS + MAX_ID_CHARS) * 4])
+    unpacker.feed(
+        body[STAMP_SIZE : STAMP_SIZE + 8 * (MAX_TOPIC_CHARS + MAX_ID_CHARS + MAX_SOURCE_CHARS)]
+    )
     return [unpacker.unpack() for _ in range(count)]
 
 

@@ -201,10 +201,12 @@ class FileLog:
             return
         firsts = [s.first_seq for s in self.segments]
         index = max(bisect.bisect_right(firsts, after + 1) - 1, 0)
-        for segment in self.segments[index:]:
+        segments = self.segments[index:]
+        for segment, following in zip(segments, [*segments[1:], None], strict=True):
             if segment.first_seq > stop:
                 return
-            yield from _scan_segment(segment, after, stop, tuple(prefixes), decode)
+            next_first = following.first_seq if following else None
+            yield from _scan_segment(segment, after, stop, tuple(prefixes), decode, next_first)
 
     def seq_at(self, time: float) -> int:
         """First seq stamped at or after ``time``: a search over segments, then one segment."""
@@ -228,13 +230,21 @@ class FileLog:
 
 
 def _scan_segment(
-    segment: Segment, after: int, stop: int, prefixes: tuple[str, ...], decode: bool
+    segment: Segment,
+    after: int,
+    stop: int,
+    prefixes: tuple[str, ...],
+    decode: bool,
+    next_first: int | None,
 ) -> Iterator:
     """Bodies (or decoded messages) of one segment with ``after < seq <= stop``.
 
     One loop, no nested generators: this is what replay speed comes down to. Anything odd
-    goes to ``records.walk`` to be told apart (torn tail: stop; corruption: raise).
+    goes to ``_settle``: in the newest segment a torn tail is where the data ends (the
+    broker may be writing it), anywhere else it is corruption. A sealed segment must also
+    end exactly where the next one begins.
     """
+    sealed = next_first is not None
     data = _mapped(segment.path)
     skip = max(after + 1 - segment.first_seq, 0)
     offset = 0
@@ -252,15 +262,15 @@ def _scan_segment(
     topic_of = envelope.body_topic
     while offset < end and seq <= stop:
         if end - offset < size:
-            return _settle(data, segment, offset)
+            return _settle(data, segment, offset, sealed)
         m0, m1, length, crc = header(data, offset)
         start = offset + size
         offset = start + length
         if m0 != 0xD7 or m1 != 0x01 or offset > end:
-            return _settle(data, segment, start - size)
+            return _settle(data, segment, start - size, sealed)
         body = view[start:offset]
         if crc32(body) != crc:
-            return _settle(data, segment, start - size)
+            return _settle(data, segment, start - size, sealed)
         seq += 1
         if decode:
             message = new_message(Message, unpackb(body, raw=False))
@@ -268,15 +278,22 @@ def _scan_segment(
                 yield message
         elif not prefixes or topic_of(body).startswith(prefixes):
             yield bytes(body)
+    if sealed and seq <= stop and seq != next_first:  # ``seq`` is the next one expected
+        raise records.CorruptLog(
+            str(segment.path),
+            offset,
+            f"ends before seq {seq} but the next segment starts at {next_first}",
+        )
 
 
-def _settle(data, segment: Segment, offset: int) -> None:
+def _settle(data, segment: Segment, offset: int, sealed: bool) -> None:
     """A bad record: the end of what a reader can see (torn tail), or corruption (raise)."""
     try:
         for _ in records.walk(data, str(segment.path), offset):
             raise records.CorruptLog(str(segment.path), offset, "record changed while reading")
-    except records.TornTail:
-        pass
+    except records.TornTail as torn:
+        if sealed:
+            raise records.CorruptLog(str(segment.path), offset, torn.reason) from None
 
 
 def _check_segment(segment: Segment, data: bytes) -> int:

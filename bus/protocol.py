@@ -19,12 +19,16 @@ from bus import envelope
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 MAX_FETCH = 5000
-_MAP_MARKERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 _STRICT = ConfigDict(strict=True)
 
 
 class ProtocolError(ValueError):
-    """A frame that is not a valid request or reply."""
+    """A frame that is not a valid request or reply; ``number`` is its batch or request
+    number when that much could be read, so the error reply can name it."""
+
+    def __init__(self, message: str, number: int | None = None):
+        super().__init__(message)
+        self.number = number
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,12 +78,17 @@ def decode_request(
         request = msgpack.unpackb(frame, raw=False)
     except Exception as err:
         raise ProtocolError(f"undecodable frame: {err}") from None
+    number = (
+        request[1]
+        if type(request) is list and len(request) > 1 and type(request[1]) is int
+        else None
+    )
     if not isinstance(request, list) or not request or request[0] not in _requests:
-        raise ProtocolError("unknown request")
+        raise ProtocolError("unknown request", number)
     try:
         return _requests[request[0]].validate_python(tuple(request))
     except ValidationError as err:
-        raise ProtocolError(f"bad {request[0]} request: {err.errors()[0]['msg']}") from None
+        raise ProtocolError(f"bad {request[0]} request: {err.errors()[0]['msg']}", number) from None
 
 
 def _is_publish(frame: bytes) -> bool:
@@ -91,38 +100,56 @@ def _is_publish(frame: bytes) -> bool:
 
 
 def _decode_publish(frame: bytes, max_message_bytes: int) -> Publish:
-    """One streaming pass: heads are read, payloads only skipped (checked, never built)."""
+    """One streaming pass that decodes every envelope (so every stored body is known to
+    decode for readers) and remembers each one's bytes, which become the stored body."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=MAX_FRAME_BYTES)
     unpacker.feed(frame)
-    spans, heads = [], []
+    batch = None
+    spans, decoded = [], []
     try:
         count = unpacker.read_array_header() - 2
         unpacker.skip()  # "pub"
         batch = unpacker.unpack()
+        if type(batch) is not int or count < 1:
+            raise ValueError("needs a batch number and one envelope or more")
         for _ in range(count):
             start = unpacker.tell()
-            if unpacker.read_array_header() != 4:
-                raise ValueError("an envelope must be [topic, id, source, payload]")
-            heads.append((unpacker.unpack(), unpacker.unpack(), unpacker.unpack()))
-            payload_at = unpacker.tell()
-            unpacker.skip()
-            spans.append((start, payload_at, unpacker.tell()))
+            decoded.append(unpacker.unpack())
+            spans.append((start, unpacker.tell()))
     except Exception as err:
-        raise ProtocolError(f"bad publish frame: {err}") from None
-    if not isinstance(batch, int) or count < 1:
-        raise ProtocolError("bad publish frame: needs a batch number and one envelope or more")
+        raise ProtocolError(
+            f"bad publish frame: {err}", batch if type(batch) is int else None
+        ) from None
     if unpacker.tell() != len(frame):
-        raise ProtocolError("bad publish frame: trailing bytes")
+        raise ProtocolError("bad publish frame: trailing bytes", batch)
+    heads = [tuple(e[:3]) if type(e) is list and len(e) == 4 else ("", "", "") for e in decoded]
     items: list[Envelope | str] = []
-    for (start, payload_at, end), head, reason in zip(
-        spans, heads, envelope.validate_heads(heads), strict=True
+    for (start, end), item, head, reason in zip(
+        spans, decoded, heads, envelope.validate_heads(heads), strict=True
     ):
-        if reason is None and end - start > max_message_bytes:
-            reason = f"message of {end - start} bytes exceeds the limit of {max_message_bytes}"
-        if reason is None and frame[payload_at] not in _MAP_MARKERS:
-            reason = "payload: must be a map"
-        items.append(reason or Envelope(frame[start:end], *head))
+        items.append(
+            _check(item, reason, end - start, max_message_bytes)
+            or Envelope(frame[start:end], *head)
+        )
     return Publish(batch, items)
+
+
+def _check(item: Any, reason: str | None, size: int, max_message_bytes: int) -> str | None:
+    """Why a decoded envelope is refused, or None."""
+    if type(item) is not list or len(item) != 4:
+        return "envelope: must be [topic, id, source, payload]"
+    if reason:
+        return reason
+    if size > max_message_bytes:
+        return f"message of {size} bytes exceeds the limit of {max_message_bytes}"
+    if item[0].startswith("bus."):
+        return "topic: bus.* is reserved for the broker"
+    payload = item[3]
+    if type(payload) is not dict:
+        return "payload: must be a map"
+    if any(type(key) is not str for key in payload):
+        return "payload: keys must be strings"
+    return None
 
 
 def encode_publish(batch: int, wires: Sequence[bytes]) -> bytes:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 HEADER = struct.Struct(">BBII")
 HEADER_SIZE = HEADER.size
 MAGIC = (0xD7, 0x01)
+MIN_BODY = 24  # the stamp (19 bytes) and four of the smallest msgpack values
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -58,6 +59,8 @@ def walk(
         if (m0, m1) != MAGIC:
             raise _bad(view, path, offset, "no record header")
         body_end = offset + HEADER_SIZE + length
+        if length < MIN_BODY or length > MAX_BODY:
+            raise _bad(view, path, offset, f"implausible body length {length}")
         if body_end > end:
             raise _bad(view, path, offset, f"body of {length} bytes runs past the end")
         body = view[offset + HEADER_SIZE : body_end]
@@ -88,7 +91,12 @@ def _valid_record_after(view: memoryview, start: int) -> bool:
         if len(data) - at >= HEADER_SIZE:
             _, _, length, crc = HEADER.unpack_from(data, at)
             body = data[at + HEADER_SIZE : at + HEADER_SIZE + length]
-            if len(body) == length and zlib.crc32(body) == crc:
+            if (
+                length >= MIN_BODY
+                and len(body) == length
+                and body[0] == 0x96
+                and zlib.crc32(body) == crc
+            ):
                 return True
         at = data.find(b"\xd7\x01", at + 1)
     return False

@@ -17,7 +17,8 @@ DEDUP_WINDOW = 1 << 17
 class Sequencer:
     """Gives gapless, monotonic sequence numbers and non-decreasing times.
 
-    A message whose id was stored among the last ``window`` messages is not stored again:
+    A message whose (source, id) was stored among the last ``window`` messages is not
+    stored again:
     its original sequence number is returned, so a publisher that resends after a broker
     restart gets the same answer as if the first send had been acknowledged.
     """
@@ -26,16 +27,16 @@ class Sequencer:
         self,
         last_seq: int = 0,
         last_time: float = 0.0,
-        recent: Iterable[tuple[str, int]] = (),
+        recent: Iterable[tuple[tuple[str, str], int]] = (),
         window: int = DEDUP_WINDOW,
     ):
         self.last_seq = last_seq
         self.last_time = last_time
         self.window = window
-        self._seq_by_id: dict[str, int] = {}
-        self._order: collections.deque[str] = collections.deque()
-        for msg_id, seq in recent:
-            self._remember(msg_id, seq)
+        self._seq_by_id: dict[tuple[str, str], int] = {}
+        self._order: collections.deque[tuple[str, str]] = collections.deque()
+        for key, seq in recent:
+            self._remember(key, seq)
 
     def stamp(
         self, items: Sequence[Envelope], now: float
@@ -46,7 +47,8 @@ class Sequencer:
         seq = self.last_seq
         seq_by_id = self._seq_by_id
         for item in items:
-            known = seq_by_id.get(item.id)
+            key = (item.source, item.id)
+            known = seq_by_id.get(key)
             if known is not None:
                 seqs.append(known)
                 continue
@@ -54,12 +56,12 @@ class Sequencer:
             bodies.append(envelope.stamp(item.wire, seq, time))
             topics.append(item.topic)
             seqs.append(seq)
-            self._remember(item.id, seq)
+            self._remember(key, seq)
         self.last_seq, self.last_time = seq, time
         return bodies, topics, seqs
 
-    def _remember(self, msg_id: str, seq: int) -> None:
-        self._seq_by_id[msg_id] = seq
-        self._order.append(msg_id)
+    def _remember(self, key: tuple[str, str], seq: int) -> None:
+        self._seq_by_id[key] = seq
+        self._order.append(key)
         if len(self._order) > self.window:
             self._seq_by_id.pop(self._order.popleft(), None)

@@ -84,3 +84,26 @@ def test_a_segment_file_is_also_a_plain_msgpack_stream(tmp_path: Path):
     items = list(msgpack.Unpacker(open(next(tmp_path.glob("*/*.log")), "rb"), raw=False))
     assert [item[0] for item in items[1::2]] == [1, 2, 3]
     assert all(isinstance(item, msgpack.ExtType) and item.code == 1 for item in items[::2])
+
+
+def test_damage_at_the_end_of_an_older_segment_is_corruption_not_a_torn_tail(tmp_path: Path):
+    log, _ = FileLog.open_for_append(tmp_path, segment_bytes=300)
+    for item in bodies(1, 12, time=T0):
+        log.append([item])
+    log.close()
+    first = sorted(tmp_path.glob("*/*.log"))[0]
+    first.write_bytes(first.read_bytes()[:-5])
+    with pytest.raises(records.CorruptLog) as caught:
+        list(FileLog(tmp_path).read())
+    assert str(first) in str(caught.value)
+
+
+def test_an_empty_looking_record_inside_a_torn_tail_does_not_count_as_data(tmp_path: Path):
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 2, time=T0))
+    log.close()
+    segment = next(tmp_path.glob("*/*.log"))
+    torn = records.HEADER.pack(0xD7, 1, 500, 0) + b"\x96" + b"\xd7\x01" + b"\0" * 8
+    segment.write_bytes(segment.read_bytes() + torn)
+    log, report = FileLog.open_for_append(tmp_path)
+    assert log.last_seq == 2 and "torn" in report[0]

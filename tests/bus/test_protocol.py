@@ -32,6 +32,9 @@ def test_a_publish_frame_keeps_each_envelopes_bytes_as_sent():
         (msgpack.packb(["obs.a", "i", "s", [1, 2]]), "payload: must be a map"),
         (msgpack.packb(["obs.a", 5, "s", {}]), "id:"),
         (wire(payload={"x": "y" * (300 * 1024)}), "exceeds the limit"),
+        (msgpack.packb(["obs.a", "i", "s", {}, "extra"]), "envelope: must be"),
+        (msgpack.packb(["obs.a", "i", "s", {b"k": "x"}]), "keys must be strings"),
+        (wire(topic="bus.stats"), "reserved for the broker"),
     ],
 )
 def test_a_bad_envelope_is_refused_alone_with_a_reason(bad_wire, reason):
@@ -50,7 +53,9 @@ def test_a_bad_envelope_is_refused_alone_with_a_reason(bad_wire, reason):
         msgpack.packb(["pub"]),
         msgpack.packb(["pub", "x", ["obs.a", "i", "s", {}]]),
         msgpack.packb(["pub", 1]),
-        msgpack.packb(["pub", 1, ["obs.a", "i", "s", {}, "extra"]]),
+        msgpack.packb(["pub", True, ["obs.a", "i", "s", {}]]),
+        msgpack.packb(["pub", 1, ["obs.a", "i", "s", {"k": {1: "int keys do not decode"}}]]),
+        b"\x93\xa3pub\x01\x94\xa5obs.a\xa1i\xa1s\x81\xa1k\xa2\xff\xfe",  # invalid UTF-8
         protocol.encode_publish(1, [wire()]) + b"\x00",
         protocol.encode_publish(1, [wire()])[:-3],
         msgpack.packb(["fetch", 1, -1, 10, []]),
@@ -63,6 +68,15 @@ def test_a_bad_envelope_is_refused_alone_with_a_reason(bad_wire, reason):
 def test_a_malformed_frame_is_one_protocol_error(frame):
     with pytest.raises(ProtocolError):
         protocol.decode_request(frame)
+
+
+def test_an_error_names_the_batch_or_request_when_it_can_be_read():
+    with pytest.raises(ProtocolError) as caught:
+        protocol.decode_request(protocol.encode_publish(7, [wire()])[:-3])
+    assert caught.value.number == 7
+    with pytest.raises(ProtocolError) as caught:
+        protocol.decode_request(msgpack.packb(["fetch", 12, -1, 10, []]))
+    assert caught.value.number == 12
 
 
 def test_queries_decode_to_validated_tuples():

@@ -42,7 +42,7 @@ def test_a_resent_id_is_not_stored_again_and_gets_its_first_seq():
 
 
 def test_ids_recovered_from_the_log_are_remembered_after_a_restart():
-    sequencer = Sequencer(last_seq=2, recent=[("a", 1), ("b", 2)])
+    sequencer = Sequencer(last_seq=2, recent=[(("t", "a"), 1), (("t", "b"), 2)])
     bodies, _, seqs = sequencer.stamp([item("a"), item("z")], now=1.0)
     assert seqs == [1, 3] and len(bodies) == 1
 
@@ -52,3 +52,9 @@ def test_the_dedup_window_forgets_the_oldest_ids():
     sequencer.stamp([item("a"), item("b"), item("c")], now=1.0)
     _, _, seqs = sequencer.stamp([item("a"), item("c")], now=1.0)
     assert seqs == [4, 3]
+
+
+def test_the_same_id_from_two_sources_is_two_messages():
+    other = Envelope(envelope.encode_wire("obs.a", "a", "u", {}), "obs.a", "a", "u")
+    _, _, seqs = Sequencer().stamp([item("a"), other], now=1.0)
+    assert seqs == [1, 2]
