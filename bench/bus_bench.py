@@ -38,8 +38,15 @@ TOPIC = "bench.node.web1.service.nginx"
 
 def payload(i: int) -> dict:
     """About 300 bytes on the wire, like an observation."""
-    return {"node": "web1", "service": "nginx", "status": "healthy", "latency_ms": 12.5,
-            "detail": "x" * 150, "checked_by": "agent:web1", "n": i}
+    return {
+        "node": "web1",
+        "service": "nginx",
+        "status": "healthy",
+        "latency_ms": 12.5,
+        "detail": "x" * 150,
+        "checked_by": "agent:web1",
+        "n": i,
+    }
 
 
 def wire_size() -> int:
@@ -65,8 +72,20 @@ def _free_pair() -> int:
 def broker(fsync: str) -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="bench-root-"))
     endpoint = f"tcp://127.0.0.1:{_free_pair()}"
-    argv = [sys.executable, "-m", "homelab", "broker", "--root", str(root), "--bus", endpoint,
-            "--fsync", fsync, "--stats-interval", "1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "homelab",
+        "broker",
+        "--root",
+        str(root),
+        "--bus",
+        endpoint,
+        "--fsync",
+        fsync,
+        "--stats-interval",
+        "1",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
@@ -234,33 +253,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.runs, args.n, args.replay_n = 1, 30_000, 100_000
     runs, n = args.runs, args.n
-    print(f"bus benchmark: {os.cpu_count()} cores, {wire_size()}-byte messages, "
-          f"medians of {runs} run(s)\n")
+    print(
+        f"bus benchmark: {os.cpu_count()} cores, {wire_size()}-byte messages, "
+        f"medians of {runs} run(s)\n"
+    )
 
     base = median_of(runs, lambda: peers.bare_zmq_forwarder(n))
-    print(f"(a) bare pyzmq forwarder, no persistence: {base['msgs_per_s']:>10,.0f} msg/s  "
-          f"runs {base['runs']}")
+    print(
+        f"(a) bare pyzmq forwarder, no persistence: {base['msgs_per_s']:>10,.0f} msg/s  "
+        f"runs {base['runs']}"
+    )
 
     print("(b) broker, durable, 1 publisher -> broker -> 1 subscriber:")
     policies = {"batch": n, "never": n, "always": max(2000, n // 40)}
     ours = {}
     for policy, count in policies.items():
         ours[policy] = median_of(runs, lambda p=policy, c=count: through_broker(p, c))
-        print(f"    fsync={policy:<7} {ours[policy]['msgs_per_s']:>10,.0f} msg/s  "
-              f"= {ours[policy]['msgs_per_s'] / base['msgs_per_s']:.2f}x (a)  "
-              f"runs {ours[policy]['runs']} (n={count})")
+        print(
+            f"    fsync={policy:<7} {ours[policy]['msgs_per_s']:>10,.0f} msg/s  "
+            f"= {ours[policy]['msgs_per_s'] / base['msgs_per_s']:.2f}x (a)  "
+            f"runs {ours[policy]['runs']} (n={count})"
+        )
 
     with tempfile.TemporaryDirectory() as folder:
         p50, p99 = fsync_floor(Path(folder))
-    print(f"(c) publish -> delivery latency (floor: one fdatasync here p50 {p50:.2f} ms, "
-          f"p99 {p99:.2f} ms)")
+    print(
+        f"(c) publish -> delivery latency (floor: one fdatasync here p50 {p50:.2f} ms, "
+        f"p99 {p99:.2f} ms)"
+    )
     for policy in ("batch", "never"):
         for rate in (2000, 10000):
             count = rate * (1 if args.quick else 3)
-            r = median_of(runs, lambda p=policy, c=count, q=rate: through_broker(p, c, q),
-                          key="p99_ms")
-            print(f"    fsync={policy:<6} {rate:>6,} msg/s: p50 {r['p50_ms']:.2f} ms, "
-                  f"p99 {r['p99_ms']:.2f} ms  (p99 runs {r['runs']})")
+            r = median_of(
+                runs, lambda p=policy, c=count, q=rate: through_broker(p, c, q), key="p99_ms"
+            )
+            print(
+                f"    fsync={policy:<6} {rate:>6,} msg/s: p50 {r['p50_ms']:.2f} ms, "
+                f"p99 {r['p99_ms']:.2f} ms  (p99 runs {r['runs']})"
+            )
 
     with tempfile.TemporaryDirectory() as folder:
         build_log(Path(folder), args.replay_n)
@@ -270,22 +300,29 @@ def main(argv: list[str] | None = None) -> int:
             bare.append(timed(lambda: bare_unpacker_pass(Path(folder))))
             mine.append(timed(lambda: our_replay(Path(folder))))
         b, m = statistics.median(bare), statistics.median(mine)
-        print(f"(d) replay of {args.replay_n:,} messages ({size / 2**20:.0f} MiB): "
-              f"{m:,.0f} msg/s, bare Unpacker {b:,.0f} msg/s = {m / b:.2f}x  "
-              f"(ours {[round(x) for x in mine]}, bare {[round(x) for x in bare]})")
+        print(
+            f"(d) replay of {args.replay_n:,} messages ({size / 2**20:.0f} MiB): "
+            f"{m:,.0f} msg/s, bare Unpacker {b:,.0f} msg/s = {m / b:.2f}x  "
+            f"(ours {[round(x) for x in mine]}, bare {[round(x) for x in bare]})"
+        )
 
     if args.skip_peers:
         return 0
     print("(e) peers, same load:")
     available = peers.available()
-    for name, fn in (("redis_streams", peers.redis_streams), ("nats_jetstream", peers.nats_jetstream)):
+    for name, fn in (
+        ("redis_streams", peers.redis_streams),
+        ("nats_jetstream", peers.nats_jetstream),
+    ):
         status = available.get(name, {"ok": False, "reason": "unknown peer"})
         if not status["ok"]:
             print(f"    {name}: skipped ({status['reason']})")
             continue
         r = median_of(runs, lambda f=fn: f(n))
-        print(f"    {name:<15} {r['msgs_per_s']:>10,.0f} msg/s; broker batch is "
-              f"{ours['batch']['msgs_per_s'] / r['msgs_per_s']:.2f}x  runs {r['runs']}")
+        print(
+            f"    {name:<15} {r['msgs_per_s']:>10,.0f} msg/s; broker batch is "
+            f"{ours['batch']['msgs_per_s'] / r['msgs_per_s']:.2f}x  runs {r['runs']}"
+        )
     return 0
 
 

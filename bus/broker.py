@@ -42,6 +42,7 @@ class Stats:
     subscribers: int = 0
     last_tick_seq: int = 0
     last_tick: float = field(default_factory=time.monotonic)
+    last_stats: float = 0.0
     rate: float = 0.0
     rejects_logged_this_tick: int = 0
     rejects_unlogged: int = 0
@@ -229,12 +230,14 @@ class Broker:
         stats = self.stats
         if self.inbox_dir is not None:
             self._take_inbox()
-        if self.stats_interval and now - stats.last_tick >= self.stats_interval:
+        if now - stats.last_tick >= 1.0:  # the rate and the rejection log: once a second
             stats.rate = (self.log.last_seq - stats.last_tick_seq) / (now - stats.last_tick)
             stats.last_tick, stats.last_tick_seq = now, self.log.last_seq
             if stats.rejects_unlogged:
                 rejects.warning("... and %d more rejected messages", stats.rejects_unlogged)
             stats.rejects_logged_this_tick = stats.rejects_unlogged = 0
+        if self.stats_interval and now - stats.last_stats >= self.stats_interval:
+            stats.last_stats = now
             self.publish_own("bus.stats", self.status())
 
     def _take_inbox(self) -> None:

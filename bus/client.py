@@ -134,7 +134,7 @@ class Publisher:
         timeout: float = 10.0,
         batch_size: int = 256,
         window: int = 32,
-        linger: float = 0.001,
+        linger: float = 0.0003,
     ):
         self.endpoint = endpoint
         self.source = source or f"pid{os.getpid()}"
@@ -143,7 +143,7 @@ class Publisher:
         self.batch_size = batch_size
         self.window = window  # batches in flight
         self.linger = linger
-        self._open_since = 0.0
+        self._last_send = 0.0
         self._open_bytes = 0
         self._sock = _dealer(zmq.Context.instance(), endpoint)
         self._prefix = os.urandom(6).hex() + "-"
@@ -177,26 +177,21 @@ class Publisher:
         return result
 
     def submit(self, topic: str, payload: dict[str, Any], *, id: str | None = None) -> None:
-        """Queue a message; ``flush`` waits until all are durable.
+        """Queue a message; ``flush`` waits until all are durable (and sends the rest).
 
-        A message goes out at once when nothing is in flight or it waited ``linger``
-        seconds; otherwise it joins the open batch (sent when full). So a slow publisher
-        gets low latency and a fast one gets batches that grow with its rate.
+        The open batch goes out when ``linger`` seconds have passed since the last send, or
+        when it is full. A publisher slower than that sends every message at once (low
+        latency); a faster one sends batches that grow with its rate (high throughput).
         """
-        now = time.monotonic()
-        if not self._open:
-            self._open_since, self._open_bytes = now, 0
         wire = self._wire(topic, payload, id)
         self._open.append(wire)
         self._open_bytes += len(wire)
-        if len(self._open) >= self.batch_size or self._open_bytes >= BATCH_BYTES:
+        if (
+            len(self._open) >= self.batch_size
+            or self._open_bytes >= BATCH_BYTES
+            or time.monotonic() - self._last_send >= self.linger
+        ):
             self._send_open()
-        elif now - self._open_since >= self.linger or not self._in_flight:
-            while self._take_reply():
-                pass
-            if len(self._in_flight) < self.window:
-                self._send_batch(self._open)
-                self._open = []
 
     def flush(self) -> None:
         """Wait until every submitted message is durable; raise if any was rejected."""
@@ -220,9 +215,12 @@ class Publisher:
 
     def _send_open(self) -> None:
         if self._open:
+            while self._take_reply():  # acks that arrived meanwhile free the window
+                pass
             self._wait(lambda: len(self._in_flight) < self.window)
             self._send_batch(self._open)
-            self._open = []
+            self._open, self._open_bytes = [], 0
+            self._last_send = time.monotonic()
 
     def _send_batch(self, wires: Sequence[bytes]) -> int:
         batch = next(self._batches)

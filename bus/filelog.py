@@ -300,7 +300,8 @@ def _check_segment(segment: Segment, data: bytes) -> int:
     """Count a segment's records, checking every checksum and sequence number."""
     count = 0
     try:
-        for count, (offset, body) in enumerate(records.walk(data, str(segment.path)), 1):
+        walk = records.walk(data, str(segment.path), first_seq=segment.first_seq)
+        for count, (offset, body) in enumerate(walk, 1):
             if envelope.body_seq(body) != segment.first_seq + count - 1:
                 raise records.CorruptLog(
                     str(segment.path),

@@ -8,9 +8,8 @@ See ``docs/protocol.md``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgpack
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -31,8 +30,7 @@ class ProtocolError(ValueError):
         self.number = number
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """One accepted wire envelope from a publish frame (its bytes kept as they came)."""
 
     wire: bytes
@@ -41,8 +39,7 @@ class Envelope:
     source: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(NamedTuple):
     batch: int
     items: list[Envelope | str]  # a reason string for each envelope that was refused
 
@@ -83,7 +80,12 @@ def decode_request(
         if type(request) is list and len(request) > 1 and type(request[1]) is int
         else None
     )
-    if not isinstance(request, list) or not request or request[0] not in _requests:
+    if (
+        type(request) is not list
+        or not request
+        or type(request[0]) is not str
+        or (request[0] not in _requests)
+    ):
         raise ProtocolError("unknown request", number)
     try:
         return _requests[request[0]].validate_python(tuple(request))
@@ -123,31 +125,28 @@ def _decode_publish(frame: bytes, max_message_bytes: int) -> Publish:
     if unpacker.tell() != len(frame):
         raise ProtocolError("bad publish frame: trailing bytes", batch)
     heads = [tuple(e[:3]) if type(e) is list and len(e) == 4 else ("", "", "") for e in decoded]
+    reasons = envelope.validate_heads(heads)
     items: list[Envelope | str] = []
-    for (start, end), item, head, reason in zip(
-        spans, decoded, heads, envelope.validate_heads(heads), strict=True
-    ):
-        items.append(
-            _check(item, reason, end - start, max_message_bytes)
-            or Envelope(frame[start:end], *head)
-        )
+    for (start, end), item, head, reason in zip(spans, decoded, heads, reasons, strict=True):
+        if type(item) is not list or len(item) != 4:
+            reason = "envelope: must be [topic, id, source, payload]"
+        elif reason is None:
+            reason = _refusal(item, end - start, max_message_bytes)
+        items.append(reason or Envelope(frame[start:end], *head))
     return Publish(batch, items)
 
 
-def _check(item: Any, reason: str | None, size: int, max_message_bytes: int) -> str | None:
-    """Why a decoded envelope is refused, or None."""
-    if type(item) is not list or len(item) != 4:
-        return "envelope: must be [topic, id, source, payload]"
-    if reason:
-        return reason
+def _refusal(item: Any, size: int, max_message_bytes: int) -> str | None:
+    """Why an envelope of the right shape with a valid head is refused, or None."""
     if size > max_message_bytes:
         return f"message of {size} bytes exceeds the limit of {max_message_bytes}"
     if item[0].startswith("bus."):
         return "topic: bus.* is reserved for the broker"
-    payload = item[3]
-    if type(payload) is not dict:
+    if type(item[3]) is not dict:
         return "payload: must be a map"
-    if any(type(key) is not str for key in payload):
+    try:
+        "".join(item[3])  # the unpacker allows str and bytes keys; join refuses bytes, in C
+    except TypeError:
         return "payload: keys must be strings"
     return None
 

@@ -40,13 +40,20 @@ def frame(body: bytes) -> bytes:
 
 
 def walk(
-    buf: bytes | memoryview, path: str = "<buffer>", start: int = 0, verify: bool = True
+    buf: bytes | memoryview,
+    path: str = "<buffer>",
+    start: int = 0,
+    verify: bool = True,
+    first_seq: int = 0,
 ) -> Iterator[tuple[int, memoryview]]:
     """Yield ``(offset, body)`` for each record from ``start``; raise at the first bad one.
 
     A bad record with no valid record anywhere after it is a torn tail (``TornTail``);
-    one followed by a valid record is corruption (``CorruptLog``).
+    one followed by a valid record is corruption (``CorruptLog``). With ``first_seq`` (the
+    seq of the record at ``start``), only a later record with a higher seq counts, so a copy
+    of a record inside a torn payload is not mistaken for one.
     """
+    expected = first_seq
     view = memoryview(buf)
     end = len(view)
     offset = start
@@ -54,20 +61,21 @@ def walk(
     crc32 = zlib.crc32
     while offset < end:
         if end - offset < HEADER_SIZE:
-            raise _bad(view, path, offset, "incomplete header")
+            raise _bad(view, path, offset, "incomplete header", expected)
         m0, m1, length, crc = unpack_header(view, offset)
         if (m0, m1) != MAGIC:
-            raise _bad(view, path, offset, "no record header")
+            raise _bad(view, path, offset, "no record header", expected)
         body_end = offset + HEADER_SIZE + length
         if length < MIN_BODY or length > MAX_BODY:
-            raise _bad(view, path, offset, f"implausible body length {length}")
+            raise _bad(view, path, offset, f"implausible body length {length}", expected)
         if body_end > end:
-            raise _bad(view, path, offset, f"body of {length} bytes runs past the end")
+            raise _bad(view, path, offset, f"body of {length} bytes runs past the end", expected)
         body = view[offset + HEADER_SIZE : body_end]
         if verify and crc32(body) != crc:
-            raise _bad(view, path, offset, "checksum mismatch")
+            raise _bad(view, path, offset, "checksum mismatch", expected)
         yield offset, body
         offset = body_end
+        expected += 1 if expected else 0
 
 
 def hop(buf: bytes | memoryview, start: int, count: int) -> int:
@@ -78,13 +86,13 @@ def hop(buf: bytes | memoryview, start: int, count: int) -> int:
     return offset
 
 
-def _bad(view: memoryview, path: str, offset: int, reason: str) -> Exception:
-    if _valid_record_after(view, offset + 1):
+def _bad(view: memoryview, path: str, offset: int, reason: str, expected: int) -> Exception:
+    if _valid_record_after(view, offset + 1, expected):
         return CorruptLog(path, offset, reason)
     return TornTail(path, offset, len(view) - offset, reason)
 
 
-def _valid_record_after(view: memoryview, start: int) -> bool:
+def _valid_record_after(view: memoryview, start: int, expected: int) -> bool:
     data = bytes(view[start:])
     at = data.find(b"\xd7\x01")
     while at != -1:
@@ -96,6 +104,7 @@ def _valid_record_after(view: memoryview, start: int) -> bool:
                 and len(body) == length
                 and body[0] == 0x96
                 and zlib.crc32(body) == crc
+                and (not expected or int.from_bytes(body[2:10], "big") > expected)
             ):
                 return True
         at = data.find(b"\xd7\x01", at + 1)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
 from bus import broker, client, envelope, records
-from homelab import layout, settings, timespec
+from homelab import layout, procs, settings, timespec
 
 EXPECTED_ERRORS = (
     client.BusError,
@@ -18,6 +20,7 @@ EXPECTED_ERRORS = (
     layout.RootError,
     settings.SettingsError,
     timespec.TimeSpecError,
+    procs.StartupError,
     FileNotFoundError,
 )
 
@@ -33,8 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             or 0
         )
-    except click.exceptions.Abort:
-        return 130
+    except click.exceptions.Abort:  # Ctrl-C: the operator stopped it, which is not a failure
+        return 0
     except click.ClickException as err:
         err.show()
         return err.exit_code
@@ -47,6 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()  # `homelab tap | head`: the reader left, which is fine
         return 0
 
+
+class SeqOrTime(click.ParamType):
+    """SEQ or TIME, checked when the command line is read (the value stays text)."""
+
+    name = "SEQ|TIME"
+
+    def convert(self, value, param, ctx):
+        try:
+            timespec.parse(value, 0.0)
+        except timespec.TimeSpecError as err:
+            self.fail(str(err), param, ctx)
+        return value
+
+
+SEQ_OR_TIME = SeqOrTime()
 
 root_option = click.option(
     "--root", type=click.Path(), help="Data root [env HOMELAB_ROOT; /opt/homelab]."
@@ -106,17 +124,28 @@ def broker_cmd(root, listen, bus, fsync, stats_interval, subscriber_queue) -> in
 
 @cli.command()
 @root_option
-@click.option("--demo", is_flag=True, help="Use the bundled example inventory.")
-def up(root: str | None, demo: bool) -> int:
+@bus_option
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Use the bundled example inventory; data root ~/.homelab-demo unless set.",
+)
+def up(root: str | None, bus: str | None, demo: bool) -> int:
     """Run every service on this machine, restart crashed ones, stop all on Ctrl-C."""
     from homelab import up as up_module
 
-    return up_module.run(settings.load(root=root), demo=demo)
+    if demo and root is None and "HOMELAB_ROOT" not in os.environ:
+        root = str(Path.home() / ".homelab-demo")
+    return up_module.run(settings.load(root=root, bus=bus), demo=demo)
 
 
 @cli.command()
 @click.argument("prefixes", nargs=-1)
-@click.option("--since", help="Start at a SEQ or TIME (2026-11-26T10:00, 10m) instead of now.")
+@click.option(
+    "--since",
+    type=SEQ_OR_TIME,
+    help="Start at a SEQ or TIME (2026-11-26T10:00, 10m) instead of now.",
+)
 @json_option
 @bus_option
 def tap(prefixes, since, as_json, bus) -> int:
@@ -129,8 +158,10 @@ def tap(prefixes, since, as_json, bus) -> int:
 
 
 @cli.command()
-@click.option("--from", "start", help="First SEQ or TIME (default: the beginning).")
-@click.option("--to", "end", help="Last SEQ or TIME (default: the end).")
+@click.option(
+    "--from", "start", type=SEQ_OR_TIME, help="First SEQ or TIME (default: the beginning)."
+)
+@click.option("--to", "end", type=SEQ_OR_TIME, help="Last SEQ or TIME (default: the end).")
 @click.option(
     "--topic", "prefixes", multiple=True, help="Only topics starting with PREFIX (repeatable)."
 )
@@ -169,6 +200,26 @@ def emit(topic, data, msg_id, source, timeout, bus) -> int:
     s = settings.load(bus=bus)
     with client.Publisher(s.bus, source, timeout=timeout) as publisher:
         click.echo(publisher.publish(topic, payload, id=msg_id))
+    return 0
+
+
+@cli.command()
+@json_option
+@bus_option
+@click.option("--timeout", default=3.0, help="Seconds to wait for the broker [3].")
+def status(as_json: bool, bus: str | None, timeout: float) -> int:
+    """Show the control plane's summary (for now: the bus). Exit 1 if the broker is down."""
+    s = settings.load(bus=bus)
+    summary = {"bus": {"endpoint": s.bus, **client.ping(s.bus, timeout=timeout)}}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        b = summary["bus"]
+        click.echo(
+            f"bus {b['endpoint']}: seq {b['seq']}, {b['rate']} msg/s, "
+            f"{b['subscribers']} subscriber(s), {b['rejected']} rejected, "
+            f"fsync={b['fsync']}, up {b['uptime_s']:.0f} s"
+        )
     return 0
 
 

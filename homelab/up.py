@@ -22,10 +22,16 @@ def specs(settings: Settings, demo: bool) -> list[procs.ServiceSpec]:
 
 
 def run(settings: Settings, demo: bool = False) -> int:
+    """Start every service, broker first, and supervise them until Ctrl-C or SIGTERM."""
     root = layout.ensure(settings.root)
-    group = procs.ProcessGroup(specs(settings, demo), root / "logs")
-    group.start()
-    return group.run()
+    procs.log_to_stderr()
+    procs.log.info(
+        "data root %s, bus %s; each service logs to %s/<service>.log",
+        root,
+        settings.bus,
+        root / "logs",
+    )
+    return procs.ProcessGroup(specs(settings, demo), root / "logs").run()
 
 
 def _bus_answers(endpoint: str) -> bool:

@@ -1,0 +1,195 @@
+"""The ``homelab`` command as a user runs it: real processes, real files, real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def homelab(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "homelab", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(**env),
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_init_creates_the_layout_and_is_idempotent(tmp_path: Path):
+    first = homelab("init", "--root", str(tmp_path / "r"))
+    second = homelab("init", "--root", str(tmp_path / "r"))
+    assert first.returncode == second.returncode == 0
+    assert "created 9 folders" in first.stdout and "already set up" in second.stdout
+    for folder in ("events", "world", "state", "logs", "actions", "inbox"):
+        assert (tmp_path / "r" / folder).is_dir()
+
+
+def test_an_unwritable_root_is_one_clear_line(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    line = one_line_error(homelab("init", "--root", str(blocker / "root")))
+    assert line.startswith("homelab: error: cannot write to the data root")
+
+
+def test_emit_prints_the_seq_and_replay_shows_it_from_disk_without_a_broker(broker):
+    emitted = homelab("emit", "obs.node.web1", "--data", '{"up": true}', "--bus", broker.endpoint)
+    assert emitted.returncode == 0, emitted.stderr
+    seq = int(emitted.stdout)
+    broker.stop()
+    replayed = homelab("replay", "--root", str(broker.root), "--topic", "obs.", "--json")
+    lines = [json.loads(line) for line in replayed.stdout.splitlines()]
+    assert [(m["seq"], m["topic"], m["payload"]) for m in lines] == [
+        (seq, "obs.node.web1", {"up": True})
+    ]
+    assert lines[0]["time"].endswith("Z")
+    pretty = homelab("replay", "--root", str(broker.root), "--from", str(seq), "--to", str(seq))
+    assert "obs.node.web1" in pretty.stdout and "up=True" in pretty.stdout
+
+
+def test_replay_selects_by_time(broker):
+    first = int(homelab("emit", "obs.a", "--bus", broker.endpoint).stdout)
+    time.sleep(1.1)
+    middle = time.time()
+    time.sleep(0.1)
+    second = int(homelab("emit", "obs.b", "--bus", broker.endpoint).stdout)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(middle))
+    later = homelab(
+        "replay", "--root", str(broker.root), "--from", stamp, "--topic", "obs.", "--json"
+    )
+    assert [json.loads(x)["seq"] for x in later.stdout.splitlines()] == [second]
+    earlier = homelab(
+        "replay", "--root", str(broker.root), "--to", stamp, "--topic", "obs.", "--json"
+    )
+    assert [json.loads(x)["seq"] for x in earlier.stdout.splitlines()] == [first]
+
+
+def test_tap_shows_history_and_live_messages_and_ctrl_c_exits_0(broker):
+    homelab("emit", "world.node.a", "--data", '{"health": "down"}', "--bus", broker.endpoint)
+    tap = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "homelab",
+            "tap",
+            "world.",
+            "--since",
+            "1",
+            "--json",
+            "--bus",
+            broker.endpoint,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    try:
+        first = json.loads(tap.stdout.readline())
+        assert first["payload"] == {"health": "down"}
+        homelab("emit", "obs.ignored", "--bus", broker.endpoint)
+        homelab("emit", "world.node.a", "--data", '{"health": "up"}', "--bus", broker.endpoint)
+        second = json.loads(tap.stdout.readline())
+        assert second["payload"] == {"health": "up"} and second["seq"] > first["seq"]
+    finally:
+        tap.send_signal(signal.SIGINT)
+        _, err = tap.communicate(timeout=10)
+    assert tap.returncode == 0 and "Traceback" not in err
+
+
+def test_emit_resent_with_the_same_id_is_stored_once(broker):
+    a = homelab("emit", "obs.x", "--id", "job-42", "--bus", broker.endpoint)
+    b = homelab("emit", "obs.x", "--id", "job-42", "--bus", broker.endpoint)
+    assert a.stdout == b.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["emit", "Obs.bad"], "bad topic"),
+        (["emit", "obs.x", "--data", "{nope"], "not JSON"),
+        (["emit", "obs.x", "--data", "[1]"], "must be a JSON object"),
+        (["replay", "--from", "yesterday-ish"], "neither a sequence number nor a time"),
+        (["broker", "--fsync", "sometimes"], "Invalid value for '--fsync'"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path, args, expected):
+    result = homelab(*args, HOMELAB_ROOT=str(tmp_path))
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode != 0
+
+
+def test_no_broker_is_one_line(tmp_path: Path):
+    endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
+    for args in (["emit", "obs.x", "--timeout", "0.5"], ["status", "--timeout", "0.5"], ["tap"]):
+        line = one_line_error(homelab(*args, HOMELAB_BUS=endpoint))
+        assert "no answer from the broker" in line and "homelab broker" in line
+
+
+def test_replay_of_a_missing_root_is_one_line(tmp_path: Path):
+    line = one_line_error(homelab("replay", "--root", str(tmp_path / "nothing")))
+    assert line.startswith("homelab: error: no event log at")
+
+
+def test_a_taken_port_and_a_second_broker_are_one_line_each(broker, tmp_path: Path):
+    other_root = homelab("broker", "--root", str(tmp_path / "other"), "--bus", broker.endpoint)
+    assert "already in use" in one_line_error(other_root)
+    same_root = homelab(
+        "broker", "--root", str(broker.root), "--bus", f"tcp://127.0.0.1:{free_port_pair()}"
+    )
+    assert "another broker is already writing" in one_line_error(same_root)
+
+
+def test_status_reports_the_bus(broker):
+    result = homelab("status", "--json", "--bus", broker.endpoint)
+    summary = json.loads(result.stdout)
+    assert summary["bus"]["seq"] >= 0 and summary["bus"]["fsync"] == "batch"
+
+
+def test_inbox_files_are_published_then_moved(broker):
+    inbox = broker.root / "inbox"
+    (inbox / "a.json.tmp").write_text('{"topic": "obs.backup.nas", "payload": {"ok": true}}')
+    os.replace(inbox / "a.json.tmp", inbox / "a.json")
+    (inbox / "b.json").write_text('{"topic": "obs.x", "payload": {}, "extra": 1}')
+    wait_until(lambda: (inbox / "done" / "a.json").exists(), 10, "a.json to be taken")
+    wait_until(lambda: (inbox / "rejected" / "b.json").exists(), 10, "b.json to be refused")
+    assert "extra" in (inbox / "rejected" / "b.json.reason.txt").read_text()
+    replayed = homelab("replay", "--root", str(broker.root), "--topic", "obs.backup", "--json")
+    assert json.loads(replayed.stdout)["payload"] == {"ok": True}
+
+
+def test_up_runs_the_broker_and_stops_cleanly_on_sigterm(tmp_path: Path):
+    endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "homelab", "up", "--root", str(tmp_path), "--bus", endpoint],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    try:
+        probe = BrokerProcess(tmp_path, int(endpoint.rsplit(":", 1)[1]))
+        wait_until(probe.answers, 20, "the broker started by up")
+        assert homelab("emit", "obs.up", "--bus", endpoint).returncode == 0
+    finally:
+        up.send_signal(signal.SIGTERM)
+        _, err = up.communicate(timeout=20)
+    assert up.returncode == 0 and "Traceback" not in err
+    assert (tmp_path / "logs" / "broker.log").exists()

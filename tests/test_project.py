@@ -1,0 +1,49 @@
+"""Project-wide checks that a user never sees but every commit must keep: lint, layering,
+the bootstrap script and the compose file. In CI a missing tool fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed; .ci/run must install it")
+        pytest.skip(f"{name} not installed")
+    return found
+
+
+def run(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_ruff_finds_nothing():
+    result = run(tool("ruff"), "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bus_imports_nothing_of_actors_or_gui_and_only_bus_imports_zmq():
+    result = run(tool("lint-imports"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_bootstrap_script_passes_shellcheck():
+    result = run(tool("shellcheck"), "scripts/bootstrap/vps-control-plane.sh")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_docker_compose_file_matches_the_compose_spec():
+    result = run(
+        tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
