@@ -11,7 +11,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,6 +26,7 @@ FsyncPolicy = Literal["always", "batch", "never"]
 MAX_DRAIN = 4096  # frames taken per batch
 FETCH_REPLY_BYTES = 1024 * 1024
 FETCH_SCAN = 50_000  # records looked at per fetch when filtering by topic
+LIVE_FRAME_BYTES = 256 * 1024
 log = logging.getLogger("homelab.bus.broker")
 rejects = logging.getLogger("homelab.bus.rejects")
 
@@ -58,7 +59,7 @@ class Broker:
         max_message_bytes: int = envelope.MAX_MESSAGE_BYTES,
         stats_interval: float = 1.0,
         inbox_dir: Path | None = None,
-        subscriber_queue: int = 100_000,
+        subscriber_queue: int = 2000,
     ):
         self.log = log_
         self.fsync = fsync
@@ -150,11 +151,10 @@ class Broker:
 
     def _commit(self, publishes: list[tuple[bytes, protocol.Publish]]) -> None:
         accepted = [item for _, p in publishes for item in p.items if not isinstance(item, str)]
-        bodies, topics, seqs = self.sequencer.stamp(accepted, time.time())
-        self._persist(bodies)
-        send = self.xpub.send
-        for topic, body in zip(topics, bodies, strict=True):
-            send(envelope.pub_frame(topic, body))
+        bodies, _, seqs = self.sequencer.stamp(accepted, time.time())
+        framed = self._persist(bodies)
+        for frame in live_frames(framed):
+            self.xpub.send(frame)
         self.stats.published += len(bodies)
         next_seq = iter(seqs)
         for identity, publish in publishes:
@@ -167,15 +167,17 @@ class Broker:
                     results.append(next(next_seq))
             self._reply(identity, "ack", publish.batch, results)
 
-    def _persist(self, bodies: list[bytes]) -> None:
+    def _persist(self, bodies: list[bytes]) -> list[bytes]:
         if self.fsync == "always":
+            framed = []
             for body in bodies:
-                self.log.append([body])
+                framed += self.log.append([body])
                 self.log.sync()
-            return
-        self.log.append(bodies)
+            return framed
+        framed = self.log.append(bodies)
         if self.fsync == "batch":
             self.log.sync()
+        return framed
 
     def publish_own(self, topic: str, payload: dict) -> int:
         """Publish a message of the broker's own (stats, reports) through the same path."""
@@ -280,6 +282,21 @@ class Broker:
             self.router.send_multipart([identity, protocol.encode(*fields)], zmq.NOBLOCK)
         except zmq.ZMQError:
             pass  # the client went away or is not reading: it will ask again
+
+
+def live_frames(framed: list[bytes]) -> Iterator[bytes]:
+    """Group framed records into publication frames of at most ``LIVE_FRAME_BYTES`` (a
+    larger record goes alone): one send per group instead of one per message."""
+    group: list[bytes] = []
+    size = 0
+    for record in framed:
+        if group and size + len(record) > LIVE_FRAME_BYTES:
+            yield b"".join(group)
+            group, size = [], 0
+        group.append(record)
+        size += len(record)
+    if group:
+        yield b"".join(group)
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+import msgpack
 import zmq
 import zmq.asyncio
 
@@ -132,9 +133,10 @@ class Publisher:
         source: str | None = None,
         *,
         timeout: float = 10.0,
-        batch_size: int = 256,
+        batch_size: int = 1000,
         window: int = 32,
-        linger: float = 0.0003,
+        linger: float = 0.002,
+        quiet: float = 0.0003,
     ):
         self.endpoint = endpoint
         self.source = source or f"pid{os.getpid()}"
@@ -143,10 +145,13 @@ class Publisher:
         self.batch_size = batch_size
         self.window = window  # batches in flight
         self.linger = linger
+        self.quiet = quiet
+        self._open_since = 0.0
         self._last_send = 0.0
         self._open_bytes = 0
         self._sock = _dealer(zmq.Context.instance(), endpoint)
         self._prefix = os.urandom(6).hex() + "-"
+        self._packer = msgpack.Packer()
         self._counter = itertools.count(1)
         self._batches = itertools.count(1)
         self._open: list[bytes] = []
@@ -177,19 +182,25 @@ class Publisher:
         return result
 
     def submit(self, topic: str, payload: dict[str, Any], *, id: str | None = None) -> None:
-        """Queue a message; ``flush`` waits until all are durable (and sends the rest).
+        """Queue a message; ``flush`` sends what is left and waits until all are durable.
 
-        The open batch goes out when ``linger`` seconds have passed since the last send, or
-        when it is full. A publisher slower than that sends every message at once (low
-        latency); a faster one sends batches that grow with its rate (high throughput).
+        After a quiet spell (``quiet`` seconds since the last send) a message goes out at
+        once, so a slow publisher gets low latency. In a burst, messages gather for up to
+        ``linger`` seconds or a full batch, so a fast publisher sends few, large batches.
+        Messages still gathering when the publisher goes idle wait for the next ``submit``
+        or ``flush``: call ``flush`` when a burst ends.
         """
+        now = time.monotonic()
+        if not self._open:
+            self._open_since = now
         wire = self._wire(topic, payload, id)
         self._open.append(wire)
         self._open_bytes += len(wire)
         if (
             len(self._open) >= self.batch_size
             or self._open_bytes >= BATCH_BYTES
-            or time.monotonic() - self._last_send >= self.linger
+            or now - self._open_since >= self.linger
+            or (len(self._open) == 1 and now - self._last_send >= self.quiet)
         ):
             self._send_open()
 
@@ -206,7 +217,9 @@ class Publisher:
         self._sock.close(0)
 
     def _wire(self, topic: str, payload: dict[str, Any], msg_id: str | None) -> bytes:
-        wire = envelope.encode_wire(topic, msg_id or self.new_id(), self.source, payload)
+        wire = envelope.encode_wire(
+            topic, msg_id or self.new_id(), self.source, payload, self._packer
+        )
         if len(wire) > BATCH_BYTES:
             raise PublishRejected(
                 f"message of {len(wire)} bytes is larger than any broker accepts ({BATCH_BYTES})"
@@ -285,7 +298,7 @@ class Subscriber:
         *prefixes: str,
         since: int | None = None,
         timeout: float = 5.0,
-        hwm: int = 100_000,
+        hwm: int = 1000,
     ):
         self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
         self.timeout = timeout
@@ -318,9 +331,7 @@ class Subscriber:
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
                 continue
-            message = self.tracker.on_live(*envelope.split_pub_frame(self._sub.recv()))
-            if message is not None:
-                return message
+            self._ready.extend(self.tracker.on_live(self._sub.recv()))
         return self._ready.popleft()
 
     def _fetch(self) -> None:
@@ -386,9 +397,7 @@ class AsyncSubscriber:
                     )
                     for message in self.tracker.on_fetched(reply[2], reply[3], reply[4]):
                         yield message
-                frame = await sub.recv()
-                message = self.tracker.on_live(*envelope.split_pub_frame(frame))
-                if message is not None:
+                for message in self.tracker.on_live(await sub.recv()):
                     yield message
         finally:
             dealer.close(0)

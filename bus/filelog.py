@@ -87,9 +87,11 @@ class FileLog:
     def last_seq(self) -> int:
         return self._last_seq
 
-    def append(self, bodies: Sequence[bytes]) -> None:
+    def append(self, bodies: Sequence[bytes]) -> list[bytes]:
+        """Write the bodies as framed records; return those records (the live feed reuses
+        them, so subscribers get the very bytes that are on disk)."""
         if not bodies:
-            return
+            return []
         first = envelope.body_seq(bodies[0])
         if first != self._last_seq + 1:
             raise SequenceError(f"expected seq {self._last_seq + 1}, got {first}")
@@ -109,6 +111,7 @@ class FileLog:
         _write_all(self._fd, b"".join(chunks))
         self._size = segment.indexed_size = offset
         self._last_seq = first + len(bodies) - 1
+        return chunks
 
     def sync(self) -> None:
         if self._fd is not None:

@@ -10,7 +10,7 @@ import bisect
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from bus import envelope
+from bus import envelope, records
 
 
 class SequenceError(ValueError):
@@ -22,8 +22,9 @@ class EventLog(Protocol):
     def last_seq(self) -> int:
         """The sequence number of the last record, 0 when the log is empty."""
 
-    def append(self, bodies: Sequence[bytes]) -> None:
-        """Append bodies whose seqs continue from ``last_seq``; visible to readers at once."""
+    def append(self, bodies: Sequence[bytes]) -> list[bytes]:
+        """Append bodies whose seqs continue from ``last_seq``; visible to readers at once.
+        Returns them framed as records (``records.frame``)."""
 
     def sync(self) -> None:
         """Make everything appended so far survive a machine crash."""
@@ -64,10 +65,11 @@ class MemoryLog:
     def last_seq(self) -> int:
         return len(self._bodies)
 
-    def append(self, bodies: Sequence[bytes]) -> None:
+    def append(self, bodies: Sequence[bytes]) -> list[bytes]:
         check_continues(self.last_seq, bodies)
         self._bodies.extend(bodies)
         self._times.extend(envelope.body_time(b) for b in bodies)
+        return [records.frame(b) for b in bodies]
 
     def sync(self) -> None:
         pass

@@ -78,6 +78,19 @@ def walk(
         expected += 1 if expected else 0
 
 
+def bodies(frame: bytes) -> Iterator[memoryview]:
+    """The bodies of a publication frame (whole records back to back); stops at anything
+    that is not a whole record."""
+    view, offset, end = memoryview(frame), 0, len(frame)
+    while end - offset >= HEADER_SIZE:
+        m0, m1, length, _ = HEADER.unpack_from(view, offset)
+        start = offset + HEADER_SIZE
+        offset = start + length
+        if (m0, m1) != MAGIC or offset > end:
+            return
+        yield view[start:offset]
+
+
 def hop(buf: bytes | memoryview, start: int, count: int) -> int:
     """The offset ``count`` records after ``start``, reading headers only (no checks)."""
     offset = start

@@ -5,7 +5,6 @@ Pure (no sockets, no disk, no clock): the broker passes ``now`` in and does the 
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable, Sequence
 
 from bus import envelope
@@ -33,8 +32,11 @@ class Sequencer:
         self.last_seq = last_seq
         self.last_time = last_time
         self.window = window
-        self._seq_by_id: dict[tuple[str, str], int] = {}
-        self._order: collections.deque[tuple[str, str]] = collections.deque()
+        # Two generations instead of a queue of ids: the newer fills up to half the window,
+        # then replaces the older. Every id stays known for at least half the window, with
+        # no per-message eviction work.
+        self._newer: dict[tuple[str, str], int] = {}
+        self._older: dict[tuple[str, str], int] = {}
         for key, seq in recent:
             self._remember(key, seq)
 
@@ -45,23 +47,25 @@ class Sequencer:
         time = now if now > self.last_time else self.last_time
         bodies, topics, seqs = [], [], []
         seq = self.last_seq
-        seq_by_id = self._seq_by_id
+        newer, older, body_of = self._newer, self._older, envelope.stamp
         for item in items:
             key = (item.source, item.id)
-            known = seq_by_id.get(key)
+            known = newer.get(key) or older.get(key)
             if known is not None:
                 seqs.append(known)
                 continue
             seq += 1
-            bodies.append(envelope.stamp(item.wire, seq, time))
+            bodies.append(body_of(item.wire, seq, time))
             topics.append(item.topic)
             seqs.append(seq)
-            self._remember(key, seq)
+            newer[key] = seq
+            if len(newer) >= self.window // 2:
+                self._older, self._newer = newer, {}
+                newer, older = self._newer, self._older
         self.last_seq, self.last_time = seq, time
         return bodies, topics, seqs
 
     def _remember(self, key: tuple[str, str], seq: int) -> None:
-        self._seq_by_id[key] = seq
-        self._order.append(key)
-        if len(self._order) > self.window:
-            self._seq_by_id.pop(self._order.popleft(), None)
+        self._newer[key] = seq
+        if len(self._newer) >= self.window // 2:
+            self._older, self._newer = self._newer, {}

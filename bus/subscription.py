@@ -1,8 +1,9 @@
 """What a subscriber does with each frame: deliver, drop a duplicate, or notice a gap.
 
 Pure (no sockets): ``client`` feeds it live frames and fetch replies and asks it what to do.
-Every message is published to every subscriber socket, so a subscriber sees the whole
-sequence and any missing number is a gap (a high-water-mark drop, a reconnect, a late
+Every message is published to every subscriber socket (in frames of framed records, the
+same bytes as in the log), so a subscriber sees the whole sequence and any missing number
+is a gap (a high-water-mark drop, a reconnect, a late
 start); it then fetches from the log until it is level with the broker again (the Clone
 pattern of the ZeroMQ guide).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bus import envelope
+from bus import envelope, records
 from bus.envelope import Message
 
 
@@ -33,21 +34,24 @@ class Tracker:
         if self.position is None:
             self.position = head
 
-    def on_live(self, topic: str, body: bytes) -> Message | None:
-        """A frame from the live feed: the message to deliver, or None (dropped or a gap)."""
+    def on_live(self, frame: bytes) -> list[Message]:
+        """A publication frame (framed records, as in the log): the messages to deliver.
+        Stops at a gap, leaving ``behind`` set; the rest is fetched from the log."""
         if self.position is None or self.behind:
-            return None
-        seq = envelope.body_seq(body)
-        if seq <= self.position:
-            return None
-        if seq != self.position + 1:
-            self.behind = True
-            self.gaps += 1
-            return None
-        self.position = seq
-        if self.prefixes and not topic.startswith(self.prefixes):
-            return None
-        return envelope.decode_body(body)
+            return []
+        delivered = []
+        for body in records.bodies(frame):
+            seq = envelope.body_seq(body)
+            if seq <= self.position:
+                continue
+            if seq != self.position + 1:
+                self.behind = True
+                self.gaps += 1
+                break
+            self.position = seq
+            if not self.prefixes or envelope.body_topic(body).startswith(self.prefixes):
+                delivered.append(envelope.decode_body(body))
+        return delivered
 
     def fetch_after(self) -> int:
         assert self.position is not None

@@ -105,7 +105,8 @@ def init(root: str | None) -> None:
 @click.option(
     "--subscriber-queue",
     type=int,
-    help="Messages queued for a slow subscriber before it must catch up from the log [100000].",
+    help="Publication frames (each a group of messages) queued for a slow subscriber before "
+    "it must catch up from the log [2000].",
 )
 def broker_cmd(root, listen, bus, fsync, stats_interval, subscriber_queue) -> int:
     """Run the broker: sequence, persist, then publish every message."""

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     fsync: Literal["always", "batch", "never"] = "batch"
     max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=4 * 1024 * 1024)
     stats_interval: float = Field(1.0, ge=0)
-    subscriber_queue: int = Field(100_000, ge=10, description="messages queued per subscriber")
+    subscriber_queue: int = Field(
+        2000, ge=1, description="publication frames (groups of messages) queued per subscriber"
+    )
 
     @property
     def listen_endpoint(self) -> str:

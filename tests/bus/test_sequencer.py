@@ -47,11 +47,11 @@ def test_ids_recovered_from_the_log_are_remembered_after_a_restart():
     assert seqs == [1, 3] and len(bodies) == 1
 
 
-def test_the_dedup_window_forgets_the_oldest_ids():
-    sequencer = Sequencer(window=2)
-    sequencer.stamp([item("a"), item("b"), item("c")], now=1.0)
-    _, _, seqs = sequencer.stamp([item("a"), item("c")], now=1.0)
-    assert seqs == [4, 3]
+def test_the_dedup_window_remembers_at_least_half_of_it_and_forgets_older_ids():
+    sequencer = Sequencer(window=4)
+    sequencer.stamp([item(x) for x in "abcdef"], now=1.0)
+    _, _, seqs = sequencer.stamp([item("a"), item("e"), item("f")], now=1.0)
+    assert seqs == [7, 5, 6]
 
 
 def test_the_same_id_from_two_sources_is_two_messages():

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from bus import envelope
+from bus import envelope, records
 from bus.subscription import Tracker
 from helpers import body
 
 
 def live(tracker: Tracker, seq: int, topic: str = "obs.a"):
-    return tracker.on_live(topic, body(seq, topic))
+    """One message alone in a publication frame: the message delivered, or None."""
+    delivered = tracker.on_live(records.frame(body(seq, topic)))
+    assert len(delivered) <= 1
+    return delivered[0] if delivered else None
 
 
 def test_a_live_only_subscriber_starts_at_the_head_and_delivers_the_next_seq():
@@ -57,3 +60,11 @@ def test_duplicates_from_a_fetch_overlapping_live_frames_are_dropped():
     fetched = tracker.on_fetched(head=5, scanned_to=5, bodies=[body(4), body(5)])
     assert [m.seq for m in fetched] == [5]
     assert envelope.body_seq(body(5)) == 5
+
+
+def test_a_frame_of_many_records_delivers_up_to_a_gap_and_stops_there():
+    tracker = Tracker(position=0)
+    tracker.on_fetched(head=0, scanned_to=0, bodies=[])
+    frame = b"".join(records.frame(body(s)) for s in (1, 2, 4, 5))
+    assert [m.seq for m in tracker.on_live(frame)] == [1, 2]
+    assert tracker.behind and tracker.position == 2 and tracker.gaps == 1

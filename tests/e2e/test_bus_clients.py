@@ -49,9 +49,9 @@ def test_a_late_subscriber_gets_history_then_live_exactly_once_in_order(broker):
 
 
 def test_a_subscriber_paused_past_its_high_water_mark_misses_nothing(root):
-    small = BrokerProcess(root, free_port_pair(), "--subscriber-queue", "100").start()
+    small = BrokerProcess(root, free_port_pair(), "--subscriber-queue", "2").start()
     try:
-        with client.Subscriber(small.endpoint, "obs.", hwm=50) as subscriber:
+        with client.Subscriber(small.endpoint, "obs.", hwm=2) as subscriber:
             with client.Publisher(small.endpoint, "t") as publisher:
                 for i in range(30_000):  # far past both queues and the kernel's buffers
                     publisher.submit("obs.n", {"i": i, "pad": "x" * 200})
