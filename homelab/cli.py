@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from actors.inventory_files import InventoryError
 from bus import broker, client, envelope, records
 from homelab import layout, procs, settings, timespec
 
@@ -21,6 +22,7 @@ EXPECTED_ERRORS = (
     settings.SettingsError,
     timespec.TimeSpecError,
     procs.StartupError,
+    InventoryError,
     FileNotFoundError,
 )
 
@@ -70,6 +72,9 @@ root_option = click.option(
     "--root", type=click.Path(), help="Data root [env HOMELAB_ROOT; /opt/homelab]."
 )
 bus_option = click.option("--bus", help="Broker endpoint [env HOMELAB_BUS; tcp://127.0.0.1:7001].")
+repo_option = click.option(
+    "--repo", type=click.Path(), help="The inventory repository [env HOMELAB_REPO]."
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 
 
@@ -126,18 +131,19 @@ def broker_cmd(root, listen, bus, fsync, stats_interval, subscriber_queue) -> in
 @cli.command()
 @root_option
 @bus_option
+@repo_option
 @click.option(
     "--demo",
     is_flag=True,
     help="Use the bundled example inventory; data root ~/.homelab-demo unless set.",
 )
-def up(root: str | None, bus: str | None, demo: bool) -> int:
+def up(root: str | None, bus: str | None, repo: str | None, demo: bool) -> int:
     """Run every service on this machine, restart crashed ones, stop all on Ctrl-C."""
     from homelab import up as up_module
 
     if demo and root is None and "HOMELAB_ROOT" not in os.environ:
         root = str(Path.home() / ".homelab-demo")
-    return up_module.run(settings.load(root=root, bus=bus), demo=demo)
+    return up_module.run(settings.load(root=root, bus=bus, repo=repo), demo=demo)
 
 
 @cli.command()
@@ -222,6 +228,61 @@ def status(as_json: bool, bus: str | None, timeout: float) -> int:
             f"fsync={b['fsync']}, up {b['uptime_s']:.0f} s"
         )
     return 0
+
+
+@cli.command("check-inventory")
+@click.option("--repo", type=click.Path(), help="The repository [env HOMELAB_REPO; .].")
+@click.option("--schema", is_flag=True, help="Print the inventory's JSON Schema instead.")
+def check_inventory(repo: str | None, schema: bool) -> int:
+    """Validate the repository's inventory; each problem is printed as FILE:LINE: message."""
+    from actors import inventory, inventory_files
+
+    if schema:
+        click.echo(json.dumps(inventory.json_schema(), indent=2, sort_keys=True))
+        return 0
+    s = settings.load(repo=repo)
+    folder = Path(s.repo or ".")
+    found, problems = inventory_files.check(folder)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in the inventory at {folder}", err=True)
+        return 1
+    assert found is not None
+    click.echo(f"inventory OK: {len(found.nodes)} node(s), {len(found.services)} service(s)")
+    return 0
+
+
+@cli.command()
+@click.option("--node", help="The node to probe, as named in the inventory [env HOMELAB_NODE].")
+@repo_option
+@root_option
+@bus_option
+def agent(node, repo, root, bus) -> int:
+    """Run the probes of one node and publish what they see."""
+    from actors import agent as agent_module
+    from homelab import diag
+
+    s = settings.load(node=node, repo=repo, root=root, bus=bus)
+    if not s.node:
+        raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
+    if s.repo is None:
+        raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
+    diag.setup(layout.ensure(s.root), f"agent-{s.node}")
+    return agent_module.run(Path(s.repo), s.node, s.bus, diag.stop_flag())
+
+
+@cli.command()
+@root_option
+@bus_option
+def observer(root, bus) -> int:
+    """Fold observations into the world state under world/, checkpointing as it goes."""
+    from actors import observer as observer_module
+    from homelab import diag
+
+    s = settings.load(root=root, bus=bus)
+    diag.setup(layout.ensure(s.root), "observer")
+    return observer_module.run(s.root, s.bus, diag.stop_flag())
 
 
 def _check_prefix(prefix: str) -> None:

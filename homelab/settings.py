@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     repo: Path | None = Field(None, description="the inventory repository (read-only)")
     bus: str = Field("tcp://127.0.0.1:7001", description="the broker's request endpoint")
     listen: str | None = Field(None, description="where the broker listens (default: bus)")
+    node: str | None = Field(None, description="this machine's node name in the inventory")
     fsync: Literal["always", "batch", "never"] = "batch"
     max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=4 * 1024 * 1024)
     stats_interval: float = Field(1.0, ge=0)

@@ -1,0 +1,202 @@
+"""The agent: runs one node's probes on their intervals and publishes what it sees.
+
+``plan`` (pure) says what to probe and how often; ``Agent`` runs the plan on an asyncio
+loop. Each probe has its own timeout (inside ``probes``), and a probe that is still running
+when it is due again is not started twice, so one slow probe delays nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from actors import inventory_files, observations, probes
+from actors.inventory import Inventory, check_id
+from actors.observations import Heartbeat, Observation
+from bus import client
+
+log = logging.getLogger("homelab.agent")
+RELOAD_EVERY = 5.0
+JITTER = 0.05  # each run is due interval * (1 ± 5 %) after the last
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One probe of the plan: a service's state or one of its checks, or a node check."""
+
+    key: str
+    interval: float
+    probe: Callable[[], Awaitable[Observation | None]]
+
+
+def plan(inventory: Inventory, node_name: str) -> list[Job]:
+    node = inventory.nodes[node_name]
+    jobs = []
+    for check in node.checks:
+        jobs.append(
+            _check_job(
+                f"node/{check_id(check)}", check, node_name, node.address, None, node.interval
+            )
+        )
+    for name, service in sorted(inventory.services_of(node_name).items()):
+        interval = service.interval or node.interval
+        if service.kind not in ("http", "tcp"):
+            jobs.append(
+                Job(
+                    f"service/{name}/state",
+                    interval,
+                    _state_probe(name, service, node_name, interval),
+                )
+            )
+        for check in service.checks:
+            jobs.append(
+                _check_job(
+                    f"service/{name}/{check_id(check)}",
+                    check,
+                    node_name,
+                    node.address,
+                    name,
+                    interval,
+                )
+            )
+    return jobs
+
+
+def _check_job(key, check, node_name, address, service, interval) -> Job:
+    async def probe() -> Observation:
+        return await probes.run_check(
+            check, node_name=node_name, node_address=address, service=service, interval=interval
+        )
+
+    return Job(key, interval, probe)
+
+
+def _state_probe(name, service, node_name, interval):
+    async def probe() -> Observation | None:
+        return await probes.probe_state(name, service, node_name=node_name, interval=interval)
+
+    return probe
+
+
+class Agent:
+    def __init__(self, repo: Path, node: str, endpoint: str, rng: random.Random | None = None):
+        self.repo, self.node, self.endpoint = repo, node, endpoint
+        self.rng = rng or random.Random()
+        self.inventory = inventory_files.load(repo)
+        if node not in self.inventory.nodes:
+            known = ", ".join(sorted(self.inventory.nodes)) or "none"
+            raise inventory_files.InventoryError(
+                [
+                    inventory_files.Problem(
+                        str(repo), None, f"node {node!r} is not in the inventory (known: {known})"
+                    )
+                ]
+            )
+        self._stamp = _files_stamp(repo)
+        self._publisher = client.Publisher(endpoint, f"agent:{node}")
+        self._sending = concurrent.futures.ThreadPoolExecutor(1, "publish")
+        self._started_at = time.time()
+        self._warned = False
+
+    async def run(self, should_stop: Callable[[], bool]) -> None:
+        jobs = plan(self.inventory, self.node)
+        due = {
+            job.key: time.monotonic() + self.rng.uniform(0, min(job.interval, 2.0)) for job in jobs
+        }
+        running: dict[str, asyncio.Task] = {}
+        next_beat = next_reload = time.monotonic()
+        log.info("agent for %s: %d probes", self.node, len(jobs))
+        try:
+            while not should_stop():
+                now = time.monotonic()
+                if now >= next_beat:
+                    await self._heartbeat(len(jobs))
+                    next_beat = now + self.inventory.nodes[self.node].interval
+                if now >= next_reload:
+                    next_reload = now + RELOAD_EVERY
+                    if self._reload():
+                        jobs = plan(self.inventory, self.node)
+                        due = {j.key: due.get(j.key, now) for j in jobs}
+                for job in jobs:
+                    if now >= due[job.key] and job.key not in running:
+                        running[job.key] = asyncio.create_task(self._probe_and_publish(job))
+                        due[job.key] = now + job.interval * self.rng.uniform(1 - JITTER, 1 + JITTER)
+                for key in [k for k, task in running.items() if task.done()]:
+                    running.pop(key)
+                await asyncio.sleep(0.05)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+            self._sending.shutdown(wait=True)
+            self._publisher.close()
+
+    async def _probe_and_publish(self, job: Job) -> None:
+        try:
+            observation = await job.probe()
+        except Exception:  # probes never raise; if one does, it is a bug worth a log line
+            log.exception("probe %s failed", job.key)
+            return
+        if observation is not None:
+            await self._publish(observations.topic_for(observation), observation.model_dump())
+
+    async def _heartbeat(self, checks: int) -> None:
+        node = self.inventory.nodes[self.node]
+        beat = Heartbeat(
+            node=self.node,
+            interval=node.interval,
+            missed_intervals=node.missed_intervals,
+            checks=checks,
+            started_at=self._started_at,
+        )
+        await self._publish(observations.heartbeat_topic(self.node), beat.model_dump())
+
+    async def _publish(self, topic: str, payload: dict) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._sending, self._publisher.publish, topic, payload)
+            self._warned = False
+        except client.BusError as err:
+            if not self._warned:  # observations are periodic: drop them until the bus is back
+                log.warning("cannot publish, dropping observations until the bus answers: %s", err)
+                self._warned = True
+
+    def _reload(self) -> bool:
+        stamp = _files_stamp(self.repo)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            inventory = inventory_files.load(self.repo)
+        except inventory_files.InventoryError as err:
+            log.warning("inventory changed but is not valid; keeping the last good one:\n%s", err)
+            return False
+        if self.node not in inventory.nodes:
+            log.warning("inventory no longer has node %s; keeping the last good one", self.node)
+            return False
+        self.inventory = inventory
+        log.info("inventory reloaded")
+        return True
+
+
+def _files_stamp(repo: Path) -> tuple:
+    stamps = []
+    for path in inventory_files.find_files(repo):
+        try:
+            stat = path.stat()
+            stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            continue
+    return tuple(stamps)
+
+
+def run(repo: Path, node: str, endpoint: str, should_stop: Callable[[], bool]) -> int:
+    agent = Agent(repo, node, endpoint)
+    asyncio.run(agent.run(should_stop))
+    return 0

@@ -1,0 +1,66 @@
+"""What agents publish: one observation per check run, and a heartbeat per agent.
+
+Topics: ``obs.node.<node>.service.<service>`` for a service's check,
+``obs.node.<node>.check`` for a node's own checks (disk...), and ``obs.node.<node>.agent`` for
+the agent's heartbeat. Payloads are validated with these models wherever they are read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from actors.inventory import Name
+
+Outcome = Literal["ok", "fail", "error", "timeout"]
+"""ok: the check passed. fail: it ran and found a problem (wrong status, port closed,
+container stopped). error: it could not run (CLI missing, bad answer). timeout: cut off."""
+
+FactValue = str | int | float | bool | None
+MAX_DETAIL = 500
+
+
+class Observation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node: Name
+    service: Name | None = None
+    check: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    outcome: Outcome
+    detail: Annotated[str, Field(max_length=MAX_DETAIL)] = ""
+    latency_ms: Annotated[float, Field(ge=0)] | None = None
+    facts: dict[Annotated[str, Field(max_length=64)], FactValue] = Field(
+        default_factory=dict, max_length=32
+    )
+    interval: Annotated[float, Field(gt=0)]
+    observed_at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+class Heartbeat(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node: Name
+    interval: Annotated[float, Field(gt=0)]
+    missed_intervals: Annotated[int, Field(ge=1)] = 3
+    checks: Annotated[int, Field(ge=0)]
+    started_at: float
+    version: str = ""
+
+
+def topic_for(observation: Observation) -> str:
+    if observation.service is None:
+        return f"obs.node.{observation.node}.check"
+    return f"obs.node.{observation.node}.service.{observation.service}"
+
+
+def heartbeat_topic(node: str) -> str:
+    return f"obs.node.{node}.agent"
+
+
+def cut(text: str, limit: int = MAX_DETAIL) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

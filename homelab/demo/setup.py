@@ -1,0 +1,75 @@
+"""Preparing the demo: a git repository with the demo inventory, and its first services."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger("homelab.demo")
+TEMPLATE = Path(__file__).with_name("inventory.yml")
+GIT_TIMEOUT = 20
+
+
+def prepare(root: Path) -> Path:
+    """The demo repository under ``root`` (made once, kept after), with demo-web and
+    demo-cache running and demo-api left stopped: the drift the demo is about."""
+    repo = root / "demo-repo"
+    inventory = repo / "inventory.yml"
+    if not inventory.exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        inventory.write_text(render(root))
+        _git_commit(repo, "demo inventory")
+    for name in ("demo-web", "demo-cache"):
+        _start(inventory, name)
+    return repo
+
+
+def render(root: Path) -> str:
+    ports = _ports(root)
+    text = TEMPLATE.read_text()
+    values = {"python": sys.executable, "dir": str(root / "demo-services"), **ports}
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+def _ports(root: Path) -> dict[str, int]:
+    saved = root / "state" / "demo-ports.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    ports = {}
+    for key in ("web_port", "api_port", "cache_port"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports[key] = s.getsockname()[1]
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(ports))
+    return ports
+
+
+def _start(inventory: Path, name: str) -> None:
+    from actors import inventory_files
+
+    service = inventory_files.load(inventory.parent).services[name]
+    result = subprocess.run(list(service.start), capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        log.warning("demo: could not start %s: %s", name, result.stderr.strip())
+
+
+def _git_commit(repo: Path, message: str) -> None:
+    git = shutil.which("git")
+    if git is None:
+        log.info("demo: git not found; the demo repository is a plain folder")
+        return
+    identity = ["-c", "user.name=homelab demo", "-c", "user.email=demo@localhost"]
+    for argv in (
+        ["init", "-q"],
+        ["add", "inventory.yml"],
+        [*identity, "commit", "-q", "-m", message],
+    ):
+        subprocess.run([git, *argv], cwd=repo, capture_output=True, timeout=GIT_TIMEOUT, check=True)
