@@ -212,22 +212,20 @@ def emit(topic, data, msg_id, source, timeout, bus) -> int:
 
 @cli.command()
 @json_option
+@root_option
 @bus_option
 @click.option("--timeout", default=3.0, help="Seconds to wait for the broker [3].")
-def status(as_json: bool, bus: str | None, timeout: float) -> int:
-    """Show the control plane's summary (for now: the bus). Exit 1 if the broker is down."""
-    s = settings.load(bus=bus)
-    summary = {"bus": {"endpoint": s.bus, **client.ping(s.bus, timeout=timeout)}}
+def status(as_json: bool, root: str | None, bus: str | None, timeout: float) -> int:
+    """Show nodes and services with their health, and the bus. Exit 1 if the broker is down."""
+    from homelab import render, summary
+
+    s = settings.load(root=root, bus=bus)
+    report = summary.build(s.root, s.bus, timeout)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(report, indent=2))
     else:
-        b = summary["bus"]
-        click.echo(
-            f"bus {b['endpoint']}: seq {b['seq']}, {b['rate']} msg/s, "
-            f"{b['subscribers']} subscriber(s), {b['rejected']} rejected, "
-            f"fsync={b['fsync']}, up {b['uptime_s']:.0f} s"
-        )
-    return 0
+        render.status(report)
+    return 0 if report["bus"]["reachable"] else 1
 
 
 @cli.command("check-inventory")

@@ -82,3 +82,30 @@ class Printer:
 
     def flush(self) -> None:
         self.console.file.flush()
+
+
+_HEALTH_STYLES = {"healthy": "green", "degraded": "yellow", "down": "red", "unknown": "dim"}
+
+
+def status(report: dict[str, Any], console: Console | None = None) -> None:
+    """``homelab status``: nodes, services and the bus, one line each."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    for title, entries in (("nodes", report["nodes"]), ("services", report["services"])):
+        counts = report["counts"][title]
+        shown = ", ".join(f"{n} {h}" for h, n in counts.items() if n) or "none observed yet"
+        console.print(Text(f"{title}: {shown}", style="bold"))
+        for name, entry in entries.items():
+            line = Text(f"  {name:<24} ")
+            line.append(f"{entry['health']:<9}", style=_HEALTH_STYLES.get(entry["health"], ""))
+            if entry.get("node"):
+                line.append(f" on {entry['node']:<12}", style="dim")
+            line.append(f" {entry.get('reason') or ''}")
+            console.print(line)
+    bus = report["bus"]
+    if bus["reachable"]:
+        console.print(
+            f"bus {bus['endpoint']}: seq {bus['seq']}, {bus['rate']} msg/s, "
+            f"{bus['subscribers']} subscriber(s), {bus['rejected']} rejected"
+        )
+    else:
+        console.print(Text(f"bus {bus['endpoint']}: not reachable: {bus['error']}", style="red"))

@@ -1,0 +1,59 @@
+"""The control plane's summary, shared by ``homelab status`` and ``GET /summary``.
+
+Read from the data root's files (the observer's ``world/``), plus the broker's own status
+when it answers: filesystem-first, so it works while the bus is down.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bus import client
+
+HEALTHS = ("healthy", "degraded", "down", "unknown")
+
+
+def build(root: Path, endpoint: str, timeout: float = 2.0) -> dict[str, Any]:
+    world = root / "world"
+    nodes = _read(world / "nodes.json")
+    services = _read(world / "services.json")
+    try:
+        bus: dict[str, Any] = {"reachable": True, **client.ping(endpoint, timeout=timeout)}
+    except client.BusError as err:
+        bus = {"reachable": False, "error": str(err)}
+    return {
+        "nodes": {name: _brief(entry) for name, entry in sorted(nodes.items())},
+        "services": {
+            name: {"node": entry.get("node"), **_brief(entry)}
+            for name, entry in sorted(services.items())
+        },
+        "counts": {"nodes": _count(nodes), "services": _count(services)},
+        "world_seq": _read(world / "summary.json").get("seq", 0),
+        "bus": {"endpoint": endpoint, **bus},
+    }
+
+
+def _brief(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "health": entry.get("health", "unknown"),
+        "reason": entry.get("reason", ""),
+        "since": entry.get("since"),
+    }
+
+
+def _count(entries: dict[str, Any]) -> dict[str, int]:
+    counts = dict.fromkeys(HEALTHS, 0)
+    for entry in entries.values():
+        health = entry.get("health", "unknown")
+        counts[health] = counts.get(health, 0) + 1
+    return counts
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
