@@ -1,0 +1,128 @@
+"""Drift: where the world differs from the repository. ``diff`` is pure (no clock, no I/O).
+
+Only evidence counts: a service whose state could not be read (``error``/``timeout``) or
+whose node is silent is not drifted, it is unknown. Things observed but not declared are
+reported as ``unmanaged`` and never acted on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from actors.inventory import CommandService, ComposeService, ContainerService, Inventory
+from actors.world import STATE_CHECK, CheckState, ServiceState, World
+
+KINDS = (
+    "missing",  # declared, should run, does not exist (no container, unit not found)
+    "stopped",  # exists, should run, is not running
+    "unhealthy",  # runs, but its checks fail
+    "wrong_image",  # runs another image than declared
+    "wrong_version",  # runs another version than declared
+    "unexpected_running",  # runs although declared stopped
+    "unmanaged",  # observed, not declared: reported only
+)
+NOT_FOUND = ("missing", "not-found")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Drift:
+    service: str
+    node: str
+    kind: str
+    detail: str
+    since: float  # when the observed fact behind it began (broker time)
+    seqs: tuple[int, ...]  # the observations behind it: where it began, the latest
+    managed: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}/{self.kind}"
+
+
+def diff(desired: Inventory, world: World) -> list[Drift]:
+    drifts = []
+    for name, service in sorted(desired.services.items()):
+        observed = world.services.get(name)
+        node = world.nodes.get(service.node)
+        if observed is None or node is None or node.health == "unknown":
+            continue
+        drifts += _service_drift(name, service, observed)
+    for name, observed in sorted(world.services.items()):
+        if name not in desired.services:
+            drifts.append(
+                Drift(
+                    name,
+                    observed.node,
+                    "unmanaged",
+                    "observed but not in the inventory",
+                    observed.since,
+                    (observed.since_seq,),
+                    False,
+                )
+            )
+    return drifts
+
+
+def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
+    state = observed.checks.get(STATE_CHECK)
+    running = _running(state)
+    checks = {k: c for k, c in observed.checks.items() if k != STATE_CHECK}
+
+    def drift(kind: str, detail: str, evidence: CheckState) -> Drift:
+        return Drift(
+            name,
+            service.node,
+            kind,
+            detail,
+            evidence.since,
+            (evidence.since_seq, evidence.last_seq),
+        )
+
+    if service.desired == "stopped":
+        return [drift("unexpected_running", "running, declared stopped", state)] if running else []
+    if state is not None and state.outcome == "fail":
+        if state.facts.get("state") in NOT_FOUND:
+            return [drift("missing", state.detail or "not found", state)]
+        return [drift("stopped", state.detail or f"state: {state.facts.get('state')}", state)]
+    if running is False:  # no usable state: nothing to say about it
+        return []
+    found = []
+    failing = sorted(k for k, c in checks.items() if c.outcome in ("fail", "timeout"))
+    if failing:
+        first = checks[failing[0]]
+        found.append(
+            drift("unhealthy", "; ".join(f"{k}: {checks[k].detail}" for k in failing), first)
+        )
+    wanted_image = getattr(service, "image", None)
+    if (
+        isinstance(service, ComposeService | ContainerService)
+        and wanted_image
+        and state
+        and state.facts.get("image")
+        and state.facts["image"] != wanted_image
+    ):
+        found.append(
+            drift("wrong_image", f"runs {state.facts['image']}, declared {wanted_image}", state)
+        )
+    if (
+        isinstance(service, CommandService)
+        and service.version
+        and state
+        and state.facts.get("version")
+        and state.facts["version"] != service.version
+    ):
+        found.append(
+            drift(
+                "wrong_version", f"runs {state.facts['version']}, declared {service.version}", state
+            )
+        )
+    return found
+
+
+def _running(state: CheckState | None) -> bool | None:
+    """True/False when the state probe says so; None without a state probe (endpoints)."""
+    if state is None:
+        return None
+    if state.outcome == "ok":
+        return True
+    return False

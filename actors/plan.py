@@ -1,0 +1,107 @@
+"""From drift to recommended actions. ``plan`` is pure: the clock and history come in as
+arguments, so the same inputs always give the same recommendations, ids included."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+
+from actors import drivers
+from actors.drift import Drift
+from actors.inventory import Inventory
+
+FIX = {  # which action mends which drift
+    "missing": "start",
+    "stopped": "start",
+    "unhealthy": "restart",
+    "wrong_image": "pull_up",
+    "wrong_version": "restart",
+    "unexpected_running": "stop",
+}
+BACKOFF = 60.0  # seconds after the first failure; doubles with each further one
+ESCALATE_AFTER = 3  # failures; then never self-healed again, and shown as escalated
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Failures:
+    """How often the fix for one drift (``Drift.key``) failed, and when it last did."""
+
+    count: int
+    last_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recommendation:
+    id: str
+    type: str  # start | restart | stop | pull_up
+    service: str
+    node: str
+    target: str
+    commands: tuple[tuple[str, ...], ...]  # exactly what would run, in order
+    reason: str
+    drift: Drift
+    revision: str
+    approval: str  # approve | auto: who decides
+    attempt: int  # 0 for the first try; one more after each failure
+    escalated: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Held:
+    """A drift with no recommendation now, and why (ignored, no driver, backing off)."""
+
+    drift: Drift
+    why: str
+
+
+def plan(
+    drifts: list[Drift],
+    desired: Inventory,
+    revision: str,
+    failures: Mapping[str, Failures],
+    now: float,
+) -> tuple[list[Recommendation], list[Held]]:
+    recommended, held = [], []
+    for drift in drifts:
+        outcome = _recommend(drift, desired, revision, failures.get(drift.key), now)
+        (recommended if isinstance(outcome, Recommendation) else held).append(outcome)
+    return recommended, held
+
+
+def _recommend(drift, desired, revision, failed, now) -> Recommendation | Held:
+    if not drift.managed:
+        return Held(drift, "not in the inventory: reported, never acted on")
+    action = FIX.get(drift.kind)
+    service = desired.services[drift.service]
+    if action is None or not drivers.accepts(service, action):
+        return Held(drift, f"no driver can {action or 'fix'} a {service.kind} service")
+    policy = service.actions.get(action, service.policy)
+    if policy == "ignore":
+        return Held(drift, f"policy for {action}: ignore")
+    attempt = failed.count if failed else 0
+    if failed and now < failed.last_at + BACKOFF * 2 ** (failed.count - 1):
+        wait = failed.last_at + BACKOFF * 2 ** (failed.count - 1) - now
+        return Held(drift, f"{action} failed {failed.count} time(s); next try in {wait:.0f} s")
+    escalated = attempt >= ESCALATE_AFTER
+    commands = drivers.commands(drift.service, service, action, desired.nodes[service.node])
+    return Recommendation(
+        id=action_id(revision, drift, action, attempt),
+        type=action,
+        service=drift.service,
+        node=service.node,
+        target=drivers.target(drift.service, service),
+        commands=tuple(tuple(argv) for argv in commands),
+        reason=f"{drift.kind.replace('_', ' ')}: {drift.detail}",
+        drift=drift,
+        revision=revision,
+        approval="approve" if escalated else policy,
+        attempt=attempt,
+        escalated=escalated,
+    )
+
+
+def action_id(revision: str, drift: Drift, action: str, attempt: int) -> str:
+    """The same drift, under the same revision, at the same attempt: the same id."""
+    text = "\0".join((revision, drift.service, drift.kind, action, str(attempt)))
+    return "a-" + hashlib.sha256(text.encode()).hexdigest()[:16]

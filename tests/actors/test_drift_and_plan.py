@@ -1,0 +1,153 @@
+"""diff and plan as tables: no sockets, no clock, no YAML."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.drift import Drift, diff
+from actors.inventory import Inventory
+from actors.plan import BACKOFF, ESCALATE_AFTER, Failures, action_id, plan
+from actors.world import CheckState, NodeState, ServiceState, World
+
+DESIRED = Inventory.model_validate(
+    {
+        "nodes": {"vps": {"address": "127.0.0.1"}},
+        "services": {
+            "web": {
+                "node": "vps",
+                "kind": "container",
+                "image": "nginx:1.27",
+                "checks": [{"type": "http", "url": "http://127.0.0.1/"}],
+            },
+            "old": {"node": "vps", "kind": "systemd", "unit": "old.service", "desired": "stopped"},
+            "db": {
+                "node": "vps",
+                "kind": "systemd",
+                "unit": "postgresql.service",
+                "policy": "auto",
+            },
+            "muted": {"node": "vps", "kind": "systemd", "unit": "m.service", "policy": "ignore"},
+            "router": {
+                "node": "vps",
+                "kind": "http",
+                "checks": [{"type": "http", "url": "http://192.0.2.1/"}],
+            },
+        },
+    }
+)
+
+
+def check(outcome: str, since: float = 100.0, seq: int = 7, **facts) -> CheckState:
+    return CheckState(
+        outcome=outcome,
+        detail=f"{outcome} detail",
+        facts=facts,
+        latency_ms=None,
+        observed_at=since,
+        since=since,
+        since_seq=seq,
+        last_seen=since + 5,
+        last_seq=seq + 3,
+    )
+
+
+def world(node_health: str = "healthy", **services: dict[str, CheckState]) -> World:
+    w = World(seq=50, time=200.0)
+    w.nodes["vps"] = NodeState(health=node_health, reason="", since=1.0)
+    for name, checks in services.items():
+        w.services[name] = ServiceState(node="vps", health="x", checks=checks)
+    return w
+
+
+@pytest.mark.parametrize(
+    ("observed", "expected"),
+    [
+        ({"web": {"state": check("ok", image="nginx:1.27"), "http": check("ok")}}, []),
+        ({"web": {"state": check("fail", state="missing")}}, [("web", "missing")]),
+        ({"web": {"state": check("fail", state="exited")}}, [("web", "stopped")]),
+        (
+            {"web": {"state": check("ok", image="nginx:1.27"), "http": check("fail")}},
+            [("web", "unhealthy")],
+        ),
+        ({"web": {"state": check("ok", image="nginx:1.25")}}, [("web", "wrong_image")]),
+        ({"web": {"state": check("error")}}, []),  # could not read the state: unknown, no drift
+        ({"old": {"state": check("ok", state="active")}}, [("old", "unexpected_running")]),
+        ({"old": {"state": check("fail", state="inactive")}}, []),
+        ({"router": {"http": check("timeout")}}, [("router", "unhealthy")]),
+        ({"stray": {"state": check("ok")}}, [("stray", "unmanaged")]),
+    ],
+)
+def test_diff_finds_each_kind_of_drift(observed, expected):
+    drifts = diff(DESIRED, world(**observed))
+    assert [(d.service, d.kind) for d in drifts] == expected
+
+
+def test_a_drift_says_since_when_and_which_observations_are_behind_it():
+    [drift] = diff(
+        DESIRED, world(web={"state": check("fail", since=123.0, seq=40, state="exited")})
+    )
+    assert drift.since == 123.0 and drift.seqs == (40, 43)
+
+
+def test_nothing_drifts_on_a_silent_node():
+    assert diff(DESIRED, world("unknown", web={"state": check("fail", state="exited")})) == []
+
+
+def drift(service: str = "web", kind: str = "stopped") -> Drift:
+    return Drift(service, "vps", kind, "exited (0)", 100.0, (40, 43))
+
+
+def test_plan_recommends_the_fix_with_its_exact_commands_and_revision():
+    [rec], held = plan([drift()], DESIRED, "rev1", {}, now=1000.0)
+    assert held == []
+    assert (rec.type, rec.target, rec.commands) == (
+        "start",
+        "container:web",
+        (("docker", "start", "--", "web"),),
+    )
+    assert (
+        rec.revision == "rev1" and rec.approval == "approve" and rec.reason == "stopped: exited (0)"
+    )
+
+
+def test_the_same_drift_under_the_same_revision_gets_the_same_id():
+    first, _ = plan([drift()], DESIRED, "rev1", {}, now=1.0)
+    again, _ = plan([drift()], DESIRED, "rev1", {}, now=999.0)
+    other, _ = plan([drift()], DESIRED, "rev2", {}, now=1.0)
+    assert first[0].id == again[0].id != other[0].id
+
+
+@pytest.mark.parametrize(
+    ("d", "why"),
+    [
+        (drift("muted"), "policy for start: ignore"),
+        (drift("router", "unhealthy"), "no driver can restart a http service"),
+        (Drift("stray", "vps", "unmanaged", "", 1.0, (1,), False), "reported, never acted on"),
+    ],
+)
+def test_drift_that_is_not_acted_on_says_why(d, why):
+    recs, [held] = plan([d], DESIRED, "rev1", {}, now=1.0)
+    assert recs == [] and why in held.why
+
+
+def test_auto_policy_is_carried_into_the_recommendation():
+    [rec], _ = plan([drift("db")], DESIRED, "rev1", {}, now=1.0)
+    assert rec.approval == "auto"
+
+
+def test_after_a_failure_the_fix_waits_doubling_then_escalates():
+    key = drift("db").key
+    _, [held] = plan(
+        [drift("db")], DESIRED, "r", {key: Failures(1, 1000.0)}, now=1000.0 + BACKOFF - 1
+    )
+    assert "next try in" in held.why
+    [retry], _ = plan([drift("db")], DESIRED, "r", {key: Failures(1, 1000.0)}, now=1000.0 + BACKOFF)
+    assert retry.attempt == 1 and retry.approval == "auto" and not retry.escalated
+    _, [held] = plan([drift("db")], DESIRED, "r", {key: Failures(2, 1000.0)}, now=1000.0 + BACKOFF)
+    assert "next try in" in held.why  # the second wait is twice as long
+    late = 1000.0 + BACKOFF * 2**ESCALATE_AFTER
+    [escalated], _ = plan(
+        [drift("db")], DESIRED, "r", {key: Failures(ESCALATE_AFTER, 1000.0)}, now=late
+    )
+    assert escalated.escalated and escalated.approval == "approve"
+    assert escalated.id == action_id("r", drift("db"), "start", ESCALATE_AFTER) != retry.id
