@@ -1,7 +1,8 @@
 """The broker: the one sequencer. Stamp, append durably, then publish and acknowledge.
 
 Clients talk to a ROUTER socket (publish batches, catch-up fetches, time seeks, pings);
-subscribers receive ``topic NUL body`` frames from an XPUB socket on the next port. Work is
+subscribers receive the framed records just written, in groups, from an XPUB socket on the
+next port. Work is
 done in batches of whatever has arrived, so one fsync covers many messages (group commit).
 """
 
@@ -18,7 +19,7 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, inbox, protocol
+from bus import envelope, inbox, protocol, records
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -191,6 +192,13 @@ class Broker:
     # -- queries ---------------------------------------------------------------------------
 
     def _answer(self, identity: bytes, query: tuple) -> None:
+        try:
+            self._answer_query(identity, query)
+        except records.CorruptLog as err:  # the reader is told; the broker keeps serving
+            log.error("cannot answer %s: %s", query[0], err)
+            self._reply(identity, "err", query[1], str(err))
+
+    def _answer_query(self, identity: bytes, query: tuple) -> None:
         kind, req = query[0], query[1]
         if kind == "fetch":
             _, _, after, limit, prefixes = query
@@ -244,9 +252,17 @@ class Broker:
 
     def _take_inbox(self) -> None:
         for dropped in inbox.scan(self.inbox_dir):
-            if isinstance(dropped.item, str):
-                inbox.reject(dropped, dropped.item)
-                self._note_reject(b"inbox", f"{dropped.path.name}: {dropped.item}")
+            item = dropped.item
+            reason = (
+                item
+                if isinstance(item, str)
+                else protocol.refusal(
+                    [item.topic, item.id, item.source, {}], len(item.wire), self.max_message_bytes
+                )
+            )
+            if reason:
+                inbox.reject(dropped, reason)
+                self._note_reject(b"inbox", f"{dropped.path.name}: {reason}")
                 continue
             self._commit([(b"", protocol.Publish(0, [dropped.item]))])
             inbox.done(dropped)

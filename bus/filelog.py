@@ -265,15 +265,15 @@ def _scan_segment(
     topic_of = envelope.body_topic
     while offset < end and seq <= stop:
         if end - offset < size:
-            return _settle(data, segment, offset, sealed)
+            return _settle(data, segment, offset, sealed, seq)
         m0, m1, length, crc = header(data, offset)
         start = offset + size
         offset = start + length
         if m0 != 0xD7 or m1 != 0x01 or offset > end:
-            return _settle(data, segment, start - size, sealed)
+            return _settle(data, segment, start - size, sealed, seq)
         body = view[start:offset]
         if crc32(body) != crc:
-            return _settle(data, segment, start - size, sealed)
+            return _settle(data, segment, start - size, sealed, seq)
         seq += 1
         if decode:
             message = new_message(Message, unpackb(body, raw=False))
@@ -289,10 +289,11 @@ def _scan_segment(
         )
 
 
-def _settle(data, segment: Segment, offset: int, sealed: bool) -> None:
-    """A bad record: the end of what a reader can see (torn tail), or corruption (raise)."""
+def _settle(data, segment: Segment, offset: int, sealed: bool, seq: int) -> None:
+    """A bad record (``seq`` is the one it should hold): the end of what a reader can see
+    (a torn tail), or corruption (raise), by the same rule the broker applies at start."""
     try:
-        for _ in records.walk(data, str(segment.path), offset):
+        for _ in records.walk(data, str(segment.path), offset, first_seq=seq):
             raise records.CorruptLog(str(segment.path), offset, "record changed while reading")
     except records.TornTail as torn:
         if sealed:

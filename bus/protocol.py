@@ -131,12 +131,12 @@ def _decode_publish(frame: bytes, max_message_bytes: int) -> Publish:
         if type(item) is not list or len(item) != 4:
             reason = "envelope: must be [topic, id, source, payload]"
         elif reason is None:
-            reason = _refusal(item, end - start, max_message_bytes)
+            reason = refusal(item, end - start, max_message_bytes)
         items.append(reason or Envelope(frame[start:end], *head))
     return Publish(batch, items)
 
 
-def _refusal(item: Any, size: int, max_message_bytes: int) -> str | None:
+def refusal(item: Any, size: int, max_message_bytes: int) -> str | None:
     """Why an envelope of the right shape with a valid head is refused, or None."""
     if size > max_message_bytes:
         return f"message of {size} bytes exceeds the limit of {max_message_bytes}"

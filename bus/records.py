@@ -13,7 +13,7 @@ from collections.abc import Iterator
 HEADER = struct.Struct(">BBII")
 HEADER_SIZE = HEADER.size
 MAGIC = (0xD7, 0x01)
-MIN_BODY = 24  # the stamp (19 bytes) and four of the smallest msgpack values
+MIN_BODY = 24  # the stamp (19 bytes) and the smallest envelope: 1-char topic, id, source, {}
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -113,7 +113,7 @@ def _valid_record_after(view: memoryview, start: int, expected: int) -> bool:
             _, _, length, crc = HEADER.unpack_from(data, at)
             body = data[at + HEADER_SIZE : at + HEADER_SIZE + length]
             if (
-                length >= MIN_BODY
+                MIN_BODY <= length <= MAX_BODY
                 and len(body) == length
                 and body[0] == 0x96
                 and zlib.crc32(body) == crc

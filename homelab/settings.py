@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     listen: str | None = Field(None, description="where the broker listens (default: bus)")
     node: str | None = Field(None, description="this machine's node name in the inventory")
     fsync: Literal["always", "batch", "never"] = "batch"
-    max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=4 * 1024 * 1024)
+    # At most what a publisher sends in one batch (bus.client.BATCH_BYTES).
+    max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=1024 * 1024)
     stats_interval: float = Field(1.0, ge=0)
     subscriber_queue: int = Field(
         2000, ge=1, description="publication frames (groups of messages) queued per subscriber"

@@ -168,9 +168,11 @@ def test_inbox_files_are_published_then_moved(broker):
     (inbox / "a.json.tmp").write_text('{"topic": "obs.backup.nas", "payload": {"ok": true}}')
     os.replace(inbox / "a.json.tmp", inbox / "a.json")
     (inbox / "b.json").write_text('{"topic": "obs.x", "payload": {}, "extra": 1}')
+    (inbox / "c.json").write_text('{"topic": "bus.stats", "payload": {"fake": true}}')
     wait_until(lambda: (inbox / "done" / "a.json").exists(), 10, "a.json to be taken")
-    wait_until(lambda: (inbox / "rejected" / "b.json").exists(), 10, "b.json to be refused")
+    wait_until(lambda: (inbox / "rejected" / "c.json").exists(), 10, "c.json to be refused")
     assert "extra" in (inbox / "rejected" / "b.json.reason.txt").read_text()
+    assert "reserved for the broker" in (inbox / "rejected" / "c.json.reason.txt").read_text()
     replayed = homelab("replay", "--root", str(broker.root), "--topic", "obs.backup", "--json")
     assert json.loads(replayed.stdout)["payload"] == {"ok": True}
 
