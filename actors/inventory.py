@@ -7,9 +7,18 @@ end up in bus topics and in command lines, so they follow one narrow pattern. Th
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -85,8 +94,22 @@ Check = Annotated[
 ]
 
 
+CHECK_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+STATE_CHECK = "state"  # the id of a service's own state probe; no check may take it
+
+
 def check_id(check: Check) -> str:
-    """A check's stable id within its service: its name, else derived from what it probes."""
+    """A check's stable id within its service: its name, else derived from what it probes
+    (made safe for topics and ids: a disk path with capitals or spaces gets a hash)."""
+    raw = _raw_check_id(check)
+    if CHECK_ID.match(raw):
+        return raw
+    safe = re.sub(r"[^a-z0-9_.-]+", "-", raw.lower()).strip("-_.") or "check"
+    digest = hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{safe[:54]}-{digest}"
+
+
+def _raw_check_id(check: Check) -> str:
     if check.name:
         return check.name
     match check:
@@ -108,11 +131,23 @@ Policy = Literal["approve", "auto", "ignore"]
 Desired = Literal["running", "stopped"]
 
 
+def _unique_check_ids(checks: list[Check]) -> list[Check]:
+    ids = [check_id(c) for c in checks]
+    for taken in sorted({i for i in ids if ids.count(i) > 1} | ({STATE_CHECK} & set(ids))):
+        raise ValueError(
+            f"two checks would be called {taken!r} (or it is reserved): give each a distinct `name`"
+        )
+    return checks
+
+
+UniqueChecks = Annotated[list[Check], AfterValidator(_unique_check_ids), Field(max_length=32)]
+
+
 class ServiceBase(Strict):
     node: Name
     description: str | None = Field(None, max_length=500)
     desired: Desired = "running"
-    checks: list[Check] = Field(default_factory=list, max_length=32)
+    checks: UniqueChecks = Field(default_factory=list)
     interval: Seconds | None = Field(None, description="default: the node's interval")
     policy: Policy = "approve"
     actions: dict[str, Policy] = Field(
@@ -120,9 +155,12 @@ class ServiceBase(Strict):
     )
 
 
+ProjectName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
 class ComposeService(ServiceBase):
     kind: Literal["compose"]
-    project: ContainerName
+    project: ProjectName
     directory: Annotated[str, StringConstraints(pattern=r"^/[^\x00]*$", max_length=1024)] | None = (
         None
     )
@@ -185,7 +223,7 @@ class Node(Strict):
     ssh: Ssh | None = Field(None, description="how the executor reaches it; none = local")
     interval: Seconds = 30.0
     missed_intervals: Annotated[int, Field(ge=1, le=100)] = 3
-    checks: list[Check] = Field(default_factory=list, max_length=32)
+    checks: UniqueChecks = Field(default_factory=list)
 
 
 class Inventory(Strict):
