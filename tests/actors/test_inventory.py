@@ -93,7 +93,10 @@ def test_a_good_inventory_loads_with_defaults(tmp_path: Path):
             "inventory.yml:4: services.x: a command service needs `status`",
         ),
         ("nodes: [a, b]\n", "inventory.yml:1: `nodes` must be a mapping of names"),
-        ("nodes:\n  n:\n    address: a\n    checks:\n      - {type: disk}\n      - {type: disk}\n", "inventory.yml:4: nodes.n.checks: two checks would be called 'disk'"),
+        (
+            "nodes:\n  n:\n    address: a\n    checks:\n      - {type: disk}\n      - {type: disk}\n",
+            "inventory.yml:4: nodes.n.checks: two checks would be called 'disk'",
+        ),
         ("hosts: {}\n", "inventory.yml:1: unknown key 'hosts' (allowed: nodes, services)"),
     ],
 )
