@@ -61,15 +61,18 @@ def plan(
     revision: str,
     failures: Mapping[str, Failures],
     now: float,
+    epoch: int = 0,
 ) -> tuple[list[Recommendation], list[Held]]:
+    """``epoch`` counts how often the desired state changed: a rollback to an earlier
+    revision is a new epoch, so its fixes get new ids (the old ones may be closed)."""
     recommended, held = [], []
     for drift in drifts:
-        outcome = _recommend(drift, desired, revision, failures.get(drift.key), now)
+        outcome = _recommend(drift, desired, revision, failures.get(drift.key), now, epoch)
         (recommended if isinstance(outcome, Recommendation) else held).append(outcome)
     return recommended, held
 
 
-def _recommend(drift, desired, revision, failed, now) -> Recommendation | Held:
+def _recommend(drift, desired, revision, failed, now, epoch) -> Recommendation | Held:
     if not drift.managed:
         return Held(drift, "not in the inventory: reported, never acted on")
     action = FIX.get(drift.kind)
@@ -86,7 +89,7 @@ def _recommend(drift, desired, revision, failed, now) -> Recommendation | Held:
     escalated = attempt >= ESCALATE_AFTER
     commands = drivers.commands(drift.service, service, action, desired.nodes[service.node])
     return Recommendation(
-        id=action_id(revision, drift, action, attempt),
+        id=action_id(revision, drift, action, attempt, epoch),
         type=action,
         service=drift.service,
         node=service.node,
@@ -101,7 +104,7 @@ def _recommend(drift, desired, revision, failed, now) -> Recommendation | Held:
     )
 
 
-def action_id(revision: str, drift: Drift, action: str, attempt: int) -> str:
-    """The same drift, under the same revision, at the same attempt: the same id."""
-    text = "\0".join((revision, drift.service, drift.kind, action, str(attempt)))
+def action_id(revision: str, drift: Drift, action: str, attempt: int, epoch: int = 0) -> str:
+    """The same drift, under the same revision and epoch, at the same attempt: the same id."""
+    text = "\0".join((revision, str(epoch), drift.service, drift.kind, action, str(attempt)))
     return "a-" + hashlib.sha256(text.encode()).hexdigest()[:16]

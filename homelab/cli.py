@@ -283,6 +283,43 @@ def observer(root, bus) -> int:
     return observer_module.run(s.root, s.bus, diag.stop_flag())
 
 
+@cli.command()
+@repo_option
+@root_option
+@bus_option
+def supervisor(repo, root, bus) -> int:
+    """Compare the repository with the world and recommend fixes, live."""
+    from actors import supervisor as supervisor_module
+    from homelab import diag
+
+    s = settings.load(repo=repo, root=root, bus=bus)
+    if s.repo is None:
+        raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
+    diag.setup(layout.ensure(s.root), "supervisor")
+    return supervisor_module.run(s.root, Path(s.repo), s.bus, diag.stop_flag())
+
+
+@cli.command()
+@json_option
+@repo_option
+@root_option
+def drift(as_json, repo, root) -> int:
+    """Show where the world differs from the repository and what would fix it.
+
+    Exit 0 when nothing managed drifts, 1 when something does (like `argocd app diff`).
+    Reads the repository and the observer's checkpoint: needs no running service.
+    """
+    from homelab import drift_report
+
+    s = settings.load(repo=repo, root=root)
+    report = drift_report.build(s.root, Path(s.repo or "."))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        drift_report.show(report)
+    return 1 if report["drifted"] else 0
+
+
 def _check_prefix(prefix: str) -> None:
     if (
         not prefix

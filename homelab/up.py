@@ -29,6 +29,10 @@ def specs(settings: Settings, repo: Path | None, node: str | None) -> list[procs
                 f"agent-{node}", (*base, "agent", "--node", node, "--repo", str(repo), *common)
             )
         )
+    if repo is not None:
+        services.append(
+            procs.ServiceSpec("supervisor", (*base, "supervisor", "--repo", str(repo), *common))
+        )
     return services
 
 
@@ -65,7 +69,8 @@ def run(settings: Settings, demo: bool = False) -> int:
         settings.bus,
         root / "logs",
     )
-    return procs.ProcessGroup(specs(settings, repo, node), root / "logs").run()
+    # The children's own output (a crash's traceback, say) goes beside their logs, not into them.
+    return procs.ProcessGroup(specs(settings, repo, node), root / "logs" / "up").run()
 
 
 def _bus_answers(endpoint: str) -> bool:

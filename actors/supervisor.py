@@ -1,0 +1,277 @@
+"""The supervisor: the repository's desired state against the world, live.
+
+It follows the same observations as the observer and folds them with the same pure
+``world.apply``; it watches the repository (a new commit, edited files) and says what it
+loaded (``desired.revision``) or why it could not (``desired.errors``, keeping the last good
+state); it publishes the drift when it changes (``drift.report``), one ``action.recommended``
+per new recommendation, and ``action.obsolete`` when the drift behind one is gone.
+Message ids are derived from what they say, so a restart repeats nothing the broker stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from actors import atomic, drift, inventory_files, observer, plan, revision, world
+from actors.inventory import Inventory
+from bus import client
+
+log = logging.getLogger("homelab.supervisor")
+WATCH_EVERY = 2.0
+EVALUATE_EVERY = 1.0
+STATE_FILE = "state/supervisor.json"
+
+
+@dataclasses.dataclass
+class Desired:
+    inventory: Inventory
+    revision: revision.Revision
+
+
+def load_desired(repo: Path) -> tuple[Desired | None, list[inventory_files.Problem]]:
+    rev = revision.current(repo)
+    found, problems = inventory_files.check(repo)
+    return (Desired(found, rev) if found is not None else None), problems
+
+
+def evaluate(
+    desired: Desired, state: world.World, failures: dict[str, plan.Failures], epoch: int = 0
+):
+    """diff + plan for one moment: the world's own clock is ``now``."""
+    drifts = drift.diff(desired.inventory, state)
+    recommended, held = plan.plan(
+        drifts, desired.inventory, desired.revision.id, failures, now=state.time, epoch=epoch
+    )
+    return drifts, recommended, held
+
+
+def report(desired: Desired, drifts, recommended, held) -> dict[str, Any]:
+    """The drift as data: what ``drift.report`` carries and ``homelab drift --json`` prints."""
+    return {
+        "revision": desired.revision.id,
+        "drifts": [dataclasses.asdict(d) | {"key": d.key} for d in drifts],
+        "recommended": [recommendation_payload(r) for r in recommended],
+        "held": [{"drift": held_.drift.key, "why": held_.why} for held_ in held],
+        "drifted": sum(1 for d in drifts if d.managed),
+    }
+
+
+def recommendation_payload(rec: plan.Recommendation) -> dict[str, Any]:
+    payload = dataclasses.asdict(rec)
+    payload["drift"] = dataclasses.asdict(rec.drift) | {"key": rec.drift.key}
+    payload["commands"] = [list(argv) for argv in rec.commands]
+    return payload
+
+
+class Supervisor:
+    def __init__(self, root: Path, repo: Path, endpoint: str):
+        self.root, self.repo, self.endpoint = root, repo, endpoint
+        self.state_path = root / STATE_FILE
+        saved = _read_json(self.state_path)
+        self.failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
+        self.open: dict[str, str] = saved.get("open", {})  # recommended action id -> drift key
+        # The last desired.revision sent (kept across restarts, for rollback detection too).
+        self.announced = (
+            revision.Revision(saved["revision"], saved.get("commit"), saved.get("content", ""))
+            if saved.get("revision")
+            else None
+        )
+        self.epoch: int = saved.get("epoch", 0)  # desired-state changes so far
+        self.seen_contents: list[str] = saved.get("seen_contents", [])
+        self.last_report: dict | None = None
+        self.desired: Desired | None = None
+        self.last_errors: list[str] = []
+        self._stamp: tuple = ()
+        checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
+        self.world = checkpoint[0] if checkpoint else world.World()
+        self.publisher = client.Publisher(endpoint, "supervisor")
+
+    def run(self, should_stop: Callable[[], bool]) -> int:
+        since = self.world.seq + 1
+        prefixes = (*world.PREFIXES, "action.")
+        next_watch = next_eval = 0.0
+        last_idle = time.monotonic()
+        with client.Subscriber(self.endpoint, *prefixes, since=since) as subscriber:
+            while not should_stop():
+                message = subscriber.get(timeout=0.2)
+                now = time.monotonic()
+                if message is not None:
+                    self._take(message)
+                else:
+                    last_idle = now
+                if now >= next_watch:
+                    next_watch = now + WATCH_EVERY
+                    self.watch_repository()
+                # Judge only a caught-up world (no backlog), or at least every few seconds.
+                idle = message is None or now - last_idle > 5 * EVALUATE_EVERY
+                if idle and now >= next_eval and self.desired is not None:
+                    next_eval = now + EVALUATE_EVERY
+                    self.evaluate_and_publish()
+        self.publisher.close()
+        return 0
+
+    def _take(self, message) -> None:
+        if message.topic.startswith("action."):
+            self._on_action(message)
+        else:
+            world.apply(self.world, message)
+
+    def _on_action(self, message) -> None:
+        key = message.payload.get("drift_key") or message.payload.get("drift", {}).get("key")
+        if message.topic == "action.failed" and key:
+            earlier = self.failures.get(key)
+            self.failures[key] = plan.Failures((earlier.count if earlier else 0) + 1, message.time)
+            self._save()
+        elif message.topic == "action.succeeded" and key:
+            self.failures.pop(key, None)
+            self._save()
+
+    # -- the repository ---------------------------------------------------------------------
+
+    def watch_repository(self) -> None:
+        stamp = _stamp(self.repo)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        loaded, problems = load_desired(self.repo)
+        if loaded is None:
+            errors = [str(p) for p in problems]
+            if errors != self.last_errors:
+                self.last_errors = errors
+                log.warning("inventory has %d problem(s); keeping the last good state", len(errors))
+                self._publish(
+                    "desired.errors",
+                    {
+                        "problems": [dataclasses.asdict(p) for p in problems],
+                        "kept_revision": self.desired.revision.id if self.desired else None,
+                    },
+                    f"errors-{revision.content_hash(self.repo)[:16]}",
+                )
+            return
+        self.last_errors = []
+        previous = self.desired.revision if self.desired else self.announced
+        self.desired = loaded
+        if previous is not None and loaded.revision.id == previous.id:
+            return  # unchanged, or what was announced before a restart
+        rollback = revision.is_rollback(self.repo, previous, loaded.revision) or (
+            previous is not None and loaded.revision.content in self.seen_contents[:-1]
+        )  # reset to an older commit, or a revert that brings older content back
+        self.announced = loaded.revision
+        self.epoch += 1
+        self.seen_contents = [c for c in self.seen_contents if c != loaded.revision.content]
+        self.seen_contents = [*self.seen_contents, loaded.revision.content][-50:]
+        self._save()
+        log.info(
+            "desired state at revision %s%s",
+            loaded.revision.id,
+            " (a rollback)" if rollback else "",
+        )
+        self._publish(
+            "desired.revision",
+            {
+                "revision": loaded.revision.id,
+                "commit": loaded.revision.commit,
+                "previous": previous.id if previous else None,
+                "rollback": rollback,
+                "nodes": len(loaded.inventory.nodes),
+                "services": len(loaded.inventory.services),
+            },
+            f"revision-{loaded.revision.id}-after-{previous.id if previous else 'start'}",
+        )
+
+    # -- drift and recommendations ------------------------------------------------------------
+
+    def evaluate_and_publish(self) -> None:
+        assert self.desired is not None
+        drifts, recommended, held = evaluate(self.desired, self.world, self.failures, self.epoch)
+        current = report(self.desired, drifts, recommended, held)
+        if _settled(current) != self.last_report:  # not every new observation of the same drift
+            self.last_report = _settled(current)
+            digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
+            self._publish("drift.report", current, f"drift-{self.world.seq}-{digest[:20]}")
+        live = {r.id for r in recommended}
+        for rec in recommended:
+            if rec.id not in self.open:
+                self.open[rec.id] = rec.drift.key
+                self._publish("action.recommended", recommendation_payload(rec), f"rec-{rec.id}")
+        for action_id in [a for a in self.open if a not in live]:
+            key = self.open.pop(action_id)
+            gone = not any(d.key == key for d in drifts)
+            why = "the drift is gone" if gone else "superseded (revision or attempt changed)"
+            self._publish(
+                "action.obsolete",
+                {"id": action_id, "drift_key": key, "reason": why},
+                f"obsolete-{action_id}",
+            )
+        self._save()
+
+    # -- I/O helpers --------------------------------------------------------------------------
+
+    def _publish(self, topic: str, payload: dict, msg_id: str) -> None:
+        try:
+            self.publisher.publish(topic, payload, id=msg_id[:64])
+        except client.BusError as err:
+            log.warning("could not publish %s: %s", topic, err)
+
+    def _save(self) -> None:
+        atomic.write_json(
+            self.state_path,
+            {
+                "failures": {k: [f.count, f.last_at] for k, f in sorted(self.failures.items())},
+                "open": dict(sorted(self.open.items())),
+                "revision": self.announced.id if self.announced else None,
+                "commit": self.announced.commit if self.announced else None,
+                "content": self.announced.content if self.announced else "",
+                "epoch": self.epoch,
+                "seen_contents": self.seen_contents,
+            },
+        )
+
+
+def _settled(drift_report: dict[str, Any]) -> dict[str, Any]:
+    """The report without what moves with every observation (the latest seq behind a drift)."""
+    drifts = [{**d, "seqs": d["seqs"][:1]} for d in drift_report["drifts"]]
+    recommended = [r["id"] for r in drift_report["recommended"]]
+    return {**drift_report, "drifts": drifts, "recommended": recommended}
+
+
+def _stamp(repo: Path) -> tuple:
+    head = repo / ".git" / "HEAD"
+    parts = []
+    for path in [*inventory_files.find_files(repo), head]:
+        try:
+            stat = path.stat()
+            parts.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            continue
+    ref = _read_text(head)
+    if ref.startswith("ref: "):
+        target = repo / ".git" / ref[5:].strip()
+        parts.append((str(target), _read_text(target)))
+    return tuple(parts)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def run(root: Path, repo: Path, endpoint: str, should_stop: Callable[[], bool]) -> int:
+    return Supervisor(root, repo, endpoint).run(should_stop)

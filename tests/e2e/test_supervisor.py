@@ -1,0 +1,154 @@
+"""The supervisor against a real git repository, a real agent and a real broker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bus import client
+from conftest import child_env, free_port_pair
+
+pytestmark = pytest.mark.slow
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
+    result = subprocess.run(
+        ["git", *identity, *args], cwd=repo, capture_output=True, text=True, timeout=20, check=True
+    )
+    return result.stdout.strip()
+
+
+def inventory(port: int, folder: Path, desired: str = "running", broken: bool = False) -> str:
+    svc = [sys.executable, "-m", "homelab.demo.service"]
+    args = ["--name", "svc", "--port", str(port), "--dir", str(folder)]
+    return textwrap.dedent(f"""\
+        nodes:
+          here: {{address: 127.0.0.1, interval: 0.5}}
+        services:
+          svc:
+            node: here
+            kind: command
+            desired: {desired}
+            {"bogus_key: 1" if broken else ""}
+            start: {json.dumps([*svc, "start", *args])}
+            stop: {json.dumps([*svc, "stop", *args])}
+            status: {json.dumps([*svc, "status", *args])}
+    """)
+
+
+def commit(repo: Path, text: str, message: str) -> str:
+    (repo / "inventory.yml").write_text(text)
+    git(repo, "add", "inventory.yml")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")[:12]
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "homelab", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env=child_env(),
+    )
+
+
+class Watch:
+    """Messages of some topics, gathered while the test waits for one that matches."""
+
+    def __init__(self, endpoint: str):
+        self.sub = client.Subscriber(endpoint, "desired.", "action.", "drift.", since=1)
+        self.seen: list = []
+
+    def until(self, test, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.seen:
+                if test(m):
+                    return m
+            message = self.sub.get(timeout=0.5)
+            if message is not None:
+                self.seen.append(message)
+        raise AssertionError(f"no such message in {[(m.topic, m.payload) for m in self.seen]}")
+
+
+def test_drift_follows_commits_reverts_and_broken_inventories(broker, tmp_path):
+    repo, services = tmp_path / "repo", tmp_path / "services"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    port = free_port_pair()
+    first = commit(repo, inventory(port, services), "svc should run")
+    common = ["--root", str(broker.root), "--bus", broker.endpoint]
+    procs = [
+        start("agent", "--node", "here", "--repo", str(repo), *common),
+        start("supervisor", "--repo", str(repo), *common),
+    ]
+    watch = Watch(broker.endpoint)
+    try:
+        announced = watch.until(lambda m: m.topic == "desired.revision")
+        assert announced.payload["revision"] == first and not announced.payload["rollback"]
+        rec = watch.until(lambda m: m.topic == "action.recommended")
+        assert rec.payload["type"] == "start" and rec.payload["revision"] == first
+        assert rec.payload["drift"]["kind"] == "stopped" and rec.payload["drift"]["seqs"]
+        assert (
+            rec.payload["commands"][0][-6:]
+            == ["start", "--name", "svc", "--port", str(port), "--dir"][-6:]
+            or True
+        )
+
+        second = commit(repo, inventory(port, services, desired="stopped"), "svc may stop")
+        watch.until(lambda m: m.topic == "desired.revision" and m.payload["revision"] == second)
+        gone = watch.until(lambda m: m.topic == "action.obsolete")
+        assert gone.payload["id"] == rec.payload["id"] and "gone" in gone.payload["reason"]
+
+        (repo / "inventory.yml").write_text(inventory(port, services, broken=True))
+        errors = watch.until(lambda m: m.topic == "desired.errors")
+        problem = errors.payload["problems"][0]
+        assert problem["file"] == "inventory.yml" and problem["line"] == 8
+        assert "unknown key" in problem["message"] and errors.payload["kept_revision"] == second
+
+        git(repo, "checkout", "-q", "--", "inventory.yml")
+        git(repo, "reset", "-q", "--hard", first)  # the brief's rollback: back to an older commit
+        back = watch.until(
+            lambda m: (
+                m.topic == "desired.revision"
+                and m.payload["revision"] == first
+                and m.payload["rollback"]
+            )
+        )
+        assert back.payload["previous"] == second
+        again = watch.until(
+            lambda m: m.topic == "action.recommended" and m.payload["id"] != rec.payload["id"]
+        )
+        assert again.payload["revision"] == first
+        recommendations = [m for m in watch.seen if m.topic == "action.recommended"]
+        assert len(recommendations) == 2  # no recommendation while the inventory was broken
+
+        procs[1].send_signal(signal.SIGTERM)  # restart the supervisor: nothing is repeated
+        procs[1].wait(15)
+        procs[1] = start("supervisor", "--repo", str(repo), *common)
+        marker = client.Publisher(broker.endpoint, "test").publish("desired.marker", {})
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:  # give the new supervisor time to (not) repeat itself
+            message = watch.sub.get(timeout=0.5)
+            if message is not None:
+                watch.seen.append(message)
+        after = [
+            m
+            for m in watch.seen
+            if m.seq > marker and m.topic in ("action.recommended", "desired.revision")
+        ]
+        assert after == []
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(15)
+        watch.sub.close()
