@@ -195,3 +195,53 @@ def test_up_runs_the_broker_and_stops_cleanly_on_sigterm(tmp_path: Path):
         _, err = up.communicate(timeout=20)
     assert up.returncode == 0 and "Traceback" not in err
     assert (tmp_path / "logs" / "broker.log").exists()
+
+
+def test_check_inventory_prints_file_and_line_and_exits_1(tmp_path: Path):
+    (tmp_path / "inventory.yml").write_text("nodes:\n  web1:\n    address: a\n    adress: b\n")
+    bad = homelab("check-inventory", "--repo", str(tmp_path))
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[0] == "inventory.yml:4: nodes.web1.adress: unknown key"
+    (tmp_path / "inventory.yml").write_text("nodes:\n  web1:\n    address: a\n")
+    good = homelab("check-inventory", "--repo", str(tmp_path))
+    assert good.returncode == 0 and "1 node(s), 0 service(s)" in good.stdout
+
+
+def test_drift_exits_0_without_drift_and_1_with_it(tmp_path: Path):
+    from actors import observer, world
+
+    root, repo = tmp_path / "root", tmp_path / "repo"
+    repo.mkdir()
+    (repo / "inventory.yml").write_text(
+        "nodes:\n  n: {address: 127.0.0.1}\nservices:\n"
+        "  db: {node: n, kind: systemd, unit: postgresql.service}\n"
+    )
+    clean = homelab("drift", "--repo", str(repo), "--root", str(root))
+    assert clean.returncode == 0 and "no drift" in clean.stdout
+    state = world.World(seq=3, time=10.0)
+    state.nodes["n"] = world.NodeState(health="healthy")
+    state.services["db"] = world.ServiceState(
+        node="n",
+        checks={
+            "state": world.CheckState(
+                outcome="fail",
+                detail="inactive (dead)",
+                facts={"state": "inactive"},
+                latency_ms=None,
+                observed_at=9.0,
+                since=9.0,
+                since_seq=2,
+                last_seen=9.0,
+                last_seq=2,
+            )
+        },
+    )
+    (root / "state").mkdir(parents=True)
+    observer.save_checkpoint(root / observer.CHECKPOINT, state)
+    drifted = homelab("drift", "--repo", str(repo), "--root", str(root), "--json")
+    assert drifted.returncode == 1
+    report = json.loads(drifted.stdout)
+    assert [(d["service"], d["kind"]) for d in report["drifts"]] == [("db", "stopped")]
+    assert report["recommended"][0]["commands"] == [
+        ["systemctl", "start", "--", "postgresql.service"]
+    ]
