@@ -1,0 +1,78 @@
+"""Rewriting a file so that a reader (or a crash) sees the old content or the new, never half.
+
+Write to a temporary file in the same folder, fsync it, rename it over the target (atomic on
+POSIX within one file system), then fsync the folder so the rename itself survives a power
+cut. A process killed mid-write leaves a ``.NAME.*.tmp`` file behind, never a torn target;
+``remove_stale_temps`` clears those when the only writer starts again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path | str, data: bytes) -> None:
+    """Replace ``path`` with ``data``: all of it or none of it, durable once this returns."""
+    path = Path(path)
+    folder = path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; these files are for other tools too
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(folder)
+
+
+def dumps(obj: Any) -> bytes:
+    """Deterministic JSON: sorted keys, two-space indent, UTF-8 as is, a trailing newline.
+    Equal objects give equal bytes (NaN and infinity are refused: they are not JSON)."""
+    text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def write_json(path: Path | str, obj: Any) -> bytes:
+    """``write_atomic`` of ``dumps(obj)``; returns the bytes written."""
+    data = dumps(obj)
+    write_atomic(path, data)
+    return data
+
+
+def remove_stale_temps(path: Path | str) -> list[Path]:
+    """Delete the temporary files a killed writer of ``path`` left; return them.
+
+    Only safe when the caller is the one writer of ``path`` (it holds a lock, or it is the
+    only process that writes that file).
+    """
+    path = Path(path)
+    removed = []
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            stale.unlink()
+            removed.append(stale)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,439 @@
+"""``homelab observer``: folds observations into the world, writes it to disk, checkpoints.
+
+    main(root, endpoint)          # until SIGTERM/SIGINT; what the CLI calls
+
+On start it loads ``state/observer_checkpoint.json`` (``{"seq": N, "world": ...}``). Without
+one (the operator deleted it to rebuild, or it is corrupt) the world is rebuilt from the
+event log on disk, read directly: no broker needed for the history, a progress bar on a
+terminal, a log line every 100,000 messages. Either way it then catches up with what the log
+on disk holds beyond the checkpoint, and follows the bus live from the next sequence number
+(the subscriber fetches anything in between from the broker, so nothing is lost).
+
+Every change of health is published as ``world.node.<name>`` / ``world.service.<name>`` with
+the id ``world-<cause_seq>-<kind>-<name>``: a change derived again after a crash has the same
+id, and the broker stores it once. Changes found while rebuilding without a checkpoint are not
+published (they were, when they happened). The checkpoint is written only once every change
+before it is durable on the bus, so none is lost to a crash either.
+
+Files (each written atomically): ``world/nodes.json``, ``world/services.json``,
+``world/summary.json`` at most every ``write_every`` seconds when the world moved,
+the checkpoint every ``checkpoint_every`` seconds when it moved, and both on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from actors import atomic
+from actors.world import PREFIXES, Change, World, apply, files, from_dict, to_dict
+from bus import client
+from bus.filelog import FileLog
+
+log = logging.getLogger("homelab.observer")
+
+SOURCE = "observer"
+CHECKPOINT = Path("state") / "observer_checkpoint.json"
+LOCK = Path("state") / "observer.lock"
+LOG_EVERY = 100_000  # a progress line per this many messages of the log
+STEP = 10_000  # progress bar and stop flag looked at once per this many messages
+FLUSH_AFTER = 0.1  # seconds a change may wait before the observer waits for its ack
+
+
+class ObserverError(Exception):
+    """A reason the observer cannot run, worded for the operator."""
+
+
+# -- checkpoint and files ---------------------------------------------------------------------
+
+
+def load_checkpoint(path: Path, log_end: int | None = None) -> tuple[World, int] | None:
+    """The saved world and its ``quiet_until`` (see ``run``), or None if there is no usable
+    checkpoint: absent, unreadable, or ahead of the log (``log_end``, when the log has any
+    segment). Every reason but absence is logged."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        world = from_dict(data["world"])
+        if data["seq"] != world.seq:
+            raise ValueError(f"seq {data['seq']!r} but the world is at {world.seq}")
+        quiet_until = data.get("quiet_until", 0)
+        if type(quiet_until) is not int:
+            raise ValueError(f"quiet_until {quiet_until!r} is not an integer")
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        log.warning("checkpoint %s is corrupt (%s): rebuilding the world from the log", path, err)
+        return None
+    if log_end is not None and world.seq > log_end:
+        log.warning(
+            "checkpoint %s is at seq %d but the event log ends at %d (was the log replaced?): "
+            "rebuilding the world from the log",
+            path,
+            world.seq,
+            log_end,
+        )
+        return None
+    return world, quiet_until
+
+
+def save_checkpoint(path: Path, world: World, quiet_until: int = 0) -> None:
+    checkpoint: dict[str, Any] = {"seq": world.seq, "world": to_dict(world)}
+    if quiet_until > world.seq:
+        checkpoint["quiet_until"] = quiet_until
+    atomic.write_json(path, checkpoint)
+
+
+def write_world(folder: Path, world: World, written: dict[str, bytes]) -> dict[str, bytes]:
+    """Write the files of ``world/`` whose bytes differ from ``written`` (what was written
+    last); return what is on disk now."""
+    now = dict(written)
+    for name, data in files(world).items():
+        encoded = atomic.dumps(data)
+        if written.get(name) != encoded:
+            atomic.write_atomic(folder / name, encoded)
+            now[name] = encoded
+    return now
+
+
+# -- the log on disk --------------------------------------------------------------------------
+
+
+def catch_up(
+    events_dir: Path,
+    world: World,
+    *,
+    progress: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    on_changes: Callable[[list[Change]], None] | None = None,
+) -> int:
+    """Fold what the event log on disk holds after ``world.seq``; return the seq it ended at.
+
+    Reads the segment files directly (``FileLog.messages``), the fast replay path. Stops
+    early, at a consistent point, when ``should_stop`` turns true. This is the whole rebuild
+    when ``world`` is new.
+    """
+    events = FileLog(events_dir)
+    start, end = world.seq, events.last_seq
+    if end <= start:
+        return end
+    began = time.monotonic()
+    next_step, next_line = (start // STEP + 1) * STEP, (start // LOG_EVERY + 1) * LOG_EVERY
+    with _bar(progress and end - start > STEP, end - start) as advance:
+        for message in events.messages(start, end, PREFIXES):
+            changes = apply(world, message)
+            if changes and on_changes is not None:
+                on_changes(changes)
+            if message.seq >= next_step:
+                next_step = (message.seq // STEP + 1) * STEP
+                advance(message.seq - start)
+                if message.seq >= next_line:
+                    next_line = (message.seq // LOG_EVERY + 1) * LOG_EVERY
+                    _progress_line(world, start, end, began)
+                if should_stop is not None and should_stop():
+                    log.info("stopped while reading the log, at seq %d", world.seq)
+                    return world.seq
+        advance(end - start)
+    took = time.monotonic() - began
+    log.info(
+        "read the log from seq %d to %d in %.1f s (%.0f messages/s): %d nodes, %d services",
+        start + 1,
+        end,
+        took,
+        (end - start) / max(took, 1e-9),
+        len(world.nodes),
+        len(world.services),
+    )
+    return end
+
+
+def _progress_line(world: World, start: int, end: int, began: float) -> None:
+    elapsed = max(time.monotonic() - began, 1e-9)
+    log.info(
+        "reading the log: seq %d of %d (%.0f%%), %.0f messages/s",
+        world.seq,
+        end,
+        100 * (world.seq - start) / max(end - start, 1),
+        (world.seq - start) / elapsed,
+    )
+
+
+@contextlib.contextmanager
+def _bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda done: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("rebuilding the world"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+    ) as bar:
+        task = bar.add_task("rebuild", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+class _Outbox:
+    """Publishes changes; knows whether every change so far is durable on the bus."""
+
+    def __init__(self, endpoint: str):
+        self.publisher = client.Publisher(endpoint, source=SOURCE, timeout=2.0)
+        self.pending_since: float | None = None  # the oldest change not known to be durable
+        self.published = 0
+        self._complained = False
+
+    def submit(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            log.info(
+                "%s %s: %s -> %s (%s)",
+                change.kind,
+                change.name,
+                change.previous,
+                change.health,
+                change.reason,
+            )
+            if self.pending_since is None:
+                self.pending_since = time.monotonic()
+            try:
+                self.publisher.submit(change.topic, change.payload(), id=change.message_id)
+            except client.BusError as err:  # the window is full; it stays queued for flush
+                self._complain(err)
+            self.published += 1
+
+    def flush(self) -> bool:
+        """Wait until every change is durable; False (logged once) if the broker is away."""
+        if self.pending_since is None:
+            return True
+        try:
+            self.publisher.flush()
+        except client.BusError as err:
+            self._complain(err)
+            return False
+        self.pending_since = None
+        self._complained = False
+        return True
+
+    def _complain(self, err: Exception) -> None:
+        if not self._complained:
+            log.warning("could not publish world changes (will retry): %s", err)
+            self._complained = True
+
+    def close(self) -> None:
+        self.publisher.close()
+
+
+def run(
+    root: Path,
+    endpoint: str,
+    should_stop: Callable[[], bool],
+    *,
+    checkpoint_every: float = 5.0,
+    write_every: float = 1.0,
+    progress: bool | None = None,
+) -> int:
+    """Run the observer until ``should_stop()``; return the exit status (0).
+
+    ``progress``: a progress bar on stderr while rebuilding (None: when it is a terminal).
+    Raises ObserverError if another observer runs on ``root``, and ``records.CorruptLog``
+    if the log on disk is damaged.
+    """
+    root = Path(root)
+    world_dir, events_dir = root / "world", root / "events"
+    checkpoint = root / CHECKPOINT
+    world_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock(root / LOCK)
+    try:
+        for target in (checkpoint, *(world_dir / name for name in files(World()))):
+            atomic.remove_stale_temps(target)
+        if progress is None:
+            progress = sys.stderr.isatty()
+        outbox = _Outbox(endpoint)
+        try:
+            return _serve(
+                world_dir,
+                events_dir,
+                checkpoint,
+                endpoint,
+                outbox,
+                should_stop,
+                checkpoint_every,
+                write_every,
+                progress,
+            )
+        finally:
+            outbox.close()
+    finally:
+        os.close(lock)
+
+
+def _serve(
+    world_dir: Path,
+    events_dir: Path,
+    checkpoint: Path,
+    endpoint: str,
+    outbox: _Outbox,
+    should_stop: Callable[[], bool],
+    checkpoint_every: float,
+    write_every: float,
+    progress: bool,
+) -> int:
+    log_end = FileLog(events_dir).last_seq
+    loaded = load_checkpoint(checkpoint, log_end if log_end else None)
+    saved_seq = -1
+    if loaded is None:
+        # Rebuild. Changes up to the log's end now were published when they happened:
+        # ``quiet_until`` remembers that, in the checkpoint too, should this be cut short.
+        world, quiet_until = World(), log_end
+        log.info("no checkpoint: rebuilding the world from %s (seq 1 to %d)", events_dir, log_end)
+    else:
+        world, quiet_until = loaded
+        saved_seq = world.seq
+        log.info("loaded the checkpoint at seq %d", world.seq)
+
+    def publish(changes: list[Change]) -> None:
+        loud = [c for c in changes if c.cause_seq > quiet_until]
+        if loud:
+            outbox.submit(loud)
+
+    catch_up(events_dir, world, progress=progress, should_stop=should_stop, on_changes=publish)
+    written: dict[str, bytes] = {}
+
+    def save_world() -> None:
+        nonlocal written
+        written = write_world(world_dir, world, written)
+
+    def save_checkpoint_if_published() -> bool:
+        nonlocal saved_seq
+        if world.seq == saved_seq:
+            return True
+        if not outbox.flush():
+            return False
+        save_checkpoint(checkpoint, world, quiet_until)
+        saved_seq = world.seq
+        return True
+
+    save_world()
+    save_checkpoint_if_published()
+    subscriber = client.Subscriber(endpoint, *PREFIXES, since=world.seq + 1, timeout=1.0)
+    log.info("following the bus at %s from seq %d", endpoint, world.seq + 1)
+    now = time.monotonic()
+    next_write, next_checkpoint, written_seq = now + write_every, now + checkpoint_every, world.seq
+    unreachable = False
+    try:
+        while not should_stop():
+            wait = 0.25 if outbox.pending_since is None else FLUSH_AFTER / 2
+            try:
+                message = subscriber.get(timeout=wait)
+            except client.BusError as err:
+                if not unreachable:
+                    log.warning("lost the bus (will keep trying): %s", err)
+                    unreachable = True
+                continue
+            if unreachable:
+                log.info("the bus is back; following it from seq %d", world.seq + 1)
+                unreachable = False
+            if message is not None:
+                changes = apply(world, message)
+                if changes:
+                    publish(changes)
+            now = time.monotonic()
+            if outbox.pending_since is not None and (
+                message is None or now - outbox.pending_since >= FLUSH_AFTER
+            ):
+                outbox.flush()
+            if now >= next_write and world.seq != written_seq:
+                save_world()
+                written_seq, next_write = world.seq, now + write_every
+            if now >= next_checkpoint and world.seq != saved_seq:
+                save_checkpoint_if_published()
+                next_checkpoint = now + checkpoint_every
+    finally:
+        subscriber.close()
+        save_world()
+        if not save_checkpoint_if_published():
+            log.warning(
+                "changes after seq %d are not yet on the bus: kept the checkpoint there, "
+                "they will be derived and published again on the next start",
+                saved_seq,
+            )
+        log.info(
+            "observer stopped at seq %d (%d nodes, %d services, %d changes published, "
+            "%d payloads rejected)",
+            world.seq,
+            len(world.nodes),
+            len(world.services),
+            outbox.published,
+            world.rejected,
+        )
+    return 0
+
+
+def _lock(path: Path) -> int:
+    """Hold an exclusive lock on ``path`` for as long as the process lives (or until closed)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ObserverError(
+            f"another observer is already running on {path.parent.parent} (it holds {path})"
+        ) from None
+    return fd
+
+
+def stop_on_signals() -> Callable[[], bool]:
+    """A ``should_stop`` that turns true on SIGTERM or SIGINT (Ctrl-C)."""
+    state = {"stop": False}
+
+    def handle(signum: int, frame: object) -> None:
+        state["stop"] = True
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return lambda: state["stop"]
+
+
+def main(
+    root: Path | str,
+    endpoint: str = client.DEFAULT_ENDPOINT,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint_every: float = 5.0,
+    write_every: float = 1.0,
+    progress: bool | None = None,
+) -> int:
+    """The entry the CLI calls (after setting up logging): run until SIGTERM or Ctrl-C."""
+    return run(
+        Path(root),
+        endpoint,
+        should_stop or stop_on_signals(),
+        checkpoint_every=checkpoint_every,
+        write_every=write_every,
+        progress=progress,
+    )

@@ -1,0 +1,539 @@
+"""The world as a fold: health rules, when changes are reported, silence, bad payloads,
+idempotence and saving. No sockets, no clock: messages are built by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from actors import atomic
+from actors.world import (
+    HEALTHS,
+    NO_HEARTBEAT,
+    Change,
+    World,
+    apply,
+    files,
+    from_dict,
+    iso,
+    summary,
+    to_dict,
+)
+from bus.envelope import Message
+
+T0 = 1_800_000_000.0
+
+
+class Stream:
+    """Numbers and stamps messages like the broker, folds them, keeps the changes."""
+
+    def __init__(self, world: World | None = None, seq: int = 0, time: float = T0):
+        self.world = world or World()
+        self.seq, self.time = seq, time
+        self.messages: list[Message] = []
+
+    def send(self, topic: str, payload: Any, after: float = 0.0) -> list[Change]:
+        self.seq += 1
+        self.time += after
+        message = Message(self.seq, self.time, topic, f"m{self.seq}", "test", payload)
+        self.messages.append(message)
+        return apply(self.world, message)
+
+    def beat(self, node: str = "web1", interval: float = 10.0, missed: int = 3, after=0.0):
+        payload = {
+            "node": node,
+            "interval": interval,
+            "missed_intervals": missed,
+            "checks": 2,
+            "started_at": T0,
+        }
+        return self.send(f"obs.node.{node}.agent", payload, after)
+
+    def obs(
+        self,
+        service: str | None,
+        check: str,
+        outcome: str = "ok",
+        detail: str = "",
+        node: str = "web1",
+        after: float = 0.0,
+        **facts: Any,
+    ) -> list[Change]:
+        payload = observation(node, service, check, outcome, detail, facts, self.time + after)
+        topic = (
+            f"obs.node.{node}.check" if service is None else f"obs.node.{node}.service.{service}"
+        )
+        return self.send(topic, payload, after)
+
+    def tick(self, after: float) -> list[Change]:
+        return self.send("bus.stats", {"seq": self.seq, "rate": 1.0}, after)
+
+    def service(self, name: str = "nginx"):
+        return self.world.services[name]
+
+    def node(self, name: str = "web1"):
+        return self.world.nodes[name]
+
+
+def observation(node, service, check, outcome="ok", detail="", facts=None, at=T0) -> dict:
+    payload = {
+        "node": node,
+        "check": check,
+        "outcome": outcome,
+        "detail": detail,
+        "facts": facts or {},
+        "interval": 30.0,
+        "observed_at": at,
+        "latency_ms": 3.5,
+    }
+    if service is not None:
+        payload["service"] = service
+    return payload
+
+
+def health(stream: Stream, name: str = "nginx") -> tuple[str, str]:
+    state = stream.service(name)
+    return state.health, state.reason
+
+
+# -- health of a service ---------------------------------------------------------------------
+
+SERVICE_CASES = [
+    # (id, [(check, outcome, detail, facts)], health, reason)
+    ("one ok check", [("http", "ok", "", {})], "healthy", "1 check ok"),
+    (
+        "all ok",
+        [("state", "ok", "", {"state": "running"}), ("http", "ok", "", {})],
+        "healthy",
+        "all 2 checks ok",
+    ),
+    (
+        "one of two fails",
+        [("http", "fail", "expected status 200, got 502", {}), ("tcp-443", "ok", "", {})],
+        "degraded",
+        "http: expected status 200, got 502",
+    ),
+    (
+        "all fail",
+        [("http", "fail", "expected status 200, got 502", {}), ("tcp-443", "timeout", "", {})],
+        "down",
+        "http: expected status 200, got 502 (and 1 more failing)",
+    ),
+    (
+        "state probe fails, other checks pass",
+        [
+            ("state", "fail", "container nginx exited (code 1)", {"state": "exited"}),
+            ("http", "ok", "", {}),
+        ],
+        "down",
+        "state: exited",
+    ),
+    (
+        "state probe errors without a state fact",
+        [("state", "error", "docker: command not found", {}), ("http", "ok", "", {})],
+        "down",
+        "state: docker: command not found",
+    ),
+    (
+        "state probe first in the reason",
+        [
+            ("a-check", "fail", "first by name", {}),
+            ("state", "fail", "", {"state": "stopped"}),
+            ("tcp-443", "ok", "", {}),
+        ],
+        "down",
+        "state: stopped (and 1 more failing)",
+    ),
+    (
+        "state ok, a check fails",
+        [("state", "ok", "", {"state": "running"}), ("http", "fail", "refused", {})],
+        "degraded",
+        "http: refused",
+    ),
+    (
+        "a multi-line detail is one line",
+        [("http", "fail", "bad\ngateway\r\n", {}), ("tcp-443", "ok", "", {})],
+        "degraded",
+        "http: bad gateway",
+    ),
+    ("no detail: the outcome", [("cmd", "timeout", "", {})], "down", "cmd: timeout"),
+]
+
+
+@pytest.mark.parametrize(
+    "checks, expected_health, expected_reason",
+    [case[1:] for case in SERVICE_CASES],
+    ids=[case[0] for case in SERVICE_CASES],
+)
+def test_health_of_a_service(checks, expected_health, expected_reason):
+    stream = Stream()
+    stream.beat()
+    for check, outcome, detail, facts in checks:
+        stream.obs("nginx", check, outcome, detail, **facts)
+    assert health(stream) == (expected_health, expected_reason)
+
+
+def test_a_service_is_unknown_until_its_node_has_a_heartbeat():
+    stream = Stream()
+    assert stream.obs("nginx", "http") == []  # unknown -> unknown is no change
+    assert health(stream) == ("unknown", f"node web1: {NO_HEARTBEAT}")
+    assert stream.node().health == "unknown"
+    changes = stream.beat(after=1)
+    assert [(c.kind, c.name, c.previous, c.health) for c in changes] == [
+        ("node", "web1", "unknown", "healthy"),
+        ("service", "nginx", "unknown", "healthy"),
+    ]
+    assert all(c.cause_seq == 2 and c.since == T0 + 1 for c in changes)
+
+
+def test_node_checks_degrade_the_node_but_not_its_services():
+    stream = Stream()
+    stream.beat()
+    stream.obs("nginx", "http")
+    changes = stream.obs(None, "disk", "fail", "/ 93% used (max 90%)")
+    assert changes == [
+        Change("node", "web1", "degraded", "healthy", "disk: / 93% used (max 90%)", T0, 3)
+    ]
+    assert stream.service().health == "healthy"
+    assert stream.node().checks["disk"].outcome == "fail"
+    changes = stream.obs(None, "disk", "ok", "/ 50% used", after=5)
+    assert [(c.health, c.reason) for c in changes] == [
+        ("healthy", "heartbeat every 10 s, 1 check ok")
+    ]
+
+
+# -- what counts as a change -----------------------------------------------------------------
+
+
+def test_since_moves_only_on_a_real_change():
+    stream = Stream()
+    stream.beat()
+    assert [c.health for c in stream.obs("nginx", "http")] == ["healthy"]
+    first_seq = stream.seq
+    for _ in range(5):  # the same result again and again
+        assert stream.obs("nginx", "http", after=10) == []
+        stream.beat(after=0)
+    state = stream.service()
+    assert (state.since, state.since_seq) == (T0, first_seq)
+    assert state.checks["http"].since_seq == first_seq
+    assert state.checks["http"].last_seq == stream.seq - 1
+    assert state.last_seen == stream.time
+    changes = stream.obs("nginx", "http", "fail", "got 502", after=1)
+    assert [(c.previous, c.health, c.cause_seq) for c in changes] == [
+        ("healthy", "down", stream.seq)
+    ]
+    assert (state.since, state.since_seq) == (stream.time, stream.seq)
+
+
+def test_reason_follows_the_failing_check_without_a_change():
+    stream = Stream()
+    stream.beat()
+    stream.obs("nginx", "tcp-443")
+    stream.obs("nginx", "http", "fail", "expected status 200, got 502")
+    since = stream.service().since_seq
+    assert stream.obs("nginx", "http", "fail", "expected status 200, got 503", after=30) == []
+    assert health(stream) == ("degraded", "http: expected status 200, got 503")
+    assert stream.service().since_seq == since
+    assert stream.service().checks["http"].since_seq == since  # the outcome did not move
+
+
+def test_changes_are_listed_only_when_health_moves():
+    stream = Stream()
+    steps = [
+        (lambda: stream.beat(), [("node", "web1", "healthy")]),
+        (
+            lambda: stream.obs("nginx", "state", "ok", state="running"),
+            [("service", "nginx", "healthy")],
+        ),
+        (lambda: stream.obs("nginx", "http"), []),
+        (lambda: stream.obs("nginx", "http", "fail", "502"), [("service", "nginx", "degraded")]),
+        (lambda: stream.obs("nginx", "http", "fail", "503"), []),
+        (
+            lambda: stream.obs("nginx", "state", "fail", state="exited"),
+            [("service", "nginx", "down")],
+        ),
+        (lambda: stream.obs("nginx", "state", "ok"), [("service", "nginx", "degraded")]),
+        (lambda: stream.obs("nginx", "http", "ok"), [("service", "nginx", "healthy")]),
+        (lambda: stream.obs("db", "state", "ok"), [("service", "db", "healthy")]),
+        (lambda: stream.beat(interval=20), []),
+    ]
+    for number, (step, expected) in enumerate(steps):
+        changes = step()
+        assert [(c.kind, c.name, c.health) for c in changes] == expected, f"step {number}"
+        assert all(c.cause_seq == stream.seq and c.since == stream.time for c in changes)
+    assert stream.node().reason == "heartbeat every 20 s"
+
+
+def test_change_payload_topic_and_id():
+    change = Change("service", "nginx", "down", "healthy", "state: exited", T0, 42)
+    assert change.topic == "world.service.nginx"
+    assert change.message_id == "world-42-service-nginx"
+    assert change.payload() == {
+        "name": "nginx",
+        "health": "down",
+        "previous": "healthy",
+        "reason": "state: exited",
+        "since": T0,
+        "cause_seq": 42,
+    }
+
+
+# -- silence ---------------------------------------------------------------------------------
+
+
+def test_a_silent_agent_turns_its_node_and_services_unknown_on_the_message_clock():
+    stream = Stream()
+    stream.beat(interval=10, missed=3)
+    stream.obs("nginx", "http")
+    stream.obs("db", "http", "fail", "refused")
+    assert stream.tick(after=30) == []  # exactly 30 s: not yet older than 3 x 10 s
+    assert stream.node().health == "healthy"
+    changes = stream.tick(after=0.5)  # nodes, then services, each in name order
+    silent = f"agent silent since {iso(T0)}"
+    assert changes == [
+        Change("node", "web1", "unknown", "healthy", silent, T0 + 30.5, stream.seq),
+        Change("service", "db", "unknown", "down", f"node web1: {silent}", T0 + 30.5, 5),
+        Change("service", "nginx", "unknown", "healthy", f"node web1: {silent}", T0 + 30.5, 5),
+    ]
+    assert len({c.message_id for c in changes}) == 3
+    assert stream.tick(after=100) == []  # still silent: nothing new
+    assert stream.obs("nginx", "http", after=1) == []  # observations do not wake the node
+    assert health(stream) == ("unknown", f"node web1: {silent}")
+
+
+def test_an_observation_that_arrives_as_its_node_goes_silent_flips_nothing_twice():
+    stream = Stream()
+    stream.beat(interval=1, missed=1)
+    stream.beat("web2", interval=60)
+    stream.obs("nginx", "http")
+    stream.obs("db", "http", node="web2")
+    # Its node's deadline passed with this very message: settled against the silent node.
+    changes = stream.obs("nginx", "http", "fail", "502", after=2)
+    assert [(c.name, c.previous, c.health) for c in changes] == [
+        ("web1", "healthy", "unknown"),
+        ("nginx", "healthy", "unknown"),
+    ]
+    # A service moving onto a node that goes silent with the same message: one change.
+    stream.beat("web2", interval=1, missed=1, after=0)
+    changes = stream.obs("nginx", "http", node="web2", after=2)
+    assert [(c.name, c.previous, c.health) for c in changes] == [
+        ("web2", "healthy", "unknown"),
+        ("db", "healthy", "unknown"),
+    ]
+    assert stream.service().node == "web2"
+    assert stream.service().since_seq == 5  # still unknown since web1 went silent
+
+
+def test_any_topic_moves_the_clock_and_other_nodes_are_not_affected():
+    stream = Stream()
+    stream.beat("web1", interval=10, missed=1)
+    stream.beat("web2", interval=60, missed=1)
+    changes = stream.send("obs.backup.nas", {"ok": True}, after=11)
+    assert [(c.name, c.health) for c in changes] == [("web1", "unknown")]
+    assert stream.node("web2").health == "healthy"
+    assert stream.world.seq == 3 and stream.world.time == T0 + 11
+
+
+def test_recovery_after_silence():
+    stream = Stream()
+    stream.beat(interval=5, missed=2)
+    stream.obs("nginx", "http", "fail", "502")
+    stream.obs("nginx", "tcp-443")
+    stream.tick(after=11)
+    assert stream.node().health == "unknown"
+    changes = stream.beat(interval=5, missed=2, after=100)
+    assert [(c.name, c.previous, c.health, c.reason) for c in changes] == [
+        ("web1", "unknown", "healthy", "heartbeat every 5 s"),
+        ("nginx", "unknown", "degraded", "http: 502"),
+    ]
+    assert stream.node().since == stream.time
+    assert stream.tick(after=10) == []
+    assert stream.tick(after=0.1)[0].health == "unknown"  # and silent again later
+
+
+def test_a_heartbeat_after_the_deadline_does_not_flap():
+    stream = Stream()
+    stream.beat(interval=1, missed=1)
+    assert stream.beat(interval=1, missed=1, after=5) == []  # late, but here: still healthy
+    assert stream.node().health == "healthy"
+
+
+def test_a_shorter_interval_brings_the_deadline_forward():
+    stream = Stream()
+    stream.beat(interval=60, missed=3)
+    stream.beat(interval=1, missed=1)
+    assert [c.health for c in stream.tick(after=2)] == ["unknown"]
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+BAD = [
+    ("obs.node.web1.service.nginx", None, "payload"),
+    ("obs.node.web1.service.nginx", [1, 2], "payload"),
+    ("obs.node.web1.service.nginx", {"node": "web1"}, "service"),
+    (
+        "obs.node.web1.service.nginx",
+        {**observation("web1", "nginx", "http"), "outcome": "meh"},
+        "outcome",
+    ),
+    ("obs.node.web1.service.nginx", {**observation("web1", "nginx", "http"), "extra": 1}, "extra"),
+    ("obs.node.web1.service.nginx", observation("web2", "nginx", "http"), "node does not match"),
+    ("obs.node.web1.service.nginx", observation("web1", "other", "http"), "service does not match"),
+    ("obs.node.web1.service.nginx", observation("web1", None, "http"), "service does not match"),
+    ("obs.node.web1.check", observation("web1", "nginx", "disk"), "service does not match"),
+    ("obs.node.web1.service.nginx", observation("web1", "nginx", "Bad Check"), "check"),
+    (
+        "obs.node.web1.service.nginx",
+        {**observation("web1", "nginx", "x"), "observed_at": math.nan},
+        "not finite",
+    ),
+    (
+        "obs.node.web1.service.nginx",
+        {**observation("web1", "nginx", "x"), "latency_ms": math.inf},
+        "not finite",
+    ),
+    (
+        "obs.node.web1.service.nginx",
+        {**observation("web1", "nginx", "x"), "interval": math.inf},
+        "not finite",
+    ),
+    (
+        "obs.node.web1.service.nginx",
+        observation("web1", "nginx", "x", facts={"a": -math.inf}),
+        "facts",
+    ),
+    (
+        "obs.node.web1.service.nginx",
+        {**observation("web1", "nginx", "x"), "detail": "x" * 501},
+        "detail",
+    ),
+    ("obs.node.web1.agent", {"node": "web1"}, "interval"),
+    (
+        "obs.node.web1.agent",
+        {"node": "web2", "interval": 5, "checks": 0, "started_at": 0},
+        "node does not match",
+    ),
+    (
+        "obs.node.web1.agent",
+        {"node": "web1", "interval": 5, "missed_intervals": 0, "checks": 0, "started_at": 0},
+        "missed_intervals",
+    ),
+    (
+        "obs.node.web1.agent",
+        {"node": "web1", "interval": math.inf, "checks": 0, "started_at": 0},
+        "not a finite",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "topic, payload, why", BAD, ids=[b[2] + f"-{i}" for i, b in enumerate(BAD)]
+)
+def test_a_bad_payload_is_skipped_and_counted(topic, payload, why):
+    stream = Stream()
+    stream.beat()
+    stream.obs("nginx", "http")
+    before = to_dict(stream.world)
+    assert stream.send(topic, payload, after=1) == []
+    after = to_dict(stream.world)
+    assert after["rejected"] == 1
+    assert after["last_rejected"].startswith(f"seq 3 {topic}: ")
+    assert why in after["last_rejected"]
+    for key in ("nodes", "services"):
+        assert after[key] == before[key]
+    assert (after["seq"], after["time"]) == (3, T0 + 1)
+
+
+def test_topics_it_does_not_know_are_ignored_not_rejected():
+    stream = Stream()
+    for topic in (
+        "obs.node.web1",
+        "obs.node.web1.agent.extra",
+        "obs.node.web1.service.a.b",
+        "obs.x",
+    ):
+        assert stream.send(topic, {"anything": 1}) == []
+    assert stream.world.rejected == 0 and not stream.world.nodes
+
+
+# -- idempotence, moving, saving -------------------------------------------------------------
+
+
+def test_messages_at_or_below_the_world_seq_are_ignored():
+    stream = Stream()
+    stream.beat()
+    stream.obs("nginx", "http", "fail", "502")
+    stream.obs("nginx", "tcp-443")
+    saved = json.dumps(to_dict(stream.world))
+    for message in stream.messages:
+        assert apply(stream.world, message) == []
+    late = Message(
+        2, T0 + 99, "obs.node.web1.service.nginx", "x", "t", observation("web1", "nginx", "http")
+    )
+    assert apply(stream.world, late) == []
+    assert json.dumps(to_dict(stream.world)) == saved
+
+
+def test_a_service_seen_on_another_node_moves_there():
+    stream = Stream()
+    stream.beat("web1")
+    stream.beat("web2")
+    stream.obs("nginx", "http", "fail", "502", node="web1")
+    stream.obs("nginx", "tcp-443", node="web1")
+    changes = stream.obs("nginx", "http", node="web2")
+    assert [(c.previous, c.health) for c in changes] == [("degraded", "healthy")]
+    assert stream.service().node == "web2"
+    assert list(stream.service().checks) == ["http"]  # web1's results are gone
+
+
+def test_to_dict_from_dict_round_trip_is_exact():
+    stream = Stream()
+    stream.beat("web1", interval=7.5, missed=2)
+    stream.obs("nginx", "state", "fail", "exited", **{"state": "exited", "code": 1, "ratio": 0.5})
+    stream.obs("nginx", "http", "ok", "fine ünïcode ✓")
+    stream.obs(None, "disk", "fail", "full", after=1)
+    stream.send("obs.node.web1.agent", {"broken": True})
+    stream.tick(after=20)
+    data = to_dict(stream.world)
+    text = atomic.dumps(data)
+    again = from_dict(json.loads(text))
+    assert to_dict(again) == data
+    assert atomic.dumps(to_dict(again)) == text
+    assert again == stream.world  # the dataclasses compare equal (the deadline is derived)
+    assert again.deadline == stream.world.deadline
+
+
+def test_from_dict_refuses_what_is_not_a_saved_world():
+    good = to_dict(Stream().world)
+    for bad in ({}, {**good, "seq": "1"}, {**good, "nodes": []}, {**good, "time": None}):
+        with pytest.raises(ValueError, match="not a saved world"):
+            from_dict(bad)
+    broken = Stream()
+    broken.beat()
+    data = to_dict(broken.world)
+    data["nodes"]["web1"]["health"] = "great"
+    with pytest.raises(ValueError, match="unknown health"):
+        from_dict(data)
+
+
+def test_files_and_summary():
+    stream = Stream()
+    stream.beat("web1")
+    stream.obs("nginx", "http")
+    stream.obs("db", "http", "fail", "refused")
+    stream.obs("cache", "http", node="web9")
+    assert summary(stream.world) == {
+        "seq": 4,
+        "time": T0,
+        "nodes": {"healthy": 1, "degraded": 0, "down": 0, "unknown": 1, "total": 2},
+        "services": {"healthy": 1, "degraded": 0, "down": 1, "unknown": 1, "total": 3},
+        "rejected": 0,
+    }
+    written = files(stream.world)
+    assert sorted(written) == ["nodes.json", "services.json", "summary.json"]
+    assert written["services.json"]["db"]["reason"] == "http: refused"
+    assert list(written["services.json"]) == ["cache", "db", "nginx"]
+    assert set(HEALTHS) <= set(written["summary.json"]["nodes"])
