@@ -138,9 +138,11 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path, args, expected):
 
 def test_no_broker_is_one_line(tmp_path: Path):
     endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
-    for args in (["emit", "obs.x", "--timeout", "0.5"], ["status", "--timeout", "0.5"], ["tap"]):
+    for args in (["emit", "obs.x", "--timeout", "0.5"], ["tap"]):
         line = one_line_error(homelab(*args, HOMELAB_BUS=endpoint))
         assert "no answer from the broker" in line and "homelab broker" in line
+    status = homelab("status", "--timeout", "0.5", HOMELAB_BUS=endpoint, HOMELAB_ROOT=str(tmp_path))
+    assert status.returncode == 1 and "not reachable" in status.stdout
 
 
 def test_replay_of_a_missing_root_is_one_line(tmp_path: Path):
