@@ -11,13 +11,17 @@ on disk holds beyond the checkpoint, and follows the bus live from the next sequ
 
 Every change of health is published as ``world.node.<name>`` / ``world.service.<name>`` with
 the id ``world-<cause_seq>-<kind>-<name>``: a change derived again after a crash has the same
-id, and the broker stores it once. Changes found while rebuilding without a checkpoint are not
-published (they were, when they happened). The checkpoint is written only once every change
-before it is durable on the bus, so none is lost to a crash either.
+id, and the broker stores it once (it remembers ids for at least the last 65,536 messages).
+Changes found while rebuilding without a checkpoint, up to where the log ended when the
+rebuild began, are not published (they were, when they happened); a rebuild cut short keeps
+that limit in the checkpoint as ``quiet_until``. The checkpoint is written only once every
+change before it is durable on the bus, so none is lost to a crash either.
 
-Files (each written atomically): ``world/nodes.json``, ``world/services.json``,
-``world/summary.json`` at most every ``write_every`` seconds when the world moved,
-the checkpoint every ``checkpoint_every`` seconds when it moved, and both on shutdown.
+Files (each written atomically): ``world/nodes.json``, ``world/services.json`` and, last,
+``world/summary.json`` (so a reader who sees ``seq`` N there knows the other two are at
+least as new) at most every ``write_every`` seconds when the world moved; the checkpoint
+every ``checkpoint_every`` seconds when it moved; both on shutdown. One observer per data
+root (``state/observer.lock``).
 """
 
 from __future__ import annotations

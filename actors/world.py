@@ -16,11 +16,18 @@ What is folded (``PREFIXES``):
   seconds older than that clock turns ``unknown``, and so do its services.
 
 Health of a service: no observation → unknown; its node unknown → unknown; its ``state``
-check not ok → down; every check ok → healthy; every check failing → down; some → degraded.
-A node with no heartbeat yet is unknown (and so are its services); a node whose agent
-reports is healthy, or degraded while one of its own checks fails.
+check not ok (fail, error or timeout) → down; every check ok → healthy; every check failing
+→ down; some → degraded. A node with no heartbeat yet is unknown (and so are its services);
+a node whose agent reports is healthy, or degraded while one of its own checks fails (a
+heartbeat means the machine is up, so a node is never "down"). The reason is one line: the
+first failing check (the state probe first, then by id) and how many more fail. A service
+seen on another node than before has moved: its old checks are dropped.
 
-A payload that does not validate is skipped and counted (``world.rejected``), never raised.
+``apply`` returns the real changes of health, at most one per node or service per message,
+nodes first, then services, each in name order. ``since`` moves only with them.
+
+A payload that does not validate is skipped and counted (``world.rejected``), never raised;
+nor are NaN and infinity accepted (pydantic lets them through; JSON has no such numbers).
 Messages at or below ``world.seq`` are ignored, so resuming from a checkpoint is idempotent.
 """
 
@@ -52,8 +59,8 @@ _validate_heartbeat = TypeAdapter(Heartbeat).validator.validate_python
 
 
 # -- the state --------------------------------------------------------------------------------
-# Plain slotted dataclasses, not pydantic models: a rebuild folds a million messages in a few
-# seconds, and creating or changing a pydantic model costs several times more. Payloads are
+# Plain slotted dataclasses, not pydantic models: a rebuild folds a million messages in about
+# ten seconds, and creating or changing a pydantic model costs several times more. Payloads are
 # validated with pydantic on the way in; what is stored here is already checked.
 
 

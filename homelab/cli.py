@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from actors.inventory_files import InventoryError
+from actors.observer import ObserverError
 from bus import broker, client, envelope, records
 from homelab import layout, procs, settings, timespec
 
@@ -23,6 +24,7 @@ EXPECTED_ERRORS = (
     timespec.TimeSpecError,
     procs.StartupError,
     InventoryError,
+    ObserverError,
     FileNotFoundError,
 )
 
