@@ -27,6 +27,8 @@ log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
 EVALUATE_EVERY = 1.0
 STATE_FILE = "state/supervisor.json"
+DESIRED_FILE = "state/desired.json"  # the revision in force, and the inventory's problems
+DRIFT_FILE = "state/drift.json"  # the last drift report
 
 
 @dataclasses.dataclass
@@ -141,6 +143,14 @@ class Supervisor:
             return
         self._stamp = stamp
         loaded, problems = load_desired(self.repo)
+        kept = loaded or self.desired
+        atomic.write_json(
+            self.root / DESIRED_FILE,
+            {  # what `homelab status` shows
+                "revision": kept.revision.id if kept else None,
+                "problems": [dataclasses.asdict(p) for p in problems],
+            },
+        )
         if loaded is None:
             errors = [str(p) for p in problems]
             if errors != self.last_errors:
@@ -183,7 +193,7 @@ class Supervisor:
                 "nodes": len(loaded.inventory.nodes),
                 "services": len(loaded.inventory.services),
             },
-            f"revision-{loaded.revision.id}-after-{previous.id if previous else 'start'}",
+            f"revision-{loaded.revision.id}-epoch-{self.epoch}",
         )
 
     # -- drift and recommendations ------------------------------------------------------------
@@ -196,6 +206,7 @@ class Supervisor:
             self.last_report = _settled(current)
             digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
             self._publish("drift.report", current, f"drift-{self.world.seq}-{digest[:20]}")
+            atomic.write_json(self.root / DRIFT_FILE, current)
         live = {r.id for r in recommended}
         for rec in recommended:
             if rec.id not in self.open:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import itertools
 import mmap
 import os
 import zlib
@@ -200,6 +201,10 @@ class FileLog:
 
     def _scan(self, after: int, until: int | None, prefixes: Sequence[str], decode: bool):
         stop = self._last_seq if until is None else min(until, self._last_seq)
+        # chained in C, not with ``yield from``: one Python frame less per message
+        return itertools.chain.from_iterable(self._segment_scans(after, stop, prefixes, decode))
+
+    def _segment_scans(self, after: int, stop: int, prefixes: Sequence[str], decode: bool):
         if after >= stop:
             return
         firsts = [s.first_seq for s in self.segments]
@@ -209,7 +214,7 @@ class FileLog:
             if segment.first_seq > stop:
                 return
             next_first = following.first_seq if following else None
-            yield from _scan_segment(segment, after, stop, tuple(prefixes), decode, next_first)
+            yield _scan_segment(segment, after, stop, tuple(prefixes), decode, next_first)
 
     def seq_at(self, time: float) -> int:
         """First seq stamped at or after ``time``: a search over segments, then one segment."""

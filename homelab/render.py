@@ -101,6 +101,29 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
                 line.append(f" on {entry['node']:<12}", style="dim")
             line.append(f" {entry.get('reason') or ''}")
             console.print(line)
+    desired, drift = report.get("desired") or {}, report.get("drift") or {}
+    if desired.get("problems"):
+        console.print(
+            Text(
+                f"inventory: {len(desired['problems'])} problem(s), keeping revision "
+                f"{desired.get('revision')}",
+                style="red",
+            )
+        )
+        for problem in desired["problems"]:
+            console.print(f"  {problem['file']}:{problem['line']}: {problem['message']}")
+    elif desired.get("revision"):
+        console.print(f"desired state: revision {desired['revision']}")
+    if drift.get("count"):
+        console.print(
+            Text(
+                f"drift: {drift['count']} ({', '.join(drift['items'])}); "
+                f"{drift['recommended']} fix(es) recommended",
+                style="yellow",
+            )
+        )
+    elif desired.get("revision"):
+        console.print("drift: none")
     bus = report["bus"]
     if bus["reachable"]:
         console.print(

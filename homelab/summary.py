@@ -31,7 +31,19 @@ def build(root: Path, endpoint: str, timeout: float = 2.0) -> dict[str, Any]:
         },
         "counts": {"nodes": _count(nodes), "services": _count(services)},
         "world_seq": _read(world / "summary.json").get("seq", 0),
+        "desired": _read(root / "state" / "desired.json"),
+        "drift": _drift(_read(root / "state" / "drift.json")),
         "bus": {"endpoint": endpoint, **bus},
+    }
+
+
+def _drift(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "count": report.get("drifted", 0),
+        "items": [
+            f"{d['service']}: {d['kind']}" for d in report.get("drifts", []) if d.get("managed")
+        ],
+        "recommended": len(report.get("recommended", [])),
     }
 
 

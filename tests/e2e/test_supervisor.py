@@ -113,6 +113,24 @@ def test_drift_follows_commits_reverts_and_broken_inventories(broker, tmp_path):
         problem = errors.payload["problems"][0]
         assert problem["file"] == "inventory.yml" and problem["line"] == 8
         assert "unknown key" in problem["message"] and errors.payload["kept_revision"] == second
+        status = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "homelab",
+                "status",
+                "--root",
+                str(broker.root),
+                "--bus",
+                broker.endpoint,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=child_env(),
+        )
+        assert "inventory: 1 problem(s), keeping revision " + second in status.stdout
+        assert "inventory.yml:8: services.svc.bogus_key: unknown key" in status.stdout
 
         git(repo, "checkout", "-q", "--", "inventory.yml")
         git(repo, "reset", "-q", "--hard", first)  # the brief's rollback: back to an older commit
