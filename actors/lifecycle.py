@@ -1,0 +1,108 @@
+"""The life of an action, as a pure state machine (no clock, no I/O).
+
+    recommended -> pending -> approved | rejected | expired | obsolete
+    approved -> running | expired | obsolete
+    running -> succeeded | failed | timed_out | interrupted
+
+``decide(action, event)`` says what an event does to an action: the new state, or why it
+changes nothing (a second approval, a rejection of a decided action...). An approval binds
+to a hash of exactly what will run; if the action changes, the approval no longer applies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "recommended": {"queue": "pending", "obsolete": "obsolete"},
+    "pending": {
+        "approve": "approved",
+        "reject": "rejected",
+        "expire": "expired",
+        "obsolete": "obsolete",
+    },
+    "approved": {"start": "running", "expire": "expired", "obsolete": "obsolete"},
+    "running": {
+        "succeed": "succeeded",
+        "fail": "failed",
+        "time_out": "timed_out",
+        "interrupt": "interrupted",
+    },
+}
+FINAL = ("rejected", "expired", "obsolete", "succeeded", "failed", "timed_out", "interrupted")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    kind: str  # queue | approve | reject | expire | obsolete | start | succeed | fail | ...
+    at: float
+    by: str = ""  # who: an operator's name, "policy:auto", "executor", "supervisor"
+    reason: str = ""
+    approval_hash: str = ""  # with approve: the hash the approver saw
+
+
+@dataclasses.dataclass(frozen=True)
+class Action:
+    id: str
+    type: str
+    target: str
+    commands: tuple[tuple[str, ...], ...]
+    revision: str
+    state: str = "recommended"
+    approved_by: str = ""
+    approved_at: float | None = None
+    approved_hash: str = ""
+    history: tuple[Event, ...] = ()
+
+    @property
+    def hash(self) -> str:
+        return run_hash(self.type, self.target, self.commands, self.revision)
+
+    @property
+    def approval_valid(self) -> bool:
+        return self.state in ("approved", "running") and self.approved_hash == self.hash
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    action: Action
+    changed: bool
+    message: str
+
+
+def run_hash(type_: str, target: str, commands: Sequence[Sequence[str]], revision: str) -> str:
+    """What an approval is for, exactly: type, target, every argv, and the revision."""
+    text = json.dumps([type_, target, [list(c) for c in commands], revision], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def decide(action: Action, event: Event) -> Decision:
+    allowed = TRANSITIONS.get(action.state, {})
+    if event.kind not in allowed:
+        if action.state in FINAL:
+            return Decision(action, False, f"{action.id} is already {action.state}; nothing done")
+        return Decision(action, False, f"{action.id} is {action.state}: cannot {event.kind} it")
+    if event.kind == "approve" and event.approval_hash and event.approval_hash != action.hash:
+        return Decision(action, False, f"{action.id} changed since it was shown: approve again")
+    new = dataclasses.replace(action, state=allowed[event.kind], history=(*action.history, event))
+    if event.kind == "approve":
+        new = dataclasses.replace(
+            new, approved_by=event.by, approved_at=event.at, approved_hash=action.hash
+        )
+    if event.kind == "start" and action.approved_hash != action.hash:
+        return Decision(
+            action, False, f"{action.id}: the approval no longer matches what would run"
+        )
+    return Decision(new, True, f"{action.id}: {action.state} -> {new.state}")
+
+
+def expired(action: Action, now: float, approval_ttl: float) -> bool:
+    """An approval (or a pending recommendation) older than ``approval_ttl`` seconds."""
+    if action.state == "approved" and action.approved_at is not None:
+        return now - action.approved_at > approval_ttl
+    if action.state == "pending" and action.history:
+        return now - action.history[-1].at > approval_ttl
+    return False

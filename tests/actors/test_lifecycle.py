@@ -1,0 +1,83 @@
+"""The action lifecycle as a table: every transition, every refusal, the approval binding."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from actors.lifecycle import Action, Event, decide, expired
+
+ACTION = Action(
+    "a-1", "start", "unit:x.service", (("systemctl", "start", "--", "x.service"),), "rev1"
+)
+
+
+def at(state: str, **changes) -> Action:
+    return dataclasses.replace(ACTION, state=state, **changes)
+
+
+def approved() -> Action:
+    return decide(at("pending"), Event("approve", 10.0, by="oskar")).action
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "after"),
+    [
+        ("recommended", "queue", "pending"),
+        ("pending", "approve", "approved"),
+        ("pending", "reject", "rejected"),
+        ("pending", "expire", "expired"),
+        ("pending", "obsolete", "obsolete"),
+        ("running", "succeed", "succeeded"),
+        ("running", "fail", "failed"),
+        ("running", "time_out", "timed_out"),
+        ("running", "interrupt", "interrupted"),
+    ],
+)
+def test_each_allowed_transition(state, event, after):
+    decision = decide(at(state), Event(event, 1.0))
+    assert decision.changed and decision.action.state == after
+    assert decision.action.history[-1].kind == event
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "says"),
+    [
+        ("approved", "approve", "cannot approve"),
+        ("rejected", "approve", "already rejected"),
+        ("succeeded", "reject", "already succeeded"),
+        ("pending", "start", "cannot start"),
+        ("running", "approve", "cannot approve"),
+    ],
+)
+def test_events_that_change_nothing_say_so(state, event, says):
+    decision = decide(at(state), Event(event, 1.0))
+    assert not decision.changed and says in decision.message
+    assert decision.action == at(state)
+
+
+def test_an_approval_records_who_when_and_what_will_run():
+    action = approved()
+    assert (action.approved_by, action.approved_at) == ("oskar", 10.0)
+    assert action.approved_hash == ACTION.hash and action.approval_valid
+
+
+def test_an_approval_no_longer_applies_when_the_action_changes():
+    action = dataclasses.replace(
+        approved(), commands=(("systemctl", "restart", "--", "x.service"),)
+    )
+    assert not action.approval_valid
+    refused = decide(action, Event("start", 11.0, by="executor"))
+    assert not refused.changed and "no longer matches" in refused.message
+
+
+def test_an_approval_for_what_the_operator_did_not_see_is_refused():
+    decision = decide(at("pending"), Event("approve", 1.0, by="o", approval_hash="stale"))
+    assert not decision.changed and "changed since it was shown" in decision.message
+
+
+def test_approvals_expire():
+    action = approved()
+    assert not expired(action, now=10.0 + 3600, approval_ttl=3600)
+    assert expired(action, now=10.0 + 3601, approval_ttl=3600)
