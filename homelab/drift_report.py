@@ -52,9 +52,11 @@ def show(report: dict[str, Any], console: Console | None = None) -> None:
         if d["key"] in fixes:
             fix = fixes[d["key"]]
             commands = " && ".join(" ".join(argv) for argv in fix["commands"])
-            console.print(
-                f"      fix: {fix['type']} ({fix['approval']}"
-                f"{', escalated' if fix['escalated'] else ''}) [{fix['id']}]: {commands}"
+            console.print(  # Text, not markup: ids and argv contain brackets
+                Text(
+                    f"      fix: {fix['type']} ({fix['approval']}"
+                    f"{', escalated' if fix['escalated'] else ''}) [{fix['id']}]: {commands}"
+                )
             )
         elif d["key"] in held:
             console.print(Text(f"      no fix: {held[d['key']]}", style="dim"))
