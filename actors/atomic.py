@@ -53,6 +53,16 @@ def write_json(path: Path | str, obj: Any) -> bytes:
     return data
 
 
+def read_json_object(path: Path | str) -> dict[str, Any]:
+    """A JSON object from a file, or {} when it is missing, unreadable or not an object:
+    for state files whose absence means "nothing yet"."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def remove_stale_temps(path: Path | str) -> list[Path]:
     """Delete the temporary files a killed writer of ``path`` left; return them.
 

@@ -76,7 +76,7 @@ class Supervisor:
     def __init__(self, root: Path, repo: Path, endpoint: str):
         self.root, self.repo, self.endpoint = root, repo, endpoint
         self.state_path = root / STATE_FILE
-        saved = _read_json(self.state_path)
+        saved = atomic.read_json_object(self.state_path)
         self.failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
         self.open: dict[str, str] = saved.get("open", {})  # recommended action id -> drift key
         # The last desired.revision sent (kept across restarts, for rollback detection too).
@@ -274,14 +274,6 @@ def _read_text(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def run(root: Path, repo: Path, endpoint: str, should_stop: Callable[[], bool]) -> int:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from actors import inventory_files, observer, plan, supervisor, world
+from actors import atomic, inventory_files, observer, plan, supervisor, world
 
 
 def build(root: Path, repo: Path) -> dict[str, Any]:
@@ -19,7 +18,7 @@ def build(root: Path, repo: Path) -> dict[str, Any]:
         raise inventory_files.InventoryError(problems)
     checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
     state = checkpoint[0] if checkpoint else world.World()
-    saved = _read_json(root / supervisor.STATE_FILE)
+    saved = atomic.read_json_object(root / supervisor.STATE_FILE)
     failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
     epoch = saved.get("epoch", 0) if saved.get("revision") == desired.revision.id else -1
     result = supervisor.report(desired, *supervisor.evaluate(desired, state, failures, epoch))
@@ -60,11 +59,3 @@ def show(report: dict[str, Any], console: Console | None = None) -> None:
             )
         elif d["key"] in held:
             console.print(Text(f"      no fix: {held[d['key']]}", style="dim"))
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}

@@ -6,10 +6,10 @@ when it answers: filesystem-first, so it works while the bus is down.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from actors import atomic
 from bus import client
 
 HEALTHS = ("healthy", "degraded", "down", "unknown")
@@ -17,8 +17,8 @@ HEALTHS = ("healthy", "degraded", "down", "unknown")
 
 def build(root: Path, endpoint: str, timeout: float = 2.0) -> dict[str, Any]:
     world = root / "world"
-    nodes = _read(world / "nodes.json")
-    services = _read(world / "services.json")
+    nodes = atomic.read_json_object(world / "nodes.json")
+    services = atomic.read_json_object(world / "services.json")
     try:
         bus: dict[str, Any] = {"reachable": True, **client.ping(endpoint, timeout=timeout)}
     except client.BusError as err:
@@ -30,9 +30,9 @@ def build(root: Path, endpoint: str, timeout: float = 2.0) -> dict[str, Any]:
             for name, entry in sorted(services.items())
         },
         "counts": {"nodes": _count(nodes), "services": _count(services)},
-        "world_seq": _read(world / "summary.json").get("seq", 0),
-        "desired": _read(root / "state" / "desired.json"),
-        "drift": _drift(_read(root / "state" / "drift.json")),
+        "world_seq": atomic.read_json_object(world / "summary.json").get("seq", 0),
+        "desired": atomic.read_json_object(root / "state" / "desired.json"),
+        "drift": _drift(atomic.read_json_object(root / "state" / "drift.json")),
         "bus": {"endpoint": endpoint, **bus},
     }
 
@@ -61,11 +61,3 @@ def _count(entries: dict[str, Any]) -> dict[str, int]:
         health = entry.get("health", "unknown")
         counts[health] = counts.get(health, 0) + 1
     return counts
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
