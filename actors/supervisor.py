@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import atomic, drift, inventory_files, observer, plan, revision, world
+from actors import actions, atomic, drift, inventory_files, observer, plan, revision, world
 from actors.inventory import Inventory
-from bus import client
+from bus import client, filelog
 
 log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
@@ -94,8 +94,10 @@ class Supervisor:
         checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
         self.world = checkpoint[0] if checkpoint else world.World()
         self.publisher = client.Publisher(endpoint, "supervisor")
+        self.queue = actions.Queue()  # rebuilt from the log's action.* messages at start
 
     def run(self, should_stop: Callable[[], bool]) -> int:
+        self._replay_actions(until=self.world.seq)
         since = self.world.seq + 1
         prefixes = (*world.PREFIXES, "action.")
         next_watch = next_eval = 0.0
@@ -116,6 +118,7 @@ class Supervisor:
                 if idle and now >= next_eval and self.desired is not None:
                     next_eval = now + EVALUATE_EVERY
                     self.evaluate_and_publish()
+                    self._queue_output(*self.queue.expire(self.world.time))
         self.publisher.close()
         return 0
 
@@ -126,14 +129,35 @@ class Supervisor:
             world.apply(self.world, message)
 
     def _on_action(self, message) -> None:
-        key = message.payload.get("drift_key") or message.payload.get("drift", {}).get("key")
-        if message.topic == "action.failed" and key:
+        outgoing, changed = self.queue.apply(message)
+        self._queue_output(outgoing, changed)
+        payload = message.payload
+        key = payload.get("drift_key") or (payload.get("drift") or {}).get("key")
+        if message.topic in ("action.failed", "action.timed_out") and key:
             earlier = self.failures.get(key)
             self.failures[key] = plan.Failures((earlier.count if earlier else 0) + 1, message.time)
             self._save()
         elif message.topic == "action.succeeded" and key:
             self.failures.pop(key, None)
             self._save()
+
+    def _replay_actions(self, until: int) -> None:
+        """Rebuild the queue from the log on disk up to where the live feed starts (what
+        it decided then was published then: nothing is sent again)."""
+        events = self.root / "events"
+        if until <= 0 or not events.is_dir():
+            return
+        for message in filelog.FileLog(events).messages(until=until, prefixes=["action."]):
+            self.queue.apply(message)
+        self._queue_output([], set(self.queue.records))
+
+    def _queue_output(self, outgoing, changed) -> None:
+        """Publish what the queue decided, then write the changed actions' files."""
+        for topic, payload, msg_id in outgoing:
+            self._publish(topic, payload, msg_id)
+        for action_id in changed:
+            record = self.queue.records[action_id]
+            atomic.write_json(self.root / "actions" / f"{action_id}.json", record.to_dict())
 
     # -- the repository ---------------------------------------------------------------------
 

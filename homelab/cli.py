@@ -14,6 +14,7 @@ from actors.inventory_files import InventoryError
 from actors.observer import ObserverError
 from bus import broker, client, envelope, records
 from homelab import layout, procs, settings, timespec
+from homelab.actions_cli import ActionError
 
 EXPECTED_ERRORS = (
     client.BusError,
@@ -25,6 +26,7 @@ EXPECTED_ERRORS = (
     procs.StartupError,
     InventoryError,
     ObserverError,
+    ActionError,
     FileNotFoundError,
 )
 
@@ -320,6 +322,75 @@ def drift(as_json, repo, root) -> int:
     else:
         drift_report.show(report)
     return 1 if report["drifted"] else 0
+
+
+@cli.group()
+def actions() -> None:
+    """The action queue: list, show, approve, reject."""
+
+
+@actions.command("list")
+@json_option
+@root_option
+def actions_list(as_json, root) -> int:
+    """Actions, pending first."""
+    from homelab import actions_cli
+
+    actions_cli.show_list(settings.load(root=root).root, as_json)
+    return 0
+
+
+@actions.command("show")
+@click.argument("action_id")
+@json_option
+@root_option
+def actions_show(action_id, as_json, root) -> int:
+    """One action: what it runs, its whole history, and its output."""
+    from homelab import actions_cli
+
+    actions_cli.show_one(settings.load(root=root).root, action_id, as_json)
+    return 0
+
+
+by_option = click.option(
+    "--by", help="Who decides [env HOMELAB_OPERATOR, else $USER].", default=None
+)
+
+
+@actions.command("approve")
+@click.argument("action_id")
+@by_option
+@root_option
+@bus_option
+def actions_approve(action_id, by, root, bus) -> int:
+    """Approve a pending action: exactly what `show` displays will run, once."""
+    from homelab import actions_cli
+
+    s = settings.load(root=root, bus=bus)
+    click.echo(actions_cli.decide(s.root, s.bus, action_id, "approve", _operator(by), ""))
+    return 0
+
+
+@actions.command("reject")
+@click.argument("action_id")
+@click.option("--reason", default="", help="Why (kept in the action's history).")
+@by_option
+@root_option
+@bus_option
+def actions_reject(action_id, reason, by, root, bus) -> int:
+    """Reject a pending action."""
+    from homelab import actions_cli
+
+    s = settings.load(root=root, bus=bus)
+    click.echo(actions_cli.decide(s.root, s.bus, action_id, "reject", _operator(by), reason))
+    return 0
+
+
+def _operator(by: str | None) -> str:
+    name = by or os.environ.get("HOMELAB_OPERATOR") or os.environ.get("USER") or "operator"
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(name) > 64:
+        raise click.BadParameter(f"{name!r} is not a name", param_hint="--by")
+    return name
 
 
 def _check_prefix(prefix: str) -> None:

@@ -1,0 +1,87 @@
+"""The action queue fold: recommendations become pending, requests become decisions."""
+
+from __future__ import annotations
+
+from actors.actions import Queue
+from actors.lifecycle import run_hash
+from bus.envelope import Message
+
+COMMANDS = [["systemctl", "start", "--", "x.service"]]
+HASH = run_hash("start", "unit:x.service", COMMANDS, "rev1")
+
+
+def msg(seq: int, topic: str, source: str = "t", **payload) -> Message:
+    return Message(seq, float(seq), topic, f"m{seq}", source, payload)
+
+
+def recommended(seq: int = 1, approval: str = "approve") -> Message:
+    return msg(
+        seq,
+        "action.recommended",
+        "supervisor",
+        id="a-1",
+        type="start",
+        target="unit:x.service",
+        commands=COMMANDS,
+        revision="rev1",
+        service="x",
+        node="n",
+        reason="stopped: inactive",
+        drift={"key": "x/stopped"},
+        approval=approval,
+    )
+
+
+def test_a_recommendation_becomes_pending_once():
+    queue = Queue()
+    out, changed = queue.apply(recommended())
+    assert [o[0] for o in out] == ["action.pending"] and changed == {"a-1"}
+    assert queue.apply(recommended(2)) == ([], set())
+    assert queue.records["a-1"].action.state == "pending"
+
+
+def test_auto_policy_approves_at_once_and_says_who():
+    queue = Queue()
+    out, _ = queue.apply(recommended(approval="auto"))
+    assert [o[0] for o in out] == ["action.pending", "action.approved"]
+    assert out[1][1]["by"] == "policy:auto" and out[1][1]["hash"] == HASH
+    assert out[1][1]["drift_key"] == "x/stopped"
+
+
+def test_an_approval_records_who_and_the_hash_and_a_second_one_is_refused():
+    queue = Queue()
+    queue.apply(recommended())
+    out, _ = queue.apply(msg(2, "action.request.approve", by="oskar", id="a-1", hash=HASH))
+    assert out[0][0] == "action.approved" and out[0][1]["by"] == "oskar"
+    again, changed = queue.apply(msg(3, "action.request.approve", by="eve", id="a-1", hash=HASH))
+    assert again[0][0] == "action.refused" and "cannot approve" in again[0][1]["reason"]
+    assert again[0][1]["request"] == 3 and changed == set()
+    assert queue.records["a-1"].to_dict()["approved_by"] == "oskar"
+
+
+def test_unknown_ids_and_stale_hashes_are_refused_with_the_reason():
+    queue = Queue()
+    queue.apply(recommended())
+    out, _ = queue.apply(msg(2, "action.request.approve", by="o", id="nope", hash=HASH))
+    assert out[0][1]["reason"] == "no action 'nope'"
+    out, _ = queue.apply(msg(3, "action.request.approve", by="o", id="a-1", hash="old"))
+    assert "changed since it was shown" in out[0][1]["reason"]
+
+
+def test_the_executors_facts_are_recorded_with_the_result():
+    queue = Queue()
+    queue.apply(recommended())
+    queue.apply(msg(2, "action.request.approve", by="o", id="a-1", hash=HASH))
+    queue.apply(msg(3, "action.running", "executor", id="a-1"))
+    queue.apply(msg(4, "action.succeeded", "executor", id="a-1", detail="exit 0", exit_code=0))
+    record = queue.records["a-1"].to_dict()
+    assert record["state"] == "succeeded" and record["result"]["exit_code"] == 0
+    assert [e["kind"] for e in record["history"]] == ["queue", "approve", "start", "succeed"]
+
+
+def test_pending_actions_expire():
+    queue = Queue(approval_ttl=10.0)
+    queue.apply(recommended())
+    assert queue.expire(5.0) == ([], set())
+    out, changed = queue.expire(20.0)
+    assert out[0][0] == "action.expired" and queue.records["a-1"].action.state == "expired"
