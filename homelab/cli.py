@@ -324,6 +324,26 @@ def drift(as_json, repo, root) -> int:
     return 1 if report["drifted"] else 0
 
 
+@cli.command()
+@root_option
+@bus_option
+@click.option("--timeout", type=float, default=300.0, help="Seconds an action may run [300].")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 16),
+    default=2,
+    help="Actions run at once, one per target [2].",
+)
+def executor(root, bus, timeout, parallel) -> int:
+    """Run approved actions through the allowlisted drivers, at most once each."""
+    from actors import executor as executor_module
+    from homelab import diag
+
+    s = settings.load(root=root, bus=bus)
+    diag.setup(layout.ensure(s.root), "executor")
+    return executor_module.run(s.root, s.bus, diag.stop_flag(), timeout=timeout, parallel=parallel)
+
+
 @cli.group()
 def actions() -> None:
     """The action queue: list, show, approve, reject."""

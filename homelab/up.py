@@ -33,6 +33,7 @@ def specs(settings: Settings, repo: Path | None, node: str | None) -> list[procs
         services.append(
             procs.ServiceSpec("supervisor", (*base, "supervisor", "--repo", str(repo), *common))
         )
+    services.append(procs.ServiceSpec("executor", (*base, "executor", *common)))
     return services
 
 

@@ -1,0 +1,328 @@
+"""The executor: runs approved actions, each at most once, and says how they went.
+
+It follows ``action.`` on the bus from the start (the action history is small at homelab
+scale) and folds it into two sets: ``started`` (an ``action.running`` was published) and
+``finished`` (the action reached an end). Once caught up, whatever was started but never
+finished was running when an executor died: it is published as ``action.interrupted`` and
+never run again (the operator approves again to retry).
+
+On ``action.approved`` for an action neither started nor finished: the hash must match what
+would run (else ``action.refused``); just before running, the drift behind it must still be
+in ``state/drift.json`` (else ``action.obsolete``); then ``action.running`` is published and
+durable *before* anything is spawned, so a crash can never lead to a second run. Commands run
+through ``runner.run`` in a thread pool, one action at a time per target (others for the same
+target wait, in order), streaming ``action.output`` and ending with one of
+``action.succeeded`` / ``action.failed`` / ``action.timed_out``.
+
+One publisher thread owns the bus ``Publisher`` (it is not thread-safe); the others hand it
+messages through a queue. Message ids are derived from the action id, so a message resent
+after a hiccup is stored once.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from actors import atomic, lifecycle, runner
+from bus import client
+
+log = logging.getLogger("homelab.executor")
+
+DRIFT_FILE = "state/drift.json"
+LOG_DIR = "logs/actions"
+ENDS = ("succeeded", "failed", "timed_out", "obsolete", "refused", "interrupted")
+# Also final for the executor: an approval the queue took back must not run.
+CLOSED = (*ENDS, "expired", "rejected")
+INTERRUPTED = "the executor stopped while it ran; not run again: approve again to retry"
+OBSOLETE = "the drift is gone"
+POLL = 0.2  # how long the main loop waits for a message
+PUBLISH_WAIT = 30.0  # how long the main loop waits for a message to be durable
+FINAL_TRIES = 3  # attempts at publishing an action's end before giving up (logged)
+STOP_GRACE = 30.0  # after a stop: beyond ``timeout``, how long running actions get
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    id: str
+    target: str
+    commands: list[list[str]]
+    drift_key: str
+    hash: str
+
+
+class _Out:
+    """The one thread that publishes; ``send`` queues, ``publish`` waits until durable."""
+
+    def __init__(self, endpoint: str):
+        self.publisher = client.Publisher(endpoint, source="executor")
+        self.items: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="executor-publisher", daemon=True)
+        self.thread.start()
+
+    def send(self, topic: str, payload: dict[str, Any], msg_id: str, tries: int = 1) -> None:
+        self.items.put((topic, payload, msg_id, tries, None))
+
+    def publish(self, topic: str, payload: dict[str, Any], msg_id: str) -> int:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self.items.put((topic, payload, msg_id, 1, future))
+        return future.result(timeout=PUBLISH_WAIT)
+
+    def close(self, timeout: float = 15.0) -> None:
+        self.items.put(None)
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            log.error("messages still unpublished after %g s; leaving them", timeout)
+        else:
+            self.publisher.close()
+
+    def _loop(self) -> None:
+        while True:
+            item = self.items.get()
+            if item is None:
+                return
+            topic, payload, msg_id, tries, future = item
+            for attempt in range(1, tries + 1):
+                try:
+                    seq = self.publisher.publish(topic, payload, id=msg_id)
+                except Exception as error:  # noqa: BLE001 - reported to the waiter or logged
+                    if attempt < tries:
+                        log.warning("publishing %s failed (%s); trying again", topic, error)
+                        continue
+                    if future is not None:
+                        future.set_exception(error)
+                    else:
+                        log.error("could not publish %s for %s: %s", topic, payload["id"], error)
+                else:
+                    if future is not None:
+                        future.set_result(seq)
+                    break
+
+
+class Executor:
+    def __init__(self, root: Path, endpoint: str, *, timeout: float = 300, parallel: int = 2):
+        self.root, self.endpoint = Path(root), endpoint
+        self.timeout, self.parallel = timeout, parallel
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.waiting: dict[str, collections.deque[Job]] = {}  # by target, in order
+        self.queued: set[str] = set()  # ids in ``waiting``
+        self.busy: set[str] = set()  # targets with a running action
+        self.done: queue.Queue[str] = queue.Queue()  # targets whose action ended
+        self.futures: set[concurrent.futures.Future] = set()
+        self.caught_up = False
+        self.backlog: list[dict[str, Any]] = []  # approvals seen while catching up
+
+    # The bus
+
+    def take(self, topic: str, payload: dict[str, Any], out: _Out | None) -> None:
+        """Folds one ``action.`` message in; acts on approvals once caught up."""
+        kind = topic.removeprefix("action.")
+        action_id = payload.get("id")
+        if not isinstance(action_id, str):
+            return
+        if kind == "running":
+            self.started.add(action_id)
+        elif kind in CLOSED:
+            self.finished.add(action_id)
+        elif kind == "approved":
+            if self.caught_up and out is not None:
+                self.approve(payload, out)
+            else:
+                self.backlog.append(payload)
+
+    def catch_up(self, out: _Out) -> None:
+        """The history is read: what was running is interrupted; old approvals are taken."""
+        self.caught_up = True
+        for action_id in sorted(self.started - self.finished):
+            log.warning("%s was running when the executor stopped: interrupted", action_id)
+            out.publish(
+                "action.interrupted",
+                {"id": action_id, "reason": INTERRUPTED},
+                f"interrupted-{action_id}",
+            )
+            self.finished.add(action_id)
+        backlog, self.backlog = self.backlog, []
+        for payload in backlog:
+            self.approve(payload, out)
+
+    def approve(self, payload: dict[str, Any], out: _Out) -> None:
+        action_id = payload["id"]
+        if action_id in self.started or action_id in self.finished or action_id in self.queued:
+            log.info("%s: approved again; already taken, nothing done", action_id)
+            return
+        why = check(payload)
+        if why:
+            log.warning("%s refused: %s", action_id, why)
+            out.publish("action.refused", {"id": action_id, "reason": why}, f"refused-{action_id}")
+            self.finished.add(action_id)
+            return
+        job = Job(
+            id=action_id,
+            target=payload["target"],
+            commands=[list(argv) for argv in payload["commands"]],
+            drift_key=str(payload.get("drift_key") or ""),
+            hash=payload["hash"],
+        )
+        self.waiting.setdefault(job.target, collections.deque()).append(job)
+        self.queued.add(action_id)
+
+    # Running
+
+    def start_ready(self, pool: concurrent.futures.Executor, out: _Out) -> None:
+        """Starts the next waiting action of every target that has none running."""
+        while True:
+            try:
+                self.busy.discard(self.done.get_nowait())
+            except queue.Empty:
+                break
+        self.futures = {f for f in self.futures if not f.done()}
+        for target in list(self.waiting):
+            jobs = self.waiting[target]
+            while jobs and target not in self.busy and len(self.busy) < self.parallel:
+                job = jobs.popleft()
+                self.queued.discard(job.id)
+                if self.start(job, pool, out):
+                    self.busy.add(target)
+            if not jobs:
+                del self.waiting[target]
+
+    def start(self, job: Job, pool: concurrent.futures.Executor, out: _Out) -> bool:
+        if job.id in self.started or job.id in self.finished:
+            return False
+        if job.drift_key and job.drift_key not in current_drifts(self.root):
+            log.info("%s obsolete: drift %s is gone", job.id, job.drift_key)
+            out.publish(
+                "action.obsolete",
+                {"id": job.id, "reason": OBSOLETE, "drift_key": job.drift_key},
+                f"obsolete-{job.id}",
+            )
+            self.finished.add(job.id)
+            return False
+        self.started.add(job.id)  # before anything else: never twice, whatever happens next
+        out.publish(
+            "action.running",
+            {"id": job.id, "by": "executor", "hash": job.hash},
+            f"running-{job.id}",
+        )  # durable now: only then is anything spawned
+        log.info("%s running on %s: %d command(s)", job.id, job.target, len(job.commands))
+        self.futures.add(pool.submit(self.execute, job, out))
+        return True
+
+    def execute(self, job: Job, out: _Out) -> None:
+        """In a worker thread: runs the commands, streams the output, publishes the end."""
+        chunks = iter(range(1, 1 << 62))
+
+        def on_output(data: bytes) -> None:
+            chunk = data.decode("utf-8", errors="replace")
+            out.send(
+                "action.output", {"id": job.id, "chunk": chunk}, f"output-{job.id}-{next(chunks)}"
+            )
+
+        rel = f"{LOG_DIR}/{job.id}.log"
+        began = time.monotonic()
+        try:
+            try:
+                result = runner.run(
+                    job.commands,
+                    log_path=self.root / rel,
+                    timeout=self.timeout,
+                    on_output=on_output,
+                )
+                outcome, detail, code = result.outcome, result.detail, result.exit_code
+            except Exception as error:  # noqa: BLE001 - the action failed; the executor goes on
+                log.exception("%s: the runner failed", job.id)
+                outcome, detail, code = "failed", f"could not run: {error}", None
+            seconds = time.monotonic() - began
+            log.info("%s %s in %.1f s: %s", job.id, outcome, seconds, detail)
+            payload = {
+                "id": job.id,
+                "detail": detail,
+                "exit_code": code,
+                "log": rel,
+                "seconds": round(seconds, 3),
+                "drift_key": job.drift_key,
+            }
+            out.send(f"action.{outcome}", payload, f"{outcome}-{job.id}", tries=FINAL_TRIES)
+        finally:
+            self.done.put(job.target)  # after the end is queued: the next one follows it
+
+    def run(self, should_stop: Callable[[], bool]) -> int:
+        out = _Out(self.endpoint)
+        pool = concurrent.futures.ThreadPoolExecutor(self.parallel, "executor-run")
+        try:
+            with client.Subscriber(self.endpoint, "action.", since=1) as subscriber:
+                while not should_stop():
+                    try:
+                        message = subscriber.get(timeout=POLL)
+                    except client.BusError as error:
+                        log.warning("reading the bus: %s; trying again", error)
+                        time.sleep(1)
+                        continue
+                    if message is not None:
+                        self.take(message.topic, message.payload, out)
+                    elif not self.caught_up:
+                        self.catch_up(out)
+                    if self.caught_up:
+                        self.start_ready(pool, out)
+        finally:
+            log.info("stopping: waiting for %d running action(s)", len(self.busy))
+            _, left = concurrent.futures.wait(self.futures, self.timeout + STOP_GRACE)
+            if left:
+                log.error("%d action(s) still running; leaving them", len(left))
+            pool.shutdown(wait=False)
+            out.close()
+        return 0
+
+
+def check(payload: dict[str, Any]) -> str:
+    """Why an approval cannot be run as it is ("" when it can)."""
+    action_id, commands = payload.get("id"), payload.get("commands")
+    if not isinstance(action_id, str) or not _ID.fullmatch(action_id):
+        return f"a bad action id: {action_id!r}"
+    fields = ("type", "target", "revision", "hash")
+    if not all(isinstance(payload.get(name), str) for name in fields):
+        return "the approval lacks its type, target, revision or hash"
+    if (
+        not isinstance(commands, list)
+        or not commands
+        or not all(
+            isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
+            for argv in commands
+        )
+    ):
+        return "the commands are not a list of argument lists"
+    expected = lifecycle.run_hash(payload["type"], payload["target"], commands, payload["revision"])
+    if expected != payload["hash"]:
+        return "the commands do not match what was approved (hash mismatch)"
+    return ""
+
+
+def current_drifts(root: Path) -> set[str]:
+    """The keys of the drifts in the latest report (none when there is no report)."""
+    report = atomic.read_json_object(Path(root) / DRIFT_FILE)
+    drifts = report.get("drifts")
+    if not isinstance(drifts, list):
+        return set()
+    return {d["key"] for d in drifts if isinstance(d, dict) and isinstance(d.get("key"), str)}
+
+
+def run(
+    root: Path,
+    endpoint: str,
+    should_stop: Callable[[], bool],
+    *,
+    timeout: float = 300,
+    parallel: int = 2,
+) -> int:
+    return Executor(root, endpoint, timeout=timeout, parallel=parallel).run(should_stop)
