@@ -75,3 +75,69 @@ def test_a_recommendation_is_pending_and_is_approved_once_from_the_shell(broker,
         for proc in procs:
             proc.wait(15)
         watch.sub.close()
+
+
+def test_the_loop_closes_stopped_drift_approved_run_healthy_resolved(broker, tmp_path: Path):
+    repo, services = tmp_path / "repo", tmp_path / "services"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    port = free_port_pair()
+    commit(repo, inventory(port, services), "svc should run")
+    common = ["--root", str(broker.root), "--bus", broker.endpoint]
+    procs = [
+        start("agent", "--node", "here", "--repo", str(repo), *common),
+        start("observer", *common),
+        start("supervisor", "--repo", str(repo), *common),
+        start("executor", *common),
+    ]
+    watch = Watch(broker.endpoint)
+    try:
+        action_id = watch.until(lambda m: m.topic == "action.pending").payload["id"]
+        wait_until(
+            lambda: (broker.root / "actions" / f"{action_id}.json").exists(),
+            10,
+            "the action's file",
+        )
+        approved = homelab("actions", "approve", action_id, "--by", "tester", *common)
+        assert approved.returncode == 0, approved.stderr
+        done = watch.until(lambda m: m.topic in ("action.succeeded", "action.failed"), 60)
+        assert done.topic == "action.succeeded", done.payload
+        report = watch.until(
+            lambda m: m.topic == "drift.report" and m.seq > done.seq and m.payload["drifted"] == 0,
+            60,
+        )
+        assert report.payload["drifts"] == []
+
+        def healthy() -> bool:
+            services_file = broker.root / "world" / "services.json"
+            return (
+                services_file.exists()
+                and json.loads(services_file.read_text()).get("svc", {}).get("health") == "healthy"
+            )
+
+        wait_until(healthy, 30, "the world to show svc healthy")
+        record = json.loads((broker.root / "actions" / f"{action_id}.json").read_text())
+        assert record["state"] == "succeeded" and record["approved_by"] == "tester"
+        log = (broker.root / "logs" / "actions" / f"{action_id}.log").read_text()
+        assert "svc started" in log
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+        watch.sub.close()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "homelab.demo.service",
+                "stop",
+                "--name",
+                "svc",
+                "--port",
+                str(port),
+                "--dir",
+                str(services),
+            ],
+            timeout=30,
+        )
