@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import atomic, lifecycle, runner
+from actors import atomic, drivers, inventory_files, lifecycle, runner
 from bus import client
 
 log = logging.getLogger("homelab.executor")
@@ -110,8 +110,16 @@ class _Out:
 
 
 class Executor:
-    def __init__(self, root: Path, endpoint: str, *, timeout: float = 300, parallel: int = 2):
-        self.root, self.endpoint = Path(root), endpoint
+    def __init__(
+        self,
+        root: Path,
+        endpoint: str,
+        *,
+        timeout: float = 300,
+        parallel: int = 2,
+        repo: Path | None = None,
+    ):
+        self.root, self.endpoint, self.repo = Path(root), endpoint, repo
         self.timeout, self.parallel = timeout, parallel
         self.started: set[str] = set()
         self.finished: set[str] = set()
@@ -161,7 +169,7 @@ class Executor:
         if action_id in self.started or action_id in self.finished or action_id in self.queued:
             log.info("%s: approved again; already taken, nothing done", action_id)
             return
-        why = check(payload)
+        why = check(payload) or (allowed(payload, self.repo) if self.repo else "")
         if why:
             log.warning("%s refused: %s", action_id, why)
             out.publish("action.refused", {"id": action_id, "reason": why}, f"refused-{action_id}")
@@ -308,6 +316,27 @@ def check(payload: dict[str, Any]) -> str:
     return ""
 
 
+def allowed(payload: dict[str, Any], repo: Path) -> str:
+    """Why the approved commands are not what the allowlisted driver builds, today, for
+    that service and action type ("" when they are): the bus is not trusted to say what
+    to run, only which action was approved."""
+    try:
+        inventory = inventory_files.load(repo)
+    except inventory_files.InventoryError:
+        return "the inventory has problems now; nothing runs until it is valid"
+    name = payload.get("service")
+    service = inventory.services.get(name) if isinstance(name, str) else None
+    if service is None:
+        return f"service {name!r} is not in the inventory"
+    try:
+        expected = drivers.commands(name, service, payload["type"], inventory.nodes[service.node])
+    except drivers.Refused as err:
+        return str(err)
+    if expected != payload["commands"] or drivers.target(name, service) != payload["target"]:
+        return "the commands are not what the driver builds for this service now"
+    return ""
+
+
 def current_drifts(root: Path) -> set[str]:
     """The keys of the drifts in the latest report (none when there is no report)."""
     report = atomic.read_json_object(Path(root) / DRIFT_FILE)
@@ -324,5 +353,9 @@ def run(
     *,
     timeout: float = 300,
     parallel: int = 2,
+    repo: Path | None = None,
 ) -> int:
-    return Executor(root, endpoint, timeout=timeout, parallel=parallel).run(should_stop)
+    """``repo``: check every approval against the drivers and the inventory (the CLI
+    always passes it; tests of the mechanics may leave it out)."""
+    executor = Executor(root, endpoint, timeout=timeout, parallel=parallel, repo=repo)
+    return executor.run(should_stop)

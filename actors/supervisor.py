@@ -73,7 +73,9 @@ def recommendation_payload(rec: plan.Recommendation) -> dict[str, Any]:
 
 
 class Supervisor:
-    def __init__(self, root: Path, repo: Path, endpoint: str):
+    def __init__(
+        self, root: Path, repo: Path, endpoint: str, approval_ttl: float = actions.APPROVAL_TTL
+    ):
         self.root, self.repo, self.endpoint = root, repo, endpoint
         self.state_path = root / STATE_FILE
         saved = atomic.read_json_object(self.state_path)
@@ -94,7 +96,7 @@ class Supervisor:
         checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
         self.world = checkpoint[0] if checkpoint else world.World()
         self.publisher = client.Publisher(endpoint, "supervisor")
-        self.queue = actions.Queue()  # rebuilt from the log's action.* messages at start
+        self.queue = actions.Queue(approval_ttl)  # rebuilt from the log's action.* messages
 
     def run(self, should_stop: Callable[[], bool]) -> int:
         self._replay_actions(until=self.world.seq)
@@ -300,5 +302,11 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def run(root: Path, repo: Path, endpoint: str, should_stop: Callable[[], bool]) -> int:
-    return Supervisor(root, repo, endpoint).run(should_stop)
+def run(
+    root: Path,
+    repo: Path,
+    endpoint: str,
+    should_stop: Callable[[], bool],
+    approval_ttl: float = actions.APPROVAL_TTL,
+) -> int:
+    return Supervisor(root, repo, endpoint, approval_ttl).run(should_stop)

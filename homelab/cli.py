@@ -291,16 +291,21 @@ def observer(root, bus) -> int:
 @repo_option
 @root_option
 @bus_option
-def supervisor(repo, root, bus) -> int:
+@click.option(
+    "--approval-ttl",
+    type=float,
+    help="Seconds a pending action or an approval stays valid [env HOMELAB_APPROVAL_TTL; 86400].",
+)
+def supervisor(repo, root, bus, approval_ttl) -> int:
     """Compare the repository with the world and recommend fixes, live."""
     from actors import supervisor as supervisor_module
     from homelab import diag
 
-    s = settings.load(repo=repo, root=root, bus=bus)
+    s = settings.load(repo=repo, root=root, bus=bus, approval_ttl=approval_ttl)
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     diag.setup(layout.ensure(s.root), "supervisor")
-    return supervisor_module.run(s.root, Path(s.repo), s.bus, diag.stop_flag())
+    return supervisor_module.run(s.root, Path(s.repo), s.bus, diag.stop_flag(), s.approval_ttl)
 
 
 @cli.command()
@@ -325,6 +330,7 @@ def drift(as_json, repo, root) -> int:
 
 
 @cli.command()
+@repo_option
 @root_option
 @bus_option
 @click.option("--timeout", type=float, default=300.0, help="Seconds an action may run [300].")
@@ -334,14 +340,20 @@ def drift(as_json, repo, root) -> int:
     default=2,
     help="Actions run at once, one per target [2].",
 )
-def executor(root, bus, timeout, parallel) -> int:
+def executor(repo, root, bus, timeout, parallel) -> int:
     """Run approved actions through the allowlisted drivers, at most once each."""
     from actors import executor as executor_module
     from homelab import diag
 
-    s = settings.load(root=root, bus=bus)
+    s = settings.load(repo=repo, root=root, bus=bus)
+    if s.repo is None:
+        raise click.UsageError(
+            "the executor checks each action against the inventory: give --repo or set HOMELAB_REPO"
+        )
     diag.setup(layout.ensure(s.root), "executor")
-    return executor_module.run(s.root, s.bus, diag.stop_flag(), timeout=timeout, parallel=parallel)
+    return executor_module.run(
+        s.root, s.bus, diag.stop_flag(), timeout=timeout, parallel=parallel, repo=Path(s.repo)
+    )
 
 
 @cli.group()

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     bus: str = Field("tcp://127.0.0.1:7001", description="the broker's request endpoint")
     listen: str | None = Field(None, description="where the broker listens (default: bus)")
     node: str | None = Field(None, description="this machine's node name in the inventory")
+    approval_ttl: float = Field(86400.0, gt=0, description="seconds an approval stays valid")
     fsync: Literal["always", "batch", "never"] = "batch"
     # At most what a publisher sends in one batch (bus.client.BATCH_BYTES).
     max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=1024 * 1024)

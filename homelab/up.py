@@ -33,7 +33,10 @@ def specs(settings: Settings, repo: Path | None, node: str | None) -> list[procs
         services.append(
             procs.ServiceSpec("supervisor", (*base, "supervisor", "--repo", str(repo), *common))
         )
-    services.append(procs.ServiceSpec("executor", (*base, "executor", *common)))
+    if repo is not None:
+        services.append(
+            procs.ServiceSpec("executor", (*base, "executor", "--repo", str(repo), *common))
+        )
     return services
 
 

@@ -88,7 +88,7 @@ def test_the_loop_closes_stopped_drift_approved_run_healthy_resolved(broker, tmp
         start("agent", "--node", "here", "--repo", str(repo), *common),
         start("observer", *common),
         start("supervisor", "--repo", str(repo), *common),
-        start("executor", *common),
+        start("executor", "--repo", str(repo), *common),
     ]
     watch = Watch(broker.endpoint)
     try:
