@@ -78,6 +78,8 @@ class Supervisor:
     ):
         self.root, self.repo, self.endpoint = root, repo, endpoint
         self.state_path = root / STATE_FILE
+        for folder in ("state", "actions"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
         saved = atomic.read_json_object(self.state_path)
         self.failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
         self.open: dict[str, str] = saved.get("open", {})  # recommended action id -> drift key
@@ -134,8 +136,16 @@ class Supervisor:
         outgoing, changed = self.queue.apply(message)
         self._queue_output(outgoing, changed)
         payload = message.payload
-        key = payload.get("drift_key") or (payload.get("drift") or {}).get("key")
-        if message.topic in ("action.failed", "action.timed_out") and key:
+        record = self.queue.records.get(payload.get("id"))
+        key = (
+            payload.get("drift_key")
+            or (payload.get("drift") or {}).get("key")
+            or (record and (record.details.get("drift") or {}).get("key"))
+        )
+        # Each of these ends an attempt without a fix: the next one comes after a back-off,
+        # as a new action (a final action cannot be approved again).
+        retry = ("action.failed", "action.timed_out", "action.interrupted", "action.expired")
+        if message.topic in retry and key:
             earlier = self.failures.get(key)
             self.failures[key] = plan.Failures((earlier.count if earlier else 0) + 1, message.time)
             self._save()
