@@ -31,8 +31,11 @@ def inputs(count: int, drifted_share: float = 0.1) -> tuple[Inventory, World]:
     every = round(1 / drifted_share)
     for i in range(count):
         name, node, kind = f"svc{i}", f"node{i % 50}", KINDS[i % 4]
-        spec = {"node": node, "kind": kind,
-                "checks": [{"type": "http", "url": f"http://10.0.{i % 50}.1:{8000 + i % 1000}/"}]}
+        spec = {
+            "node": node,
+            "kind": kind,
+            "checks": [{"type": "http", "url": f"http://10.0.{i % 50}.1:{8000 + i % 1000}/"}],
+        }
         if kind == "container":
             spec["image"] = "nginx:1.27"
         elif kind == "systemd":
@@ -40,22 +43,38 @@ def inputs(count: int, drifted_share: float = 0.1) -> tuple[Inventory, World]:
         elif kind == "compose":
             spec["project"] = f"svc{i}"
         else:
-            spec |= {"start": ["/usr/local/bin/svc", "start"], "stop": ["/usr/local/bin/svc", "stop"]}
+            spec |= {
+                "start": ["/usr/local/bin/svc", "start"],
+                "stop": ["/usr/local/bin/svc", "stop"],
+            }
         services[name] = spec
         broken = i % every == 0
         checks = {
-            "state": _check("fail" if broken else "ok", state="exited" if broken else "running",
-                            image="nginx:1.27"),
+            "state": _check(
+                "fail" if broken else "ok",
+                state="exited" if broken else "running",
+                image="nginx:1.27",
+            ),
             "http": _check("ok"),
         }
-        state.services[name] = ServiceState(node=node, health="down" if broken else "healthy",
-                                            checks=checks)
+        state.services[name] = ServiceState(
+            node=node, health="down" if broken else "healthy", checks=checks
+        )
     return Inventory.model_validate({"nodes": nodes, "services": services}), state
 
 
 def _check(outcome: str, **facts) -> CheckState:
-    return CheckState(outcome=outcome, detail=outcome, facts=facts, latency_ms=1.0,
-                      observed_at=1.0, since=1.0, since_seq=1, last_seen=2.0, last_seq=2)
+    return CheckState(
+        outcome=outcome,
+        detail=outcome,
+        facts=facts,
+        latency_ms=1.0,
+        observed_at=1.0,
+        since=1.0,
+        since_seq=1,
+        last_seen=2.0,
+        last_seq=2,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,11 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         recommended, held = plan.plan(drifts, desired, "abc123", {}, now=state.time)
         timings.append(time.perf_counter() - start)
     ms, base = statistics.median(timings) * 1000, statistics.median(baseline) * 1000
-    print(f"diff + plan, {args.services} services, {len(drifts)} drifted -> "
-          f"{len(recommended)} recommendations, {len(held)} held: median {ms:.1f} ms "
-          f"(runs {[round(t * 1000, 1) for t in timings]}); target <= 100 ms")
-    print(f"baseline, one plain walk over the same world: median {base:.1f} ms "
-          f"= diff+plan is {ms / base:.1f}x that")
+    print(
+        f"diff + plan, {args.services} services, {len(drifts)} drifted -> "
+        f"{len(recommended)} recommendations, {len(held)} held: median {ms:.1f} ms "
+        f"(runs {[round(t * 1000, 1) for t in timings]}); target <= 100 ms"
+    )
+    print(
+        f"baseline, one plain walk over the same world: median {base:.1f} ms "
+        f"= diff+plan is {ms / base:.1f}x that"
+    )
     return 0
 
 
