@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from test_probe_parsers import COMPOSE_LINES  # the same `compose ps` sample
 
 from actors import probes
 from actors.inventory import (
@@ -791,57 +792,6 @@ async def test_state_probe_uses_the_module_default_timeout(docker: StandIn, monk
     wait_gone(docker.calls()[0]["pid"])
 
 
-COMPOSE_LINES = "\n".join(
-    json.dumps(entry)
-    for entry in [
-        {
-            "Command": '"/docker-entrypoint.…"',
-            "CreatedAt": "2026-11-20 09:12:33 +0000 UTC",
-            "ExitCode": 0,
-            "Health": "healthy",
-            "ID": "3f4e8b1c2d3a",
-            "Image": "nginx:1.27-alpine",
-            "Labels": "com.docker.compose.project=web,com.docker.compose.service=web",
-            "LocalVolumes": "0",
-            "Mounts": "",
-            "Name": "web-web-1",
-            "Names": "web-web-1",
-            "Networks": "web_default",
-            "Ports": "0.0.0.0:8080->80/tcp",
-            "Project": "web",
-            "Publishers": [
-                {"URL": "0.0.0.0", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"}
-            ],
-            "RunningFor": "2 hours ago",
-            "Service": "web",
-            "Size": "0B",
-            "State": "running",
-            "Status": "Up 2 hours (healthy)",
-        },
-        {
-            "Command": '"docker-entrypoint.s…"',
-            "CreatedAt": "2026-11-20 09:12:31 +0000 UTC",
-            "ExitCode": 0,
-            "Health": "",
-            "ID": "9a8b7c6d5e4f",
-            "Image": "postgres:16",
-            "Labels": "com.docker.compose.project=web,com.docker.compose.service=db",
-            "LocalVolumes": "1",
-            "Mounts": "web_pgdata",
-            "Name": "web-db-1",
-            "Names": "web-db-1",
-            "Networks": "web_default",
-            "Ports": "5432/tcp",
-            "Project": "web",
-            "Publishers": [{"URL": "", "TargetPort": 5432, "PublishedPort": 0, "Protocol": "tcp"}],
-            "RunningFor": "2 hours ago",
-            "Service": "db",
-            "Size": "0B",
-            "State": "running",
-            "Status": "Up 2 hours",
-        },
-    ]
-)
 COMPOSE_ARRAY = json.dumps(
     [
         {
