@@ -96,7 +96,7 @@ async def run_check(
         result,
         node=node_name,
         service=service,
-        check=observed_check_id(check),
+        check=check_id(check),
         interval=interval,
         clock=clock,
         started=started,
@@ -145,11 +145,6 @@ async def probe_state(
 
 
 _CHECK_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-
-
-def observed_check_id(check: Check) -> str:
-    """Kept for callers: the inventory's ``check_id`` is now always a valid observation id."""
-    return check_id(check)
 
 
 def _observation(

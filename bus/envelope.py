@@ -15,7 +15,7 @@ import struct
 from typing import Annotated, Any, NamedTuple
 
 import msgpack
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
 
 TOPIC_PATTERN = r"^[a-z][a-z0-9_-]*(\.[A-Za-z0-9_:@+-]+)*$"
 MAX_TOPIC_CHARS = 200
@@ -43,7 +43,8 @@ class Message(NamedTuple):
     """One sequenced bus message, as every subscriber and reader sees it.
 
     A named tuple rather than a pydantic model: subscribers make one per message, and this
-    costs a tenth. Messages from outside are validated with ``MessageModel`` instead.
+    costs a tenth. Messages from
+    outside are validated at the boundary they cross (``validate_heads``, ``inbox``).
     """
 
     seq: int
@@ -55,19 +56,6 @@ class Message(NamedTuple):
 
     def to_json_dict(self) -> dict[str, Any]:
         return self._asdict()
-
-
-class MessageModel(BaseModel):
-    """The strict pydantic form of ``Message`` for data that arrives from outside."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    seq: Annotated[int, Field(ge=1)]
-    time: float
-    topic: Topic
-    id: MessageId
-    source: Source
-    payload: dict[str, Any]
 
 
 _wire_heads = TypeAdapter(list[tuple[Topic, MessageId, Source]], config=ConfigDict(strict=True))
@@ -129,20 +117,6 @@ def _validate_heads(heads: list[tuple[Any, Any, Any]]) -> list[str | None]:
                 )
                 reasons[index] = f"{name}: {message}"
         return reasons
-
-
-def validate_message(data: Any) -> Message:
-    """Validate a message that arrives from outside (JSON, a foreign client) with pydantic."""
-    try:
-        return Message(**MessageModel.model_validate(data).model_dump())
-    except ValidationError as err:
-        raise DecodeError(_first_error(err)) from None
-
-
-def _first_error(err: ValidationError) -> str:
-    first = err.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "message"
-    return f"{where}: {first['msg']}"
 
 
 def encode_wire(

@@ -8,13 +8,12 @@ import ssl
 
 import pytest
 
-from actors.inventory import DiskCheck, HttpCheck, TcpCheck
+from actors.inventory import DiskCheck, HttpCheck, TcpCheck, check_id
 from actors.observations import Observation
 from actors.probes import (
     compose_entries,
     describe_compose,
     describe_container,
-    observed_check_id,
     parse_certificate,
     parse_compose_ps,
     parse_docker_inspect,
@@ -468,13 +467,13 @@ def test_not_a_certificate_is_a_value_error() -> None:
     ],
 )
 def test_check_ids_are_check_id(check, expected: str) -> None:
-    assert observed_check_id(check) == expected
+    assert check_id(check) == expected
 
 
 @pytest.mark.parametrize("path", ["/mnt/My Data", "/srv/" + "deep/" * 20, "/_x", "/mnt/Ünïcode"])
 def test_check_ids_the_observation_would_reject_are_made_safe(path: str) -> None:
     check = DiskCheck(type="disk", path=path)
-    safe = observed_check_id(check)
-    assert safe == observed_check_id(DiskCheck(type="disk", path=path))  # stable
+    safe = check_id(check)
+    assert safe == check_id(DiskCheck(type="disk", path=path))  # stable
     assert safe.startswith("disk-")
     Observation(node="n", check=safe, outcome="ok", interval=1, observed_at=0)
