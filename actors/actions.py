@@ -7,6 +7,11 @@ restart stores nothing twice. The supervisor hosts it and writes ``actions/<id>.
 Requests come as ``action.request.approve`` {id, by, hash} and ``action.request.reject``
 {id, by, reason}; the answer is ``action.approved`` / ``action.rejected``, or
 ``action.refused`` {id, request, reason} when the request changes nothing.
+
+Until the bus is authenticated, the sender's ``source`` is what can be checked: only the
+supervisor recommends, only the executor reports runs, and a request counts only from an
+operator's channel (``cli:NAME``, ``ui:NAME``), with the operator named by that channel.
+``homelab emit`` and the inbox cannot claim those sources (``bus.envelope.is_reserved_source``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ RECORDED = {  # facts other actors publish, and the lifecycle event each one is
     "action.timed_out": "time_out",
     "action.interrupted": "interrupt",
 }
+QUEUE_SOURCE = "supervisor"  # hosts the queue, and the only one that recommends
+FACT_SOURCES = {  # who may report each fact
+    "action.obsolete": ("supervisor", "executor"),
+    "action.running": ("executor",),
+    "action.succeeded": ("executor",),
+    "action.failed": ("executor",),
+    "action.timed_out": ("executor",),
+    "action.interrupted": ("executor",),
+}
+OPERATOR_CHANNELS = ("cli:", "ui:")  # where decisions come from: the shell and the UI
 Out = tuple[str, dict[str, Any], str]
 
 
@@ -62,10 +77,16 @@ class Queue:
         """Messages to publish, and the ids whose records changed."""
         topic, p = message.topic, message.payload
         if topic == "action.recommended":
+            if message.source != QUEUE_SOURCE:
+                return [], set()
             return self._recommended(message)
         if topic in ("action.request.approve", "action.request.reject"):
             return self._request(message)
-        if topic in RECORDED and p.get("id") in self.records:
+        if (
+            topic in RECORDED
+            and p.get("id") in self.records
+            and message.source in FACT_SOURCES[topic]
+        ):
             event = lifecycle.Event(
                 RECORDED[topic],
                 message.time,
@@ -108,6 +129,7 @@ class Queue:
                 message.time,
                 by="policy:auto",
                 reason="self-healing: the service's policy is auto",
+                approval_hash=self.records[p["id"]].action.hash,
             )
             self._decide(p["id"], event)
             out.append(self._approved(p["id"]))
@@ -115,13 +137,21 @@ class Queue:
 
     def _request(self, message: Message) -> tuple[list[Out], set[str]]:
         p = message.payload
-        action_id, by = str(p.get("id", "")), str(p.get("by") or message.source)
+        action_id, by = str(p.get("id", "")), operator(message.source)
         record = self.records.get(action_id)
         refused = (
             "action.refused",
             {"id": action_id, "request": message.seq},
             f"refused-{message.seq}",
         )
+        if not by:
+            refused[1]["reason"] = (
+                f"decisions come from an operator (cli:NAME or ui:NAME), not {message.source!r}"
+            )
+            return [refused], set()
+        if p.get("by") not in (None, by):
+            refused[1]["reason"] = f"the request names {p.get('by')!r} but comes from {by!r}"
+            return [refused], set()
         if record is None:
             refused[1]["reason"] = f"no action {action_id!r}"
             return [refused], set()
@@ -165,3 +195,11 @@ class Queue:
         decision = lifecycle.decide(record.action, event)
         record.action = decision.action
         return decision.changed
+
+
+def operator(source: str) -> str:
+    """The operator a request comes from (``cli:oskar`` -> ``oskar``), "" if none."""
+    for channel in OPERATOR_CHANNELS:
+        if source.startswith(channel) and len(source) > len(channel):
+            return source[len(channel) :]
+    return ""

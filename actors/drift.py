@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from actors.inventory import CommandService, ComposeService, ContainerService, Inventory
+from actors.inventory import (
+    CommandService,
+    ComposeService,
+    ContainerService,
+    Inventory,
+    check_id,
+)
 from actors.world import STATE_CHECK, CheckState, ServiceState, World
 
 KINDS = (
@@ -33,6 +39,10 @@ class Drift:
     since: float  # when the observed fact behind it began (broker time)
     seqs: tuple[int, ...]  # the observations behind it: where it began, the latest
     managed: bool = True
+    # Every check the inventory declares for the service has been observed: until then the
+    # evidence is still arriving (a stopped service looks "unhealthy" before its state probe
+    # reports), so the drift is shown but nothing is recommended for it yet.
+    settled: bool = True
 
     @property
     def key(self) -> str:
@@ -63,10 +73,18 @@ def diff(desired: Inventory, world: World) -> list[Drift]:
     return drifts
 
 
+def expected_checks(service) -> set[str]:
+    """The check ids an agent reports for a service: its state (unless it is a bare
+    endpoint) and each declared check."""
+    ids = {check_id(check) for check in service.checks}
+    return ids if service.kind in ("http", "tcp") else ids | {STATE_CHECK}
+
+
 def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
     state = observed.checks.get(STATE_CHECK)
     running = _running(state)
     checks = {k: c for k, c in observed.checks.items() if k != STATE_CHECK}
+    settled = expected_checks(service) <= observed.checks.keys()
 
     def drift(kind: str, detail: str, evidence: CheckState) -> Drift:
         return Drift(
@@ -76,6 +94,7 @@ def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
             detail,
             evidence.since,
             (evidence.since_seq, evidence.last_seq),
+            settled=settled,
         )
 
     if service.desired == "stopped":

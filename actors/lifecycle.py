@@ -5,8 +5,9 @@
     running -> succeeded | failed | timed_out | interrupted
 
 ``decide(action, event)`` says what an event does to an action: the new state, or why it
-changes nothing (a second approval, a rejection of a decided action...). An approval binds
-to a hash of exactly what will run; if the action changes, the approval no longer applies.
+changes nothing (a second approval, a rejection of a decided action...). An approval must
+carry the hash of exactly what the approver was shown (``run_hash``): one without it, or for
+something else, changes nothing; if the action changes, the approval no longer applies.
 """
 
 from __future__ import annotations
@@ -85,7 +86,11 @@ def decide(action: Action, event: Event) -> Decision:
         if action.state in FINAL:
             return Decision(action, False, f"{action.id} is already {action.state}; nothing done")
         return Decision(action, False, f"{action.id} is {action.state}: cannot {event.kind} it")
-    if event.kind == "approve" and event.approval_hash and event.approval_hash != action.hash:
+    if event.kind == "approve" and not event.approval_hash:
+        return Decision(
+            action, False, f"{action.id}: an approval must carry the hash of what was shown"
+        )
+    if event.kind == "approve" and event.approval_hash != action.hash:
         return Decision(action, False, f"{action.id} changed since it was shown: approve again")
     new = dataclasses.replace(action, state=allowed[event.kind], history=(*action.history, event))
     if event.kind == "approve":

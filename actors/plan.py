@@ -62,12 +62,19 @@ def plan(
     failures: Mapping[str, Failures],
     now: float,
     epoch: int = 0,
+    closed: Mapping[str, str] | None = None,
 ) -> tuple[list[Recommendation], list[Held]]:
     """``epoch`` counts how often the desired state changed: a rollback to an earlier
-    revision is a new epoch, so its fixes get new ids (the old ones may be closed)."""
+    revision is a new epoch, so its fixes get new ids (the old ones may be closed).
+    ``closed`` maps the ids of finished actions to how they ended: a drift whose fix has
+    already ended (rejected, say) is held until the drift itself changes."""
     recommended, held = [], []
     for drift in drifts:
         outcome = _recommend(drift, desired, revision, failures.get(drift.key), now, epoch)
+        if isinstance(outcome, Recommendation) and outcome.id in (closed or {}):
+            outcome = Held(
+                drift, f"{outcome.id} {closed[outcome.id]}; waiting for the drift to change"
+            )
         (recommended if isinstance(outcome, Recommendation) else held).append(outcome)
     return recommended, held
 
@@ -75,6 +82,8 @@ def plan(
 def _recommend(drift, desired, revision, failed, now, epoch) -> Recommendation | Held:
     if not drift.managed:
         return Held(drift, "not in the inventory: reported, never acted on")
+    if not drift.settled:
+        return Held(drift, "waiting for every check of the service to report")
     action = FIX.get(drift.kind)
     service = desired.services[drift.service]
     if action is None or not drivers.accepts(service, action):
@@ -105,6 +114,9 @@ def _recommend(drift, desired, revision, failed, now, epoch) -> Recommendation |
 
 
 def action_id(revision: str, drift: Drift, action: str, attempt: int, epoch: int = 0) -> str:
-    """The same drift, under the same revision and epoch, at the same attempt: the same id."""
-    text = "\0".join((revision, str(epoch), drift.service, drift.kind, action, str(attempt)))
+    """The same drift, under the same revision and epoch, at the same attempt: the same id.
+    "The same drift" is one occurrence of it, named by the observation that began it
+    (``seqs[0]``): a drift that comes back after it was fixed is a new one, with a new id."""
+    began = str(drift.seqs[0]) if drift.seqs else ""
+    text = "\0".join((revision, str(epoch), drift.service, drift.kind, action, str(attempt), began))
     return "a-" + hashlib.sha256(text.encode()).hexdigest()[:16]

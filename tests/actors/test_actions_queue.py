@@ -14,6 +14,11 @@ def msg(seq: int, topic: str, source: str = "t", **payload) -> Message:
     return Message(seq, float(seq), topic, f"m{seq}", source, payload)
 
 
+def request(seq: int, kind: str, by: str, **payload) -> Message:
+    """A decision as the shell sends it: from the operator's channel ``cli:NAME``."""
+    return msg(seq, f"action.request.{kind}", f"cli:{by}", by=by, **payload)
+
+
 def recommended(seq: int = 1, approval: str = "approve") -> Message:
     return msg(
         seq,
@@ -51,9 +56,9 @@ def test_auto_policy_approves_at_once_and_says_who():
 def test_an_approval_records_who_and_the_hash_and_a_second_one_is_refused():
     queue = Queue()
     queue.apply(recommended())
-    out, _ = queue.apply(msg(2, "action.request.approve", by="oskar", id="a-1", hash=HASH))
+    out, _ = queue.apply(request(2, "approve", "oskar", id="a-1", hash=HASH))
     assert out[0][0] == "action.approved" and out[0][1]["by"] == "oskar"
-    again, changed = queue.apply(msg(3, "action.request.approve", by="eve", id="a-1", hash=HASH))
+    again, changed = queue.apply(request(3, "approve", "eve", id="a-1", hash=HASH))
     assert again[0][0] == "action.refused" and "cannot approve" in again[0][1]["reason"]
     assert again[0][1]["request"] == 3 and changed == set()
     assert queue.records["a-1"].to_dict()["approved_by"] == "oskar"
@@ -62,16 +67,16 @@ def test_an_approval_records_who_and_the_hash_and_a_second_one_is_refused():
 def test_unknown_ids_and_stale_hashes_are_refused_with_the_reason():
     queue = Queue()
     queue.apply(recommended())
-    out, _ = queue.apply(msg(2, "action.request.approve", by="o", id="nope", hash=HASH))
+    out, _ = queue.apply(request(2, "approve", "o", id="nope", hash=HASH))
     assert out[0][1]["reason"] == "no action 'nope'"
-    out, _ = queue.apply(msg(3, "action.request.approve", by="o", id="a-1", hash="old"))
+    out, _ = queue.apply(request(3, "approve", "o", id="a-1", hash="old"))
     assert "changed since it was shown" in out[0][1]["reason"]
 
 
 def test_the_executors_facts_are_recorded_with_the_result():
     queue = Queue()
     queue.apply(recommended())
-    queue.apply(msg(2, "action.request.approve", by="o", id="a-1", hash=HASH))
+    queue.apply(request(2, "approve", "o", id="a-1", hash=HASH))
     queue.apply(msg(3, "action.running", "executor", id="a-1"))
     queue.apply(msg(4, "action.succeeded", "executor", id="a-1", detail="exit 0", exit_code=0))
     record = queue.records["a-1"].to_dict()
@@ -85,3 +90,41 @@ def test_pending_actions_expire():
     assert queue.expire(5.0) == ([], set())
     out, changed = queue.expire(20.0)
     assert out[0][0] == "action.expired" and queue.records["a-1"].action.state == "expired"
+
+
+def test_only_the_supervisor_recommends():
+    queue = Queue()
+    forged = recommended()._replace(source="emit")
+    assert queue.apply(forged) == ([], set()) and not queue.records
+
+
+def test_an_approval_without_the_hash_is_refused():
+    queue = Queue()
+    queue.apply(recommended())
+    out, changed = queue.apply(request(2, "approve", "oskar", id="a-1"))
+    assert out[0][0] == "action.refused" and "must carry the hash" in out[0][1]["reason"]
+    assert changed == set() and queue.records["a-1"].action.state == "pending"
+
+
+def test_decisions_count_only_from_an_operator_channel_and_name_that_operator():
+    queue = Queue()
+    queue.apply(recommended())
+    out, _ = queue.apply(msg(2, "action.request.approve", "inbox", by="oskar", id="a-1", hash=HASH))
+    assert "decisions come from an operator" in out[0][1]["reason"]
+    out, _ = queue.apply(
+        msg(3, "action.request.approve", "cli:mallory", by="oskar", id="a-1", hash=HASH)
+    )
+    assert "names 'oskar' but comes from 'mallory'" in out[0][1]["reason"]
+    assert queue.records["a-1"].action.state == "pending"
+    out, _ = queue.apply(msg(4, "action.request.reject", "ui:oskar", id="a-1", reason="no"))
+    assert out[0][0] == "action.rejected" and out[0][1]["by"] == "oskar"
+
+
+def test_run_reports_count_only_from_the_executor():
+    queue = Queue()
+    queue.apply(recommended())
+    queue.apply(request(2, "approve", "o", id="a-1", hash=HASH))
+    assert queue.apply(msg(3, "action.running", "emit", id="a-1")) == ([], set())
+    assert queue.records["a-1"].action.state == "approved"
+    queue.apply(msg(4, "action.running", "executor", id="a-1"))
+    assert queue.records["a-1"].action.state == "running"

@@ -151,3 +151,31 @@ def test_after_a_failure_the_fix_waits_doubling_then_escalates():
     )
     assert escalated.escalated and escalated.approval == "approve"
     assert escalated.id == action_id("r", drift("db"), "start", ESCALATE_AFTER) != retry.id
+
+
+def test_no_fix_is_recommended_until_every_check_of_the_service_has_reported():
+    # Right after start only the http check has reported: the service looks unhealthy,
+    # although its state probe will say it is stopped (another fix) a moment later.
+    early = diff(DESIRED, world(web={"http": check("fail")}))
+    assert [(d.kind, d.settled) for d in early] == [("unhealthy", False)]
+    recs, [held] = plan(early, DESIRED, "rev1", {}, now=1.0)
+    assert recs == [] and "waiting for every check" in held.why
+    later = diff(
+        DESIRED, world(web={"http": check("fail"), "state": check("fail", state="exited")})
+    )
+    assert [(d.kind, d.settled) for d in later] == [("stopped", True)]
+    assert [r.type for r in plan(later, DESIRED, "rev1", {}, now=1.0)[0]] == ["start"]
+
+
+def test_a_drift_that_comes_back_after_its_fix_gets_a_new_action():
+    first = diff(DESIRED, world(db={"state": check("fail", seq=40, state="inactive")}))
+    again = diff(DESIRED, world(db={"state": check("fail", seq=90, state="inactive")}))
+    [before], _ = plan(first, DESIRED, "rev1", {}, now=1.0)
+    [after], _ = plan(again, DESIRED, "rev1", {}, now=2.0)
+    assert before.id != after.id  # same service, kind and revision; another occurrence
+
+
+def test_a_drift_whose_fix_has_ended_is_held_until_the_drift_changes():
+    [rec], _ = plan([drift()], DESIRED, "rev1", {}, now=1.0)
+    recs, [held] = plan([drift()], DESIRED, "rev1", {}, now=2.0, closed={rec.id: "rejected"})
+    assert recs == [] and f"{rec.id} rejected" in held.why

@@ -11,6 +11,7 @@ from actors.lifecycle import Action, Event, decide, expired
 ACTION = Action(
     "a-1", "start", "unit:x.service", (("systemctl", "start", "--", "x.service"),), "rev1"
 )
+HASH = ACTION.hash
 
 
 def at(state: str, **changes) -> Action:
@@ -18,11 +19,16 @@ def at(state: str, **changes) -> Action:
 
 
 def approved() -> Action:
-    return decide(at("pending"), Event("approve", 10.0, by="oskar")).action
+    return decide(at("pending"), Event("approve", 10.0, by="oskar", approval_hash=HASH)).action
+
+
+def event(kind: str, when: float = 1.0) -> Event:
+    """An event as its sender makes it: an approval carries the hash it was shown."""
+    return Event(kind, when, approval_hash=HASH if kind == "approve" else "")
 
 
 @pytest.mark.parametrize(
-    ("state", "event", "after"),
+    ("state", "kind", "after"),
     [
         ("recommended", "queue", "pending"),
         ("pending", "approve", "approved"),
@@ -35,14 +41,14 @@ def approved() -> Action:
         ("running", "interrupt", "interrupted"),
     ],
 )
-def test_each_allowed_transition(state, event, after):
-    decision = decide(at(state), Event(event, 1.0))
+def test_each_allowed_transition(state, kind, after):
+    decision = decide(at(state), event(kind))
     assert decision.changed and decision.action.state == after
-    assert decision.action.history[-1].kind == event
+    assert decision.action.history[-1].kind == kind
 
 
 @pytest.mark.parametrize(
-    ("state", "event", "says"),
+    ("state", "kind", "says"),
     [
         ("approved", "approve", "cannot approve"),
         ("rejected", "approve", "already rejected"),
@@ -51,8 +57,8 @@ def test_each_allowed_transition(state, event, after):
         ("running", "approve", "cannot approve"),
     ],
 )
-def test_events_that_change_nothing_say_so(state, event, says):
-    decision = decide(at(state), Event(event, 1.0))
+def test_events_that_change_nothing_say_so(state, kind, says):
+    decision = decide(at(state), event(kind))
     assert not decision.changed and says in decision.message
     assert decision.action == at(state)
 
@@ -75,6 +81,12 @@ def test_an_approval_no_longer_applies_when_the_action_changes():
 def test_an_approval_for_what_the_operator_did_not_see_is_refused():
     decision = decide(at("pending"), Event("approve", 1.0, by="o", approval_hash="stale"))
     assert not decision.changed and "changed since it was shown" in decision.message
+
+
+def test_an_approval_without_the_hash_the_operator_saw_is_refused():
+    decision = decide(at("pending"), Event("approve", 1.0, by="o"))
+    assert not decision.changed and "must carry the hash" in decision.message
+    assert decision.action == at("pending")
 
 
 def test_approvals_expire():
