@@ -19,7 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import actions, atomic, drift, inventory_files, observer, plan, revision, world
+from actors import (
+    actions,
+    atomic,
+    drift,
+    inventory_files,
+    lifecycle,
+    observer,
+    plan,
+    revision,
+    world,
+)
 from actors.inventory import Inventory
 from bus import client, filelog
 
@@ -44,12 +54,23 @@ def load_desired(repo: Path) -> tuple[Desired | None, list[inventory_files.Probl
 
 
 def evaluate(
-    desired: Desired, state: world.World, failures: dict[str, plan.Failures], epoch: int = 0
+    desired: Desired,
+    state: world.World,
+    failures: dict[str, plan.Failures],
+    epoch: int = 0,
+    closed: dict[str, str] | None = None,
 ):
-    """diff + plan for one moment: the world's own clock is ``now``."""
+    """diff + plan for one moment: the world's own clock is ``now``; ``closed``: the
+    finished actions (id -> final state)."""
     drifts = drift.diff(desired.inventory, state)
     recommended, held = plan.plan(
-        drifts, desired.inventory, desired.revision.id, failures, now=state.time, epoch=epoch
+        drifts,
+        desired.inventory,
+        desired.revision.id,
+        failures,
+        now=state.time,
+        epoch=epoch,
+        closed=closed,
     )
     return drifts, recommended, held
 
@@ -135,23 +156,27 @@ class Supervisor:
     def _on_action(self, message) -> None:
         outgoing, changed = self.queue.apply(message)
         self._queue_output(outgoing, changed)
-        payload = message.payload
-        record = self.queue.records.get(payload.get("id"))
-        key = (
-            payload.get("drift_key")
-            or (payload.get("drift") or {}).get("key")
-            or (record and (record.details.get("drift") or {}).get("key"))
+        action_id = message.payload.get("id")
+        record = self.queue.records.get(action_id)
+        # Only what the queue took counts (a forged report changes nothing); an expiry is
+        # the queue's own decision, coming back from the bus.
+        taken = action_id in changed or (
+            message.topic == "action.expired" and message.source == actions.QUEUE_SOURCE
         )
+        if record is None or not taken:
+            return
+        key = (record.details.get("drift") or {}).get("key")
         # Each of these ends an attempt without a fix: the next one comes after a back-off,
         # as a new action (a final action cannot be approved again).
         retry = ("action.failed", "action.timed_out", "action.interrupted", "action.expired")
         if message.topic in retry and key:
             earlier = self.failures.get(key)
             self.failures[key] = plan.Failures((earlier.count if earlier else 0) + 1, message.time)
-            self._save()
         elif message.topic == "action.succeeded" and key:
             self.failures.pop(key, None)
-            self._save()
+        if record.action.state in lifecycle.FINAL:
+            self.open.pop(action_id, None)  # ended: a drift that comes back gets a new one
+        self._save()
 
     def _replay_actions(self, until: int) -> None:
         """Rebuild the queue from the log on disk up to where the live feed starts (what
@@ -236,7 +261,14 @@ class Supervisor:
 
     def evaluate_and_publish(self) -> None:
         assert self.desired is not None
-        drifts, recommended, held = evaluate(self.desired, self.world, self.failures, self.epoch)
+        closed = {
+            action_id: record.action.state
+            for action_id, record in self.queue.records.items()
+            if record.action.state in lifecycle.FINAL
+        }
+        drifts, recommended, held = evaluate(
+            self.desired, self.world, self.failures, self.epoch, closed
+        )
         current = report(self.desired, drifts, recommended, held)
         if _settled(current) != self.last_report:  # not every new observation of the same drift
             self.last_report = _settled(current)
@@ -249,7 +281,13 @@ class Supervisor:
                 self.open[rec.id] = rec.drift.key
                 self._publish("action.recommended", recommendation_payload(rec), f"rec-{rec.id}")
         for action_id in [a for a in self.open if a not in live]:
+            record = self.queue.records.get(action_id)
+            state = record.action.state if record else "recommended"
+            if state == "running":
+                continue  # its end closes it; a running fix is never taken back
             key = self.open.pop(action_id)
+            if state in lifecycle.FINAL:
+                continue  # it ended already: there is nothing to take back
             gone = not any(d.key == key for d in drifts)
             why = "the drift is gone" if gone else "superseded (revision or attempt changed)"
             self._publish(
