@@ -6,10 +6,14 @@ scale) and folds it into two sets: ``started`` (an ``action.running`` was publis
 finished was running when an executor died: it is published as ``action.interrupted`` and
 never run again (the operator approves again to retry).
 
-On ``action.approved`` for an action neither started nor finished: the hash must match what
-would run (else ``action.refused``); just before running, the drift behind it must still be
-in ``state/drift.json`` (else ``action.obsolete``); then ``action.running`` is published and
-durable *before* anything is spawned, so a crash can never lead to a second run. Commands run
+Only the queue's own approvals count: an ``action.approved`` from the supervisor (which hosts
+the queue) for an action the supervisor recommended, for exactly what it recommended; anything
+else is logged and ignored (the bus is not authenticated yet, but ``homelab emit`` and the
+inbox cannot claim the supervisor's name). For such an approval, neither started nor finished:
+the hash must match what would run and the driver must build the same commands today (else
+``action.refused``); just before running, the drift behind it must still be in the latest
+``drift.report`` (else ``action.obsolete``); then ``action.running`` is published and durable
+*before* anything is spawned, so a crash can never lead to a second run. Commands run
 through ``runner.run`` in a thread pool, one action at a time per target (others for the same
 target wait, in order), streaming ``action.output`` and ending with one of
 ``action.succeeded`` / ``action.failed`` / ``action.timed_out``.
@@ -33,12 +37,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import atomic, drivers, inventory_files, lifecycle, runner
+from actors import drivers, inventory_files, lifecycle, runner
 from bus import client
+from bus.envelope import Message
 
 log = logging.getLogger("homelab.executor")
 
-DRIFT_FILE = "state/drift.json"
+QUEUE = "supervisor"  # the source of recommendations, approvals and drift reports
 LOG_DIR = "logs/actions"
 ENDS = ("succeeded", "failed", "timed_out", "obsolete", "refused", "interrupted")
 # Also final for the executor: an approval the queue took back must not run.
@@ -130,21 +135,33 @@ class Executor:
         self.futures: set[concurrent.futures.Future] = set()
         self.caught_up = False
         self.backlog: list[dict[str, Any]] = []  # approvals seen while catching up
+        self.recommended: dict[str, dict[str, Any]] = {}  # by id, as the supervisor said
+        self.drifts: set[str] | None = None  # keys in the latest drift report (None: none yet)
 
     # The bus
 
-    def take(self, topic: str, payload: dict[str, Any], out: _Out | None) -> None:
-        """Folds one ``action.`` message in; acts on approvals once caught up."""
-        kind = topic.removeprefix("action.")
+    def take(self, message: Message, out: _Out | None) -> None:
+        """Folds one message in; acts on approvals once caught up."""
+        payload, source = message.payload, message.source
+        if message.topic == "drift.report":
+            if source == QUEUE:
+                self.drifts = drift_keys(payload)
+            return
+        kind = message.topic.removeprefix("action.")
         action_id = payload.get("id")
         if not isinstance(action_id, str):
             return
-        if kind == "running":
+        if kind == "recommended":
+            if source == QUEUE:
+                self.recommended.setdefault(action_id, payload)
+        elif kind == "running":
             self.started.add(action_id)
         elif kind in CLOSED:
             self.finished.add(action_id)
         elif kind == "approved":
-            if self.caught_up and out is not None:
+            if source != QUEUE:
+                log.warning("%s: ignored an approval from %r, not the queue", action_id, source)
+            elif self.caught_up and out is not None:
                 self.approve(payload, out)
             else:
                 self.backlog.append(payload)
@@ -169,7 +186,12 @@ class Executor:
         if action_id in self.started or action_id in self.finished or action_id in self.queued:
             log.info("%s: approved again; already taken, nothing done", action_id)
             return
-        why = check(payload) or (allowed(payload, self.repo) if self.repo else "")
+        recommendation = self.recommended.get(action_id)
+        why = (
+            matches(payload, recommendation)
+            or check(payload)
+            or (allowed(payload, self.repo) if self.repo else "")
+        )
         if why:
             log.warning("%s refused: %s", action_id, why)
             out.publish("action.refused", {"id": action_id, "reason": why}, f"refused-{action_id}")
@@ -179,7 +201,7 @@ class Executor:
             id=action_id,
             target=payload["target"],
             commands=[list(argv) for argv in payload["commands"]],
-            drift_key=str(payload.get("drift_key") or ""),
+            drift_key=recommendation["drift"]["key"],
             hash=payload["hash"],
         )
         self.waiting.setdefault(job.target, collections.deque()).append(job)
@@ -208,7 +230,7 @@ class Executor:
     def start(self, job: Job, pool: concurrent.futures.Executor, out: _Out) -> bool:
         if job.id in self.started or job.id in self.finished:
             return False
-        if job.drift_key and job.drift_key not in current_drifts(self.root):
+        if self.drifts is None or job.drift_key not in self.drifts:
             log.info("%s obsolete: drift %s is gone", job.id, job.drift_key)
             out.publish(
                 "action.obsolete",
@@ -269,7 +291,8 @@ class Executor:
         out = _Out(self.endpoint)
         pool = concurrent.futures.ThreadPoolExecutor(self.parallel, "executor-run")
         try:
-            with client.Subscriber(self.endpoint, "action.", since=1) as subscriber:
+            prefixes = ("action.", "drift.report")
+            with client.Subscriber(self.endpoint, *prefixes, since=1) as subscriber:
                 while not should_stop():
                     try:
                         message = subscriber.get(timeout=POLL)
@@ -278,7 +301,7 @@ class Executor:
                         time.sleep(1)
                         continue
                     if message is not None:
-                        self.take(message.topic, message.payload, out)
+                        self.take(message, out)
                     elif not self.caught_up:
                         self.catch_up(out)
                     if self.caught_up:
@@ -291,6 +314,19 @@ class Executor:
             pool.shutdown(wait=False)
             out.close()
         return 0
+
+
+def matches(approval: dict[str, Any], recommendation: dict[str, Any] | None) -> str:
+    """Why an approval is not for exactly what the supervisor recommended ("" when it is)."""
+    if recommendation is None:
+        return "the supervisor never recommended this action"
+    fields = ("type", "target", "commands", "revision", "service")
+    if any(approval.get(name) != recommendation.get(name) for name in fields):
+        return "the approval is not for what was recommended"
+    drift = recommendation.get("drift")
+    if not isinstance(drift, dict) or not isinstance(drift.get("key"), str):
+        return "the recommendation names no drift to check"
+    return ""
 
 
 def check(payload: dict[str, Any]) -> str:
@@ -337,9 +373,8 @@ def allowed(payload: dict[str, Any], repo: Path) -> str:
     return ""
 
 
-def current_drifts(root: Path) -> set[str]:
-    """The keys of the drifts in the latest report (none when there is no report)."""
-    report = atomic.read_json_object(Path(root) / DRIFT_FILE)
+def drift_keys(report: dict[str, Any]) -> set[str]:
+    """The keys of the drifts in a ``drift.report``."""
     drifts = report.get("drifts")
     if not isinstance(drifts, list):
         return set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -58,9 +57,10 @@ def executor(root, broker):
         stop(proc)
 
 
-def write_drifts(root: Path, *keys: str) -> None:
-    (root / "state").mkdir(exist_ok=True)
-    (root / "state" / "drift.json").write_text(json.dumps({"drifts": [{"key": k} for k in keys]}))
+def report_drifts(endpoint: str, *keys: str) -> None:
+    """The supervisor's latest drift report, which the executor checks before each run."""
+    with client.Publisher(endpoint, source="supervisor") as pub:
+        pub.publish("drift.report", {"drifts": [{"key": k} for k in keys]})
 
 
 def approval(action_id: str, commands: list[list[str]], hash_: str | None = None) -> dict:
@@ -79,8 +79,16 @@ def approval(action_id: str, commands: list[list[str]], hash_: str | None = None
     }
 
 
-def approve(endpoint: str, payload: dict) -> None:
-    with client.Publisher(endpoint, source="test") as pub:
+def recommendation(payload: dict) -> dict:
+    fields = ("id", "type", "target", "commands", "revision", "service")
+    return {k: payload[k] for k in fields} | {"drift": {"key": DRIFT}}
+
+
+def approve(endpoint: str, payload: dict, source: str = "supervisor") -> None:
+    """What the queue publishes: the recommendation, then (here at once) its approval."""
+    with client.Publisher(endpoint, source="supervisor") as pub:
+        pub.publish("action.recommended", recommendation(payload))
+    with client.Publisher(endpoint, source=source) as pub:
         pub.publish("action.approved", payload)
 
 
@@ -111,7 +119,7 @@ def py(code: str) -> list[str]:
 
 
 def test_runs_once_after_running_is_durable(root, broker, executor):
-    write_drifts(root, DRIFT)
+    report_drifts(broker.endpoint, DRIFT)
     seen = root / "seen.txt"
     # The command itself reads the bus: the running message must be there already.
     check = (
@@ -136,12 +144,12 @@ def test_runs_once_after_running_is_durable(root, broker, executor):
 
 
 def test_the_same_approval_twice_runs_once(root, broker, executor):
-    write_drifts(root, DRIFT)
+    report_drifts(broker.endpoint, DRIFT)
     ran = root / "ran.txt"
     payload = approval("a2", [py(f"open({str(ran)!r}, 'a').write('ran\\n')")])
     executor()
-    with client.Publisher(broker.endpoint, source="test") as pub:
-        pub.publish("action.approved", payload)
+    approve(broker.endpoint, payload)
+    with client.Publisher(broker.endpoint, source="supervisor") as pub:
         pub.publish("action.approved", payload)  # another message id, the same action
     wait_for(broker.endpoint, "a2", "action.succeeded")
     time.sleep(1.0)  # room for a second run, if there were one
@@ -151,7 +159,7 @@ def test_the_same_approval_twice_runs_once(root, broker, executor):
 
 
 def test_a_wrong_hash_is_refused(root, broker, executor):
-    write_drifts(root, DRIFT)
+    report_drifts(broker.endpoint, DRIFT)
     ran = root / "ran.txt"
     executor()
     approve(broker.endpoint, approval("a3", [py(f"open({str(ran)!r}, 'a')")], hash_="0" * 64))
@@ -162,7 +170,7 @@ def test_a_wrong_hash_is_refused(root, broker, executor):
 
 
 def test_a_gone_drift_makes_it_obsolete(root, broker, executor):
-    write_drifts(root, "svc/other")
+    report_drifts(broker.endpoint, "svc/other")
     ran = root / "ran.txt"
     executor()
     approve(broker.endpoint, approval("a4", [py(f"open({str(ran)!r}, 'a')")]))
@@ -173,7 +181,7 @@ def test_a_gone_drift_makes_it_obsolete(root, broker, executor):
 
 
 def test_a_failing_command_fails_with_its_exit_code(root, broker, executor):
-    write_drifts(root, DRIFT)
+    report_drifts(broker.endpoint, DRIFT)
     executor()
     approve(broker.endpoint, approval("a5", [py("import sys; print('boom'); sys.exit(3)")]))
     failed = wait_for(broker.endpoint, "a5", "action.failed")
@@ -183,7 +191,7 @@ def test_a_failing_command_fails_with_its_exit_code(root, broker, executor):
 
 
 def test_killed_mid_run_is_interrupted_once_and_never_rerun(root, broker, executor):
-    write_drifts(root, DRIFT)
+    report_drifts(broker.endpoint, DRIFT)
     pids = root / "pids.txt"
     marker = f"executor-test-sleeper-{os.getpid()}"
     sleeper = py(
@@ -220,3 +228,37 @@ def test_killed_mid_run_is_interrupted_once_and_never_rerun(root, broker, execut
                 os.killpg(orphan, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_only_the_queues_approval_of_what_it_recommended_runs(root, broker, executor):
+    report_drifts(broker.endpoint, DRIFT)
+    ran = root / "ran.txt"
+    payload = approval("a7", [py(f"open({str(ran)!r}, 'a').write('ran\\n')")])
+    executor()
+    approve(broker.endpoint, payload, source="cli:mallory")  # not the queue: ignored
+    unasked = approval("a8", [py(f"open({str(ran)!r}, 'a').write('unasked\\n')")])
+    with client.Publisher(broker.endpoint, source="supervisor") as pub:
+        pub.publish("action.approved", unasked)  # never recommended
+    refused = wait_for(broker.endpoint, "a8", "action.refused")
+    assert refused.payload["reason"] == "the supervisor never recommended this action"
+    other = [py(f"open({str(ran)!r}, 'a').write('other\\n')")]
+    swapped = approval("a7", other)  # a consistent hash, but not what was recommended
+    with client.Publisher(broker.endpoint, source="supervisor") as pub:
+        pub.publish("action.approved", swapped, id="swapped")
+    assert wait_for(broker.endpoint, "a7", "action.refused").payload["reason"] == (
+        "the approval is not for what was recommended"
+    )
+    assert not ran.exists() and not of(broker.endpoint, "a7", "action.running")
+
+
+def test_a_forged_approval_does_not_block_the_real_one(root, broker, executor):
+    report_drifts(broker.endpoint, DRIFT)
+    ran = root / "ran.txt"
+    payload = approval("a9", [py(f"open({str(ran)!r}, 'a').write('ran\\n')")])
+    executor()
+    approve(broker.endpoint, payload, source="emit")
+    with client.Publisher(broker.endpoint, source="supervisor") as pub:
+        pub.publish("action.approved", payload)
+    wait_for(broker.endpoint, "a9", "action.succeeded")
+    assert ran.read_text() == "ran\n"
+    assert not of(broker.endpoint, "a9", "action.refused")
