@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import textwrap
 import threading
@@ -264,31 +263,15 @@ async def test_tcp_unknown_host_is_a_fail() -> None:
 
 def make_cert(directory: Path, name: str, *, days_left: float) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 and localhost, CN probe.test, expiring in
-    ``days_left`` days: with ``cryptography`` if installed, else the openssl command."""
-    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        if days_left < 1:
-            pytest.skip("an expired certificate needs the cryptography package")
-        if shutil.which("openssl") is None:
-            pytest.skip("neither cryptography nor openssl to make a certificate")
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "ec",
-                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", str(key), "-out", str(cert), "-days", str(int(days_left)),
-                "-subj", "/CN=probe.test",
-                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-        return str(cert), str(key)
+    ``days_left`` days (negative: expired)."""
     import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
 
     private = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe.test")])
