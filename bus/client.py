@@ -6,7 +6,7 @@
     for message in Subscriber(endpoint, "obs.", since=1):     # from the log, then live
         ...
 
-``AsyncSubscriber`` is the same for asyncio code (the NiceGUI app).
+``bus.aio`` has the same for asyncio programs (the NiceGUI app).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import collections
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgpack
 import zmq
-import zmq.asyncio
 
 from bus import envelope, protocol
 from bus.envelope import Message
@@ -354,68 +353,3 @@ class Subscriber:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class AsyncSubscriber:
-    """``Subscriber`` for asyncio: ``async for message in AsyncSubscriber(...)``.
-
-    Sockets are made inside the running loop (``start``), so it can be created anywhere.
-    """
-
-    def __init__(
-        self,
-        endpoint: str = DEFAULT_ENDPOINT,
-        *prefixes: str,
-        since: int | None = None,
-        timeout: float = 5.0,
-    ):
-        self.endpoint = endpoint
-        self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
-        self.timeout = timeout
-        self._ctx: zmq.asyncio.Context | None = None
-        self._numbers = itertools.count(1)
-
-    async def __aiter__(self) -> AsyncIterator[Message]:
-        self._ctx = zmq.asyncio.Context()
-        dealer = _dealer(self._ctx, self.endpoint)
-        sub = self._ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(publish_endpoint(self.endpoint))
-        try:
-            if not self.tracker.started:
-                pong = await self._ask(dealer, "ping")
-                self.tracker.start_at(pong[2]["seq"])
-            while True:
-                while self.tracker.behind:
-                    reply = await self._ask(
-                        dealer,
-                        "fetch",
-                        self.tracker.fetch_after(),
-                        FETCH_LIMIT,
-                        list(self.tracker.prefixes),
-                    )
-                    for message in self.tracker.on_fetched(reply[2], reply[3], reply[4]):
-                        yield message
-                for message in self.tracker.on_live(await sub.recv()):
-                    yield message
-        finally:
-            dealer.close(0)
-            sub.close(0)
-            self._ctx.term()
-
-    async def _ask(self, dealer: zmq.asyncio.Socket, *fields: Any) -> tuple:
-        """One request, resent every second until the broker answers (it may be restarting)."""
-        req = next(self._numbers)
-        frame = protocol.encode(fields[0], req, *fields[1:])
-        while True:
-            try:
-                await dealer.send(frame, zmq.NOBLOCK)
-            except zmq.Again:
-                pass
-            if await dealer.poll(int(RESEND_AFTER * 1000)):
-                reply = protocol.decode_reply(await dealer.recv())
-                if reply[1] == req:
-                    if reply[0] == "err":
-                        raise BusError(f"broker refused the request: {reply[2]}")
-                    return reply

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bus import client, envelope
+from bus import aio, client, envelope
 from bus.filelog import FileLog
 from conftest import BrokerProcess, free_port_pair
 
@@ -85,7 +85,7 @@ def test_an_async_subscriber_catches_up_and_follows(broker):
 
         async def collect():
             got = []
-            async for message in client.AsyncSubscriber(broker.endpoint, "world.", since=1):
+            async for message in aio.AsyncSubscriber(broker.endpoint, "world.", since=1):
                 got.append(message.payload["i"])
                 if len(got) == 100:
                     publisher.publish("world.x", {"i": 100})
