@@ -155,7 +155,8 @@ class Publisher:
         self._batches = itertools.count(1)
         self._open: list[bytes] = []
         self._in_flight: dict[int, list] = {}  # batch -> [frame, sent at or None], in order
-        self.results: dict[int, list[int | str]] = {}  # of single-message batches
+        self.results: dict[int, list[int | str]] = {}  # of single-message and kept batches
+        self._kept: set[int] = set()  # batches whose results publish_batch waits for
         self.rejected: list[str] = []
         self.last_seq = 0
 
@@ -179,6 +180,30 @@ class Publisher:
         if isinstance(result, str):
             raise PublishRejected(f"broker rejected the message: {result}")
         return result
+
+    def publish_batch(self, messages: Sequence[tuple[str, dict[str, Any], str]]) -> list[int | str]:
+        """Publish (topic, payload, id) triples at once; once all are durable, return each
+        one's sequence number, or the broker's reason for refusing it. Sent again with the
+        same ids after a BusUnavailable, each is stored once and answers the same."""
+        self.flush()
+        wires = [self._wire(topic, payload, msg_id) for topic, payload, msg_id in messages]
+        chunks: list[list[bytes]] = [[]]
+        for wire in wires:
+            if chunks[-1] and sum(map(len, chunks[-1])) + len(wire) > BATCH_BYTES:
+                chunks.append([])
+            chunks[-1].append(wire)
+        batches = [self._send_batch(chunk) for chunk in chunks if chunk]
+        self._kept.update(batches)
+        try:
+            self._wait(lambda: not any(b in self._in_flight for b in batches))
+        finally:
+            self._kept.difference_update(batches)
+        self.rejected.clear()
+        results: list[int | str] = []
+        for batch, chunk in zip(batches, chunks, strict=True):
+            answer = self.results.pop(batch)
+            results += answer if len(answer) == len(chunk) else answer * len(chunk)
+        return results
 
     def submit(self, topic: str, payload: dict[str, Any], *, id: str | None = None) -> None:
         """Queue a message; ``flush`` sends what is left and waits until all are durable.
@@ -270,7 +295,7 @@ class Publisher:
         reply = protocol.decode_reply(frame)
         if reply[0] == "ack" and reply[1] in self._in_flight:
             del self._in_flight[reply[1]]
-            if len(reply[2]) == 1:
+            if len(reply[2]) == 1 or reply[1] in self._kept:
                 self.results[reply[1]] = reply[2]
             for result in reply[2]:
                 if isinstance(result, str):
