@@ -18,9 +18,9 @@ through ``runner.run`` in a thread pool, one action at a time per target (others
 target wait, in order), streaming ``action.output`` and ending with one of
 ``action.succeeded`` / ``action.failed`` / ``action.timed_out``.
 
-One publisher thread owns the bus ``Publisher`` (it is not thread-safe); the others hand it
-messages through a queue. Message ids are derived from the action id, so a message resent
-after a hiccup is stored once.
+Every thread publishes through one ``bus.outbox.Outbox``, which holds messages while the
+broker is away. Message ids are derived from the action id, so a message resent after a
+hiccup is stored once.
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ import dataclasses
 import logging
 import queue
 import re
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from actors import drivers, inventory_files, lifecycle, runner
-from bus import client
+from bus import client, outbox
 from bus.envelope import Message
 
 log = logging.getLogger("homelab.executor")
@@ -52,7 +51,6 @@ INTERRUPTED = "the executor stopped while it ran; not run again: approve again t
 OBSOLETE = "the drift is gone"
 POLL = 0.2  # how long the main loop waits for a message
 PUBLISH_WAIT = 30.0  # how long the main loop waits for a message to be durable
-FINAL_TRIES = 3  # attempts at publishing an action's end before giving up (logged)
 STOP_GRACE = 30.0  # after a stop: beyond ``timeout``, how long running actions get
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 
@@ -64,54 +62,6 @@ class Job:
     commands: list[list[str]]
     drift_key: str
     hash: str
-
-
-class _Out:
-    """The one thread that publishes; ``send`` queues, ``publish`` waits until durable."""
-
-    def __init__(self, endpoint: str):
-        self.publisher = client.Publisher(endpoint, source="executor")
-        self.items: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._loop, name="executor-publisher", daemon=True)
-        self.thread.start()
-
-    def send(self, topic: str, payload: dict[str, Any], msg_id: str, tries: int = 1) -> None:
-        self.items.put((topic, payload, msg_id, tries, None))
-
-    def publish(self, topic: str, payload: dict[str, Any], msg_id: str) -> int:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self.items.put((topic, payload, msg_id, 1, future))
-        return future.result(timeout=PUBLISH_WAIT)
-
-    def close(self, timeout: float = 15.0) -> None:
-        self.items.put(None)
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            log.error("messages still unpublished after %g s; leaving them", timeout)
-        else:
-            self.publisher.close()
-
-    def _loop(self) -> None:
-        while True:
-            item = self.items.get()
-            if item is None:
-                return
-            topic, payload, msg_id, tries, future = item
-            for attempt in range(1, tries + 1):
-                try:
-                    seq = self.publisher.publish(topic, payload, id=msg_id)
-                except Exception as error:  # noqa: BLE001 - reported to the waiter or logged
-                    if attempt < tries:
-                        log.warning("publishing %s failed (%s); trying again", topic, error)
-                        continue
-                    if future is not None:
-                        future.set_exception(error)
-                    else:
-                        log.error("could not publish %s for %s: %s", topic, payload["id"], error)
-                else:
-                    if future is not None:
-                        future.set_result(seq)
-                    break
 
 
 class Executor:
@@ -140,7 +90,7 @@ class Executor:
 
     # The bus
 
-    def take(self, message: Message, out: _Out | None) -> None:
+    def take(self, message: Message, out: outbox.Outbox | None) -> None:
         """Folds one message in; acts on approvals once caught up."""
         payload, source = message.payload, message.source
         if message.topic == "drift.report":
@@ -166,7 +116,7 @@ class Executor:
             else:
                 self.backlog.append(payload)
 
-    def catch_up(self, out: _Out) -> None:
+    def catch_up(self, out: outbox.Outbox) -> None:
         """The history is read: what was running is interrupted; old approvals are taken."""
         self.caught_up = True
         for action_id in sorted(self.started - self.finished):
@@ -174,14 +124,15 @@ class Executor:
             out.publish(
                 "action.interrupted",
                 {"id": action_id, "reason": INTERRUPTED},
-                f"interrupted-{action_id}",
+                id=f"interrupted-{action_id}",
+                timeout=PUBLISH_WAIT,
             )
             self.finished.add(action_id)
         backlog, self.backlog = self.backlog, []
         for payload in backlog:
             self.approve(payload, out)
 
-    def approve(self, payload: dict[str, Any], out: _Out) -> None:
+    def approve(self, payload: dict[str, Any], out: outbox.Outbox) -> None:
         action_id = payload["id"]
         if action_id in self.started or action_id in self.finished or action_id in self.queued:
             log.info("%s: approved again; already taken, nothing done", action_id)
@@ -194,7 +145,7 @@ class Executor:
         )
         if why:
             log.warning("%s refused: %s", action_id, why)
-            out.publish("action.refused", {"id": action_id, "reason": why}, f"refused-{action_id}")
+            out.send("action.refused", {"id": action_id, "reason": why}, id=f"refused-{action_id}")
             self.finished.add(action_id)
             return
         job = Job(
@@ -209,7 +160,7 @@ class Executor:
 
     # Running
 
-    def start_ready(self, pool: concurrent.futures.Executor, out: _Out) -> None:
+    def start_ready(self, pool: concurrent.futures.Executor, out: outbox.Outbox) -> None:
         """Starts the next waiting action of every target that has none running."""
         while True:
             try:
@@ -227,15 +178,15 @@ class Executor:
             if not jobs:
                 del self.waiting[target]
 
-    def start(self, job: Job, pool: concurrent.futures.Executor, out: _Out) -> bool:
+    def start(self, job: Job, pool: concurrent.futures.Executor, out: outbox.Outbox) -> bool:
         if job.id in self.started or job.id in self.finished:
             return False
         if self.drifts is None or job.drift_key not in self.drifts:
             log.info("%s obsolete: drift %s is gone", job.id, job.drift_key)
-            out.publish(
+            out.send(
                 "action.obsolete",
                 {"id": job.id, "reason": OBSOLETE, "drift_key": job.drift_key},
-                f"obsolete-{job.id}",
+                id=f"obsolete-{job.id}",
             )
             self.finished.add(job.id)
             return False
@@ -243,20 +194,23 @@ class Executor:
         out.publish(
             "action.running",
             {"id": job.id, "by": "executor", "hash": job.hash},
-            f"running-{job.id}",
+            id=f"running-{job.id}",
+            timeout=PUBLISH_WAIT,
         )  # durable now: only then is anything spawned
         log.info("%s running on %s: %d command(s)", job.id, job.target, len(job.commands))
         self.futures.add(pool.submit(self.execute, job, out))
         return True
 
-    def execute(self, job: Job, out: _Out) -> None:
+    def execute(self, job: Job, out: outbox.Outbox) -> None:
         """In a worker thread: runs the commands, streams the output, publishes the end."""
         chunks = iter(range(1, 1 << 62))
 
         def on_output(data: bytes) -> None:
             chunk = data.decode("utf-8", errors="replace")
             out.send(
-                "action.output", {"id": job.id, "chunk": chunk}, f"output-{job.id}-{next(chunks)}"
+                "action.output",
+                {"id": job.id, "chunk": chunk},
+                id=f"output-{job.id}-{next(chunks)}",
             )
 
         rel = f"{LOG_DIR}/{job.id}.log"
@@ -283,23 +237,18 @@ class Executor:
                 "seconds": round(seconds, 3),
                 "drift_key": job.drift_key,
             }
-            out.send(f"action.{outcome}", payload, f"{outcome}-{job.id}", tries=FINAL_TRIES)
+            out.send(f"action.{outcome}", payload, id=f"{outcome}-{job.id}")  # held until sent
         finally:
             self.done.put(job.target)  # after the end is queued: the next one follows it
 
     def run(self, should_stop: Callable[[], bool]) -> int:
-        out = _Out(self.endpoint)
+        out = outbox.Outbox(self.endpoint, "executor")
         pool = concurrent.futures.ThreadPoolExecutor(self.parallel, "executor-run")
+        prefixes = ("action.", "drift.report")
         try:
-            prefixes = ("action.", "drift.report")
-            with client.Subscriber(self.endpoint, *prefixes, since=1) as subscriber:
+            with client.Subscriber(self.endpoint, *prefixes, since=1, reconnect=True) as subscriber:
                 while not should_stop():
-                    try:
-                        message = subscriber.get(timeout=POLL)
-                    except client.BusError as error:
-                        log.warning("reading the bus: %s; trying again", error)
-                        time.sleep(1)
-                        continue
+                    message = subscriber.get(timeout=POLL)
                     if message is not None:
                         self.take(message, out)
                     elif not self.caught_up:
@@ -312,7 +261,7 @@ class Executor:
             if left:
                 log.error("%d action(s) still running; leaving them", len(left))
             pool.shutdown(wait=False)
-            out.close()
+            out.close(timeout=15.0)
         return 0
 
 

@@ -31,7 +31,7 @@ from actors import (
     world,
 )
 from actors.inventory import Inventory
-from bus import client, filelog
+from bus import client, filelog, outbox
 
 log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
@@ -118,7 +118,7 @@ class Supervisor:
         self._stamp: tuple = ()
         checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
         self.world = checkpoint[0] if checkpoint else world.World()
-        self.publisher = client.Publisher(endpoint, "supervisor")
+        self.outbox = outbox.Outbox(endpoint, actions.QUEUE_SOURCE)
         self.queue = actions.Queue(approval_ttl)  # rebuilt from the log's action.* messages
 
     def run(self, should_stop: Callable[[], bool]) -> int:
@@ -127,7 +127,7 @@ class Supervisor:
         prefixes = (*world.PREFIXES, "action.")
         next_watch = next_eval = 0.0
         last_idle = time.monotonic()
-        with client.Subscriber(self.endpoint, *prefixes, since=since) as subscriber:
+        with client.Subscriber(self.endpoint, *prefixes, since=since, reconnect=True) as subscriber:
             while not should_stop():
                 message = subscriber.get(timeout=0.2)
                 now = time.monotonic()
@@ -144,7 +144,7 @@ class Supervisor:
                     next_eval = now + EVALUATE_EVERY
                     self.evaluate_and_publish()
                     self._queue_output(*self.queue.expire(self.world.time))
-        self.publisher.close()
+        self.outbox.close()
         return 0
 
     def _take(self, message) -> None:
@@ -300,10 +300,11 @@ class Supervisor:
     # -- I/O helpers --------------------------------------------------------------------------
 
     def _publish(self, topic: str, payload: dict, msg_id: str) -> None:
+        """Queued in order; held and sent again while the broker is away."""
         try:
-            self.publisher.publish(topic, payload, id=msg_id[:64])
-        except client.BusError as err:
-            log.warning("could not publish %s: %s", topic, err)
+            self.outbox.send(topic, payload, id=msg_id[:64])
+        except (client.BusError, ValueError) as err:  # cannot be sent at all: a bug
+            log.error("could not publish %s: %s", topic, err)
 
     def _save(self) -> None:
         atomic.write_json(

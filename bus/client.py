@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from bus import envelope, protocol
 from bus.envelope import Message
 from bus.subscription import Tracker
 
+log = logging.getLogger("homelab.bus")
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:7001"
 RESEND_AFTER = 1.0
 BATCH_BYTES = 1024 * 1024  # a batch is sent once this full; far below the frame limit
@@ -314,6 +316,10 @@ class Subscriber:
 
     ``since`` is the first sequence number wanted (``1`` for everything); ``None`` means
     from now on. Gaps (a slow reader, a broker restart) are filled from the log.
+
+    With ``reconnect`` (what a long-running actor wants), a broker that is away is waited
+    for: ``get`` returns None when its timeout passes, logs the outage once and its end,
+    and carries on from where it was. Without it, ``get`` raises BusUnavailable.
     """
 
     def __init__(
@@ -323,9 +329,12 @@ class Subscriber:
         since: int | None = None,
         timeout: float = 5.0,
         hwm: int = 1000,
+        reconnect: bool = False,
     ):
         self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
         self.timeout = timeout
+        self.endpoint, self.reconnect = endpoint, reconnect
+        self.away = False  # the broker did not answer the last request
         ctx = zmq.Context.instance()
         self._requests = _Requests(endpoint, ctx)
         self._sub = ctx.socket(zmq.SUB)
@@ -348,7 +357,8 @@ class Subscriber:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ready:
             if self.tracker.behind:
-                self._fetch()
+                if not self._fetch(deadline):
+                    return None
                 continue
             wait = 1000 if deadline is None else int(max(0, deadline - time.monotonic()) * 1000)
             if not self._sub.poll(wait):
@@ -358,16 +368,36 @@ class Subscriber:
             self._ready.extend(self.tracker.on_live(self._sub.recv()))
         return self._ready.popleft()
 
-    def _fetch(self) -> None:
+    def _fetch(self, deadline: float | None) -> bool:
+        """Fetch what is missing from the log; False when a reconnecting subscriber's
+        deadline passed while the broker was away."""
         tracker = self.tracker
-        reply = self._requests.ask(
-            "fetch",
-            tracker.fetch_after(),
-            FETCH_LIMIT,
-            list(tracker.prefixes),
-            timeout=self.timeout,
-        )
+        while True:
+            timeout = self.timeout
+            if self.reconnect and deadline is not None:
+                timeout = min(timeout, max(0.05, deadline - time.monotonic()))
+            try:
+                reply = self._requests.ask(
+                    "fetch",
+                    tracker.fetch_after(),
+                    FETCH_LIMIT,
+                    list(tracker.prefixes),
+                    timeout=timeout,
+                )
+                break
+            except BusUnavailable as err:
+                if not self.reconnect:
+                    raise
+                if not self.away:
+                    log.warning("lost the broker (will keep trying): %s", err)
+                    self.away = True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+        if self.away:
+            log.info("the broker at %s is back", self.endpoint)
+            self.away = False
         self._ready.extend(tracker.on_fetched(reply[2], reply[3], reply[4]))
+        return True
 
     def close(self) -> None:
         self._sub.close(0)

@@ -68,7 +68,7 @@ class Loop:
 def loop(tmp_path):
     made = Loop(tmp_path)
     yield made
-    made.supervisor.publisher.close()
+    made.supervisor.outbox.close(0)
 
 
 def recommended(loop: Loop, since: int = 0) -> list[str]:

@@ -33,7 +33,7 @@ def test_an_attempt_that_ends_without_a_fix_counts_as_a_failure(tmp_path, end):
         supervisor._on_action(Message(3, 20.0, end, "m3", "executor", {"id": "a-1"}))
     assert supervisor.failures["x/stopped"].count == 1
     assert supervisor.failures["x/stopped"].last_at == 20.0
-    supervisor.publisher.close()
+    supervisor.outbox.close(0)
 
 
 def test_a_forged_end_counts_for_nothing(tmp_path):
@@ -43,4 +43,4 @@ def test_a_forged_end_counts_for_nothing(tmp_path):
     supervisor._on_action(Message(2, 15.0, "action.running", "m2", "executor", {"id": "a-1"}))
     supervisor._on_action(Message(3, 20.0, "action.failed", "m3", "emit", {"id": "a-1"}))
     assert "x/stopped" not in supervisor.failures
-    supervisor.publisher.close()
+    supervisor.outbox.close(0)

@@ -107,3 +107,26 @@ def test_publishing_without_a_broker_fails_with_a_clear_error(root):
     with client.Publisher(endpoint, "t", timeout=0.5) as publisher:
         with pytest.raises(client.BusUnavailable, match="is `homelab broker` running"):
             publisher.publish("obs.a", {})
+
+
+def test_a_reconnecting_subscriber_waits_for_the_broker_and_misses_nothing(root):
+    late = BrokerProcess(root, free_port_pair())
+    with client.Subscriber(late.endpoint, "obs.", since=1, reconnect=True) as subscriber:
+        started = time.monotonic()
+        assert subscriber.get(timeout=0.5) is None  # no broker: nothing, and no error
+        assert time.monotonic() - started < 3 and subscriber.away
+        late.start()
+        try:
+            with client.Publisher(late.endpoint, "t") as publisher:
+                publisher.publish("obs.a", {"i": 1})
+            got = drain(subscriber, 1)
+            assert [m.payload for m in got] == [{"i": 1}] and not subscriber.away
+        finally:
+            late.stop()
+
+
+def test_a_plain_subscriber_says_when_the_broker_is_away(root):
+    endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
+    with client.Subscriber(endpoint, "obs.", since=1, timeout=0.3) as subscriber:
+        with pytest.raises(client.BusUnavailable):
+            subscriber.get(timeout=0.5)
