@@ -10,15 +10,10 @@ import pytest
 
 from actors.inventory import DiskCheck, HttpCheck, TcpCheck, check_id
 from actors.observations import Observation
-from actors.probes import (
-    compose_entries,
-    describe_compose,
-    describe_container,
-    parse_certificate,
-    parse_compose_ps,
-    parse_docker_inspect,
-    parse_systemctl_units,
-)
+from actors.probes.compose import compose_entries, describe_compose, parse_compose_ps
+from actors.probes.container import describe_container, parse_docker_inspect
+from actors.probes.systemd import parse_systemctl_units
+from actors.probes.tls import parse_certificate
 
 # -- docker inspect ------------------------------------------------------------------------------
 

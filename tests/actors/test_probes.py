@@ -470,8 +470,8 @@ async def test_disk_blocked_mount_times_out_once_and_does_not_pile_up(
         release.wait(5)
         return real(path)
 
-    monkeypatch.setattr(probes.shutil, "disk_usage", blocked)
-    monkeypatch.setattr(probes, "DISK_TIMEOUT", 0.2)
+    monkeypatch.setattr(probes.disk.shutil, "disk_usage", blocked)
+    monkeypatch.setattr(probes.disk, "DISK_TIMEOUT", 0.2)
     disk = DiskCheck(type="disk", path=str(tmp_path))
     started = time.monotonic()
     first, second = await asyncio.gather(check(disk), check(disk))
