@@ -36,7 +36,7 @@ from actors.inventory import (
 )
 from actors.observations import Observation
 from actors.probes import command, compose, container, disk, http, systemd, tcp, tls
-from actors.probes.result import Clock, Result, observation
+from actors.probes.result import Clock, Result, observe
 
 STATE_TIMEOUT = 10.0  # seconds, for state probes (the services have no timeout of their own)
 STATE_CHECK = "state"
@@ -52,16 +52,13 @@ async def run_check(
     clock: Clock = time.time,
 ) -> Observation:
     """Runs one check once. ``service`` is None for a node's own checks."""
-    started = time.monotonic()
-    result = await _settle(_check(check, node_address, clock))
-    return observation(
-        result,
+    return await observe(
+        _check(check, node_address, clock),
         node=node_name,
         service=service,
         check=check_id(check),
         interval=interval,
         clock=clock,
-        started=started,
     )
 
 
@@ -90,16 +87,8 @@ async def probe_state(
             probe = command.state(service.status, limit)
         case _:
             return None
-    started = time.monotonic()
-    result = await _settle(probe)
-    return observation(
-        result,
-        node=node_name,
-        service=name,
-        check=STATE_CHECK,
-        interval=interval,
-        clock=clock,
-        started=started,
+    return await observe(
+        probe, node=node_name, service=name, check=STATE_CHECK, interval=interval, clock=clock
     )
 
 
@@ -116,11 +105,3 @@ async def _check(check: Check, address: str, clock: Clock) -> Result:
         case CommandCheck():
             return await command.check(check)
     return Result("error", f"unknown check type {type(check).__name__}")
-
-
-async def _settle(probe: Awaitable[Result]) -> Result:
-    """The probe's Result; a bug in a probe is an error Result, not the agent's end."""
-    try:
-        return await probe
-    except Exception as exc:
-        return Result("error", f"probe failed: {type(exc).__name__}: {exc}")

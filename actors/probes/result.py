@@ -1,4 +1,4 @@
-"""What a probe returns (a Result), and how a Result becomes the Observation the agent sends.
+"""What a probe returns (a Result), and how it becomes the Observation the agent sends.
 
 A probe never raises for anything the probed world does; it says what happened in a Result,
 with ``reason`` turning an exception into a few plain words.
@@ -11,7 +11,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from actors.cli_tools import first_line
 from actors.observations import FactValue, Observation, Outcome, cut
@@ -32,18 +32,23 @@ class Result:
         return self.outcome in ("ok", "fail")
 
 
-def observation(
-    result: Result,
+async def observe(
+    probe: Awaitable[Result],
     *,
     node: str,
     service: str | None,
     check: str,
     interval: float,
     clock: Clock,
-    started: float,
 ) -> Observation:
-    """The Observation of ``result``, its facts and detail cut to what an Observation takes;
-    ``started`` is the ``time.monotonic()`` at which the probe began."""
+    """Awaits the probe, timing it, and returns what it found as an Observation (its facts
+    and detail cut to what an Observation takes). A bug in a probe is an error Observation,
+    not the agent's end."""
+    started = time.monotonic()
+    try:
+        result = await probe
+    except Exception as exc:
+        result = Result("error", f"probe failed: {type(exc).__name__}: {exc}")
     facts: Facts = {}
     for key, value in list(result.facts.items())[:32]:
         if not isinstance(value, str | int | float | bool | None):
