@@ -3,11 +3,10 @@ drivers' argv reach recording stand-in docker, systemctl and ssh exactly as buil
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import pytest
+from standins import StandIn, first_on_path, recorded
 
 from actors import drivers, runner
 from actors.executor import allowed
@@ -21,11 +20,6 @@ services:
   web: {node: vps, kind: container, container: nginx}
   dns: {node: nas, kind: systemd, unit: unbound.service}
   app: {node: vps, kind: compose, project: app}
-"""
-STAND_IN = """#!{python}
-import json, os, sys
-with open(os.environ["RECORD"], "a") as f:
-    f.write(json.dumps([os.path.basename(sys.argv[0]), *sys.argv[1:]]) + "\\n")
 """
 
 
@@ -107,17 +101,14 @@ def test_driver_argv_reaches_the_stand_in_tools_exactly(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("docker", "systemctl", "ssh"):
-        (bin_dir / tool).write_text(STAND_IN.format(python=sys.executable))
-        (bin_dir / tool).chmod(0o755)
-    record = tmp_path / "argv.jsonl"
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setenv("RECORD", str(record))
+        StandIn(bin_dir, tool)
+    monkeypatch.setenv("PATH", first_on_path(bin_dir, "/usr/bin:/bin"))
     inventory = Inventory.model_validate(__import__("yaml").safe_load(INVENTORY))
     spec = inventory.services[service]
     commands = drivers.commands(service, spec, action, inventory.nodes[spec.node])
     result = runner.run(commands, log_path=tmp_path / "a.log", timeout=20)
     assert result.outcome == "succeeded", result.detail
-    assert [json.loads(line) for line in record.read_text().splitlines()] == expected
+    assert [[call["tool"], *call["argv"]] for call in recorded(bin_dir)] == expected
 
 
 def test_an_injection_attempt_is_refused_before_anything_runs(tmp_path):

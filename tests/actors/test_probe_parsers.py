@@ -10,15 +10,10 @@ import pytest
 
 from actors.inventory import DiskCheck, HttpCheck, TcpCheck, check_id
 from actors.observations import Observation
-from actors.probes import (
-    compose_entries,
-    describe_compose,
-    describe_container,
-    parse_certificate,
-    parse_compose_ps,
-    parse_docker_inspect,
-    parse_systemctl_units,
-)
+from actors.probes.compose import compose_entries, describe_compose, parse_compose_ps
+from actors.probes.container import describe_container, parse_docker_inspect
+from actors.probes.systemd import parse_systemctl_units
+from actors.probes.tls import parse_certificate
 
 # -- docker inspect ------------------------------------------------------------------------------
 
@@ -451,6 +446,40 @@ def test_truncated_certificate_is_a_value_error(cut_at: int) -> None:
 def test_not_a_certificate_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         parse_certificate(b"\x02\x01\x05" * 10)
+
+
+def test_an_unknown_version_is_a_value_error() -> None:
+    der = ssl.PEM_cert_to_DER_cert(CERT_UTC)
+    v3 = bytes.fromhex("a003020102")  # [0] version INTEGER 2 (v3)
+    assert v3 in der
+    with pytest.raises(ValueError, match="version"):
+        parse_certificate(der.replace(v3, bytes.fromhex("a003020105"), 1))
+
+
+@pytest.mark.parametrize("string_type", ["BMPString", "UniversalString", "UTF8String"])
+def test_a_common_name_reads_as_text_whatever_its_string_type(string_type: str) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.name import _ASN1Type
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "Zürich €", _type=_ASN1Type[string_type])]
+    )
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=UTC))
+        .not_valid_after(dt.datetime(2027, 1, 1, tzinfo=UTC))
+        .sign(key, hashes.SHA256())
+    )
+    cert = parse_certificate(built.public_bytes(serialization.Encoding.DER))
+    assert cert.subject_cn == "Zürich €"
 
 
 # -- check ids -----------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import shutil
 import ssl
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from standins import StandIn, first_on_path
 from test_probe_parsers import COMPOSE_LINES  # the same `compose ps` sample
 
 from actors import probes
@@ -470,8 +470,8 @@ async def test_disk_blocked_mount_times_out_once_and_does_not_pile_up(
         release.wait(5)
         return real(path)
 
-    monkeypatch.setattr(probes.shutil, "disk_usage", blocked)
-    monkeypatch.setattr(probes, "DISK_TIMEOUT", 0.2)
+    monkeypatch.setattr(probes.disk.shutil, "disk_usage", blocked)
+    monkeypatch.setattr(probes.disk, "DISK_TIMEOUT", 0.2)
     disk = DiskCheck(type="disk", path=str(tmp_path))
     started = time.monotonic()
     first, second = await asyncio.gather(check(disk), check(disk))
@@ -574,48 +574,12 @@ async def test_command_leftovers_do_not_hold_it_up(tmp_path: Path) -> None:
 
 # -- service state through stand-in CLIs ---------------------------------------------------------
 
-STAND_IN = """#!{python}
-import json, os, sys, time
-here, name = os.path.split(os.path.abspath(__file__))
-with open(os.path.join(here, name + ".calls"), "a") as log:
-    log.write(json.dumps({{"argv": sys.argv[1:], "pid": os.getpid()}}) + "\\n")
-with open(os.path.join(here, name + ".plan")) as f:
-    plan = json.load(f)
-sys.stdout.write(plan.get("stdout", ""))
-sys.stdout.flush()
-sys.stderr.write(plan.get("stderr", ""))
-sys.stderr.flush()
-time.sleep(plan.get("sleep", 0))
-sys.exit(plan.get("exit", 0))
-"""
-
-
-class StandIn:
-    """A fake CLI in ``bin``: logs its argv and pid, prints what it is told to."""
-
-    def __init__(self, bin_dir: Path, name: str):
-        self.path = bin_dir / name
-        self.path.write_text(STAND_IN.format(python=sys.executable))
-        self.path.chmod(0o755)
-        self.plan()
-
-    def plan(self, stdout: str = "", stderr: str = "", exit: int = 0, sleep: float = 0) -> None:
-        plan = {"stdout": stdout, "stderr": stderr, "exit": exit, "sleep": sleep}
-        self.path.with_name(self.path.name + ".plan").write_text(json.dumps(plan))
-
-    def calls(self) -> list[dict]:
-        log = self.path.with_name(self.path.name + ".calls")
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-    def argv(self) -> list[list[str]]:
-        return [call["argv"] for call in self.calls()]
-
 
 @pytest.fixture
 def bin_dir(tmp_path: Path, monkeypatch) -> Path:
     path = tmp_path / "bin"
     path.mkdir()
-    monkeypatch.setenv("PATH", f"{path}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("PATH", first_on_path(path))
     return path
 
 

@@ -7,34 +7,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from standins import StandIn, first_on_path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "bootstrap" / "vps-control-plane.sh"
 COMPOSE = ["compose", "--project-directory", str(REPO), "-f", str(REPO / "docker-compose.yml")]
 
-FAKE_DOCKER = """#!/usr/bin/env python3
-import json, os, sys
-with open(os.environ["DOCKER_RECORD"], "a") as f:
-    f.write(json.dumps(sys.argv[1:]) + "\\n")
-if sys.argv[1:] == ["compose", "version"]:
-    print("Docker Compose version v2.29.0")
-if "exec" in sys.argv:
-    sys.exit(int(os.environ.get("DOCKER_EXEC_STATUS", "0")))
-"""
-
 
 def run_script(tmp_path: Path, exec_status: int = 0, timeout: str = "120"):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    docker = bin_dir / "docker"
-    docker.write_text(FAKE_DOCKER)
-    docker.chmod(0o755)
-    record = tmp_path / "docker.jsonl"
+    docker = StandIn(bin_dir, "docker")
+    docker.on("compose", "version", stdout="Docker Compose version v2.29.0\n")
+    docker.on("exec", exit=exec_status)
     env = {
         **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "DOCKER_RECORD": str(record),
-        "DOCKER_EXEC_STATUS": str(exec_status),
+        "PATH": first_on_path(bin_dir),
         "HOMELAB_ROOT": str(tmp_path / "root"),
         "HOMELAB_UID": str(os.getuid()),
         "BOOTSTRAP_TIMEOUT": timeout,
@@ -42,12 +30,7 @@ def run_script(tmp_path: Path, exec_status: int = 0, timeout: str = "120"):
     result = subprocess.run(
         ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60
     )
-    calls = (
-        [__import__("json").loads(line) for line in record.read_text().splitlines()]
-        if record.exists()
-        else []
-    )
-    return result, calls
+    return result, docker.argv()
 
 
 @pytest.mark.slow
