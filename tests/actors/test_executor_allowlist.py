@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from standins import StandIn, first_on_path, recorded
 
 from actors import drivers, runner
 from actors.executor import allowed
 from actors.inventory import Inventory
+from standins import StandIn, first_on_path, recorded
 
 INVENTORY = """\
 nodes:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from standins import StandIn, first_on_path
 from test_probe_parsers import COMPOSE_LINES  # the same `compose ps` sample
 
 from actors import probes
@@ -36,6 +35,7 @@ from actors.inventory import (
 )
 from actors.observations import Observation
 from actors.probes import probe_state, run_check
+from standins import StandIn, first_on_path
 
 NOW = 1_790_000_000.0
 

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from standins import StandIn, first_on_path
 
 REPO = Path(__file__).resolve().parents[2]
