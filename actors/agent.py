@@ -16,9 +16,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from actors import inventory_files, observations, probes
-from actors.inventory import Inventory, check_id
-from actors.observations import Heartbeat, Observation
+from actors import probes
+from actors.domain import inventory_files, observations
+from actors.domain.inventory import Inventory, check_id
+from actors.domain.observations import Heartbeat, Observation
 from bus import client
 
 log = logging.getLogger("homelab.agent")

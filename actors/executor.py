@@ -36,7 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import drivers, inventory_files, lifecycle, runner
+from actors import runner
+from actors.domain import drivers, inventory_files, lifecycle
 from bus import client, outbox
 from bus.envelope import Message
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic
-from actors.world import PREFIXES, Change, World, apply, files, from_dict, to_dict
+from actors.domain.world import PREFIXES, Change, World, apply, files, from_dict, to_dict
 from bus import client
 from bus.filelog import FileLog
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from actors import inventory_files
+from actors.domain import inventory_files
 
 GIT_TIMEOUT = 10.0
 

@@ -19,18 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import (
-    actions,
-    atomic,
-    drift,
-    inventory_files,
-    lifecycle,
-    observer,
-    plan,
-    revision,
-    world,
-)
-from actors.inventory import Inventory
+from actors import atomic, observer, revision
+from actors.domain import actions, drift, inventory_files, lifecycle, plan, world
+from actors.domain.inventory import Inventory
 from bus import client, filelog, outbox
 
 log = logging.getLogger("homelab.supervisor")

@@ -186,7 +186,7 @@ def build_logs(folder: Path, sizes: list[int], seed: int = 7) -> dict[int, Path]
 def child(events_dir: str, mode: str) -> None:
     """One measurement, in a fresh process; prints a JSON line."""
     from actors import observer
-    from actors.world import PREFIXES, World
+    from actors.domain.world import PREFIXES, World
 
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.perf_counter()

@@ -12,7 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from actors import atomic, lifecycle
+from actors import atomic
+from actors.domain import lifecycle
 from bus import client
 
 ORDER = {"pending": 0, "approved": 1, "running": 2}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from actors.inventory_files import InventoryError
+from actors.domain.inventory_files import InventoryError
 from actors.observer import ObserverError
 from bus import broker, client, envelope, records
 from homelab import layout, procs, settings, timespec
@@ -237,7 +237,7 @@ def status(as_json: bool, root: str | None, bus: str | None, timeout: float) -> 
 @click.option("--schema", is_flag=True, help="Print the inventory's JSON Schema instead.")
 def check_inventory(repo: str | None, schema: bool) -> int:
     """Validate the repository's inventory; each problem is printed as FILE:LINE: message."""
-    from actors import inventory, inventory_files
+    from actors.domain import inventory, inventory_files
 
     if schema:
         click.echo(json.dumps(inventory.json_schema(), indent=2, sort_keys=True))

@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from actors import atomic, inventory_files, observer, plan, supervisor, world
+from actors import atomic, observer, supervisor
+from actors.domain import inventory_files, plan, world
 
 
 def build(root: Path, repo: Path) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import socket
 import sys
 from pathlib import Path
 
-from actors import inventory_files
+from actors.domain import inventory_files
 from bus import client
 from homelab import layout, procs
 from homelab.settings import Settings

@@ -11,7 +11,7 @@ and everything read is capped at 64 KiB. Cancellation is not swallowed.
 One module per kind of probe (``http``, ``tcp``, ``tls``, ``disk``, ``command``,
 ``container``, ``compose``, ``systemd``); each keeps its parsing (``parse_*``) pure and apart
 from its I/O, so it is tested without processes. ``result`` turns what a probe found into
-the Observation. Probes import ``actors.inventory`` and ``actors.observations``, never an
+the Observation. Probes import ``actors.domain.inventory`` and ``actors.domain.observations``, never an
 actor process.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 
-from actors.inventory import (
+from actors.domain.inventory import (
     Check,
     CommandCheck,
     CommandService,
@@ -34,7 +34,7 @@ from actors.inventory import (
     TlsCheck,
     check_id,
 )
-from actors.observations import Observation
+from actors.domain.observations import Observation
 from actors.probes import command, compose, container, disk, http, systemd, tcp, tls
 from actors.probes.result import Clock, Result, observe
 

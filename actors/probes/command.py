@@ -9,7 +9,7 @@ import signal
 from collections.abc import Sequence
 
 from actors.cli_tools import CliResult, last_line, run_cli
-from actors.inventory import CommandCheck
+from actors.domain.inventory import CommandCheck
 from actors.probes.result import Facts, Result, reason
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.inventory import ComposeService
+from actors.domain.inventory import ComposeService
 from actors.probes import manager
 from actors.probes.manager import as_text
 from actors.probes.result import Facts, Result

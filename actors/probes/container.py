@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from actors.observations import cut
+from actors.domain.observations import cut
 from actors.probes import manager
 from actors.probes.manager import as_text
 from actors.probes.result import Facts, Result

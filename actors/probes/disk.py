@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 
-from actors.inventory import DiskCheck
+from actors.domain.inventory import DiskCheck
 from actors.probes.result import Facts, Result, reason
 
 DISK_TIMEOUT = 10.0  # seconds, for disk checks (DiskCheck has no timeout)

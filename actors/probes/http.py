@@ -7,7 +7,7 @@ import ssl
 
 import httpx
 
-from actors.inventory import HttpCheck
+from actors.domain.inventory import HttpCheck
 from actors.probes import net
 from actors.probes.result import Facts, Result, reason
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from actors.cli_tools import first_line
-from actors.observations import FactValue, Observation, Outcome, cut
+from actors.domain.observations import FactValue, Observation, Outcome, cut
 
 Facts = dict[str, FactValue]
 Clock = Callable[[], float]

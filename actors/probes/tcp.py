@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.inventory import TcpCheck
+from actors.domain.inventory import TcpCheck
 from actors.probes import net
 from actors.probes.result import Result, reason
 

@@ -15,7 +15,7 @@ import ssl
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from actors.inventory import TlsCheck
+from actors.domain.inventory import TlsCheck
 from actors.probes import net
 from actors.probes.result import Clock, Facts, Result, reason
 

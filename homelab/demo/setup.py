@@ -53,7 +53,7 @@ def _ports(root: Path) -> dict[str, int]:
 
 
 def _start(inventory: Path, name: str) -> None:
-    from actors import inventory_files
+    from actors.domain import inventory_files
 
     service = inventory_files.load(inventory.parent).services[name]
     result = subprocess.run(list(service.start), capture_output=True, text=True, timeout=30)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.actions import Queue
-from actors.lifecycle import run_hash
+from actors.domain.actions import Queue
+from actors.domain.lifecycle import run_hash
 from bus.envelope import Message
 
 COMMANDS = [["systemctl", "start", "--", "x.service"]]

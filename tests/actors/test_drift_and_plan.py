@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.drift import Drift, diff
-from actors.inventory import Inventory
-from actors.plan import BACKOFF, ESCALATE_AFTER, Failures, action_id, plan
-from actors.world import CheckState, NodeState, ServiceState, World
+from actors.domain.drift import Drift, diff
+from actors.domain.inventory import Inventory
+from actors.domain.plan import BACKOFF, ESCALATE_AFTER, Failures, action_id, plan
+from actors.domain.world import CheckState, NodeState, ServiceState, World
 
 DESIRED = Inventory.model_validate(
     {

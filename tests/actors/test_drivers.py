@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from actors import drivers
-from actors.inventory import Inventory
+from actors.domain import drivers
+from actors.domain.inventory import Inventory
 
 INVENTORY = Inventory.model_validate(
     {
@@ -122,7 +122,7 @@ def test_an_action_no_driver_accepts_is_refused(name, action):
 
 
 def test_an_argument_that_could_be_an_option_or_shell_is_refused():
-    from actors.inventory import ContainerService, Node
+    from actors.domain.inventory import ContainerService, Node
 
     sneaky = ContainerService.model_construct(
         kind="container",

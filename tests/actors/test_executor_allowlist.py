@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from actors import drivers, runner
+from actors import runner
+from actors.domain import drivers
+from actors.domain.inventory import Inventory
 from actors.executor import allowed
-from actors.inventory import Inventory
 from standins import StandIn, first_on_path, recorded
 
 INVENTORY = """\
@@ -112,7 +113,7 @@ def test_driver_argv_reaches_the_stand_in_tools_exactly(
 
 
 def test_an_injection_attempt_is_refused_before_anything_runs(tmp_path):
-    from actors.inventory import ContainerService, Node
+    from actors.domain.inventory import ContainerService, Node
 
     with pytest.raises(ValueError):
         Inventory.model_validate(

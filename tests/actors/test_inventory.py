@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors import inventory, inventory_files
+from actors.domain import inventory, inventory_files
 from homelab.demo import setup as demo_setup
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from actors.lifecycle import Action, Event, decide, expired
+from actors.domain.lifecycle import Action, Event, decide, expired
 
 ACTION = Action(
     "a-1", "start", "unit:x.service", (("systemctl", "start", "--", "x.service"),), "rev1"

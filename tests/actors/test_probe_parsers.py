@@ -8,8 +8,8 @@ import ssl
 
 import pytest
 
-from actors.inventory import DiskCheck, HttpCheck, TcpCheck, check_id
-from actors.observations import Observation
+from actors.domain.inventory import DiskCheck, HttpCheck, TcpCheck, check_id
+from actors.domain.observations import Observation
 from actors.probes.compose import compose_entries, describe_compose, parse_compose_ps
 from actors.probes.container import describe_container, parse_docker_inspect
 from actors.probes.systemd import parse_systemctl_units

@@ -21,7 +21,7 @@ import pytest
 from test_probe_parsers import COMPOSE_LINES  # the same `compose ps` sample
 
 from actors import probes
-from actors.inventory import (
+from actors.domain.inventory import (
     CommandCheck,
     CommandService,
     ComposeService,
@@ -33,7 +33,7 @@ from actors.inventory import (
     TcpCheck,
     TlsCheck,
 )
-from actors.observations import Observation
+from actors.domain.observations import Observation
 from actors.probes import probe_state, run_check
 from standins import StandIn, first_on_path
 

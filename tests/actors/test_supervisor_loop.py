@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.inventory import Inventory
+from actors.domain.inventory import Inventory
+from actors.domain.world import CheckState, NodeState, ServiceState, World
 from actors.revision import Revision
 from actors.supervisor import Desired, Supervisor
-from actors.world import CheckState, NodeState, ServiceState, World
 from bus.envelope import Message
 
 INVENTORY = Inventory.model_validate(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actors import atomic
-from actors.world import (
+from actors.domain.world import (
     HEALTHS,
     NO_HEARTBEAT,
     Change,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors import atomic
-from actors.world import HEALTHS, World, apply, from_dict, to_dict
+from actors.domain.world import HEALTHS, World, apply, from_dict, to_dict
 from bus.envelope import Message
 
 T0 = 1_800_000_000.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from actors import atomic, observer
-from actors.world import PREFIXES, World, apply, files, to_dict
+from actors.domain.world import PREFIXES, World, apply, files, to_dict
 from bus import envelope, filelog
 from bus.envelope import Message
 

@@ -210,7 +210,8 @@ def test_check_inventory_prints_file_and_line_and_exits_1(tmp_path: Path):
 
 
 def test_drift_exits_0_without_drift_and_1_with_it(tmp_path: Path):
-    from actors import observer, world
+    from actors import observer
+    from actors.domain import world
 
     root, repo = tmp_path / "root", tmp_path / "repo"
     repo.mkdir()

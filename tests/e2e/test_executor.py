@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from actors import lifecycle
+from actors.domain import lifecycle
 from bus import client
 from conftest import child_env, wait_until
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from actors import atomic, observer
-from actors.world import PREFIXES, Change, World, apply, files, to_dict
+from actors.domain.world import PREFIXES, Change, World, apply, files, to_dict
 from bus import client
 from bus.filelog import FileLog
 from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from actors.inventory import (
+from actors.domain.inventory import (
     CommandService,
     ComposeService,
     ContainerService,
     Inventory,
     check_id,
 )
-from actors.world import STATE_CHECK, CheckState, ServiceState, World
+from actors.domain.world import STATE_CHECK, CheckState, ServiceState, World
 
 KINDS = (
     "missing",  # declared, should run, does not exist (no container, unit not found)

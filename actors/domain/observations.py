@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from actors.inventory import Name
+from actors.domain.inventory import Name
 
 Outcome = Literal["ok", "fail", "error", "timeout"]
 """ok: the check passed. fail: it ran and found a problem (wrong status, port closed,

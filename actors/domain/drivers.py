@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from actors.inventory import (
+from actors.domain.inventory import (
     CommandService,
     ComposeService,
     ContainerService,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors import lifecycle
+from actors.domain import lifecycle
 from bus.envelope import Message
 
 APPROVAL_TTL = 24 * 3600.0

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from actors.inventory import NAME_PATTERN, Inventory
+from actors.domain.inventory import NAME_PATTERN, Inventory
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 Position = tuple[str, int]  # file, 1-based line

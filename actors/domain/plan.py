@@ -7,9 +7,9 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 
-from actors import drivers
-from actors.drift import Drift
-from actors.inventory import Inventory
+from actors.domain import drivers
+from actors.domain.drift import Drift
+from actors.domain.inventory import Inventory
 
 FIX = {  # which action mends which drift
     "missing": "start",

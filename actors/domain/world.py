@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
-from actors.observations import Heartbeat, Observation
+from actors.domain.observations import Heartbeat, Observation
 from bus.envelope import Message
 
 PREFIXES = ("obs.", "bus.stats")
