@@ -47,3 +47,12 @@ def test_docker_compose_file_matches_the_compose_spec():
         tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_readmes_test_command_and_the_readme_starts_with_both_commands():
+    readme = (REPO / "README.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash\n")[1:3]]
+    run_command, test_command = blocks
+    assert run_command.endswith("homelab up --demo") and "venv" in run_command
+    ci_lines = (REPO / ".ci" / "run").read_text().strip().splitlines()
+    assert ci_lines[-1] == test_command
