@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: Path | str, data: bytes) -> None:
-    """Replace ``path`` with ``data``: all of it or none of it, durable once this returns."""
+def write_atomic(path: Path | str, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data``: all of it or none of it, durable once this returns.
+    ``mode``: 0o644 for files other tools read; 0o600 for secrets (never readable by others,
+    not even for a moment)."""
     path = Path(path)
     folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -28,7 +30,8 @@ def write_atomic(path: Path | str, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; these files are for other tools too
+        if mode != 0o600:  # mkstemp makes it 0600
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -46,10 +49,10 @@ def dumps(obj: Any) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def write_json(path: Path | str, obj: Any) -> bytes:
+def write_json(path: Path | str, obj: Any, mode: int = 0o644) -> bytes:
     """``write_atomic`` of ``dumps(obj)``; returns the bytes written."""
     data = dumps(obj)
-    write_atomic(path, data)
+    write_atomic(path, data, mode)
     return data
 
 
