@@ -310,7 +310,7 @@ class ProcessGroup:
             if self._clock() >= deadline:
                 raise StartupError(
                     f"{child.spec.name} did not become ready within "
-                    f"{child.spec.ready_timeout:g} s; see {child.log_path}"
+                    f"{child.spec.ready_timeout:g} s{child.why()}"
                 )
             self._stop_requested.wait(POLL_INTERVAL)
 
