@@ -22,6 +22,10 @@ Files (each written atomically): ``world/nodes.json``, ``world/services.json`` a
 least as new) at most every ``write_every`` seconds when the world moved; the checkpoint
 every ``checkpoint_every`` seconds when it moved; both on shutdown. One observer per data
 root (``state/observer.lock``).
+
+Deleting the checkpoint is the operator's way to ask for a rebuild: the observer notices
+within ``LOOK_EVERY`` seconds and rebuilds in place, and never writes a new checkpoint over
+the deletion (not on shutdown either), so a restart right after the deletion rebuilds too.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ LOCK = Path("state") / "observer.lock"
 LOG_EVERY = 100_000  # a progress line per this many messages of the log
 STEP = 10_000  # progress bar and stop flag looked at once per this many messages
 FLUSH_AFTER = 0.1  # seconds a change may wait before the observer waits for its ack
+LOOK_EVERY = 1.0  # seconds between looks at whether the operator deleted the checkpoint
 
 
 class ObserverError(Exception):
@@ -279,7 +284,7 @@ def run(
             progress = sys.stderr.isatty()
         outbox = _Outbox(endpoint)
         try:
-            return _serve(
+            while _serve(
                 world_dir,
                 events_dir,
                 checkpoint,
@@ -289,7 +294,9 @@ def run(
                 checkpoint_every,
                 write_every,
                 progress,
-            )
+            ):
+                pass  # the operator deleted the checkpoint: serve again, which rebuilds
+            return 0
         finally:
             outbox.close()
     finally:
@@ -306,7 +313,9 @@ def _serve(
     checkpoint_every: float,
     write_every: float,
     progress: bool,
-) -> int:
+) -> bool:
+    """Serve until ``should_stop()`` (False) or until the checkpoint this wrote is deleted
+    (True: the caller serves again, rebuilding the world from the log)."""
     log_end = FileLog(events_dir).last_seq
     loaded = load_checkpoint(checkpoint, log_end if log_end else None)
     saved_seq = -1
@@ -327,19 +336,24 @@ def _serve(
 
     catch_up(events_dir, world, progress=progress, should_stop=should_stop, on_changes=publish)
     written: dict[str, bytes] = {}
+    wrote_checkpoint = False
+
+    def checkpoint_deleted() -> bool:
+        """The operator's rebuild request: the checkpoint this wrote is gone."""
+        return wrote_checkpoint and not checkpoint.exists()
 
     def save_world() -> None:
         nonlocal written
         written = write_world(world_dir, world, written)
 
     def save_checkpoint_if_published() -> bool:
-        nonlocal saved_seq
-        if world.seq == saved_seq:
+        nonlocal saved_seq, wrote_checkpoint
+        if world.seq == saved_seq or checkpoint_deleted():  # deleted: the loop rebuilds
             return True
         if not outbox.flush():
             return False
         save_checkpoint(checkpoint, world, quiet_until)
-        saved_seq = world.seq
+        saved_seq, wrote_checkpoint = world.seq, True
         return True
 
     save_world()
@@ -348,9 +362,17 @@ def _serve(
     log.info("following the bus at %s from seq %d", endpoint, world.seq + 1)
     now = time.monotonic()
     next_write, next_checkpoint, written_seq = now + write_every, now + checkpoint_every, world.seq
+    next_look = now + LOOK_EVERY
     unreachable = False
+    rebuild = False
     try:
         while not should_stop():
+            if time.monotonic() >= next_look:
+                next_look = time.monotonic() + LOOK_EVERY
+                if checkpoint_deleted():
+                    log.info("the checkpoint %s was deleted: rebuilding the world", checkpoint)
+                    rebuild = True
+                    break
             wait = 0.25 if outbox.pending_since is None else FLUSH_AFTER / 2
             try:
                 message = subscriber.get(timeout=wait)
@@ -380,7 +402,10 @@ def _serve(
     finally:
         subscriber.close()
         save_world()
-        if not save_checkpoint_if_published():
+        if rebuild or checkpoint_deleted():
+            # Writing one now would undo the operator's request: the next start rebuilds.
+            log.info("the checkpoint was deleted: not writing a new one, so the world is rebuilt")
+        elif not save_checkpoint_if_published():
             log.warning(
                 "changes after seq %d are not yet on the bus: kept the checkpoint there, "
                 "they will be derived and published again on the next start",
@@ -395,7 +420,7 @@ def _serve(
             outbox.published,
             world.rejected,
         )
-    return 0
+    return rebuild
 
 
 def _lock(path: Path) -> int:

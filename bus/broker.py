@@ -61,8 +61,10 @@ class Broker:
         stats_interval: float = 1.0,
         inbox_dir: Path | None = None,
         subscriber_queue: int = 2000,
+        serves: dict[str, str] | None = None,
     ):
         self.log = log_
+        self.serves = dict(serves or {})  # which data root: told in every pong
         self.fsync = fsync
         self.max_message_bytes = max_message_bytes
         self.stats_interval = stats_interval
@@ -207,7 +209,7 @@ class Broker:
         elif kind == "seek":
             self._reply(identity, "seek", req, self.log.seq_at(query[2]))
         else:
-            self._reply(identity, "pong", req, self.status())
+            self._reply(identity, "pong", req, self.status() | self.serves)
 
     def _fetch(self, after: int, limit: int, prefixes: list[str]) -> tuple[int, list]:
         head = self.log.last_seq

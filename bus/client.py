@@ -103,7 +103,8 @@ class _Requests:
 
 
 def ping(endpoint: str = DEFAULT_ENDPOINT, timeout: float = 3.0) -> dict[str, Any]:
-    """The broker's status (last seq, rate, subscribers...); raises BusUnavailable."""
+    """The broker's status (last seq, rate, subscribers...) and, from ``homelab broker``,
+    the data root it serves (``root``, ``root_id``); raises BusUnavailable."""
     requests = _Requests(endpoint)
     try:
         return requests.ask("ping", timeout=timeout)[2]

@@ -27,6 +27,7 @@ def serve(settings: Settings) -> int:
         stats_interval=settings.stats_interval,
         inbox_dir=root / "inbox",
         subscriber_queue=settings.subscriber_queue,
+        serves={"root": str(root.resolve()), "root_id": layout.root_id(root)},
     )
     for line in report:
         server.publish_own("bus.log.recovered", {"report": line})

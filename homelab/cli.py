@@ -13,7 +13,7 @@ import click
 from actors.domain.inventory_files import InventoryError
 from actors.observer import ObserverError
 from bus import broker, client, envelope, records
-from homelab import layout, procs, settings, timespec
+from homelab import layout, procs, rootcheck, settings, timespec
 from homelab.actions_cli import ActionError
 
 EXPECTED_ERRORS = (
@@ -271,7 +271,10 @@ def agent(node, repo, root, bus) -> int:
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     diag.setup(layout.ensure(s.root), f"agent-{s.node}")
-    return agent_module.run(Path(s.repo), s.node, s.bus, diag.stop_flag())
+    stop = diag.stop_flag()
+    if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
+        return 0
+    return agent_module.run(Path(s.repo), s.node, s.bus, stop)
 
 
 @cli.command()
@@ -284,7 +287,10 @@ def observer(root, bus) -> int:
 
     s = settings.load(root=root, bus=bus)
     diag.setup(layout.ensure(s.root), "observer")
-    return observer_module.run(s.root, s.bus, diag.stop_flag())
+    stop = diag.stop_flag()
+    if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
+        return 0
+    return observer_module.run(s.root, s.bus, stop)
 
 
 @cli.command()
@@ -305,7 +311,10 @@ def supervisor(repo, root, bus, approval_ttl) -> int:
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     diag.setup(layout.ensure(s.root), "supervisor")
-    return supervisor_module.run(s.root, Path(s.repo), s.bus, diag.stop_flag(), s.approval_ttl)
+    stop = diag.stop_flag()
+    if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
+        return 0
+    return supervisor_module.run(s.root, Path(s.repo), s.bus, stop, s.approval_ttl)
 
 
 @cli.command()
@@ -351,8 +360,11 @@ def executor(repo, root, bus, timeout, parallel) -> int:
             "the executor checks each action against the inventory: give --repo or set HOMELAB_REPO"
         )
     diag.setup(layout.ensure(s.root), "executor")
+    stop = diag.stop_flag()
+    if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
+        return 0
     return executor_module.run(
-        s.root, s.bus, diag.stop_flag(), timeout=timeout, parallel=parallel, repo=Path(s.repo)
+        s.root, s.bus, stop, timeout=timeout, parallel=parallel, repo=Path(s.repo)
     )
 
 

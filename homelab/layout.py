@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 FOLDERS = (
@@ -16,6 +17,7 @@ FOLDERS = (
     "inbox/done",
     "inbox/rejected",
 )
+ROOT_ID = Path("state") / "root-id"
 
 
 class RootError(Exception):
@@ -34,6 +36,7 @@ def init(root: Path) -> list[Path]:
         probe = root / "state" / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        root_id(root)
     except OSError as err:
         raise RootError(
             f"cannot write to the data root {root}: {err.strerror or err} "
@@ -46,3 +49,23 @@ def ensure(root: Path) -> Path:
     """The root, created if needed: every service calls this before it starts."""
     init(root)
     return root
+
+
+def root_id(root: Path) -> str:
+    """This data root's identity (``state/root-id``), made once, atomically: the broker
+    tells it to clients so a service can tell its own control plane's broker from another's.
+    Raises OSError if it cannot be read or written."""
+    path = root / ROOT_ID
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".root-id.{os.getpid()}.tmp")
+    tmp.write_text(uuid.uuid4().hex + "\n")
+    try:
+        os.link(tmp, path)  # fails if another process made it first: theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

@@ -81,6 +81,14 @@ class _Child:
     restarts: int = 0
     last_exit: int | None = None
     restart_at: float | None = None  # set while an exited child waits for its restart
+    log_offset: int = 0  # where this run's output starts in log_path
+
+    def why(self) -> str:
+        """This run's last non-empty output line (a traceback's exception line, say) and
+        where the rest is: what an operator needs to see when the child exits."""
+        line = last_line(self.log_path, self.log_offset)
+        where = f"(full output in {self.log_path})"
+        return f": {line} {where}" if line else f" {where}"
 
     @property
     def running(self) -> bool:
@@ -94,6 +102,23 @@ def describe_exit(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exited with code {code}"
+
+
+def last_line(path: Path, offset: int = 0, tail: int = 8192) -> str:
+    """The last non-empty line of ``path`` after byte ``offset`` ("" if none), at most
+    200 characters."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(offset, size - tail))
+            data = f.read()
+    except OSError:
+        return ""
+    for line in reversed(data.decode(errors="replace").splitlines()):
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= 200 else line[:199] + "…"
+    return ""
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:
@@ -249,6 +274,7 @@ class ProcessGroup:
         spec = child.spec
         env = os.environ | dict(spec.env or {})
         with open(child.log_path, "ab", buffering=0) as out:
+            child.log_offset = out.seek(0, os.SEEK_END)
             child.proc = subprocess.Popen(  # noqa: S603 - argv from our own specs, no shell
                 spec.argv,
                 stdin=subprocess.DEVNULL,
@@ -272,18 +298,19 @@ class ProcessGroup:
                 if code is not None:
                     started.last_exit = code
                     raise StartupError(
-                        f"{started.spec.name} {describe_exit(code)} during startup; "
-                        f"see {started.log_path}"
+                        f"{started.spec.name} {describe_exit(code)} during startup{started.why()}"
                     )
             try:
                 if ready():
                     return
+            except StartupError:  # the check found something that waiting will not fix
+                raise
             except Exception as exc:  # a check that cannot connect yet is just "not ready"
                 log.debug("ready check for %s failed: %r", child.spec.name, exc)
             if self._clock() >= deadline:
                 raise StartupError(
                     f"{child.spec.name} did not become ready within "
-                    f"{child.spec.ready_timeout:g} s; see {child.log_path}"
+                    f"{child.spec.ready_timeout:g} s{child.why()}"
                 )
             self._stop_requested.wait(POLL_INTERVAL)
 
@@ -302,7 +329,8 @@ class ProcessGroup:
                     child.restart_at = now + delay
                     note = " although it should run forever" if code == 0 else ""
                     name, how = child.spec.name, describe_exit(code)
-                    log.warning("%s %s%s -> restarting in %g s", name, how, note, delay)
+                    why = child.why()
+                    log.warning("%s %s%s%s -> restarting in %g s", name, how, note, why, delay)
                 elif now >= child.restart_at:
                     try:
                         self._spawn(child)

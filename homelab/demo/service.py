@@ -82,17 +82,66 @@ def start(args: argparse.Namespace, pid_file: Path) -> int:
 
 def stop(pid_file: Path) -> int:
     pid = _pid(pid_file)
-    if pid is None or not _alive(pid):
+    if pid is not None and _ours(pid, pid_file.parent):
+        _end(pid)
+    pid_file.unlink(missing_ok=True)
+    return 0
+
+
+def stop_all(folder: Path) -> list[int]:
+    """Stop every demo service whose pid files live in ``folder``, and any server of that
+    folder without one (a start cut short): what ``homelab up --demo`` does as it exits.
+    Returns the pids it stopped."""
+    pids = {p for f in folder.glob("*.pid") if (p := _pid(f)) is not None and _ours(p, folder)}
+    pids |= set(_servers_of(folder))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        _end(pid)
+    for pid_file in folder.glob("*.pid"):
         pid_file.unlink(missing_ok=True)
-        return 0
-    os.kill(pid, signal.SIGTERM)
+    return sorted(pids)
+
+
+def _end(pid: int) -> None:
+    """SIGTERM, then SIGKILL after 5 s."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     deadline = time.monotonic() + 5
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return 0
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    """The process's argv (Linux), or None where /proc cannot tell."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+
+
+def _ours(pid: int, folder: Path) -> bool:
+    """A live demo server of ``folder``: not another process that got a recycled pid."""
+    if not _alive(pid):
+        return False
+    argv = _cmdline(pid)
+    return argv is None or ("homelab.demo.service" in argv and str(folder) in argv)
+
+
+def _servers_of(folder: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        argv = _cmdline(int(entry.name))
+        if argv and "homelab.demo.service" in argv and "serve" in argv and str(folder) in argv:
+            found.append(int(entry.name))
+    return [pid for pid in found if pid != os.getpid()]
 
 
 def serve(kind: str, port: int, name: str, version: str) -> int:
@@ -153,7 +202,7 @@ def _alive(pid: int) -> bool:
 
 def _running(pid_file: Path) -> bool:
     pid = _pid(pid_file)
-    return pid is not None and _alive(pid)
+    return pid is not None and _ours(pid, pid_file.parent)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,50 @@ TEMPLATE = Path(__file__).with_name("inventory.yml")
 GIT_TIMEOUT = 20
 
 
+FIRST_RUN = ("demo-web", "demo-cache")  # demo-api stays stopped: the drift the demo is about
+MARKER = "homelab.demo.service"  # in the start command of each of the demo's own services
+
+
 def prepare(root: Path) -> Path:
-    """The demo repository under ``root`` (made once, kept after), with demo-web and
-    demo-cache running and demo-api left stopped: the drift the demo is about."""
+    """The demo repository under ``root`` (made once, kept after) and the demo's services
+    running: on the first run demo-web and demo-cache; after that, those the repository's
+    inventory wants running (the operator may have changed it)."""
     repo = root / "demo-repo"
     inventory = repo / "inventory.yml"
     if not inventory.exists():
         repo.mkdir(parents=True, exist_ok=True)
         inventory.write_text(render(root))
         _git_commit(repo, "demo inventory")
-    for name in ("demo-web", "demo-cache"):
-        _start(inventory, name)
+        wanted = list(FIRST_RUN)
+    else:
+        wanted = wanted_running(repo)
+    for name in wanted:
+        _start(repo, name)
     return repo
+
+
+def wanted_running(repo: Path) -> list[str]:
+    """The demo's own services that the inventory in ``repo`` wants running."""
+    from actors.domain import inventory_files
+
+    found, problems = inventory_files.check(repo)
+    if found is None:
+        log.warning(
+            "demo: the inventory has %d problem(s): starting no demo service", len(problems)
+        )
+        return []
+    return sorted(
+        name
+        for name, service in found.services.items()
+        if service.kind == "command" and MARKER in service.start and service.desired == "running"
+    )
+
+
+def stop_services(root: Path) -> list[int]:
+    """Stop every demo service of ``root``, whoever started it (``up`` or an action)."""
+    from homelab.demo import service
+
+    return service.stop_all(root / "demo-services")
 
 
 def render(root: Path) -> str:
@@ -52,10 +84,10 @@ def _ports(root: Path) -> dict[str, int]:
     return ports
 
 
-def _start(inventory: Path, name: str) -> None:
+def _start(repo: Path, name: str) -> None:
     from actors.domain import inventory_files
 
-    service = inventory_files.load(inventory.parent).services[name]
+    service = inventory_files.load(repo).services[name]
     result = subprocess.run(list(service.start), capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         log.warning("demo: could not start %s: %s", name, result.stderr.strip())

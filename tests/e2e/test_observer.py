@@ -42,8 +42,10 @@ DRIVER = textwrap.dedent(
 class ObserverProcess:
     """``actors.observer.main`` in a child process; its log goes to a file."""
 
-    def __init__(self, root: Path, endpoint: str, checkpoint_every=0.2, write_every=0.05):
-        self.root, self.endpoint = root, endpoint
+    def __init__(
+        self, root: Path, endpoint: str, checkpoint_every=0.2, write_every=0.05, driver=DRIVER
+    ):
+        self.root, self.endpoint, self.driver = root, endpoint, driver
         self.args = [str(checkpoint_every), str(write_every)]
         self.log_path = root / "observer-output.log"
         self.proc: subprocess.Popen | None = None
@@ -53,7 +55,7 @@ class ObserverProcess:
         self.started_at = len(self.output())
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", DRIVER, str(self.root), self.endpoint, *self.args],
+                [sys.executable, "-c", self.driver, str(self.root), self.endpoint, *self.args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=child_env(),
@@ -400,3 +402,68 @@ def test_a_second_observer_on_the_same_root_is_refused(broker, root, observers):
     assert second.returncode != 0
     assert "another observer is already running" in second.stderr
     assert first.stop() == 0
+
+
+def homelab_observer(root: Path, endpoint: str) -> subprocess.Popen:
+    """``homelab observer``, as Compose and ``homelab up`` run it."""
+    with open(root / "observer-output.log", "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "homelab", "observer", "--root", str(root), "--bus", endpoint],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            cwd=REPO,
+            start_new_session=True,
+        )
+
+
+def test_a_running_observer_rebuilds_when_its_checkpoint_is_deleted(broker, root):
+    """The brief's recovery, with the observer left running (Compose, `up`): it notices the
+    deletion, rebuilds from the log, and writes a new checkpoint of the rebuilt world."""
+    proc = homelab_observer(root, broker.endpoint)
+    output = root / "observer-output.log"
+    checkpoint = root / observer.CHECKPOINT
+    try:
+        with client.Publisher(broker.endpoint, "agent:web1") as agent:
+            agent.publish("obs.node.web1.agent", heartbeat("web1"))
+            agent.publish("obs.node.web1.service.nginx", observation("web1", "nginx", "http"))
+        wait_until(lambda: service_is(root, "nginx", "healthy"), 30, "nginx healthy")
+        wait_until(checkpoint.exists, 30, "a checkpoint")
+        checkpoint.unlink()
+        wait_until(lambda: "was deleted: rebuilding the world" in output.read_text(), 15, "it")
+        wait_until(checkpoint.exists, 15, "the rebuilt world's checkpoint")
+        assert output.read_text().count("no checkpoint: rebuilding the world") == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        world, _ = reference(root, summary_seq(root))
+        assert_files_match(root, world)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_an_observer_stopped_after_its_checkpoint_was_deleted_does_not_write_a_new_one(
+    broker, root, observers
+):
+    """``docker compose restart observer`` right after the deletion: the stop must not undo it
+    (looking for the deletion is turned off here, so only the stop can react)."""
+    not_looking = DRIVER.replace(
+        "from actors import observer", "from actors import observer\nobserver.LOOK_EVERY = 3600"
+    )
+    assert not_looking != DRIVER
+    obs = observers(root, broker.endpoint, driver=not_looking).start()
+    obs.wait_live()
+    checkpoint = root / observer.CHECKPOINT
+    wait_until(checkpoint.exists, 30, "a checkpoint")
+    deleted_at = observer.load_checkpoint(checkpoint)[0].seq
+    checkpoint.unlink()
+    wait_until(lambda: summary_seq(root) > deleted_at, 30, "the world to move on (bus.stats)")
+    assert obs.stop() == 0
+    assert not checkpoint.exists()
+    assert "not writing a new one" in obs.this_run()
+    obs.start().wait_live()
+    assert "no checkpoint: rebuilding the world" in obs.this_run()
+    assert obs.stop() == 0
+    world, _ = reference(root, summary_seq(root))
+    assert_files_match(root, world)

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from homelab.procs import Backoff, ProcessGroup, ServiceSpec, StartupError
+from homelab.procs import Backoff, ProcessGroup, ServiceSpec, StartupError, last_line
 
 REPO = Path(__file__).resolve().parents[2]
 SLEEP = "import time; time.sleep(60)"
@@ -238,9 +238,60 @@ def test_child_exiting_during_startup_raises_at_once(
 ) -> None:
     group = make_group([ServiceSpec("broker", py("raise SystemExit(2)"), ready=lambda: False)])
     began = time.monotonic()
-    with pytest.raises(StartupError, match=r"^broker exited with code 2 during startup; see "):
+    with pytest.raises(StartupError, match=r"^broker exited with code 2 during startup"):
         group.start()
     assert time.monotonic() - began < 5  # long before the 15 s ready timeout
+
+
+@pytest.mark.slow
+def test_a_crash_during_startup_shows_the_exception_line_and_where_the_rest_is(
+    tmp_path: Path, make_group: Callable[..., ProcessGroup]
+) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "broker.log").write_text("an older run's last words\n")
+    crash = py("print('starting', flush=True); raise OSError(98, 'Address already in use')")
+    group = make_group([ServiceSpec("broker", crash, ready=lambda: False)])
+    with pytest.raises(StartupError) as err:
+        group.start()
+    log_path = tmp_path / "logs" / "broker.log"
+    assert str(err.value) == (
+        "broker exited with code 1 during startup: OSError: [Errno 98] Address already in use "
+        f"(full output in {log_path})"
+    )
+
+
+@pytest.mark.slow
+def test_a_crashed_childs_last_error_line_is_logged_not_only_its_exit_code(
+    tmp_path: Path, make_group: Callable[..., ProcessGroup], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="homelab.up")
+    crash = py(
+        "import sys; print('working'); print('ValueError: bad inventory', file=sys.stderr)"
+        "; print(); raise SystemExit(1)"
+    )
+    silent = py("raise SystemExit(4)")
+    group = make_group([ServiceSpec("crasher", crash), ServiceSpec("mute", silent)])
+    group.start()
+    with supervising(group):
+        wait_for(lambda: status(group, "crasher")["restarts"] >= 1, "a restart")
+        wait_for(lambda: status(group, "mute")["restarts"] >= 2, "two restarts of the mute one")
+    logs = tmp_path / "logs"
+    assert (
+        f"crasher exited with code 1: ValueError: bad inventory "
+        f"(full output in {logs / 'crasher.log'}) -> restarting in" in caplog.text
+    )
+    # A run that printed nothing is not blamed on an earlier run's output.
+    assert f"mute exited with code 4 (full output in {logs / 'mute.log'})" in caplog.text
+
+
+def test_last_line_skips_blank_lines_and_reads_only_after_the_offset(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    path.write_bytes(b"old run\nTraceback...\n  File x\nKeyError: 'a'\n\n  \n")
+    assert last_line(path) == "KeyError: 'a'"
+    assert last_line(path, offset=path.stat().st_size) == ""
+    assert last_line(tmp_path / "missing.log") == ""
+    path.write_bytes(b"x" * 500)
+    assert last_line(path) == "x" * 199 + "…"
 
 
 @pytest.mark.slow
