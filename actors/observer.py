@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -40,17 +39,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from actors import atomic
-from actors.domain.world import PREFIXES, Change, World, apply, files, from_dict, to_dict
+from actors.domain.world import PREFIXES, Change, World, apply, files
+from actors.world_checkpoint import PATH as CHECKPOINT
+from actors.world_checkpoint import load as load_checkpoint
+from actors.world_checkpoint import save as save_checkpoint
 from bus import client
 from bus.filelog import FileLog
 
 log = logging.getLogger("homelab.observer")
 
 SOURCE = "observer"
-CHECKPOINT = Path("state") / "observer_checkpoint.json"
 LOCK = Path("state") / "observer.lock"
 LOG_EVERY = 100_000  # a progress line per this many messages of the log
 STEP = 10_000  # progress bar and stop flag looked at once per this many messages
@@ -63,46 +63,6 @@ class ObserverError(Exception):
 
 
 # -- checkpoint and files ---------------------------------------------------------------------
-
-
-def load_checkpoint(path: Path, log_end: int | None = None) -> tuple[World, int] | None:
-    """The saved world and its ``quiet_until`` (see ``run``), or None if there is no usable
-    checkpoint: absent, unreadable, or ahead of the log (``log_end``, when the log has any
-    segment). Every reason but absence is logged."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        world = from_dict(data["world"])
-        if data["seq"] != world.seq:
-            raise ValueError(f"seq {data['seq']!r} but the world is at {world.seq}")
-        quiet_until = data.get("quiet_until", 0)
-        if type(quiet_until) is not int:
-            raise ValueError(f"quiet_until {quiet_until!r} is not an integer")
-    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
-        log.warning("checkpoint %s is corrupt (%s): rebuilding the world from the log", path, err)
-        return None
-    if log_end is not None and world.seq > log_end:
-        log.warning(
-            "checkpoint %s is at seq %d but the event log ends at %d (was the log replaced?): "
-            "rebuilding the world from the log",
-            path,
-            world.seq,
-            log_end,
-        )
-        return None
-    return world, quiet_until
-
-
-def save_checkpoint(path: Path, world: World, quiet_until: int = 0) -> None:
-    checkpoint: dict[str, Any] = {"seq": world.seq, "world": to_dict(world)}
-    if quiet_until > world.seq:
-        checkpoint["quiet_until"] = quiet_until
-    atomic.write_json(path, checkpoint)
 
 
 def write_world(folder: Path, world: World, written: dict[str, bytes]) -> dict[str, bytes]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import atomic, observer, revision
+from actors import atomic, revision, world_checkpoint
 from actors.domain import actions, drift, inventory_files, lifecycle, plan, world
 from actors.domain.inventory import Inventory
 from bus import client, filelog, outbox
@@ -107,7 +107,7 @@ class Supervisor:
         self.desired: Desired | None = None
         self.last_errors: list[str] = []
         self._stamp: tuple = ()
-        checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
+        checkpoint = world_checkpoint.load(root / world_checkpoint.PATH)
         self.world = checkpoint[0] if checkpoint else world.World()
         self.outbox = outbox.Outbox(endpoint, actions.QUEUE_SOURCE)
         self.queue = actions.Queue(approval_ttl)  # rebuilt from the log's action.* messages

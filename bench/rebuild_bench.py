@@ -32,6 +32,8 @@ from pathlib import Path
 
 import msgpack
 
+from actors import world_checkpoint
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -205,7 +207,7 @@ def child(events_dir: str, mode: str) -> None:
             observer.write_world(Path(tmp), world, {})
             files_s = time.perf_counter() - began
             began = time.perf_counter()
-            observer.save_checkpoint(Path(tmp) / "checkpoint.json", world)
+            world_checkpoint.save(Path(tmp) / "checkpoint.json", world)
             checkpoint_s = time.perf_counter() - began
     result = {
         "seconds": seconds,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors import atomic, observer
+from actors import atomic, observer, world_checkpoint
 from actors.domain.world import PREFIXES, World, apply, files, to_dict
 from bus import envelope, filelog
 from bus.envelope import Message
@@ -112,13 +112,13 @@ def test_catch_up_of_an_empty_or_missing_log_does_nothing(tmp_path: Path):
 def test_checkpoints_load_what_was_saved(tmp_path: Path):
     world = folded(stream(200))
     path = tmp_path / "cp.json"
-    observer.save_checkpoint(path, world, quiet_until=150)  # below seq: not kept
+    world_checkpoint.save(path, world, quiet_until=150)  # below seq: not kept
     data = json.loads(path.read_text())
     assert sorted(data) == ["seq", "world"] and data["seq"] == world.seq
-    loaded, quiet = observer.load_checkpoint(path, log_end=200)
+    loaded, quiet = world_checkpoint.load(path, log_end=200)
     assert (to_dict(loaded), quiet) == (to_dict(world), 0)
-    observer.save_checkpoint(path, world, quiet_until=1000)
-    assert observer.load_checkpoint(path)[1] == 1000
+    world_checkpoint.save(path, world, quiet_until=1000)
+    assert world_checkpoint.load(path)[1] == 1000
 
 
 @pytest.mark.parametrize(
@@ -136,17 +136,17 @@ def test_a_corrupt_checkpoint_is_logged_and_treated_as_absent(tmp_path, caplog, 
     path = tmp_path / "cp.json"
     path.write_bytes(content)
     with caplog.at_level(logging.WARNING, logger="homelab.observer"):
-        assert observer.load_checkpoint(path) is None
+        assert world_checkpoint.load(path) is None
     assert why in caplog.text and "rebuilding the world from the log" in caplog.text
 
 
 def test_a_checkpoint_ahead_of_the_log_is_not_trusted(tmp_path, caplog):
     world = folded(stream(50))
     path = tmp_path / "cp.json"
-    observer.save_checkpoint(path, world)
-    assert observer.load_checkpoint(tmp_path / "absent.json") is None
+    world_checkpoint.save(path, world)
+    assert world_checkpoint.load(tmp_path / "absent.json") is None
     with caplog.at_level(logging.WARNING, logger="homelab.observer"):
-        assert observer.load_checkpoint(path, log_end=10) is None
+        assert world_checkpoint.load(path, log_end=10) is None
     assert f"at seq {world.seq} but the event log ends at 10" in caplog.text
 
 

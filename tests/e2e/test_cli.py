@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from actors import world_checkpoint
 from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
@@ -210,7 +211,6 @@ def test_check_inventory_prints_file_and_line_and_exits_1(tmp_path: Path):
 
 
 def test_drift_exits_0_without_drift_and_1_with_it(tmp_path: Path):
-    from actors import observer
     from actors.domain import world
 
     root, repo = tmp_path / "root", tmp_path / "repo"
@@ -240,7 +240,7 @@ def test_drift_exits_0_without_drift_and_1_with_it(tmp_path: Path):
         },
     )
     (root / "state").mkdir(parents=True)
-    observer.save_checkpoint(root / observer.CHECKPOINT, state)
+    world_checkpoint.save(root / world_checkpoint.PATH, state)
     drifted = homelab("drift", "--repo", str(repo), "--root", str(root), "--json")
     assert drifted.returncode == 1
     report = json.loads(drifted.stdout)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from actors import atomic, observer
+from actors import atomic, world_checkpoint
 from actors.domain.world import PREFIXES, Change, World, apply, files, to_dict
 from bus import client
 from bus.filelog import FileLog
@@ -136,7 +136,7 @@ def world_messages(root: Path):
 def assert_files_match(root: Path, world: World) -> None:
     for name, data in files(world).items():
         assert (root / "world" / name).read_bytes() == atomic.dumps(data), name
-    saved = read_json(root / observer.CHECKPOINT)
+    saved = read_json(root / world_checkpoint.PATH)
     assert saved == {"seq": world.seq, "world": to_dict(world)}
 
 
@@ -291,8 +291,8 @@ def test_kill_9_during_checkpoints_ends_in_the_same_world_as_an_uninterrupted_ru
     rng = random.Random(seed)
     obs = observers(root, broker.endpoint, checkpoint_every=0.01, write_every=0.02).start()
     obs.wait_live()
-    checkpoint = root / observer.CHECKPOINT
-    assert observer.load_checkpoint(checkpoint) is not None
+    checkpoint = root / world_checkpoint.PATH
+    assert world_checkpoint.load(checkpoint) is not None
 
     stop, sent = threading.Event(), []
     publisher = threading.Thread(
@@ -308,7 +308,7 @@ def test_kill_9_during_checkpoints_ends_in_the_same_world_as_an_uninterrupted_ru
                 wait_for_a_checkpoint_write(checkpoint)
             obs.kill()
             mid_write += bool(atomic.remove_stale_temps(checkpoint))
-            loaded = observer.load_checkpoint(checkpoint)
+            loaded = world_checkpoint.load(checkpoint)
             assert loaded is not None, "the checkpoint must always be whole"
             obs.start().wait_live()
     finally:
@@ -354,7 +354,7 @@ def test_deleting_the_checkpoint_rebuilds_the_same_world_files_byte_for_byte(roo
         assert json.loads(before["summary.json"])["rejected"] == 1
 
         for damage in ("delete", "corrupt"):
-            checkpoint = root / observer.CHECKPOINT
+            checkpoint = root / world_checkpoint.PATH
             if damage == "delete":
                 checkpoint.unlink()
             else:
@@ -367,7 +367,7 @@ def test_deleting_the_checkpoint_rebuilds_the_same_world_files_byte_for_byte(roo
             after = {name: (root / "world" / name).read_bytes() for name in before}
             assert after == before, damage
             assert len(world_messages(root)) == published  # nothing published again
-            assert observer.load_checkpoint(checkpoint)[0].seq == last
+            assert world_checkpoint.load(checkpoint)[0].seq == last
         assert "is corrupt" in obs.output()
     finally:
         quiet.stop()
@@ -422,7 +422,7 @@ def test_a_running_observer_rebuilds_when_its_checkpoint_is_deleted(broker, root
     deletion, rebuilds from the log, and writes a new checkpoint of the rebuilt world."""
     proc = homelab_observer(root, broker.endpoint)
     output = root / "observer-output.log"
-    checkpoint = root / observer.CHECKPOINT
+    checkpoint = root / world_checkpoint.PATH
     try:
         with client.Publisher(broker.endpoint, "agent:web1") as agent:
             agent.publish("obs.node.web1.agent", heartbeat("web1"))
@@ -454,9 +454,9 @@ def test_an_observer_stopped_after_its_checkpoint_was_deleted_does_not_write_a_n
     assert not_looking != DRIVER
     obs = observers(root, broker.endpoint, driver=not_looking).start()
     obs.wait_live()
-    checkpoint = root / observer.CHECKPOINT
+    checkpoint = root / world_checkpoint.PATH
     wait_until(checkpoint.exists, 30, "a checkpoint")
-    deleted_at = observer.load_checkpoint(checkpoint)[0].seq
+    deleted_at = world_checkpoint.load(checkpoint)[0].seq
     checkpoint.unlink()
     wait_until(lambda: summary_seq(root) > deleted_at, 30, "the world to move on (bus.stats)")
     assert obs.stop() == 0

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from test_observer import assert_files_match, heartbeat, observation, reference, summary_seq
 
-from actors import observer
+from actors import world_checkpoint
 from actors.domain import inventory_files
 from actors.domain.world import World, files
 from bus import client
@@ -239,14 +239,14 @@ def test_deleting_the_checkpoint_and_restarting_the_observer_under_up_rebuilds_t
             )
         agent.flush()
         last = agent.last_seq
-    checkpoint = root / observer.CHECKPOINT
+    checkpoint = root / world_checkpoint.PATH
     wait_until(lambda: summary_seq(root) >= last, 30, "the observer to catch up")
     wait_until(checkpoint.exists, 30, "a checkpoint")
     log_path = root / "logs" / "observer.log"
     log_before = log_path.stat().st_size
 
     # The brief: "Delete the checkpoint and restart the observer service."
-    deleted_at = observer.load_checkpoint(checkpoint)[0].seq
+    deleted_at = world_checkpoint.load(checkpoint)[0].seq
     checkpoint.unlink()
     for name in files(World()):
         (root / "world" / name).unlink()  # so what is there at the end was rebuilt
