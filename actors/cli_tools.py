@@ -10,14 +10,13 @@ group (a background grandchild) is killed too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from typing import Literal
+
+from actors import process_group
 
 OUTPUT_CAP = 64 * 1024
 LINGER = 0.5  # after the child exits: how long to wait for its pipes to close
@@ -93,12 +92,6 @@ class _Collector(asyncio.SubprocessProtocol):
             self.exited.set_result(None)
 
 
-def kill_group(pgid: int) -> None:
-    """SIGKILL to every process of the group; nothing to kill is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
 async def _within(future: asyncio.Future[None], timeout: float) -> bool:
     """Whether ``future`` is done within ``timeout`` seconds (it is not cancelled)."""
     if not future.done() and timeout > 0:
@@ -140,17 +133,19 @@ async def run_cli(
     try:
         if not await _within(collector.exited, timeout):
             timed_out = True
-            kill_group(pid)
+            process_group.kill_group(pid)
             await _within(collector.exited, REAP_TIMEOUT)
         else:
             # Output written just before the exit may still be in the pipes; a grandchild
             # that holds them open must not hold us up for long.
             await _within(collector.closed, min(LINGER, started + timeout - time.monotonic()))
-            kill_group(pid)  # whatever the child left behind in its group
+            process_group.kill_group(pid)  # whatever the child left behind in its group
         await _within(collector.closed, LINGER)
     finally:
         if transport.get_returncode() is None:
-            kill_group(pid)  # cancelled, or unkillable: the child watcher reaps it later
+            process_group.kill_group(
+                pid
+            )  # cancelled, or unkillable: the child watcher reaps it later
         transport.close()
     returncode = transport.get_returncode()
     return CliResult(
@@ -161,18 +156,3 @@ async def run_cli(
         truncated=collector.out.truncated or collector.err.truncated,
         elapsed=time.monotonic() - started,
     )
-
-
-def last_line(text: str) -> str:
-    """The last non-blank line, stripped; '' if there is none."""
-    for line in reversed(text.splitlines()):
-        if line.strip():
-            return line.strip()
-    return ""
-
-
-def first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""

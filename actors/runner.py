@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from actors import process_group
+
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
@@ -199,8 +201,12 @@ class _Runner:
                 return "timed_out", None, index, timed_out
             self.sink.note(f"[exit {code}]\n")
             if code != 0:
-                how = f"exited {code}" if code > 0 else f"was killed by {_signal_name(-code)}"
-                line = _last_line(tail)
+                how = (
+                    f"exited {code}"
+                    if code > 0
+                    else f"was killed by {process_group.signal_name(-code)}"
+                )
+                line = process_group.last_line(tail)
                 detail = f"command {index + 1} {how}" + (f": {line}" if line else "")
                 return "failed", code, index, detail
         return "succeeded", code, None, f"exit {code}"
@@ -242,7 +248,7 @@ class _Runner:
             proc.stdout.close()
             if proc.returncode is None:  # an exception on the way: leave nothing
                 if not _exited(proc.pid):
-                    _killpg(proc.pid, signal.SIGKILL)
+                    process_group.kill_group(proc.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(REAP_TIMEOUT)
 
@@ -274,7 +280,7 @@ class _Runner:
 
         The child is not reaped before the SIGKILL, so its pid (the group id) cannot have been
         reused by then."""
-        _killpg(proc.pid, signal.SIGTERM)
+        process_group.kill_group(proc.pid, signal.SIGTERM)
         grace_end = min(time.monotonic() + GRACE, self.deadline + GRACE)
         eof, scratch = False, bytearray()
         while time.monotonic() < grace_end and not (eof and _exited(proc.pid)):
@@ -283,7 +289,9 @@ class _Runner:
                 time.sleep(0.02)  # the pipe is closed; poll for the child's exit
             else:
                 eof = self._read(selector, max(wait, 0.0), scratch)
-        _killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, TERM or not
+        process_group.kill_group(
+            proc.pid, signal.SIGKILL
+        )  # whatever is left of the group, TERM or not
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(REAP_TIMEOUT)
 
@@ -295,22 +303,3 @@ def _exited(pid: int) -> bool:
     except ChildProcessError:
         return True  # reaped already
     return info is not None
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def _last_line(data: bytes) -> str:
-    for line in reversed(data.decode("utf-8", errors="replace").splitlines()):
-        if line.strip():
-            return line.strip()[:200]
-    return ""

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from actors import process_group
+
 log = logging.getLogger("homelab.up")
 
 POLL_INTERVAL = 0.05  # seconds between ready checks and between supervision passes
@@ -95,15 +97,6 @@ class _Child:
         return self.proc is not None and self.proc.poll() is None
 
 
-def describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
-
-
 def last_line(path: Path, offset: int = 0, tail: int = 8192) -> str:
     """The last non-empty line of ``path`` after byte ``offset`` ("" if none), at most
     200 characters."""
@@ -111,14 +104,9 @@ def last_line(path: Path, offset: int = 0, tail: int = 8192) -> str:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(offset, size - tail))
-            data = f.read()
+            return process_group.last_line(f.read())
     except OSError:
         return ""
-    for line in reversed(data.decode(errors="replace").splitlines()):
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= 200 else line[:199] + "…"
-    return ""
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:
@@ -212,7 +200,7 @@ class ProcessGroup:
                 self._stop_requested.wait(POLL_INTERVAL)
                 self._supervise(self._clock())
             if self._signal_received is not None:
-                log.info("received %s", signal.Signals(self._signal_received).name)
+                log.info("received %s", process_group.signal_name(self._signal_received))
         finally:
             self.stop()  # before restoring handlers, so a second Ctrl-C cannot interrupt it
             for signum, handler in previous.items():
@@ -298,7 +286,7 @@ class ProcessGroup:
                 if code is not None:
                     started.last_exit = code
                     raise StartupError(
-                        f"{started.spec.name} {describe_exit(code)} during startup{started.why()}"
+                        f"{started.spec.name} {process_group.describe_exit(code)} during startup{started.why()}"
                     )
             try:
                 if ready():
@@ -328,7 +316,7 @@ class ProcessGroup:
                     delay = child.backoff.next_delay(now, child.started_at)
                     child.restart_at = now + delay
                     note = " although it should run forever" if code == 0 else ""
-                    name, how = child.spec.name, describe_exit(code)
+                    name, how = child.spec.name, process_group.describe_exit(code)
                     why = child.why()
                     log.warning("%s %s%s%s -> restarting in %g s", name, how, note, why, delay)
                 elif now >= child.restart_at:

@@ -5,10 +5,10 @@ The exit status says it all (0 is ok); the last line the command printed is the 
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Sequence
 
-from actors.cli_tools import CliResult, last_line, run_cli
+from actors import process_group
+from actors.cli_tools import CliResult, run_cli
 from actors.domain.inventory import CommandCheck
 from actors.probes.result import Facts, Result, reason
 
@@ -21,11 +21,15 @@ async def check(check: CommandCheck) -> Result:
     assert code is not None
     facts: Facts = {"exit_code": code}
     if code == 0:
-        return Result("ok", last_line(result.out) or last_line(result.err), facts)
-    line = last_line(result.err) or last_line(result.out)
+        return Result(
+            "ok", process_group.last_line(result.out) or process_group.last_line(result.err), facts
+        )
+    line = process_group.last_line(result.err) or process_group.last_line(result.out)
     if code < 0:
         return Result(
-            "fail", f"killed by {_signal_name(-code)}" + (f": {line}" * bool(line)), facts
+            "fail",
+            f"killed by {process_group.signal_name(-code)}" + (f": {line}" * bool(line)),
+            facts,
         )
     return Result("fail", line or f"exited {code}", facts)
 
@@ -35,7 +39,7 @@ async def state(status: Sequence[str], timeout: float) -> Result:
     if isinstance(result, Result):
         return result
     code = result.returncode
-    line = last_line(result.err) or last_line(result.out)
+    line = process_group.last_line(result.err) or process_group.last_line(result.out)
     if code == 0:
         return Result("ok", line or "running", {"state": "running", "exit_code": 0})
     return Result("fail", line or f"status exited {code}", {"state": "stopped", "exit_code": code})
@@ -50,10 +54,3 @@ async def _run(argv: Sequence[str], timeout: float) -> CliResult | Result:
     if result.timed_out:
         return Result("timeout", f"{argv[0]}: killed after {timeout:g} s")
     return result
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"

@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from actors.cli_tools import OUTPUT_CAP, CliResult, first_line, run_cli
+from actors import process_group
+from actors.cli_tools import OUTPUT_CAP, CliResult, run_cli
 from actors.probes.result import Facts, Result, reason
 
 
@@ -51,7 +52,7 @@ def safe_arg(value: str) -> str:
 
 
 def _exited(label: str, result: CliResult) -> Result:
-    said = first_line(result.err) or first_line(result.out)
+    said = process_group.first_line(result.err) or process_group.first_line(result.out)
     return Result("error", f"{label} exited {result.returncode}" + (f": {said}" * bool(said)))
 
 

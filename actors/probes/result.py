@@ -13,7 +13,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 
-from actors.cli_tools import first_line
+from actors import process_group
 from actors.domain.observations import FactValue, Observation, Outcome, cut
 
 Facts = dict[str, FactValue]
@@ -78,13 +78,13 @@ def reason(exc: BaseException) -> str:
         if isinstance(seen, ssl.SSLCertVerificationError):
             return f"certificate not trusted: {seen.verify_message or seen.reason}"
         if isinstance(seen, ssl.SSLError):  # its errno is OpenSSL's, not the system's
-            return f"TLS: {seen.reason or first_line(str(seen))}"
+            return f"TLS: {seen.reason or process_group.first_line(str(seen))}"
         if isinstance(seen, socket.gaierror) and seen.strerror:
             return _lower_first(seen.strerror)
         if isinstance(seen, OSError) and seen.errno and seen.errno > 0:
             return _lower_first(os.strerror(seen.errno))
         seen = seen.__cause__ or seen.__context__
-    text = first_line(str(exc))
+    text = process_group.first_line(str(exc))
     return text if text else type(exc).__name__
 
 
