@@ -51,8 +51,8 @@ class Loop:
     def topics(self, since: int = 0) -> list[tuple[str, str]]:
         return [(m.topic, m.payload.get("id", "")) for m in self.published[since:]]
 
-    def fix(self, action_id: str) -> None:
-        """An operator approves from the shell and the executor runs it successfully."""
+    def approve(self, action_id: str) -> None:
+        """An operator approves from the shell, with the hash they were shown."""
         record = self.supervisor.queue.records[action_id]
         self._publish(
             "action.request.approve",
@@ -60,6 +60,10 @@ class Loop:
             "r1",
             "cli:oskar",
         )
+
+    def fix(self, action_id: str) -> None:
+        """Approved, and the executor runs it successfully."""
+        self.approve(action_id)
         self._publish("action.running", {"id": action_id}, "r2", "executor")
         self._publish("action.succeeded", {"id": action_id}, "r3", "executor")
 
@@ -107,13 +111,7 @@ def test_a_running_action_is_not_taken_back_when_its_drift_goes(loop):
     loop.observe("inactive", "fail")
     loop.supervisor.evaluate_and_publish()
     [action_id] = recommended(loop)
-    record = loop.supervisor.queue.records[action_id]
-    loop._publish(
-        "action.request.approve",
-        {"id": action_id, "by": "oskar", "hash": record.action.hash},
-        "r1",
-        "cli:oskar",
-    )
+    loop.approve(action_id)
     loop._publish("action.running", {"id": action_id}, "r2", "executor")
     loop.observe("active", "ok")  # the fix works before the executor reports its end
     loop.supervisor.evaluate_and_publish()
