@@ -19,9 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import atomic, revision, world_checkpoint
-from actors.domain import actions, drift, inventory_files, lifecycle, plan, world
-from actors.domain.inventory import Inventory
+from actors import atomic, desired_state, revision, world_checkpoint
+from actors.domain import actions, evaluation, inventory_files, lifecycle, plan, world
 from bus import client, filelog, outbox
 
 log = logging.getLogger("homelab.supervisor")
@@ -30,58 +29,6 @@ EVALUATE_EVERY = 1.0
 STATE_FILE = "state/supervisor.json"
 DESIRED_FILE = "state/desired.json"  # the revision in force, and the inventory's problems
 DRIFT_FILE = "state/drift.json"  # the last drift report
-
-
-@dataclasses.dataclass
-class Desired:
-    inventory: Inventory
-    revision: revision.Revision
-
-
-def load_desired(repo: Path) -> tuple[Desired | None, list[inventory_files.Problem]]:
-    rev = revision.current(repo)
-    found, problems = inventory_files.check(repo)
-    return (Desired(found, rev) if found is not None else None), problems
-
-
-def evaluate(
-    desired: Desired,
-    state: world.World,
-    failures: dict[str, plan.Failures],
-    epoch: int = 0,
-    closed: dict[str, str] | None = None,
-):
-    """diff + plan for one moment: the world's own clock is ``now``; ``closed``: the
-    finished actions (id -> final state)."""
-    drifts = drift.diff(desired.inventory, state)
-    recommended, held = plan.plan(
-        drifts,
-        desired.inventory,
-        desired.revision.id,
-        failures,
-        now=state.time,
-        epoch=epoch,
-        closed=closed,
-    )
-    return drifts, recommended, held
-
-
-def report(desired: Desired, drifts, recommended, held) -> dict[str, Any]:
-    """The drift as data: what ``drift.report`` carries and ``homelab drift --json`` prints."""
-    return {
-        "revision": desired.revision.id,
-        "drifts": [dataclasses.asdict(d) | {"key": d.key} for d in drifts],
-        "recommended": [recommendation_payload(r) for r in recommended],
-        "held": [{"drift": held_.drift.key, "why": held_.why} for held_ in held],
-        "drifted": sum(1 for d in drifts if d.managed),
-    }
-
-
-def recommendation_payload(rec: plan.Recommendation) -> dict[str, Any]:
-    payload = dataclasses.asdict(rec)
-    payload["drift"] = dataclasses.asdict(rec.drift) | {"key": rec.drift.key}
-    payload["commands"] = [list(argv) for argv in rec.commands]
-    return payload
 
 
 class Supervisor:
@@ -104,7 +51,7 @@ class Supervisor:
         self.epoch: int = saved.get("epoch", 0)  # desired-state changes so far
         self.seen_contents: list[str] = saved.get("seen_contents", [])
         self.last_report: dict | None = None
-        self.desired: Desired | None = None
+        self.desired: desired_state.Desired | None = None
         self.last_errors: list[str] = []
         self._stamp: tuple = ()
         checkpoint = world_checkpoint.load(root / world_checkpoint.PATH)
@@ -194,7 +141,7 @@ class Supervisor:
         if stamp == self._stamp:
             return
         self._stamp = stamp
-        loaded, problems = load_desired(self.repo)
+        loaded, problems = desired_state.load(self.repo)
         kept = loaded or self.desired
         atomic.write_json(
             self.root / DESIRED_FILE,
@@ -257,10 +204,11 @@ class Supervisor:
             for action_id, record in self.queue.records.items()
             if record.action.state in lifecycle.FINAL
         }
-        drifts, recommended, held = evaluate(
-            self.desired, self.world, self.failures, self.epoch, closed
+        revision_id = self.desired.revision.id
+        drifts, recommended, held = evaluation.evaluate(
+            self.desired.inventory, revision_id, self.world, self.failures, self.epoch, closed
         )
-        current = report(self.desired, drifts, recommended, held)
+        current = evaluation.report(revision_id, drifts, recommended, held)
         if _settled(current) != self.last_report:  # not every new observation of the same drift
             self.last_report = _settled(current)
             digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
@@ -270,7 +218,9 @@ class Supervisor:
         for rec in recommended:
             if rec.id not in self.open:
                 self.open[rec.id] = rec.drift.key
-                self._publish("action.recommended", recommendation_payload(rec), f"rec-{rec.id}")
+                self._publish(
+                    "action.recommended", evaluation.recommendation_payload(rec), f"rec-{rec.id}"
+                )
         for action_id in [a for a in self.open if a not in live]:
             record = self.queue.records.get(action_id)
             state = record.action.state if record else "recommended"

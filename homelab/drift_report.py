@@ -9,12 +9,12 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from actors import atomic, observer, supervisor
-from actors.domain import inventory_files, plan, world
+from actors import atomic, desired_state, observer, supervisor
+from actors.domain import evaluation, inventory_files, plan, world
 
 
 def build(root: Path, repo: Path) -> dict[str, Any]:
-    desired, problems = supervisor.load_desired(repo)
+    desired, problems = desired_state.load(repo)
     if desired is None:
         raise inventory_files.InventoryError(problems)
     checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
@@ -22,7 +22,10 @@ def build(root: Path, repo: Path) -> dict[str, Any]:
     saved = atomic.read_json_object(root / supervisor.STATE_FILE)
     failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
     epoch = saved.get("epoch", 0) if saved.get("revision") == desired.revision.id else -1
-    result = supervisor.report(desired, *supervisor.evaluate(desired, state, failures, epoch))
+    rev = desired.revision.id
+    result = evaluation.report(
+        rev, *evaluation.evaluate(desired.inventory, rev, state, failures, epoch)
+    )
     result["world_seq"] = state.seq
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Mapping
 
 from actors.domain import drivers
@@ -19,6 +20,7 @@ FIX = {  # which action mends which drift
     "wrong_version": "restart",
     "unexpected_running": "stop",
 }
+ACTION_ID = re.compile(r"a-[0-9a-f]{16}")  # what ``action_id`` makes; checked before any file use
 BACKOFF = 60.0  # seconds after the first failure; doubles with each further one
 ESCALATE_AFTER = 3  # failures; then never self-healed again, and shown as escalated
 

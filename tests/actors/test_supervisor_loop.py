@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from actors.desired_state import Desired
 from actors.domain.inventory import Inventory
 from actors.domain.world import CheckState, NodeState, ServiceState, World
 from actors.revision import Revision
-from actors.supervisor import Desired, Supervisor
+from actors.supervisor import Supervisor
 from bus.envelope import Message
 
 INVENTORY = Inventory.model_validate(

@@ -1,0 +1,87 @@
+"""The drift as ``homelab drift`` and the Drift page show it: the supervisor's diff and plan,
+computed here from the repository and the observer's files, with no service running.
+
+The world is the freshest the observer left: its checkpoint (saved every few seconds) or the
+``world/`` files (written every second), whichever is further along the log. A declared
+service the world has no evidence about is listed as not observed, never counted as clean.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actors import atomic, desired_state, world_checkpoint
+from actors.domain import evaluation, inventory_files, plan, world
+from actors.domain.inventory import Inventory
+from actors.readmodel.models import DriftReport, Unobserved
+from bus.dataroot import DataRoot
+
+
+class NoWorld(Exception):
+    """The observer has written nothing yet: drift cannot be judged."""
+
+
+def read(root: Path, repo: Path) -> DriftReport:
+    data = DataRoot(root).require()
+    desired, problems = desired_state.load(repo)
+    if desired is None:
+        raise inventory_files.InventoryError(problems)
+    state = freshest_world(data)
+    if state is None:
+        raise NoWorld(
+            f"no world yet under {root}: the observer has written neither world/ nor "
+            f"{data.checkpoint.relative_to(root)} (is `homelab observer` running?)"
+        )
+    saved = atomic.read_json_object(data.supervisor_state)
+    failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
+    revision = desired.revision.id
+    epoch = saved.get("epoch", 0) if saved.get("revision") == revision else -1
+    found = evaluation.evaluate(desired.inventory, revision, state, failures, epoch)
+    return DriftReport(
+        **evaluation.report(revision, *found),
+        world_seq=state.seq,
+        unobserved=unobserved(desired.inventory, state),
+    )
+
+
+def freshest_world(data: DataRoot) -> world.World | None:
+    """The checkpoint's world or the one in ``world/``, the later in the log; None if the
+    observer has written neither."""
+    checkpoint = world_checkpoint.load(data.checkpoint)
+    found = [w for w in (checkpoint[0] if checkpoint else None, _from_files(data)) if w]
+    return max(found, key=lambda w: w.seq, default=None)
+
+
+def _from_files(data: DataRoot) -> world.World | None:
+    summary = atomic.read_json_object(data.world / "summary.json")
+    if not summary:
+        return None
+    try:
+        return world.from_dict(
+            {
+                "seq": summary.get("seq"),
+                "time": summary.get("time"),
+                "rejected": summary.get("rejected"),
+                "last_rejected": "",
+                "nodes": atomic.read_json_object(data.world / "nodes.json"),
+                "services": atomic.read_json_object(data.world / "services.json"),
+            }
+        )
+    except ValueError:  # torn between files or from another version: the checkpoint decides
+        return None
+
+
+def unobserved(inventory: Inventory, state: world.World) -> list[Unobserved]:
+    """The declared services the drift cannot judge: never observed, or their node is
+    silent. ``drift.diff`` skips them; here they are named."""
+    found = []
+    for name, service in sorted(inventory.services.items()):
+        observed, node = state.services.get(name), state.nodes.get(service.node)
+        if observed is None or not observed.checks:
+            why = world.NO_OBSERVATION
+        elif node is None or node.health == "unknown":
+            why = f"node {service.node}: {node.reason if node else world.NO_HEARTBEAT}"
+        else:
+            continue
+        found.append(Unobserved(service=name, node=service.node, why=why))
+    return found

@@ -1,0 +1,225 @@
+"""The read model's results. Frozen and strict: they are built here and only rendered by
+the CLI and the UI. ``model_dump(mode="json")`` is what ``--json`` and ``/summary`` print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class View(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- the summary (homelab status, GET /summary) --------------------------------------------
+
+
+class Brief(View):
+    health: str
+    reason: str
+    since: float | None
+
+
+class ServiceBrief(View):
+    node: str | None
+    health: str
+    reason: str
+    since: float | None
+
+
+class Counts(View):
+    healthy: int = 0
+    degraded: int = 0
+    down: int = 0
+    unknown: int = 0
+
+
+class DriftBrief(View):
+    count: int
+    items: list[str]
+    recommended: int
+
+
+class BusStatus(View):
+    """The broker's answer to a ping (its fields as it sends them), or why there is none."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # the broker's own fields, or error
+    endpoint: str
+    reachable: bool
+
+    @property
+    def error(self) -> str | None:
+        return (self.model_extra or {}).get("error")
+
+    @property
+    def seq(self) -> int:
+        return int((self.model_extra or {}).get("seq", 0))
+
+    @property
+    def rate(self) -> float:
+        return float((self.model_extra or {}).get("rate", 0.0))
+
+
+class Summary(View):
+    nodes: dict[str, Brief]
+    services: dict[str, ServiceBrief]
+    counts: dict[str, Counts]
+    world_seq: int
+    observed: bool  # the observer has written world/ at least once
+    desired: dict[str, Any]  # revision and inventory problems, as the supervisor wrote them
+    drift: DriftBrief
+    bus: BusStatus
+
+
+# -- the world -------------------------------------------------------------------------------
+
+
+class CheckView(View):
+    outcome: str
+    detail: str
+    facts: dict[str, Any]
+    latency_ms: float | None
+    observed_at: float
+    since: float
+    since_seq: int
+    last_seen: float
+    last_seq: int
+
+
+class NodeView(View):
+    name: str
+    health: str
+    reason: str
+    since: float
+    since_seq: int
+    last_seen: float | None
+    checks: dict[str, CheckView]
+
+
+class ServiceView(View):
+    name: str
+    node: str
+    health: str
+    reason: str
+    since: float
+    since_seq: int
+    last_seen: float
+    checks: dict[str, CheckView]
+
+
+class WorldView(View):
+    seq: int
+    time: float
+    nodes: list[NodeView]
+    services: list[ServiceView]
+
+
+# -- the action queue ------------------------------------------------------------------------
+
+
+class ActionEvent(View):
+    kind: str
+    at: float
+    by: str
+    reason: str
+    approval_hash: str = ""
+
+
+class ActionView(View):
+    """One action with its whole history, as ``actions/<id>.json`` holds it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # details the planner adds
+    id: str
+    state: str
+    type: str
+    target: str
+    commands: list[list[str]]
+    revision: str
+    hash: str
+    approved_by: str = ""
+    approved_at: float | None = None
+    result: dict[str, Any] = {}
+    history: list[ActionEvent] = []
+
+    @property
+    def command_text(self) -> str:
+        return " && ".join(" ".join(argv) for argv in self.commands)
+
+    @property
+    def created(self) -> float:
+        return self.history[0].at if self.history else 0.0
+
+
+class ActionDetail(View):
+    action: ActionView
+    output: str  # the end of logs/actions/<id>.log ("" before it ran)
+    output_path: str | None
+
+
+class ActionQueue(View):
+    pending: list[ActionView]
+    running: list[ActionView]  # approved or running
+    history: list[ActionView]  # ended, newest first
+
+    @property
+    def all(self) -> list[ActionView]:
+        return [*self.pending, *self.running, *self.history]
+
+
+# -- drift -----------------------------------------------------------------------------------
+
+
+class DriftView(View):
+    service: str
+    node: str
+    kind: str
+    detail: str
+    since: float
+    seqs: list[int]
+    managed: bool
+    settled: bool
+    key: str
+
+
+class RecommendationView(View):
+    id: str
+    type: str
+    service: str
+    node: str
+    target: str
+    commands: list[list[str]]
+    reason: str
+    drift: DriftView
+    revision: str
+    approval: str
+    attempt: int
+    escalated: bool
+
+
+class HeldView(View):
+    drift: str  # the drift's key
+    why: str
+
+
+class Unobserved(View):
+    service: str
+    node: str
+    why: str
+
+
+class DriftReport(View):
+    revision: str
+    drifts: list[DriftView]
+    recommended: list[RecommendationView]
+    held: list[HeldView]
+    drifted: int
+    world_seq: int
+    unobserved: list[Unobserved]
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing drifts, 1 something does, 2 cannot tell (services not observed yet)."""
+        if self.drifted:
+            return 1
+        return 2 if self.unobserved else 0

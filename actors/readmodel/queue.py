@@ -1,0 +1,67 @@
+"""The action queue as ``actions/`` holds it (one file per action, written by the queue in
+the supervisor): pending, running and history, and one action with its output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actors import atomic
+from actors.domain import plan
+from actors.readmodel.models import ActionDetail, ActionQueue, ActionView
+
+ORDER = {"pending": 0, "approved": 1, "running": 2}  # the rest is history
+OUTPUT_SHOWN = 64 * 1024  # bytes of an action's log shown with it (the file has it all)
+
+
+class NoSuchAction(Exception):
+    """An id that is malformed or names no action: one line for people."""
+
+
+def check_id(action_id: str) -> str:
+    """An action id as the planner makes them, checked before it names any file."""
+    if not plan.ACTION_ID.fullmatch(action_id):
+        raise NoSuchAction(
+            f"{action_id[:80]!r} is not an action id (like a-1c9e0f3b5d7a2e4c; "
+            "see: homelab actions list)"
+        )
+    return action_id
+
+
+def records(root: Path) -> list[ActionView]:
+    """Every action: pending first, then approved, running, and the rest; newest first."""
+    found = []
+    for path in sorted((root / "actions").glob("a-*.json")):
+        record = atomic.read_json_object(path)
+        if record.get("id") == path.stem and plan.ACTION_ID.fullmatch(path.stem):
+            found.append(ActionView.model_validate(record))
+    return sorted(found, key=lambda a: (ORDER.get(a.state, 9), -a.created))
+
+
+def read(root: Path) -> ActionQueue:
+    found = records(root)
+    return ActionQueue(
+        pending=[a for a in found if a.state == "pending"],
+        running=[a for a in found if a.state in ("approved", "running")],
+        history=[a for a in found if a.state not in ORDER],
+    )
+
+
+def action(root: Path, action_id: str) -> ActionView:
+    check_id(action_id)
+    record = atomic.read_json_object(root / "actions" / f"{action_id}.json")
+    if record.get("id") != action_id:
+        raise NoSuchAction(f"no action {action_id!r} (see: homelab actions list)")
+    return ActionView.model_validate(record)
+
+
+def detail(root: Path, action_id: str) -> ActionDetail:
+    found = action(root, action_id)
+    log = root / "logs" / "actions" / f"{action_id}.log"
+    try:
+        with open(log, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - OUTPUT_SHOWN))
+            output = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ActionDetail(action=found, output="", output_path=None)
+    return ActionDetail(action=found, output=output, output_path=str(log))

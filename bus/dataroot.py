@@ -1,0 +1,103 @@
+"""The data root's layout: every path under ``HOMELAB_ROOT`` named once, for every layer
+(SPEC, "The data root"; docs/operations.md). Everything else asks ``DataRoot`` for paths.
+
+    root = DataRoot(Path("/opt/homelab"))
+    root.events, root.action_file("a-1c9e..."), root.checkpoint
+
+``require`` is what a reader calls first: a missing or wrong root is an error, never an empty
+answer ("nothing observed", "no drift", "no actions").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+FOLDERS = (  # what `homelab init` creates
+    "events",
+    "world",
+    "state",
+    "logs",
+    "logs/actions",
+    "logs/up",
+    "actions",
+    "inbox",
+    "inbox/done",
+    "inbox/rejected",
+    "ui",
+)
+
+
+class NoDataRoot(Exception):
+    """The folder is not a data root: one line saying what to set."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRoot:
+    path: Path
+
+    def require(self) -> DataRoot:
+        """This root if it is one (a folder with an event log); NoDataRoot if not."""
+        if not self.path.is_dir():
+            raise NoDataRoot(f"no data root at {self.path} (set HOMELAB_ROOT or --root)")
+        if not self.events.is_dir():
+            raise NoDataRoot(
+                f"no event log at {self.events}: is {self.path} the data root? "
+                "(set HOMELAB_ROOT or --root; `homelab init` creates one)"
+            )
+        return self
+
+    # the bus: the event log and the inbox
+    @property
+    def events(self) -> Path:
+        return self.path / "events"
+
+    @property
+    def inbox(self) -> Path:
+        return self.path / "inbox"
+
+    # the observer's world and checkpoint
+    @property
+    def world(self) -> Path:
+        return self.path / "world"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "state" / "observer_checkpoint.json"
+
+    # the supervisor's state and what `homelab status` shows of it
+    @property
+    def supervisor_state(self) -> Path:
+        return self.path / "state" / "supervisor.json"
+
+    @property
+    def desired(self) -> Path:
+        return self.path / "state" / "desired.json"
+
+    @property
+    def drift(self) -> Path:
+        return self.path / "state" / "drift.json"
+
+    # the action queue and the actions' output
+    @property
+    def actions(self) -> Path:
+        return self.path / "actions"
+
+    def action_file(self, action_id: str) -> Path:
+        return self.actions / f"{action_id}.json"
+
+    def action_log(self, action_id: str) -> Path:
+        return self.path / "logs" / "actions" / f"{action_id}.log"
+
+    # diagnostics, and the UI's operators and secret
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def operators(self) -> Path:
+        return self.path / "ui" / "operators.json"
+
+    @property
+    def session_secret(self) -> Path:
+        return self.path / "ui" / "session_secret"
