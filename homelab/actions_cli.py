@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,24 +15,40 @@ from rich.text import Text
 
 from actors import atomic, lifecycle
 from bus import client
+from homelab import data_root
+from homelab.user_input import InputError
 
 ORDER = {"pending": 0, "approved": 1, "running": 2}
 ANSWER_TIMEOUT = 15.0
+ID_PATTERN = re.compile(r"a-[0-9a-f]{16}")  # what actors.plan.action_id makes
 
 
 class ActionError(Exception):
     pass
 
 
+def check_id(action_id: str) -> str:
+    """An action id as the planner makes them, checked before it names any file."""
+    if not ID_PATTERN.fullmatch(action_id):
+        raise InputError(
+            f"{action_id[:80]!r} is not an action id (like a-1c9e0f3b5d7a2e4c; "
+            "see: homelab actions list)"
+        )
+    return action_id
+
+
 def records(root: Path) -> list[dict[str, Any]]:
+    data_root.require(root)
     found = [atomic.read_json_object(p) for p in sorted((root / "actions").glob("*.json"))]
     found = [r for r in found if r.get("id")]
     return sorted(found, key=lambda r: (ORDER.get(r["state"], 9), -_created(r)))
 
 
 def load(root: Path, action_id: str) -> dict[str, Any]:
+    check_id(action_id)
+    data_root.require(root)
     record = atomic.read_json_object(root / "actions" / f"{action_id}.json")
-    if not record.get("id") or "/" in action_id:
+    if record.get("id") != action_id:
         raise ActionError(f"no action {action_id!r} (see: homelab actions list)")
     return record
 
@@ -39,7 +56,7 @@ def load(root: Path, action_id: str) -> dict[str, Any]:
 def show_list(root: Path, as_json: bool, console: Console | None = None) -> None:
     found = records(root)
     if as_json:
-        print(json.dumps(found, indent=2))
+        print(json.dumps(found, indent=2))  # one JSON document: an array of actions
         return
     console = console or Console(highlight=False, soft_wrap=True)
     if not found:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,11 +14,12 @@ import click
 from actors.inventory_files import InventoryError
 from actors.observer import ObserverError
 from bus import broker, client, envelope, records
-from homelab import layout, procs, settings, timespec
+from homelab import layout, procs, settings, timespec, user_input
 from homelab.actions_cli import ActionError
 
 EXPECTED_ERRORS = (
     client.BusError,
+    envelope.DecodeError,
     broker.BrokerError,
     records.CorruptLog,
     layout.RootError,
@@ -44,9 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except click.exceptions.Abort:  # Ctrl-C: the operator stopped it, which is not a failure
         return 0
-    except click.ClickException as err:
+    except click.exceptions.NoArgsIsHelpError as err:
         err.show()
         return err.exit_code
+    except click.UsageError as err:
+        where = err.ctx.command_path if err.ctx else "homelab"
+        click.echo(f"homelab: error: {_one_line(err.format_message())} (see: {where} -h)", err=True)
+        return err.exit_code
+    except click.ClickException as err:
+        click.echo(f"homelab: error: {_one_line(err.format_message())}", err=True)
+        return err.exit_code
+    except user_input.InputError as err:  # checked after parsing, still the user's input
+        click.echo(f"homelab: error: {err}", err=True)
+        return 2
     except EXPECTED_ERRORS as err:
         click.echo(f"homelab: error: {err}", err=True)
         return 1
@@ -57,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 class SeqOrTime(click.ParamType):
     """SEQ or TIME, checked when the command line is read (the value stays text)."""
 
@@ -64,7 +80,7 @@ class SeqOrTime(click.ParamType):
 
     def convert(self, value, param, ctx):
         try:
-            timespec.parse(value, 0.0)
+            timespec.parse(value, time.time())
         except timespec.TimeSpecError as err:
             self.fail(str(err), param, ctx)
         return value
@@ -79,7 +95,12 @@ bus_option = click.option("--bus", help="Broker endpoint [env HOMELAB_BUS; tcp:/
 repo_option = click.option(
     "--repo", type=click.Path(), help="The inventory repository [env HOMELAB_REPO]."
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+json_lines_option = click.option(
+    "--json", "as_json", is_flag=True, help="JSON lines: one JSON object per message."
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="One JSON document instead of text."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -157,10 +178,14 @@ def up(root: str | None, bus: str | None, repo: str | None, demo: bool) -> int:
     type=SEQ_OR_TIME,
     help="Start at a SEQ or TIME (2026-11-26T10:00, 10m) instead of now.",
 )
-@json_option
+@json_lines_option
 @bus_option
 def tap(prefixes, since, as_json, bus) -> int:
-    """Show live bus messages whose topic starts with one of PREFIXES (all by default)."""
+    """Show live bus messages whose topic starts with one of PREFIXES (all by default).
+
+    Waits for the broker when there is none (saying so once on stderr); Ctrl-C or SIGTERM
+    ends it with exit 0.
+    """
     from homelab import reading
 
     for prefix in prefixes:
@@ -176,38 +201,47 @@ def tap(prefixes, since, as_json, bus) -> int:
 @click.option(
     "--topic", "prefixes", multiple=True, help="Only topics starting with PREFIX (repeatable)."
 )
-@json_option
+@json_lines_option
 @root_option
 def replay(start, end, prefixes, as_json, root) -> int:
-    """Print messages from the event log on disk; needs no running broker."""
+    """Print messages from the event log on disk; needs no running broker.
+
+    Exit 1 when the range holds no message (e.g. --from beyond the end of the log), 2 when
+    it cannot hold any (--from after --to).
+    """
     from homelab import reading
 
     for prefix in prefixes:
         _check_prefix(prefix)
-    return reading.replay(settings.load(root=root), start, end, prefixes, as_json)
+    try:
+        return reading.replay(settings.load(root=root), start, end, prefixes, as_json)
+    except reading.NothingInRange as err:
+        click.echo(f"homelab: {err}", err=True)
+        return 1
 
 
 @cli.command()
 @click.argument("topic")
 @click.option("--data", default="{}", help="The payload: a JSON object [{}].")
 @click.option("--id", "msg_id", help="Message id; resending the same id stores it once.")
-@click.option("--source", default="cli", help="Who sends it [cli].")
-@click.option("--timeout", default=10.0, help="Seconds to wait for the broker [10].")
+@click.option(
+    "--source",
+    default="emit",
+    help="Who sends it [emit]; the control plane's own names (broker, observer, agent:...) "
+    "are refused.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    help="Seconds to wait for the broker [10].",
+)
 @bus_option
 def emit(topic, data, msg_id, source, timeout, bus) -> int:
     """Publish one message, wait until it is durable, and print its sequence number."""
-    try:
-        envelope.check_topic(topic)
-    except envelope.DecodeError as err:
-        raise click.BadParameter(str(err), param_hint="TOPIC") from None
-    try:
-        payload = json.loads(data)
-    except json.JSONDecodeError as err:
-        raise click.BadParameter(f"not JSON: {err}", param_hint="--data") from None
-    if not isinstance(payload, dict):
-        raise click.BadParameter(
-            "must be a JSON object, e.g. '{\"up\": true}'", param_hint="--data"
-        )
+    user_input.envelope_heads(topic, msg_id, source)
+    payload = user_input.payload(data)
+    user_input.encoded_size(topic, msg_id, source, payload)
     s = settings.load(bus=bus)
     with client.Publisher(s.bus, source, timeout=timeout) as publisher:
         click.echo(publisher.publish(topic, payload, id=msg_id))
@@ -220,16 +254,20 @@ def emit(topic, data, msg_id, source, timeout, bus) -> int:
 @bus_option
 @click.option("--timeout", default=3.0, help="Seconds to wait for the broker [3].")
 def status(as_json: bool, root: str | None, bus: str | None, timeout: float) -> int:
-    """Show nodes and services with their health, and the bus. Exit 1 if the broker is down."""
-    from homelab import render, summary
+    """Show nodes and services with their health, and the bus.
+
+    Exit 1 if the broker is down or the observer has not written the world yet, 2 if there
+    is no data root.
+    """
+    from homelab import data_root, render, summary
 
     s = settings.load(root=root, bus=bus)
-    report = summary.build(s.root, s.bus, timeout)
+    report = summary.build(data_root.require(s.root), s.bus, timeout)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         render.status(report)
-    return 0 if report["bus"]["reachable"] else 1
+    return 0 if report["bus"]["reachable"] and report["observed"] else 1
 
 
 @cli.command("check-inventory")
@@ -315,18 +353,28 @@ def supervisor(repo, root, bus, approval_ttl) -> int:
 def drift(as_json, repo, root) -> int:
     """Show where the world differs from the repository and what would fix it.
 
-    Exit 0 when nothing managed drifts, 1 when something does (like `argocd app diff`).
-    Reads the repository and the observer's checkpoint: needs no running service.
+    Exit 0 when nothing managed drifts, 1 when something does (like `argocd app diff`), 2
+    when it cannot tell: an invalid inventory, no world yet, or a declared service not
+    observed yet. Reads the repository and the observer's files: needs no running service.
     """
     from homelab import drift_report
 
-    s = settings.load(repo=repo, root=root)
-    report = drift_report.build(s.root, Path(s.repo or "."))
+    try:
+        s = settings.load(repo=repo, root=root)
+        report = drift_report.build(s.root, Path(s.repo or "."))
+    except InventoryError as err:
+        for problem in err.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"homelab: error: {len(err.problems)} problem(s) in the inventory", err=True)
+        return 2
+    except (*EXPECTED_ERRORS, user_input.InputError, drift_report.NoWorld) as err:
+        click.echo(f"homelab: error: {err}", err=True)
+        return 2  # not 1: that means drift
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         drift_report.show(report)
-    return 1 if report["drifted"] else 0
+    return drift_report.exit_code(report)
 
 
 @cli.command()

@@ -16,6 +16,8 @@ HEALTHS = ("healthy", "degraded", "down", "unknown")
 
 
 def build(root: Path, endpoint: str, timeout: float = 2.0) -> dict[str, Any]:
+    """``observed`` is False until the observer has written ``world/`` at least once: then
+    no node or service listed means "not looked yet", not "none"."""
     world = root / "world"
     nodes = atomic.read_json_object(world / "nodes.json")
     services = atomic.read_json_object(world / "services.json")
@@ -31,6 +33,7 @@ def build(root: Path, endpoint: str, timeout: float = 2.0) -> dict[str, Any]:
         },
         "counts": {"nodes": _count(nodes), "services": _count(services)},
         "world_seq": atomic.read_json_object(world / "summary.json").get("seq", 0),
+        "observed": (world / "summary.json").is_file(),
         "desired": atomic.read_json_object(root / "state" / "desired.json"),
         "drift": _drift(atomic.read_json_object(root / "state" / "drift.json")),
         "bus": {"endpoint": endpoint, **bus},
