@@ -21,6 +21,7 @@ from homelab.user_input import InputError
 
 PROGRESS_ABOVE = 20_000  # records; shorter reads need no progress bar
 WAIT_TIMEOUT = 2.0  # seconds without an answer before the tap says it waits for the broker
+STOP_CHECK = 0.5  # seconds between looks at the stop flag while following the bus
 
 
 class NothingInRange(Exception):
@@ -99,33 +100,37 @@ def tap(settings: Settings, prefixes: Sequence[str], since: str | None, as_json:
     stderr and keep waiting for it; after losing it, go on from the last message shown."""
     printer = Printer(as_json)
     waiting = _Waiting(settings.bus)
-    with _exit_on_signals():
-        first = _first_seq(settings.bus, since, waiting)
-        while True:
+    with _stop_on_signals() as stop:
+        first = _first_seq(settings.bus, since, waiting, stop)
+        while not stop.requested:
             try:
                 with client.Subscriber(
                     settings.bus, *prefixes, since=first, timeout=WAIT_TIMEOUT
                 ) as subscriber:
                     waiting.over()
-                    for message in subscriber:
-                        printer(message)
-                        printer.flush()
-                        first = message.seq + 1
+                    while not stop.requested:
+                        message = subscriber.get(timeout=STOP_CHECK)
+                        if message is not None:
+                            printer(message)
+                            printer.flush()
+                            first = message.seq + 1
             except client.BusUnavailable:
                 waiting.say()
+    return 0
 
 
-def _first_seq(endpoint: str, since: str | None, waiting: _Waiting) -> int | None:
+def _first_seq(endpoint: str, since: str | None, waiting: _Waiting, stop: _Stop) -> int | None:
     if since is None:
         return None
     kind, value = timespec.parse(since, time.time())
     if kind == "seq":
         return int(value)
-    while True:  # a time needs the broker's index: wait for it like the tap itself does
+    while not stop.requested:  # a time needs the broker's index: wait for it like the tap
         try:
             return client.seq_at(endpoint, value, timeout=WAIT_TIMEOUT)
         except client.BusUnavailable:
             waiting.say()
+    return None
 
 
 class _Waiting:
@@ -147,20 +152,37 @@ class _Waiting:
         self.said = False
 
 
-@contextlib.contextmanager
-def _exit_on_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM stop the tap, even when started as a shell's background job (which
-    starts with SIGINT ignored, so Python installs no KeyboardInterrupt for it)."""
+class _Stop:
+    """A signal handler that interrupts a blocking wait (KeyboardInterrupt) and leaves a
+    flag: an exception raised while Python runs a finaliser (a zmq socket's ``__del__``)
+    is swallowed, and then the flag ends the loop within ``STOP_CHECK`` or ``WAIT_TIMEOUT``."""
 
-    def stop(signum: int, frame: object) -> None:
+    requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
         raise KeyboardInterrupt
 
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_Stop]:
+    """Ctrl-C and SIGTERM stop the tap, even when started as a shell's background job (which
+    starts with SIGINT ignored, so Python installs no KeyboardInterrupt for it)."""
+    stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+
+    def quiet(unraisable) -> None:  # no "Exception ignored in ..." for our own interrupt
+        if not (stop.requested and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
-        yield
+        yield stop
     finally:
+        sys.unraisablehook = hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
