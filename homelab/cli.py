@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -87,6 +88,22 @@ class SeqOrTime(click.ParamType):
 
 
 SEQ_OR_TIME = SeqOrTime()
+
+
+class Seconds(click.FloatRange):
+    """A duration in seconds: finite and within bounds (click's FloatRange lets NaN through,
+    and a NaN timeout never expires)."""
+
+    name = "SECONDS"
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+BUS_TIMEOUT = Seconds(0.1, 3600)
 
 root_option = click.option(
     "--root", type=click.Path(), help="Data root [env HOMELAB_ROOT; /opt/homelab]."
@@ -232,7 +249,7 @@ def replay(start, end, prefixes, as_json, root) -> int:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(0.1, 3600),
+    type=BUS_TIMEOUT,
     default=10.0,
     help="Seconds to wait for the broker [10].",
 )
@@ -252,7 +269,9 @@ def emit(topic, data, msg_id, source, timeout, bus) -> int:
 @json_option
 @root_option
 @bus_option
-@click.option("--timeout", default=3.0, help="Seconds to wait for the broker [3].")
+@click.option(
+    "--timeout", type=BUS_TIMEOUT, default=3.0, help="Seconds to wait for the broker [3]."
+)
 def status(as_json: bool, root: str | None, bus: str | None, timeout: float) -> int:
     """Show nodes and services with their health, and the bus.
 

@@ -233,6 +233,13 @@ def test_emit_checks_id_and_source_before_any_bus_io(capsys, args, expected):
     assert code == 2 and one_line(err).startswith(f"homelab: error: {expected}")
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e9"])
+@pytest.mark.parametrize("command", [["emit", "obs.x"], ["status"]])
+def test_a_timeout_that_would_never_expire_or_is_zero_is_refused(capsys, command, value):
+    code, _, err = run(capsys, *command, "--timeout", value, "--bus", CLOSED)
+    assert code == 2 and "--timeout" in one_line(err)
+
+
 def test_usage_errors_are_one_line_too(capsys):
     code, _, err = run(capsys, "replay", "--nope")
     assert code == 2 and one_line(err).endswith("(see: homelab replay -h)")
