@@ -132,7 +132,12 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
             )
         )
     elif desired.get("revision"):
-        console.print("drift: none")
+        unknown = [n for n, e in report["services"].items() if e["health"] == "unknown"]
+        if not report["services"] or unknown:  # the supervisor saw nothing there to judge
+            what = f"{len(unknown)} service(s) not observed" if unknown else "no service observed"
+            console.print(Text(f"drift: none seen yet ({what})", style="yellow"))
+        else:
+            console.print("drift: none")
     bus = report["bus"]
     if bus["reachable"]:
         console.print(

@@ -112,6 +112,23 @@ def test_status_says_the_world_is_not_built_yet(capsys, data_root):
     assert code == 1 and json.loads(out)["observed"] is False
 
 
+def test_status_does_not_say_no_drift_before_services_are_observed(capsys, data_root):
+    """Right after a start the supervisor's report is empty because it saw nothing yet."""
+    (data_root / "state" / "desired.json").write_text('{"revision": "r1", "problems": []}')
+    (data_root / "state" / "drift.json").write_text('{"drifted": 0, "drifts": []}')
+    args = ["status", "--root", str(data_root), "--timeout", "0.2", "--bus", CLOSED]
+    _, out, _ = run(capsys, *args)
+    assert "drift: none seen yet (no service observed)" in out
+    state = observed(5, "active")
+    state.services["cache"] = world.ServiceState(node="n")  # health unknown: not observed
+    write_world(data_root, state)
+    _, out, _ = run(capsys, *args)
+    assert "drift: none seen yet (1 service(s) not observed)" in out
+    write_world(data_root, observed(6, "active"))
+    _, out, _ = run(capsys, *args)
+    assert "drift: none\n" in out
+
+
 def test_drift_without_any_world_is_an_error_not_no_drift(capsys, data_root, repo):
     code, out, err = run(capsys, "drift", "--root", str(data_root), "--repo", str(repo))
     assert code == 2 and "no drift" not in out
