@@ -181,3 +181,12 @@ def _body_fields(body: bytes | memoryview, count: int) -> list[str]:
         body[STAMP_SIZE : STAMP_SIZE + 8 * (MAX_TOPIC_CHARS + MAX_ID_CHARS + MAX_SOURCE_CHARS)]
     )
     return [unpacker.unpack() for _ in range(count)]
+
+
+RESERVED_SOURCES = frozenset({"broker", "bus", "observer", "supervisor", "executor", "ui"})
+RESERVED_SOURCE_PREFIXES = ("agent:", "policy:", "cli:")
+
+
+def is_reserved_source(name: str) -> bool:
+    """Sources that only the control plane's own services may use (not the inbox, not emit)."""
+    return name in RESERVED_SOURCES or name.startswith(RESERVED_SOURCE_PREFIXES)

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from actors import commands
 from actors.domain.inventory_files import InventoryError
 from actors.observer import ObserverError
+from actors.readmodel import queue
+from actors.readmodel.queue import BadActionId, NoSuchAction
 from bus import broker, client, envelope, records
-from homelab import layout, procs, rootcheck, settings, timespec
-from homelab.actions_cli import ActionError
+from bus.dataroot import DataRoot, NoDataRoot
+from homelab import layout, procs, rootcheck, settings, timespec, user_input
 
 EXPECTED_ERRORS = (
     client.BusError,
+    envelope.DecodeError,
     broker.BrokerError,
     records.CorruptLog,
     layout.RootError,
@@ -26,7 +32,8 @@ EXPECTED_ERRORS = (
     procs.StartupError,
     InventoryError,
     ObserverError,
-    ActionError,
+    commands.Refused,
+    NoSuchAction,
     FileNotFoundError,
 )
 
@@ -44,9 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except click.exceptions.Abort:  # Ctrl-C: the operator stopped it, which is not a failure
         return 0
-    except click.ClickException as err:
+    except click.exceptions.NoArgsIsHelpError as err:
         err.show()
         return err.exit_code
+    except click.UsageError as err:
+        where = err.ctx.command_path if err.ctx else "homelab"
+        click.echo(f"homelab: error: {_one_line(err.format_message())} (see: {where} -h)", err=True)
+        return err.exit_code
+    except click.ClickException as err:
+        click.echo(f"homelab: error: {_one_line(err.format_message())}", err=True)
+        return err.exit_code
+    except (user_input.InputError, NoDataRoot, BadActionId) as err:  # the user's input, still
+        click.echo(f"homelab: error: {err}", err=True)
+        return 2
     except EXPECTED_ERRORS as err:
         click.echo(f"homelab: error: {err}", err=True)
         return 1
@@ -57,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 class SeqOrTime(click.ParamType):
     """SEQ or TIME, checked when the command line is read (the value stays text)."""
 
@@ -64,13 +85,29 @@ class SeqOrTime(click.ParamType):
 
     def convert(self, value, param, ctx):
         try:
-            timespec.parse(value, 0.0)
+            timespec.parse(value, time.time())
         except timespec.TimeSpecError as err:
             self.fail(str(err), param, ctx)
         return value
 
 
 SEQ_OR_TIME = SeqOrTime()
+
+
+class Seconds(click.FloatRange):
+    """A duration in seconds: finite and within bounds (click's FloatRange lets NaN through,
+    and a NaN timeout never expires)."""
+
+    name = "SECONDS"
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+BUS_TIMEOUT = Seconds(0.1, 3600)
 
 root_option = click.option(
     "--root", type=click.Path(), help="Data root [env HOMELAB_ROOT; /opt/homelab]."
@@ -79,7 +116,12 @@ bus_option = click.option("--bus", help="Broker endpoint [env HOMELAB_BUS; tcp:/
 repo_option = click.option(
     "--repo", type=click.Path(), help="The inventory repository [env HOMELAB_REPO]."
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+json_lines_option = click.option(
+    "--json", "as_json", is_flag=True, help="JSON lines: one JSON object per message."
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="One JSON document instead of text."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -157,10 +199,14 @@ def up(root: str | None, bus: str | None, repo: str | None, demo: bool) -> int:
     type=SEQ_OR_TIME,
     help="Start at a SEQ or TIME (2026-11-26T10:00, 10m) instead of now.",
 )
-@json_option
+@json_lines_option
 @bus_option
 def tap(prefixes, since, as_json, bus) -> int:
-    """Show live bus messages whose topic starts with one of PREFIXES (all by default)."""
+    """Show live bus messages whose topic starts with one of PREFIXES (all by default).
+
+    Waits for the broker when there is none (saying so once on stderr); Ctrl-C or SIGTERM
+    ends it with exit 0.
+    """
     from homelab import reading
 
     for prefix in prefixes:
@@ -176,38 +222,47 @@ def tap(prefixes, since, as_json, bus) -> int:
 @click.option(
     "--topic", "prefixes", multiple=True, help="Only topics starting with PREFIX (repeatable)."
 )
-@json_option
+@json_lines_option
 @root_option
 def replay(start, end, prefixes, as_json, root) -> int:
-    """Print messages from the event log on disk; needs no running broker."""
+    """Print messages from the event log on disk; needs no running broker.
+
+    Exit 1 when the range holds no message (e.g. --from beyond the end of the log), 2 when
+    it cannot hold any (--from after --to).
+    """
     from homelab import reading
 
     for prefix in prefixes:
         _check_prefix(prefix)
-    return reading.replay(settings.load(root=root), start, end, prefixes, as_json)
+    try:
+        return reading.replay(settings.load(root=root), start, end, prefixes, as_json)
+    except reading.NothingInRange as err:
+        click.echo(f"homelab: {err}", err=True)
+        return 1
 
 
 @cli.command()
 @click.argument("topic")
 @click.option("--data", default="{}", help="The payload: a JSON object [{}].")
 @click.option("--id", "msg_id", help="Message id; resending the same id stores it once.")
-@click.option("--source", default="cli", help="Who sends it [cli].")
-@click.option("--timeout", default=10.0, help="Seconds to wait for the broker [10].")
+@click.option(
+    "--source",
+    default="emit",
+    help="Who sends it [emit]; the control plane's own names (broker, observer, agent:...) "
+    "are refused.",
+)
+@click.option(
+    "--timeout",
+    type=BUS_TIMEOUT,
+    default=10.0,
+    help="Seconds to wait for the broker [10].",
+)
 @bus_option
 def emit(topic, data, msg_id, source, timeout, bus) -> int:
     """Publish one message, wait until it is durable, and print its sequence number."""
-    try:
-        envelope.check_topic(topic)
-    except envelope.DecodeError as err:
-        raise click.BadParameter(str(err), param_hint="TOPIC") from None
-    try:
-        payload = json.loads(data)
-    except json.JSONDecodeError as err:
-        raise click.BadParameter(f"not JSON: {err}", param_hint="--data") from None
-    if not isinstance(payload, dict):
-        raise click.BadParameter(
-            "must be a JSON object, e.g. '{\"up\": true}'", param_hint="--data"
-        )
+    user_input.envelope_heads(topic, msg_id, source)
+    payload = user_input.payload(data)
+    user_input.encoded_size(topic, msg_id, source, payload)
     s = settings.load(bus=bus)
     with client.Publisher(s.bus, source, timeout=timeout) as publisher:
         click.echo(publisher.publish(topic, payload, id=msg_id))
@@ -218,18 +273,26 @@ def emit(topic, data, msg_id, source, timeout, bus) -> int:
 @json_option
 @root_option
 @bus_option
-@click.option("--timeout", default=3.0, help="Seconds to wait for the broker [3].")
+@click.option(
+    "--timeout", type=BUS_TIMEOUT, default=3.0, help="Seconds to wait for the broker [3]."
+)
 def status(as_json: bool, root: str | None, bus: str | None, timeout: float) -> int:
-    """Show nodes and services with their health, and the bus. Exit 1 if the broker is down."""
-    from homelab import render, summary
+    """Show nodes and services with their health, and the bus.
+
+    Exit 1 if the broker is down, 2 if there is no data root. A world the observer has not
+    written yet is said in red, not in the exit status: the broker's container health check
+    runs this command before the observer (which waits for that check) has started.
+    """
+    from actors.readmodel import summary
+    from homelab import render
 
     s = settings.load(root=root, bus=bus)
-    report = summary.build(s.root, s.bus, timeout)
+    report = summary.read(DataRoot(s.root).require().path, s.bus, timeout)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
-        render.status(report)
-    return 0 if report["bus"]["reachable"] else 1
+        render.status(report.model_dump(mode="json"))
+    return 0 if report.bus.reachable else 1
 
 
 @cli.command("check-inventory")
@@ -324,18 +387,29 @@ def supervisor(repo, root, bus, approval_ttl) -> int:
 def drift(as_json, repo, root) -> int:
     """Show where the world differs from the repository and what would fix it.
 
-    Exit 0 when nothing managed drifts, 1 when something does (like `argocd app diff`).
-    Reads the repository and the observer's checkpoint: needs no running service.
+    Exit 0 when nothing managed drifts, 1 when something does (like `argocd app diff`), 2
+    when it cannot tell: an invalid inventory, no world yet, or a declared service not
+    observed yet. Reads the repository and the observer's files: needs no running service.
     """
+    from actors.readmodel import drift as drift_model
     from homelab import drift_report
 
-    s = settings.load(repo=repo, root=root)
-    report = drift_report.build(s.root, Path(s.repo or "."))
+    try:
+        s = settings.load(repo=repo, root=root)
+        report = drift_model.read(s.root, Path(s.repo or "."))
+    except InventoryError as err:
+        for problem in err.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"homelab: error: {len(err.problems)} problem(s) in the inventory", err=True)
+        return 2
+    except (*EXPECTED_ERRORS, user_input.InputError, NoDataRoot, drift_model.NoWorld) as err:
+        click.echo(f"homelab: error: {err}", err=True)
+        return 2  # not 1: that means drift
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         drift_report.show(report)
-    return 1 if report["drifted"] else 0
+    return report.exit_code
 
 
 @cli.command()
@@ -408,10 +482,10 @@ by_option = click.option(
 @bus_option
 def actions_approve(action_id, by, root, bus) -> int:
     """Approve a pending action: exactly what `show` displays will run, once."""
-    from homelab import actions_cli
-
     s = settings.load(root=root, bus=bus)
-    click.echo(actions_cli.decide(s.root, s.bus, action_id, "approve", _operator(by), ""))
+    queue.check_id(action_id)
+    root_path = DataRoot(s.root).require().path
+    click.echo(commands.decide(root_path, s.bus, action_id, "approve", _operator(by), ""))
     return 0
 
 
@@ -423,10 +497,10 @@ def actions_approve(action_id, by, root, bus) -> int:
 @bus_option
 def actions_reject(action_id, reason, by, root, bus) -> int:
     """Reject a pending action."""
-    from homelab import actions_cli
-
     s = settings.load(root=root, bus=bus)
-    click.echo(actions_cli.decide(s.root, s.bus, action_id, "reject", _operator(by), reason))
+    queue.check_id(action_id)
+    root_path = DataRoot(s.root).require().path
+    click.echo(commands.decide(root_path, s.bus, action_id, "reject", _operator(by), reason))
     return 0
 
 

@@ -1,42 +1,39 @@
-"""``homelab drift``: the supervisor's diff and plan, computed here from the files."""
+"""``homelab drift``, rendered: the report itself is the read model's
+(``actors.readmodel.drift``), the same one the UI's Drift page shows."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from actors import atomic, desired_state, observer, supervisor
-from actors.domain import evaluation, inventory_files, plan, world
+from actors.readmodel.models import DriftReport
 
 
-def build(root: Path, repo: Path) -> dict[str, Any]:
-    desired, problems = desired_state.load(repo)
-    if desired is None:
-        raise inventory_files.InventoryError(problems)
-    checkpoint = observer.load_checkpoint(root / observer.CHECKPOINT)
-    state = checkpoint[0] if checkpoint else world.World()
-    saved = atomic.read_json_object(root / supervisor.STATE_FILE)
-    failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
-    epoch = saved.get("epoch", 0) if saved.get("revision") == desired.revision.id else -1
-    rev = desired.revision.id
-    result = evaluation.report(
-        rev, *evaluation.evaluate(desired.inventory, rev, state, failures, epoch)
-    )
-    result["world_seq"] = state.seq
-    return result
-
-
-def show(report: dict[str, Any], console: Console | None = None) -> None:
+def show(drift: DriftReport, console: Console | None = None) -> None:
     console = console or Console(highlight=False, soft_wrap=True)
-    if not report["drifts"]:
-        console.print(
-            f"no drift (revision {report['revision']}, world at seq {report['world_seq']})"
-        )
+    report = drift.model_dump(mode="json")
+    where = f"revision {report['revision']}, world at seq {report['world_seq']}"
+    if not report["drifts"] and not report["unobserved"]:
+        console.print(f"no drift ({where})")
         return
+    if report["drifts"]:
+        _show_drifts(report, console)
+    if report["unobserved"]:
+        _show_unobserved(report, where, console)
+
+
+def _show_unobserved(report: dict[str, Any], where: str, console: Console) -> None:
+    count = len(report["unobserved"])
+    head = "cannot tell whether it drifts" if not report["drifts"] else "not judged"
+    console.print(Text(f"{count} service(s) not observed yet, {head} ({where}):", style="bold"))
+    for entry in report["unobserved"]:
+        console.print(Text(f"  {entry['service']:<20} {entry['why']}", style="dim"))
+
+
+def _show_drifts(report: dict[str, Any], console: Console) -> None:
     console.print(
         Text(f"{report['drifted']} drifted (revision {report['revision']}):", style="bold")
     )

@@ -1,4 +1,5 @@
-"""How messages look on a terminal (aligned, coloured) and as JSON lines."""
+"""How messages look on a terminal (aligned, coloured) and as JSON lines (one object per
+message, for ``tap --json`` and ``replay --json``)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,14 @@ _HEALTH_STYLES = {"healthy": "green", "degraded": "yellow", "down": "red", "unkn
 def status(report: dict[str, Any], console: Console | None = None) -> None:
     """``homelab status``: nodes, services and the bus, one line each."""
     console = console or Console(highlight=False, soft_wrap=True)
+    if not report.get("observed", True):
+        console.print(
+            Text(
+                "world: none yet: the observer has not written world/ "
+                "(is `homelab observer` running?)",
+                style="red",
+            )
+        )
     for title, entries in (("nodes", report["nodes"]), ("services", report["services"])):
         counts = report["counts"][title]
         shown = ", ".join(f"{n} {h}" for h, n in counts.items() if n) or "none observed yet"
@@ -123,7 +132,12 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
             )
         )
     elif desired.get("revision"):
-        console.print("drift: none")
+        unknown = [n for n, e in report["services"].items() if e["health"] == "unknown"]
+        if not report["services"] or unknown:  # the supervisor saw nothing there to judge
+            what = f"{len(unknown)} service(s) not observed" if unknown else "no service observed"
+            console.print(Text(f"drift: none seen yet ({what})", style="yellow"))
+        else:
+            console.print("drift: none")
     bus = report["bus"]
     if bus["reachable"]:
         console.print(

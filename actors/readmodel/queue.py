@@ -14,13 +14,17 @@ OUTPUT_SHOWN = 64 * 1024  # bytes of an action's log shown with it (the file has
 
 
 class NoSuchAction(Exception):
-    """An id that is malformed or names no action: one line for people."""
+    """An id that names no action: one line for people."""
+
+
+class BadActionId(NoSuchAction):
+    """Not even an id: a usage mistake, found before any file is opened."""
 
 
 def check_id(action_id: str) -> str:
     """An action id as the planner makes them, checked before it names any file."""
     if not plan.ACTION_ID.fullmatch(action_id):
-        raise NoSuchAction(
+        raise BadActionId(
             f"{action_id[:80]!r} is not an action id (like a-1c9e0f3b5d7a2e4c; "
             "see: homelab actions list)"
         )

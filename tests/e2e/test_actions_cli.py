@@ -65,8 +65,10 @@ def test_a_recommendation_is_pending_and_is_approved_once_from_the_shell(broker,
         again = homelab("actions", "approve", action_id, "--by", "other", *common)
         assert again.returncode == 1
         assert f"{action_id} is already approved by tester; nothing done" in again.stderr
-        unknown = homelab("actions", "reject", "a-nope", "--reason", "x", *common)
-        assert unknown.returncode == 1 and "no action 'a-nope'" in unknown.stderr
+        unknown = homelab("actions", "reject", "a-0000000000000000", "--reason", "x", *common)
+        assert unknown.returncode == 1 and "no action 'a-0000000000000000'" in unknown.stderr
+        not_an_id = homelab("actions", "reject", "a-nope", "--reason", "x", *common)
+        assert not_an_id.returncode == 2 and "is not an action id" in not_an_id.stderr
         shown = homelab("actions", "show", action_id, "--root", str(broker.root))
         assert "approve" in shown.stdout and "tester" in shown.stdout
     finally:

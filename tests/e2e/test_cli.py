@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -60,7 +65,7 @@ def test_emit_prints_the_seq_and_replay_shows_it_from_disk_without_a_broker(brok
     assert [(m["seq"], m["topic"], m["payload"]) for m in lines] == [
         (seq, "obs.node.web1", {"up": True})
     ]
-    assert lines[0]["time"].endswith("Z")
+    assert lines[0]["time"].endswith("Z") and lines[0]["source"] == "emit"
     pretty = homelab("replay", "--root", str(broker.root), "--from", str(seq), "--to", str(seq))
     assert "obs.node.web1" in pretty.stdout and "up=True" in pretty.stdout
 
@@ -82,37 +87,107 @@ def test_replay_selects_by_time(broker):
     assert [json.loads(x)["seq"] for x in earlier.stdout.splitlines()] == [first]
 
 
-def test_tap_shows_history_and_live_messages_and_ctrl_c_exits_0(broker):
-    homelab("emit", "world.node.a", "--data", '{"health": "down"}', "--bus", broker.endpoint)
-    tap = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "homelab",
-            "tap",
-            "world.",
-            "--since",
-            "1",
-            "--json",
-            "--bus",
-            broker.endpoint,
-        ],
+class Lines:
+    """The lines of a child's pipe, read by a thread, so a test waits with a timeout."""
+
+    def __init__(self, stream):
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self.queue.put(line)
+        self.queue.put(None)
+
+    def next(self, timeout: float = 15) -> str:
+        try:
+            line = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no line within {timeout} s (so far: {self.seen})") from None
+        assert line is not None, f"the stream ended (so far: {self.seen})"
+        self.seen.append(line)
+        return line
+
+    def rest(self, timeout: float = 10) -> list[str]:
+        """Every line until the stream ends (the process has exited)."""
+        while (line := self.queue.get(timeout=timeout)) is not None:
+            self.seen.append(line)
+        return self.seen
+
+
+class Tap(NamedTuple):
+    proc: subprocess.Popen
+    out: Lines
+    err: Lines
+
+
+@contextlib.contextmanager
+def tap_process(*args: str, ignore_sigint: bool = False) -> Iterator[Tap]:
+    """``homelab tap`` in its own process group, killed with its group whatever happens.
+
+    ``ignore_sigint``: start it as a shell starts a background job (``homelab tap &``),
+    with SIGINT ignored, which Python then does not turn into KeyboardInterrupt.
+    """
+    launch = "import os, signal, sys; "
+    if ignore_sigint:
+        launch += "signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    launch += "os.execv(sys.executable, [sys.executable, '-m', 'homelab', 'tap', *sys.argv[1:]])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launch, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=child_env(),
+        start_new_session=True,
     )
     try:
-        first = json.loads(tap.stdout.readline())
+        yield Tap(proc, Lines(proc.stdout), Lines(proc.stderr))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def test_tap_shows_history_and_live_messages_and_ctrl_c_exits_0(broker):
+    homelab("emit", "world.node.a", "--data", '{"health": "down"}', "--bus", broker.endpoint)
+    with tap_process("world.", "--since", "1", "--json", "--bus", broker.endpoint) as tap:
+        first = json.loads(tap.out.next())
         assert first["payload"] == {"health": "down"}
         homelab("emit", "obs.ignored", "--bus", broker.endpoint)
         homelab("emit", "world.node.a", "--data", '{"health": "up"}', "--bus", broker.endpoint)
-        second = json.loads(tap.stdout.readline())
+        second = json.loads(tap.out.next())
         assert second["payload"] == {"health": "up"} and second["seq"] > first["seq"]
-    finally:
-        tap.send_signal(signal.SIGINT)
-        _, err = tap.communicate(timeout=10)
-    assert tap.returncode == 0 and "Traceback" not in err
+        tap.proc.send_signal(signal.SIGINT)
+        assert tap.proc.wait(10) == 0
+        assert "Traceback" not in "".join(tap.err.rest())
+
+
+def test_tap_without_a_broker_says_so_once_and_waits_for_it(root: Path):
+    port = free_port_pair()
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with tap_process("obs.", "--since", "1", "--json", "--bus", endpoint) as tap:
+        waiting = f"waiting for the broker at {endpoint} (is `homelab broker` running?)\n"
+        assert tap.err.next() == waiting
+        broker = BrokerProcess(root, port).start()
+        try:
+            homelab("emit", "obs.late", "--data", '{"n": 1}', "--bus", endpoint)
+            assert json.loads(tap.out.next(20))["topic"] == "obs.late"
+        finally:
+            broker.stop()
+        tap.proc.send_signal(signal.SIGINT)
+        assert tap.proc.wait(10) == 0
+        assert [line for line in tap.err.rest() if line.strip()] == [waiting]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_tap_started_as_a_background_job_still_stops_on_a_signal(signum):
+    endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
+    with tap_process("--bus", endpoint, ignore_sigint=True) as tap:
+        assert tap.err.next().startswith("waiting for the broker")
+        tap.proc.send_signal(signum)
+        assert tap.proc.wait(10) == 0
+        assert "Traceback" not in "".join(tap.err.rest())
 
 
 def test_emit_resent_with_the_same_id_is_stored_once(broker):
@@ -137,18 +212,20 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path, args, expected):
     assert result.returncode != 0
 
 
-def test_no_broker_is_one_line(tmp_path: Path):
+def test_no_broker_is_one_line(root: Path):
     endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
-    for args in (["emit", "obs.x", "--timeout", "0.5"], ["tap"]):
-        line = one_line_error(homelab(*args, HOMELAB_BUS=endpoint))
-        assert "no answer from the broker" in line and "homelab broker" in line
-    status = homelab("status", "--timeout", "0.5", HOMELAB_BUS=endpoint, HOMELAB_ROOT=str(tmp_path))
+    line = one_line_error(homelab("emit", "obs.x", "--timeout", "0.5", HOMELAB_BUS=endpoint))
+    assert "no answer from the broker" in line and "homelab broker" in line
+    (root / "events").mkdir()
+    status = homelab("status", "--timeout", "0.5", HOMELAB_BUS=endpoint, HOMELAB_ROOT=str(root))
     assert status.returncode == 1 and "not reachable" in status.stdout
 
 
 def test_replay_of_a_missing_root_is_one_line(tmp_path: Path):
-    line = one_line_error(homelab("replay", "--root", str(tmp_path / "nothing")))
-    assert line.startswith("homelab: error: no event log at")
+    result = homelab("replay", "--root", str(tmp_path / "nothing"))
+    assert result.returncode == 2
+    assert one_line_error(result).startswith("homelab: error: no data root at")
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_a_taken_port_and_a_second_broker_are_one_line_each(broker, tmp_path: Path):
@@ -161,9 +238,11 @@ def test_a_taken_port_and_a_second_broker_are_one_line_each(broker, tmp_path: Pa
 
 
 def test_status_reports_the_bus(broker):
-    result = homelab("status", "--json", "--bus", broker.endpoint)
+    result = homelab("status", "--json", "--bus", broker.endpoint, "--root", str(broker.root))
     summary = json.loads(result.stdout)
     assert summary["bus"]["seq"] >= 0 and summary["bus"]["fsync"] == "batch"
+    # no observer ran: said, but exit 0, since the broker's health check is this command
+    assert result.returncode == 0 and summary["observed"] is False
 
 
 def test_inbox_files_are_published_then_moved(broker):
@@ -210,7 +289,7 @@ def test_check_inventory_prints_file_and_line_and_exits_1(tmp_path: Path):
     assert good.returncode == 0 and "1 node(s), 0 service(s)" in good.stdout
 
 
-def test_drift_exits_0_without_drift_and_1_with_it(tmp_path: Path):
+def test_drift_exits_2_without_a_world_and_1_with_drift(tmp_path: Path):
     from actors.domain import world
 
     root, repo = tmp_path / "root", tmp_path / "repo"
@@ -219,8 +298,10 @@ def test_drift_exits_0_without_drift_and_1_with_it(tmp_path: Path):
         "nodes:\n  n: {address: 127.0.0.1}\nservices:\n"
         "  db: {node: n, kind: systemd, unit: postgresql.service}\n"
     )
-    clean = homelab("drift", "--repo", str(repo), "--root", str(root))
-    assert clean.returncode == 0 and "no drift" in clean.stdout
+    (root / "events").mkdir(parents=True)
+    unseen = homelab("drift", "--repo", str(repo), "--root", str(root))
+    assert unseen.returncode == 2 and "no drift" not in unseen.stdout
+    assert "no world yet" in one_line_error(unseen)
     state = world.World(seq=3, time=10.0)
     state.nodes["n"] = world.NodeState(health="healthy")
     state.services["db"] = world.ServiceState(
