@@ -8,7 +8,6 @@ when it is due again is not started twice, so one slow probe delays nothing else
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import logging
 import random
@@ -20,11 +19,12 @@ from actors import probes
 from actors.domain import inventory_files, observations
 from actors.domain.inventory import Inventory, check_id
 from actors.domain.observations import Heartbeat, Observation
-from bus import client
+from bus import outbox
 
 log = logging.getLogger("homelab.agent")
 RELOAD_EVERY = 5.0
 JITTER = 0.05  # each run is due interval * (1 ± 5 %) after the last
+HELD_WHILE_AWAY = 2000  # observations kept for a broker that is away; then newer are dropped
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +100,7 @@ class Agent:
                 ]
             )
         self._stamp = _files_stamp(repo)
-        self._publisher = client.Publisher(endpoint, f"agent:{node}")
-        self._sending = concurrent.futures.ThreadPoolExecutor(1, "publish")
+        self._outbox = outbox.Outbox(endpoint, f"agent:{node}", limit=HELD_WHILE_AWAY)
         self._started_at = time.time()
         self._warned = False
 
@@ -135,8 +134,7 @@ class Agent:
             for task in running.values():
                 task.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)
-            self._sending.shutdown(wait=True)
-            self._publisher.close()
+            self._outbox.close(timeout=2.0)
 
     async def _probe_and_publish(self, job: Job) -> None:
         try:
@@ -159,13 +157,13 @@ class Agent:
         await self._publish(observations.heartbeat_topic(self.node), beat.model_dump())
 
     async def _publish(self, topic: str, payload: dict) -> None:
-        loop = asyncio.get_running_loop()
+        """Handed to the outbox, never awaited: a broker that is away delays no probe."""
         try:
-            await loop.run_in_executor(self._sending, self._publisher.publish, topic, payload)
+            self._outbox.send(topic, payload)
             self._warned = False
-        except client.BusError as err:
-            if not self._warned:  # observations are periodic: drop them until the bus is back
-                log.warning("cannot publish, dropping observations until the bus answers: %s", err)
+        except outbox.Full as err:
+            if not self._warned:  # observations are periodic: newer ones will come
+                log.warning("dropping observations until the broker is back: %s", err)
                 self._warned = True
 
     def _reload(self) -> bool:

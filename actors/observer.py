@@ -45,7 +45,7 @@ from actors.domain.world import PREFIXES, Change, World, apply, files
 from actors.world_checkpoint import PATH as CHECKPOINT
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
-from bus import client
+from bus import client, outbox
 from bus.filelog import FileLog
 
 log = logging.getLogger("homelab.observer")
@@ -55,6 +55,7 @@ LOCK = Path("state") / "observer.lock"
 LOG_EVERY = 100_000  # a progress line per this many messages of the log
 STEP = 10_000  # progress bar and stop flag looked at once per this many messages
 FLUSH_AFTER = 0.1  # seconds a change may wait before the observer waits for its ack
+FLUSH_WAIT = 2.0  # seconds the observer waits for its changes to be durable, at most
 LOOK_EVERY = 1.0  # seconds between looks at whether the operator deleted the checkpoint
 
 
@@ -167,14 +168,14 @@ def _bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
 # -- the service ------------------------------------------------------------------------------
 
 
-class _Outbox:
-    """Publishes changes; knows whether every change so far is durable on the bus."""
+class _Changes:
+    """Publishes changes through the outbox; knows whether every change so far is durable
+    (the checkpoint is written only then)."""
 
     def __init__(self, endpoint: str):
-        self.publisher = client.Publisher(endpoint, source=SOURCE, timeout=2.0)
+        self.outbox = outbox.Outbox(endpoint, SOURCE, timeout=2.0)
         self.pending_since: float | None = None  # the oldest change not known to be durable
         self.published = 0
-        self._complained = False
 
     def submit(self, changes: Sequence[Change]) -> None:
         for change in changes:
@@ -188,32 +189,21 @@ class _Outbox:
             )
             if self.pending_since is None:
                 self.pending_since = time.monotonic()
-            try:
-                self.publisher.submit(change.topic, change.payload(), id=change.message_id)
-            except client.BusError as err:  # the window is full; it stays queued for flush
-                self._complain(err)
+            self.outbox.send(change.topic, change.payload(), id=change.message_id)
             self.published += 1
 
-    def flush(self) -> bool:
-        """Wait until every change is durable; False (logged once) if the broker is away."""
+    def flush(self, timeout: float = FLUSH_WAIT) -> bool:
+        """Whether every change is durable, waiting up to ``timeout`` seconds (the outbox
+        logs an outage once and keeps sending)."""
         if self.pending_since is None:
             return True
-        try:
-            self.publisher.flush()
-        except client.BusError as err:
-            self._complain(err)
+        if not self.outbox.drained(timeout):
             return False
         self.pending_since = None
-        self._complained = False
         return True
 
-    def _complain(self, err: Exception) -> None:
-        if not self._complained:
-            log.warning("could not publish world changes (will retry): %s", err)
-            self._complained = True
-
     def close(self) -> None:
-        self.publisher.close()
+        self.outbox.close(timeout=FLUSH_WAIT)
 
 
 def run(
@@ -242,7 +232,7 @@ def run(
             atomic.remove_stale_temps(target)
         if progress is None:
             progress = sys.stderr.isatty()
-        outbox = _Outbox(endpoint)
+        outbox = _Changes(endpoint)
         try:
             while _serve(
                 world_dir,
@@ -268,7 +258,7 @@ def _serve(
     events_dir: Path,
     checkpoint: Path,
     endpoint: str,
-    outbox: _Outbox,
+    outbox: _Changes,
     should_stop: Callable[[], bool],
     checkpoint_every: float,
     write_every: float,
@@ -318,12 +308,13 @@ def _serve(
 
     save_world()
     save_checkpoint_if_published()
-    subscriber = client.Subscriber(endpoint, *PREFIXES, since=world.seq + 1, timeout=1.0)
+    subscriber = client.Subscriber(
+        endpoint, *PREFIXES, since=world.seq + 1, timeout=1.0, reconnect=True
+    )
     log.info("following the bus at %s from seq %d", endpoint, world.seq + 1)
     now = time.monotonic()
     next_write, next_checkpoint, written_seq = now + write_every, now + checkpoint_every, world.seq
     next_look = now + LOOK_EVERY
-    unreachable = False
     rebuild = False
     try:
         while not should_stop():
@@ -334,16 +325,7 @@ def _serve(
                     rebuild = True
                     break
             wait = 0.25 if outbox.pending_since is None else FLUSH_AFTER / 2
-            try:
-                message = subscriber.get(timeout=wait)
-            except client.BusError as err:
-                if not unreachable:
-                    log.warning("lost the bus (will keep trying): %s", err)
-                    unreachable = True
-                continue
-            if unreachable:
-                log.info("the bus is back; following it from seq %d", world.seq + 1)
-                unreachable = False
+            message = subscriber.get(timeout=wait)
             if message is not None:
                 changes = apply(world, message)
                 if changes:

@@ -32,9 +32,18 @@ RETRY_AFTER = 1.0  # seconds between tries while the broker is away
 _Item = tuple[str, dict[str, Any], str | None, concurrent.futures.Future]
 
 
+class Full(client.BusError):
+    """More messages wait than the outbox holds (the broker has been away a while)."""
+
+
 class Outbox:
-    def __init__(self, endpoint: str, source: str, *, timeout: float = 5.0):
-        self.endpoint, self.source = endpoint, source
+    """``limit``: how many unsent messages it holds before ``send`` raises Full (None: no
+    limit). Perishable messages (observations) want one; decisions and results do not."""
+
+    def __init__(
+        self, endpoint: str, source: str, *, timeout: float = 5.0, limit: int | None = None
+    ):
+        self.endpoint, self.source, self.limit = endpoint, source, limit
         self._publisher = client.Publisher(endpoint, source, timeout=timeout)
         self._items: queue.Queue[_Item | None] = queue.Queue()
         self._unsent = 0  # queued or in flight, not yet durable or refused
@@ -58,6 +67,8 @@ class Outbox:
         with self._lock:
             if self._closing:
                 raise client.BusError("the outbox is closed")
+            if self.limit is not None and self._unsent >= self.limit:
+                raise Full(f"{self._unsent} messages wait for the broker at {self.endpoint}")
             self._unsent += 1
         self._items.put((topic, payload, id, future))
         return future

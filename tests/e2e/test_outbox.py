@@ -80,3 +80,12 @@ def test_closing_without_a_broker_gives_up_after_its_timeout(root):
     assert time.monotonic() - started < 5
     with pytest.raises(client.BusError, match="closed"):
         box.send("obs.after", {})
+
+
+def test_a_limited_outbox_refuses_more_while_the_broker_is_away(root):
+    box = outbox.Outbox(f"tcp://127.0.0.1:{free_port_pair()}", "t", timeout=0.3, limit=3)
+    for i in range(3):
+        box.send("obs.held", {"i": i})
+    with pytest.raises(outbox.Full, match="3 messages wait"):
+        box.send("obs.held", {"i": 3})
+    box.close(0.5)
