@@ -39,12 +39,12 @@ from typing import Any
 from actors import runner
 from actors.domain import drivers, inventory_files, lifecycle
 from bus import client, outbox
+from bus.dataroot import DataRoot
 from bus.envelope import Message
 
 log = logging.getLogger("homelab.executor")
 
 QUEUE = "supervisor"  # the source of recommendations, approvals and drift reports
-LOG_DIR = "logs/actions"
 ENDS = ("succeeded", "failed", "timed_out", "obsolete", "refused", "interrupted")
 # Also final for the executor: an approval the queue took back must not run.
 CLOSED = (*ENDS, "expired", "rejected")
@@ -214,7 +214,9 @@ class Executor:
                 id=f"output-{job.id}-{next(chunks)}",
             )
 
-        rel = f"{LOG_DIR}/{job.id}.log"
+        rel = str(
+            DataRoot(Path()).action_log(job.id)
+        )  # relative: the root may be mounted elsewhere
         began = time.monotonic()
         try:
             try:

@@ -42,16 +42,15 @@ from pathlib import Path
 
 from actors import atomic
 from actors.domain.world import PREFIXES, Change, World, apply, files
-from actors.world_checkpoint import PATH as CHECKPOINT
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
 from bus import client, outbox
+from bus.dataroot import DataRoot
 from bus.filelog import FileLog
 
 log = logging.getLogger("homelab.observer")
 
 SOURCE = "observer"
-LOCK = Path("state") / "observer.lock"
 LOG_EVERY = 100_000  # a progress line per this many messages of the log
 STEP = 10_000  # progress bar and stop flag looked at once per this many messages
 FLUSH_AFTER = 0.1  # seconds a change may wait before the observer waits for its ack
@@ -222,11 +221,12 @@ def run(
     if the log on disk is damaged.
     """
     root = Path(root)
-    world_dir, events_dir = root / "world", root / "events"
-    checkpoint = root / CHECKPOINT
+    data = DataRoot(root)
+    world_dir, events_dir = data.world, data.events
+    checkpoint = data.checkpoint
     world_dir.mkdir(parents=True, exist_ok=True)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    lock = _lock(root / LOCK)
+    lock = _lock(data.observer_lock)
     try:
         for target in (checkpoint, *(world_dir / name for name in files(World()))):
             atomic.remove_stale_temps(target)

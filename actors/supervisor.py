@@ -22,13 +22,11 @@ from typing import Any
 from actors import atomic, desired_state, revision, world_checkpoint
 from actors.domain import actions, evaluation, inventory_files, lifecycle, plan, world
 from bus import client, filelog, outbox
+from bus.dataroot import DataRoot
 
 log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
 EVALUATE_EVERY = 1.0
-STATE_FILE = "state/supervisor.json"
-DESIRED_FILE = "state/desired.json"  # the revision in force, and the inventory's problems
-DRIFT_FILE = "state/drift.json"  # the last drift report
 
 
 class Supervisor:
@@ -36,9 +34,10 @@ class Supervisor:
         self, root: Path, repo: Path, endpoint: str, approval_ttl: float = actions.APPROVAL_TTL
     ):
         self.root, self.repo, self.endpoint = root, repo, endpoint
-        self.state_path = root / STATE_FILE
-        for folder in ("state", "actions"):
-            (root / folder).mkdir(parents=True, exist_ok=True)
+        self.data = DataRoot(root)
+        self.state_path = self.data.supervisor_state
+        for folder in (self.state_path.parent, self.data.actions):
+            folder.mkdir(parents=True, exist_ok=True)
         saved = atomic.read_json_object(self.state_path)
         self.failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
         self.open: dict[str, str] = saved.get("open", {})  # recommended action id -> drift key
@@ -119,7 +118,7 @@ class Supervisor:
     def _replay_actions(self, until: int) -> None:
         """Rebuild the queue from the log on disk up to where the live feed starts (what
         it decided then was published then: nothing is sent again)."""
-        events = self.root / "events"
+        events = self.data.events
         if until <= 0 or not events.is_dir():
             return
         for message in filelog.FileLog(events).messages(until=until, prefixes=["action."]):
@@ -132,7 +131,7 @@ class Supervisor:
             self._publish(topic, payload, msg_id)
         for action_id in changed:
             record = self.queue.records[action_id]
-            atomic.write_json(self.root / "actions" / f"{action_id}.json", record.to_dict())
+            atomic.write_json(self.data.action_file(action_id), record.to_dict())
 
     # -- the repository ---------------------------------------------------------------------
 
@@ -144,7 +143,7 @@ class Supervisor:
         loaded, problems = desired_state.load(self.repo)
         kept = loaded or self.desired
         atomic.write_json(
-            self.root / DESIRED_FILE,
+            self.data.desired,  # what `homelab status` shows
             {  # what `homelab status` shows
                 "revision": kept.revision.id if kept else None,
                 "problems": [dataclasses.asdict(p) for p in problems],
@@ -213,7 +212,7 @@ class Supervisor:
             self.last_report = _settled(current)
             digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
             self._publish("drift.report", current, f"drift-{self.world.seq}-{digest[:20]}")
-            atomic.write_json(self.root / DRIFT_FILE, current)
+            atomic.write_json(self.data.drift, current)
         live = {r.id for r in recommended}
         for rec in recommended:
             if rec.id not in self.open:

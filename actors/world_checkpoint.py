@@ -15,9 +15,10 @@ from typing import Any
 
 from actors import atomic
 from actors.domain.world import World, from_dict, to_dict
+from bus.dataroot import DataRoot
 
 log = logging.getLogger("homelab.observer")
-PATH = Path("state") / "observer_checkpoint.json"  # under the data root
+PATH = DataRoot(Path()).checkpoint  # relative to the data root
 
 
 def load(path: Path, log_end: int | None = None) -> tuple[World, int] | None:

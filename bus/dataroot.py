@@ -65,6 +65,10 @@ class DataRoot:
     def checkpoint(self) -> Path:
         return self.path / "state" / "observer_checkpoint.json"
 
+    @property
+    def observer_lock(self) -> Path:
+        return self.path / "state" / "observer.lock"
+
     # the supervisor's state and what `homelab status` shows of it
     @property
     def supervisor_state(self) -> Path:
@@ -87,12 +91,46 @@ class DataRoot:
         return self.actions / f"{action_id}.json"
 
     def action_log(self, action_id: str) -> Path:
-        return self.path / "logs" / "actions" / f"{action_id}.log"
+        return self.action_logs / f"{action_id}.log"
 
-    # diagnostics, and the UI's operators and secret
+    @property
+    def action_logs(self) -> Path:
+        return self.path / "logs" / "actions"
+
+    # `homelab up`, this root's identity, diagnostics
+    @property
+    def up_lock(self) -> Path:
+        return self.path / "state" / "up.lock"
+
+    @property
+    def up_logs(self) -> Path:
+        return self.path / "logs" / "up"
+
+    @property
+    def root_id(self) -> Path:
+        return self.path / "state" / "root-id"
+
     @property
     def logs(self) -> Path:
         return self.path / "logs"
+
+    def service_log(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    # the demo (`homelab up --demo`)
+    @property
+    def demo_repo(self) -> Path:
+        return self.path / "demo-repo"
+
+    @property
+    def demo_services(self) -> Path:
+        return self.path / "demo-services"
+
+    @property
+    def demo_ports(self) -> Path:
+        return self.path / "state" / "demo-ports.json"
+
+    # the UI's operators and secret
 
     @property
     def operators(self) -> Path:

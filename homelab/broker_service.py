@@ -6,6 +6,7 @@ import logging
 import os
 
 from bus import broker, filelog
+from bus.dataroot import DataRoot
 from homelab import diag, layout
 from homelab.settings import Settings
 
@@ -15,8 +16,9 @@ log = logging.getLogger("homelab.broker")
 def serve(settings: Settings) -> int:
     root = layout.ensure(settings.root)
     diag.setup(root, "broker")
-    lock = broker.lock_log(root / "events")
-    event_log, report = filelog.FileLog.open_for_append(root / "events")
+    data = DataRoot(root)
+    lock = broker.lock_log(data.events)
+    event_log, report = filelog.FileLog.open_for_append(data.events)
     for line in report:
         log.warning("recovered: %s", line)
     server = broker.Broker(
@@ -25,7 +27,7 @@ def serve(settings: Settings) -> int:
         fsync=settings.fsync,
         max_message_bytes=settings.max_message_bytes,
         stats_interval=settings.stats_interval,
-        inbox_dir=root / "inbox",
+        inbox_dir=data.inbox,
         subscriber_queue=settings.subscriber_queue,
         serves={"root": str(root.resolve()), "root_id": layout.root_id(root)},
     )

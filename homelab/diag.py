@@ -8,6 +8,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from bus.dataroot import DataRoot
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -15,7 +17,7 @@ def setup(root: Path, service: str, verbose: bool = False) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     handlers.append(
         logging.handlers.RotatingFileHandler(
-            root / "logs" / f"{service}.log", maxBytes=10 * 1024 * 1024, backupCount=3
+            DataRoot(root).service_log(service), maxBytes=10 * 1024 * 1024, backupCount=3
         )
     )
     logging.basicConfig(

@@ -6,18 +6,10 @@ import os
 import uuid
 from pathlib import Path
 
-FOLDERS = (
-    "events",
-    "world",
-    "state",
-    "logs",
-    "logs/actions",
-    "actions",
-    "inbox",
-    "inbox/done",
-    "inbox/rejected",
-)
-ROOT_ID = Path("state") / "root-id"
+from bus import dataroot
+
+FOLDERS = dataroot.FOLDERS
+ROOT_ID = dataroot.DataRoot(Path()).root_id  # relative to the root
 
 
 class RootError(Exception):

@@ -12,11 +12,12 @@ from types import ModuleType
 
 from actors.domain import inventory_files
 from bus import broker, client
+from bus.dataroot import DataRoot
 from homelab import layout, procs, rootcheck
 from homelab.settings import Settings
 
 LOCAL_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
-UP_LOCK = Path("state") / "up.lock"
+UP_LOCK = DataRoot(Path()).up_lock  # relative to the root
 
 
 def specs(settings: Settings, repo: Path | None, node: str | None) -> list[procs.ServiceSpec]:
@@ -101,7 +102,7 @@ def _run(settings: Settings, root: Path, demo_setup: ModuleType | None) -> int:
     )
     # The children's own output (a crash's traceback, say) goes beside their logs, not into
     # them: logs/up/<service>.log.
-    return procs.ProcessGroup(specs(settings, repo, node), root / "logs" / "up").run()
+    return procs.ProcessGroup(specs(settings, repo, node), DataRoot(root).up_logs).run()
 
 
 def hold_lock(root: Path) -> int:

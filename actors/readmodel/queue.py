@@ -8,6 +8,7 @@ from pathlib import Path
 from actors import atomic
 from actors.domain import plan
 from actors.readmodel.models import ActionDetail, ActionQueue, ActionView
+from bus.dataroot import DataRoot
 
 ORDER = {"pending": 0, "approved": 1, "running": 2}  # the rest is history
 OUTPUT_SHOWN = 64 * 1024  # bytes of an action's log shown with it (the file has it all)
@@ -34,7 +35,7 @@ def check_id(action_id: str) -> str:
 def records(root: Path) -> list[ActionView]:
     """Every action: pending first, then approved, running, and the rest; newest first."""
     found = []
-    for path in sorted((root / "actions").glob("a-*.json")):
+    for path in sorted(DataRoot(root).actions.glob("a-*.json")):
         record = atomic.read_json_object(path)
         if record.get("id") == path.stem and plan.ACTION_ID.fullmatch(path.stem):
             found.append(ActionView.model_validate(record))
@@ -52,7 +53,7 @@ def read(root: Path) -> ActionQueue:
 
 def action(root: Path, action_id: str) -> ActionView:
     check_id(action_id)
-    record = atomic.read_json_object(root / "actions" / f"{action_id}.json")
+    record = atomic.read_json_object(DataRoot(root).action_file(action_id))
     if record.get("id") != action_id:
         raise NoSuchAction(f"no action {action_id!r} (see: homelab actions list)")
     return ActionView.model_validate(record)
@@ -60,7 +61,7 @@ def action(root: Path, action_id: str) -> ActionView:
 
 def detail(root: Path, action_id: str) -> ActionDetail:
     found = action(root, action_id)
-    log = root / "logs" / "actions" / f"{action_id}.log"
+    log = DataRoot(root).action_log(action_id)
     try:
         with open(log, "rb") as f:
             size = f.seek(0, 2)

@@ -9,6 +9,7 @@ from typing import Any
 from actors import atomic
 from actors.readmodel.models import Brief, BusStatus, Counts, DriftBrief, ServiceBrief, Summary
 from bus import client
+from bus.dataroot import DataRoot
 
 HEALTHS = ("healthy", "degraded", "down", "unknown")
 
@@ -20,7 +21,8 @@ def read(root: Path, endpoint: str, timeout: float = 2.0) -> Summary:
 
 
 def build(root: Path, bus: BusStatus) -> Summary:
-    world = root / "world"
+    data = DataRoot(root)
+    world = data.world
     nodes = atomic.read_json_object(world / "nodes.json")
     services = atomic.read_json_object(world / "services.json")
     return Summary(
@@ -32,8 +34,8 @@ def build(root: Path, bus: BusStatus) -> Summary:
         counts={"nodes": _count(nodes), "services": _count(services)},
         world_seq=atomic.read_json_object(world / "summary.json").get("seq", 0),
         observed=(world / "summary.json").is_file(),
-        desired=atomic.read_json_object(root / "state" / "desired.json"),
-        drift=_drift(atomic.read_json_object(root / "state" / "drift.json")),
+        desired=atomic.read_json_object(data.desired),
+        drift=_drift(atomic.read_json_object(data.drift)),
         bus=bus,
     )
 

@@ -8,10 +8,11 @@ from typing import Any
 
 from actors import atomic
 from actors.readmodel.models import CheckView, NodeView, ServiceView, WorldView
+from bus.dataroot import DataRoot
 
 
 def read(root: Path) -> WorldView:
-    folder = root / "world"
+    folder = DataRoot(root).world
     summary = atomic.read_json_object(folder / "summary.json")
     nodes = atomic.read_json_object(folder / "nodes.json")
     services = atomic.read_json_object(folder / "services.json")

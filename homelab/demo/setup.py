@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bus.dataroot import DataRoot
+
 log = logging.getLogger("homelab.demo")
 TEMPLATE = Path(__file__).with_name("inventory.yml")
 GIT_TIMEOUT = 20
@@ -23,7 +25,7 @@ def prepare(root: Path) -> Path:
     """The demo repository under ``root`` (made once, kept after) and the demo's services
     running: on the first run demo-web and demo-cache; after that, those the repository's
     inventory wants running (the operator may have changed it)."""
-    repo = root / "demo-repo"
+    repo = DataRoot(root).demo_repo
     inventory = repo / "inventory.yml"
     if not inventory.exists():
         repo.mkdir(parents=True, exist_ok=True)
@@ -58,20 +60,20 @@ def stop_services(root: Path) -> list[int]:
     """Stop every demo service of ``root``, whoever started it (``up`` or an action)."""
     from homelab.demo import service
 
-    return service.stop_all(root / "demo-services")
+    return service.stop_all(DataRoot(root).demo_services)
 
 
 def render(root: Path) -> str:
     ports = _ports(root)
     text = TEMPLATE.read_text()
-    values = {"python": sys.executable, "dir": str(root / "demo-services"), **ports}
+    values = {"python": sys.executable, "dir": str(DataRoot(root).demo_services), **ports}
     for key, value in values.items():
         text = text.replace("{" + key + "}", str(value))
     return text
 
 
 def _ports(root: Path) -> dict[str, int]:
-    saved = root / "state" / "demo-ports.json"
+    saved = DataRoot(root).demo_ports
     if saved.exists():
         return json.loads(saved.read_text())
     ports = {}
