@@ -185,8 +185,11 @@ class FileLog:
         self._last_seq = 0
         if self.segments:
             last = self.segments[-1]
-            _index(last, _mapped(last.path))
+            data = _mapped(last.path)
+            _index(last, data)
             self._last_seq = last.first_seq + last.indexed_count - 1
+            if last.indexed_size < len(data):  # a tail being written, torn, or corruption
+                _settle(data, last, last.indexed_size, False, self._last_seq + 1)
 
     def read(
         self, after: int = 0, until: int | None = None, prefixes: Sequence[str] = ()
