@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import bodies
 
 from bus import filelog, records
 from conftest import child_env
+from helpers import bodies
 
 
 def write_log(events: Path, count: int = 200) -> Path:
