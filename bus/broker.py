@@ -69,6 +69,7 @@ class Broker:
         self.max_message_bytes = max_message_bytes
         self.stats_interval = stats_interval
         self.inbox_dir = inbox_dir
+        self._inbox_stuck: set[str] = set()  # names that could not be moved: said once
         self.stats = Stats()
         self.sequencer = Sequencer(log_.last_seq, _last_time(log_), _recent_ids(log_))
         self.stats.last_tick_seq = log_.last_seq
@@ -254,20 +255,30 @@ class Broker:
 
     def _take_inbox(self) -> None:
         for dropped in inbox.scan(self.inbox_dir):
-            item = dropped.item
-            reason = (
-                item
-                if isinstance(item, str)
-                else protocol.refusal(
-                    [item.topic, item.id, item.source, {}], len(item.wire), self.max_message_bytes
-                )
+            try:
+                self._take_dropped(dropped)
+            except OSError as err:  # it vanished, or cannot be moved: never the broker's end
+                if dropped.path.name not in self._inbox_stuck:
+                    self._inbox_stuck.add(dropped.path.name)
+                    log.warning("inbox: cannot handle %r: %s", dropped.path.name, err)
+
+    def _take_dropped(self, dropped: inbox.Dropped) -> None:
+        if dropped.path.name in self._inbox_stuck:
+            return
+        item = dropped.item
+        reason = (
+            item
+            if isinstance(item, str)
+            else protocol.refusal(
+                [item.topic, item.id, item.source, {}], len(item.wire), self.max_message_bytes
             )
-            if reason:
-                inbox.reject(dropped, reason)
-                self._note_reject(b"inbox", f"{dropped.path.name}: {reason}")
-                continue
-            self._commit([(b"", protocol.Publish(0, [dropped.item]))])
-            inbox.done(dropped)
+        )
+        if reason:
+            inbox.reject(dropped, reason)
+            self._note_reject(b"inbox", f"{dropped.path.name!r}: {reason}")
+            return
+        self._commit([(b"", protocol.Publish(0, [item]))])
+        inbox.done(dropped)
 
     def _count_subscriptions(self) -> None:
         try:

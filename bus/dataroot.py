@@ -19,13 +19,11 @@ FOLDERS = (  # what `homelab init` creates
     "state",
     "logs",
     "logs/actions",
-    "logs/up",
     "actions",
     "inbox",
     "inbox/done",
     "inbox/rejected",
-    "ui",
-)
+)  # logs/up/ and ui/ are made by `homelab up` and the UI when they first need them
 
 
 class NoDataRoot(Exception):

@@ -184,9 +184,45 @@ def _body_fields(body: bytes | memoryview, count: int) -> list[str]:
 
 
 RESERVED_SOURCES = frozenset({"broker", "bus", "observer", "supervisor", "executor", "ui"})
-RESERVED_SOURCE_PREFIXES = ("agent:", "policy:", "cli:")
+RESERVED_SOURCE_PREFIXES = ("agent:", "policy:", "cli:", "ui:")
 
 
 def is_reserved_source(name: str) -> bool:
     """Sources that only the control plane's own services may use (not the inbox, not emit)."""
     return name in RESERVED_SOURCES or name.startswith(RESERVED_SOURCE_PREFIXES)
+
+
+MAX_PAYLOAD_DEPTH = 32  # maps and lists inside one another, the payload itself included
+
+
+def payload_problem(payload: Any) -> str | None:
+    """Why a payload is not what a message may carry, or None (docs/protocol.md, "Payload"):
+    a map with string keys whose values are maps, lists, strings, integers, finite floats,
+    booleans or nil, nested at most ``MAX_PAYLOAD_DEPTH`` deep, so that every stored record
+    renders as JSON. One pass with no recursion: about a microsecond for a typical payload."""
+    if type(payload) is not dict:
+        return "payload: must be a map"
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_PAYLOAD_DEPTH:
+            return f"payload: nested deeper than {MAX_PAYLOAD_DEPTH} levels"
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str:
+                    return "payload: keys must be strings"
+            items = value.values()
+        else:
+            items = value
+        for item in items:
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
+                continue
+            if kind is float:
+                if item - item != 0.0:  # inf - inf and nan - nan are nan
+                    return "payload: numbers must be finite"
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            else:
+                return f"payload: {kind.__name__} values are not allowed"
+    return None

@@ -142,13 +142,7 @@ def refusal(item: Any, size: int, max_message_bytes: int) -> str | None:
         return f"message of {size} bytes exceeds the limit of {max_message_bytes}"
     if item[0].startswith("bus."):
         return "topic: bus.* is reserved for the broker"
-    if type(item[3]) is not dict:
-        return "payload: must be a map"
-    try:
-        "".join(item[3])  # the unpacker allows str and bytes keys; join refuses bytes, in C
-    except TypeError:
-        return "payload: keys must be strings"
-    return None
+    return envelope.payload_problem(item[3])
 
 
 def encode_publish(batch: int, wires: Sequence[bytes]) -> bytes:

@@ -467,6 +467,14 @@ def wire(topic="obs.a", msg_id="i1", source="s", payload=None) -> bytes:
     return msgpack.packb([topic, msg_id, source, {"a": 1} if payload is None else payload])
 
 
+def _nested(levels: int) -> dict:
+    """A payload with ``levels`` maps inside it (the payload itself is one more)."""
+    payload: dict = {}
+    for _ in range(levels):
+        payload = {"x": payload}
+    return payload
+
+
 REFUSALS = [
     (msgpack.packb(["obs.a", "i1", "s"]), "envelope: must be [topic, id, source, payload]"),
     (wire(topic="Obs.a"), "topic: "),
@@ -479,6 +487,9 @@ REFUSALS = [
     (wire(topic="bus.stats"), "topic: bus.* is reserved for the broker"),
     (wire(payload=[1]), "payload: must be a map"),
     (wire(payload={b"k": 1}), "payload: keys must be strings"),
+    (wire(payload={"a": float("nan")}), "payload: numbers must be finite"),
+    (wire(payload={"a": b"raw"}), "payload: bytes values are not allowed"),
+    (wire(payload=_nested(32)), "payload: nested deeper than 32 levels"),
 ]
 
 
@@ -509,12 +520,28 @@ def test_a_bad_key_or_str_anywhere_refuses_the_whole_frame_naming_the_batch(bad)
     assert '`["err", batch, "bad publish frame: ..."]`' in doc_text("protocol.md")
 
 
-def test_bin_keys_are_kept_below_the_top_level_and_every_stored_body_decodes():
-    nested = wire(payload={"a": {b"k": 1}})
-    (item,) = protocol.decode_request(protocol.encode_publish(7, [nested])).items
-    body = envelope.stamp(item.wire, 1, EXAMPLE_TIME)
-    assert msgpack.unpackb(body, raw=False)[5] == {"a": {b"k": 1}}
-    assert "Keys of maps nested inside the payload may be str or bin." in doc_text("protocol.md")
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"a": {b"k": 1}}, "payload: keys must be strings"),
+        ({"a": float("nan")}, "payload: numbers must be finite"),
+        ({"a": [float("inf")]}, "payload: numbers must be finite"),
+        ({"a": b"raw"}, "payload: bytes values are not allowed"),
+        ({"a": msgpack.ExtType(5, b"x")}, "payload: ExtType values are not allowed"),
+        (_nested(32), "payload: nested deeper than 32 levels"),
+    ],
+)
+def test_payloads_outside_the_documented_rules_are_refused_one_by_one(payload, reason):
+    publish = protocol.decode_request(
+        protocol.encode_publish(7, [wire(payload=payload), wire(payload={"ok": [1.5, None]})])
+    )
+    assert publish.items[0] == reason and not isinstance(publish.items[1], str)
+    assert "ext types, NaN and infinities" in doc_text("protocol.md")
+
+
+def test_the_deepest_allowed_payload_is_stored_and_renders():
+    (item,) = protocol.decode_request(protocol.encode_publish(7, [wire(payload=_nested(31))])).items
+    assert not isinstance(item, str)
 
 
 def test_the_documented_dedup_memory_is_what_the_sequencer_keeps():

@@ -1,0 +1,87 @@
+"""Whatever lands in inbox/, the broker goes on: every hostile file is rejected with a
+reason (never followed, never blocking), good files around it are published, and a restart
+with the same files present starts cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bus import envelope
+from bus.filelog import FileLog
+from conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def published(root: Path, topic: str) -> list[envelope.Message]:
+    found = [envelope.decode_body(b) for b in FileLog(root / "events").read()]
+    return [m for m in found if m.topic == topic]
+
+
+def hostile_files(inbox: Path, secret: Path) -> dict[str, str]:
+    """Each file's name (as the broker lists it) and a word its reason must contain."""
+    (inbox / "deep.json").write_text(
+        '{"topic": "obs.deep", "payload": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    )
+    (inbox / "deep-payload.json").write_text(
+        '{"topic": "obs.deep", "payload": ' + '{"x": ' * 40 + "{}" + "}" * 40 + "}"
+    )
+    bad_name = os.fsdecode(b"caf\xe9.json")  # not UTF-8
+    (inbox / bad_name).write_text('{"topic": "obs.name", "payload": {"ok": true}}')
+    os.symlink(secret, inbox / "link.json")
+    os.mkfifo(inbox / "fifo.json")
+    (inbox / "folder.json").mkdir()
+    (inbox / "big.json").write_bytes(b" " * (300 * 1024))
+    (inbox / "nan.json").write_text('{"topic": "obs.nan", "payload": {"x": NaN}}')
+    (inbox / "forged.json").write_text(
+        '{"topic": "action.approved", "payload": {"id": "a-1"}, "source": "supervisor"}'
+    )
+    (inbox / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    return {
+        "deep.json": "nested too deeply",
+        "deep-payload.json": "nested deeper than 32",
+        "link.json": "symlink",
+        "fifo.json": "not a regular file",
+        "folder.json": "not a regular file",
+        "big.json": "larger than",
+        "nan.json": "finite",
+        "forged.json": "control plane",
+        "binary.json": "not readable JSON",
+    }
+
+
+def test_hostile_inbox_files_are_rejected_and_the_broker_goes_on(broker, tmp_path):
+    inbox = broker.root / "inbox"
+    secret = tmp_path / "private.json"
+    secret.write_text('{"topic": "obs.secret", "payload": {"password": "hunter2"}}')
+    secret.chmod(0o600)
+    expected = hostile_files(inbox, secret)
+    (inbox / "zz-good.json").write_text('{"topic": "obs.good", "payload": {"ok": true}}')
+    wait_until(lambda: (inbox / "done" / "zz-good.json").exists(), 20, "the good file")
+    for name, word in expected.items():
+        note = inbox / "rejected" / f"{name}.reason.txt"
+        wait_until(note.exists, 10, f"{name} to be rejected")
+        assert word in note.read_text(), (name, note.read_text())
+    assert (inbox / "rejected" / "link.json").is_symlink()  # moved, never followed
+    assert not published(broker.root, "obs.secret") and not published(
+        broker.root, "action.approved"
+    )
+    assert [m.payload for m in published(broker.root, "obs.good")] == [{"ok": True}]
+    wait_until(lambda: published(broker.root, "obs.name"), 10, "the file whose name is not UTF-8")
+    assert broker.answers()
+    assert json.loads(secret.read_text())["payload"]["password"] == "hunter2"  # untouched
+
+
+def test_a_broker_restarted_with_hostile_files_waiting_starts(broker, tmp_path):
+    broker.stop()
+    inbox = broker.root / "inbox"
+    secret = tmp_path / "private.json"
+    secret.write_text("{}")
+    hostile_files(inbox, secret)
+    broker.start()
+    wait_until(lambda: (inbox / "rejected" / "fifo.json").exists(), 20, "the FIFO rejected")
+    assert broker.answers()
