@@ -19,7 +19,7 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, inbox, protocol, records
+from bus import envelope, inbox, memory, protocol, records
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -28,8 +28,17 @@ MAX_DRAIN = 4096  # frames taken per batch
 FETCH_REPLY_BYTES = 1024 * 1024
 FETCH_SCAN = 50_000  # records looked at per fetch when filtering by topic
 LIVE_FRAME_BYTES = 256 * 1024
+SUBSCRIBER_BYTES = 16 * 1024 * 1024  # held for one subscriber that does not read, at most
+TRIM_EVERY = 10.0  # seconds between handing freed memory back to the system
 log = logging.getLogger("homelab.bus.broker")
 rejects = logging.getLogger("homelab.bus.rejects")
+
+
+def frames_for(budget: int) -> int:
+    """The XPUB high-water mark (it counts frames) that keeps a subscriber's queue within
+    ``budget`` bytes: frames are at most ``LIVE_FRAME_BYTES`` (one larger record goes alone,
+    and records are at most 1 MiB)."""
+    return max(4, budget // LIVE_FRAME_BYTES)
 
 
 class BrokerError(Exception):
@@ -60,9 +69,13 @@ class Broker:
         max_message_bytes: int = envelope.MAX_MESSAGE_BYTES,
         stats_interval: float = 1.0,
         inbox_dir: Path | None = None,
-        subscriber_queue: int = 2000,
+        subscriber_queue: int | None = None,
+        subscriber_bytes: int = SUBSCRIBER_BYTES,
         serves: dict[str, str] | None = None,
     ):
+        """``subscriber_bytes``: how much a subscriber that does not read may hold in the
+        broker before the newest frames are dropped for it (it catches up from the log);
+        ``subscriber_queue`` sets the same in frames instead (tests)."""
         self.log = log_
         self.serves = dict(serves or {})  # which data root: told in every pong
         self.fsync = fsync
@@ -78,7 +91,9 @@ class Broker:
         self._ctx = zmq.Context.instance()
         self.router = self._ctx.socket(zmq.ROUTER)
         self.xpub = self._ctx.socket(zmq.XPUB)
-        self.xpub.setsockopt(zmq.SNDHWM, subscriber_queue)
+        self.xpub.setsockopt(zmq.SNDHWM, subscriber_queue or frames_for(subscriber_bytes))
+        self._next_trim = 0.0
+        memory.settle()
         self._bind(endpoint)
 
     def _bind(self, endpoint: str) -> None:
@@ -243,6 +258,9 @@ class Broker:
         stats = self.stats
         if self.inbox_dir is not None:
             self._take_inbox()
+        if now >= self._next_trim:  # what a slow subscriber held goes back to the system
+            self._next_trim = now + TRIM_EVERY
+            memory.trim()
         if now - stats.last_tick >= 1.0:  # the rate and the rejection log: once a second
             stats.rate = (self.log.last_seq - stats.last_tick_seq) / (now - stats.last_tick)
             stats.last_tick, stats.last_tick_seq = now, self.log.last_seq

@@ -29,6 +29,7 @@ def serve(settings: Settings) -> int:
         stats_interval=settings.stats_interval,
         inbox_dir=data.inbox,
         subscriber_queue=settings.subscriber_queue,
+        subscriber_bytes=settings.subscriber_buffer * 1024 * 1024,
         serves={"root": str(root.resolve()), "root_id": layout.root_id(root)},
     )
     for line in report:

@@ -154,12 +154,19 @@ def init(root: str | None) -> None:
 )
 @click.option("--stats-interval", type=float, help="Seconds between bus.stats messages [1].")
 @click.option(
-    "--subscriber-queue",
-    type=int,
-    help="Publication frames (each a group of messages) queued for a slow subscriber before "
-    "it must catch up from the log [2000].",
+    "--subscriber-buffer",
+    type=click.IntRange(1, 4096),
+    help="MiB held for a subscriber that does not read; past it, it catches up from the log "
+    "[env HOMELAB_SUBSCRIBER_BUFFER; 16].",
 )
-def broker_cmd(root, listen, bus, fsync, stats_interval, subscriber_queue) -> int:
+@click.option(
+    "--subscriber-queue",
+    type=click.IntRange(1),
+    help="The same limit in publication frames (each a group of messages), for tests.",
+)
+def broker_cmd(
+    root, listen, bus, fsync, stats_interval, subscriber_buffer, subscriber_queue
+) -> int:
     """Run the broker: sequence, persist, then publish every message."""
     from homelab import broker_service
 
@@ -169,6 +176,7 @@ def broker_cmd(root, listen, bus, fsync, stats_interval, subscriber_queue) -> in
         bus=bus,
         fsync=fsync,
         stats_interval=stats_interval,
+        subscriber_buffer=subscriber_buffer,
         subscriber_queue=subscriber_queue,
     )
     return broker_service.serve(s)

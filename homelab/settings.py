@@ -28,8 +28,11 @@ class Settings(BaseSettings):
     # At most what a publisher sends in one batch (bus.client.BATCH_BYTES).
     max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=1024 * 1024)
     stats_interval: float = Field(1.0, ge=0)
-    subscriber_queue: int = Field(
-        2000, ge=1, description="publication frames (groups of messages) queued per subscriber"
+    subscriber_queue: int | None = Field(
+        None, ge=1, description="publication frames queued per subscriber (overrides the MiB)"
+    )
+    subscriber_buffer: int = Field(
+        16, ge=1, le=4096, description="MiB the broker holds for a subscriber that does not read"
     )
 
     @property

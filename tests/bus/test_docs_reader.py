@@ -341,7 +341,11 @@ LIMITS = {
         "`fetch` filtered scan": [broker.FETCH_SCAN],
         "Frames taken per broker wake-up": [broker.MAX_DRAIN],
         "Publication frame size": [broker.LIVE_FRAME_BYTES],
-        "Broker queue per subscriber": [default(broker.Broker, "subscriber_queue")],
+        "Broker queue per subscriber": [
+            default(broker.Broker, "subscriber_bytes") // 1024 // 1024,
+            broker.frames_for(default(broker.Broker, "subscriber_bytes")),
+            broker.LIVE_FRAME_BYTES // 1024,
+        ],
         "De-duplication window": [sequencer.DEDUP_WINDOW, sequencer.DEDUP_WINDOW // 2],
         "Python `Subscriber` receive queue": [default(client.Subscriber, "hwm")],
         "Python `Publisher` batch": [default(client.Publisher, "batch_size"), client.BATCH_BYTES],
@@ -425,7 +429,8 @@ PHRASES = {
         f"and forgotten once {sequencer.DEDUP_WINDOW - 1} have",
         f"the last {sequencer.DEDUP_WINDOW} records of the log",
         f"at least the last {DEDUP_HALF} stored messages are remembered across a restart",
-        f"already holds {default(broker.Broker, 'subscriber_queue')} frames by default",
+        f"holds at most {default(broker.Broker, 'subscriber_bytes') // 2**20} MiB for a subscriber",
+        f"256 KiB: {broker.frames_for(default(broker.Broker, 'subscriber_bytes'))} frames)",
         f"the Python `Subscriber` uses {default(client.Subscriber, 'hwm')} frames",
         f"at least {ms(default(client.Publisher, 'quiet'))} (`quiet`)",
         f"holds {default(client.Publisher, 'batch_size')} messages (`batch_size`), "

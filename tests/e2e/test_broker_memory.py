@@ -1,0 +1,55 @@
+"""Subscribers that stop reading cost the broker a bounded amount of memory; what they
+missed they get from the log when they read again."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+import zmq
+
+from bus import client
+from conftest import BrokerProcess, free_port_pair
+
+pytestmark = pytest.mark.slow
+MESSAGES, PAD = 600, 200_000  # 120 MB through the broker
+
+
+def test_idle_subscribers_cost_a_bounded_amount_and_a_stalled_one_catches_up(root):
+    # bus.stats every half second: how a subscriber learns it missed the newest messages
+    # when nothing else is published
+    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
+    rss = psutil.Process(broker.proc.pid).memory_info
+    try:
+        idle = []
+        for _ in range(2):  # connected, never reading
+            sock = zmq.Context.instance().socket(zmq.SUB)
+            sock.setsockopt(zmq.RCVHWM, 1)
+            sock.setsockopt(zmq.RCVBUF, 4096)
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+            sock.connect(client.publish_endpoint(broker.endpoint))
+            idle.append(sock)
+        stalled = client.Subscriber(broker.endpoint, "obs.", since=1, hwm=1)
+        assert stalled.get(timeout=0.2) is None  # connected; then it reads nothing for a while
+        base, peak = rss().rss, 0
+        deadline = time.monotonic() + 120
+        with client.Publisher(broker.endpoint, "t") as publisher:
+            for i in range(MESSAGES):
+                publisher.publish("obs.big", {"i": i, "pad": "x" * PAD})
+                if i % 10 == 0:
+                    peak = max(peak, rss().rss)
+                assert time.monotonic() < deadline
+        peak = max(peak, rss().rss)
+        assert peak - base < 60e6, f"the broker grew by {(peak - base) / 1e6:.0f} MB"
+        got = []
+        while len(got) < MESSAGES and time.monotonic() < deadline:
+            message = stalled.get(timeout=1.0)
+            if message is not None:
+                got.append(message.payload["i"])
+        assert got == list(range(MESSAGES)) and stalled.tracker.gaps >= 1
+        for sock in idle:
+            sock.close(0)
+        stalled.close()
+    finally:
+        broker.stop()
