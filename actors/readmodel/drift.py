@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from actors import atomic, desired_state, world_checkpoint
-from actors.domain import evaluation, inventory_files, plan, world
+from actors.domain import evaluation, inventory_files, lifecycle, plan, world
 from actors.domain.inventory import Inventory
+from actors.readmodel import queue
 from actors.readmodel.models import DriftReport, Unobserved
 from bus.dataroot import DataRoot
 
@@ -36,7 +37,10 @@ def read(root: Path, repo: Path) -> DriftReport:
     failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
     revision = desired.revision.id
     epoch = saved.get("epoch", 0) if saved.get("revision") == revision else -1
-    found = evaluation.evaluate(desired.inventory, revision, state, failures, epoch)
+    closed = {  # a fix that has ended is not offered again for the same drift
+        a.id: a.state for a in queue.records(root) if a.state in lifecycle.FINAL
+    }
+    found = evaluation.evaluate(desired.inventory, revision, state, failures, epoch, closed)
     return DriftReport(
         **evaluation.report(revision, *found),
         world_seq=state.seq,
