@@ -1,0 +1,57 @@
+"""The UI's pages, one module each; ``register`` adds them all. Every page follows the bus
+through the one feed and reads through the read model."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bus.envelope import Message
+from gui import auth
+from gui.config import UiConfig
+from gui.feed import Feed
+
+REFRESH_AT_MOST_EVERY = 0.3  # seconds: a burst of messages is one refresh
+SETTLE = 1.0  # seconds after a refresh for a second look
+
+
+@dataclasses.dataclass
+class Context:
+    config: UiConfig
+    root: Path
+    operators: auth.Operators
+    limiter: auth.LoginLimiter
+    feed: Feed
+
+
+def register(ctx: Context) -> None:
+    from gui.pages import actions, dashboard, drift, events, login, world
+
+    for page in (login, dashboard, world, drift, actions, events):
+        page.register(ctx)
+
+
+def follow(ctx: Context, prefixes: tuple[str, ...], refresh: Callable[[], Awaitable[None]]) -> None:
+    """Call ``refresh`` when messages with these topic prefixes arrive, at most every
+    ``REFRESH_AT_MOST_EVERY`` seconds (the last change is never missed)."""
+    state = {"pending": False, "last": 0.0}
+
+    async def later() -> None:
+        await asyncio.sleep(max(0.0, state["last"] + REFRESH_AT_MOST_EVERY - time.monotonic()))
+        state["pending"], state["last"] = False, time.monotonic()
+        await refresh()
+        # The files behind a message are written by its publisher just after it is sent:
+        # look once more when they have surely landed.
+        await asyncio.sleep(SETTLE)
+        if not state["pending"]:
+            await refresh()
+
+    def on_message(message: Message) -> None:
+        if message.topic.startswith(prefixes) and not state["pending"]:
+            state["pending"] = True
+            asyncio.get_running_loop().create_task(later())
+
+    ctx.feed.subscribe(on_message)

@@ -1,0 +1,74 @@
+"""Drift: each drifted service, desired against actual, the fix and the revision, and the
+observations behind it (by sequence number)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi.responses import RedirectResponse
+from nicegui import run, ui
+
+from actors.domain import inventory_files
+from actors.readmodel import drift
+from gui import session, theme
+from gui.pages import follow
+
+
+def register(ctx) -> None:
+    @ui.page("/drift")
+    async def drift_page() -> RedirectResponse | None:
+        operator = session.operator(ctx.operators)
+        if operator is None:
+            return RedirectResponse("/login")
+
+        async def load():
+            if ctx.config.repo is None:
+                return "No repository configured (homelab ui --repo, or HOMELAB_REPO)."
+            try:
+                return await run.io_bound(drift.read, ctx.root, ctx.config.repo)
+            except (drift.NoWorld, inventory_files.InventoryError) as err:
+                return str(err)
+
+        @ui.refreshable
+        def report(found) -> None:
+            if isinstance(found, str):
+                ui.label(found).mark("drift-problem")
+                return
+            ui.label(f"Revision {found.revision} · world at seq {found.world_seq}").mark(
+                "drift-revision"
+            )
+            if not found.drifts:
+                ui.label("No drift.").mark("no-drift")
+            fixes = {r.drift.key: r for r in found.recommended}
+            held = {h.drift: h.why for h in found.held}
+            for d in found.drifts:
+                with ui.card().classes("w-full").mark(f"drift-{d.service}"):
+                    ui.label(f"{d.service} on {d.node}: {d.kind}").classes("text-lg")
+                    ui.label(d.detail)
+                    since = (
+                        dt.datetime.fromtimestamp(d.since).strftime("%Y-%m-%d %H:%M:%S")
+                        if d.since
+                        else "?"
+                    )
+                    ui.label(
+                        f"since {since}; observations seq {', '.join(map(str, d.seqs))}"
+                    ).classes("text-xs")
+                    if d.key in fixes:
+                        fix = fixes[d.key]
+                        ui.link(f"fix: {fix.type} ({fix.approval}) {fix.id}", "/actions")
+                        ui.label(" && ".join(" ".join(a) for a in fix.commands)).classes(
+                            "font-mono text-xs break-all"
+                        )
+                    elif d.key in held:
+                        ui.label(f"no fix: {held[d.key]}").classes("text-xs opacity-70")
+            for u in found.unobserved:
+                ui.label(f"{u.service}: not observed yet ({u.why})").classes("opacity-70")
+
+        with theme.frame("Drift", operator, session.log_out):
+            report(await load())
+
+        async def refresh() -> None:
+            report.refresh(await load())
+
+        follow(ctx, ("drift.", "desired.", "action."), refresh)
+        return None
