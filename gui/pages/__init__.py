@@ -15,7 +15,7 @@ from gui.config import UiConfig
 from gui.feed import Feed
 
 REFRESH_AT_MOST_EVERY = 0.3  # seconds: a burst of messages is one refresh
-SETTLE = 1.0  # seconds after a refresh for a second look
+SETTLE = 3.0  # seconds after a change during which each bus.stats tick refreshes again
 
 
 @dataclasses.dataclass
@@ -36,21 +36,23 @@ def register(ctx: Context) -> None:
 
 def follow(ctx: Context, prefixes: tuple[str, ...], refresh: Callable[[], Awaitable[None]]) -> None:
     """Call ``refresh`` when messages with these topic prefixes arrive, at most every
-    ``REFRESH_AT_MOST_EVERY`` seconds (the last change is never missed)."""
-    state = {"pending": False, "last": 0.0}
+    ``REFRESH_AT_MOST_EVERY`` seconds. The files behind a message are written by its
+    publisher just after it is sent (the observer's ``world/`` once a second), so the page
+    also looks again on each ``bus.stats`` tick for ``SETTLE`` seconds after a change."""
+    state = {"pending": False, "last": 0.0, "until": 0.0}
 
     async def later() -> None:
         await asyncio.sleep(max(0.0, state["last"] + REFRESH_AT_MOST_EVERY - time.monotonic()))
         state["pending"], state["last"] = False, time.monotonic()
         await refresh()
-        # The files behind a message are written by its publisher just after it is sent:
-        # look once more when they have surely landed.
-        await asyncio.sleep(SETTLE)
-        if not state["pending"]:
-            await refresh()
 
     def on_message(message: Message) -> None:
-        if message.topic.startswith(prefixes) and not state["pending"]:
+        now = time.monotonic()
+        if message.topic.startswith(prefixes):
+            state["until"] = now + SETTLE
+        elif not (message.topic == "bus.stats" and now < state["until"]):
+            return
+        if not state["pending"]:
             state["pending"] = True
             asyncio.get_running_loop().create_task(later())
 

@@ -1,0 +1,173 @@
+"""The operator's day in Debian's real Chromium (no downloaded browser), with the product as
+real processes: log in, a pending fix appears without a reload, Approve, it runs and lands
+in History as succeeded; the socket is a websocket; no JavaScript errors; a logged-out tab
+cannot approve. Saves screenshots of the dashboard and the Action Queue."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import child_env, free_port_pair, wait_until
+from gui.auth import Operators
+from repos import commit, git, inventory
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SERVE = (
+    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
+    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
+    "repo=Path(sys.argv[4]))))"
+)
+
+
+@pytest.fixture
+def product(broker, tmp_path: Path):
+    """agent, observer, supervisor, executor and the UI on a broker, with one stopped service."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+    repo, services = tmp_path / "repo", tmp_path / "services"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    service_port = free_port_pair()
+    commit(repo, inventory(service_port, services), "svc should run")
+    Operators(broker.root / "ui" / "operators.json").add("oskar", "correct horse")
+    common = ["--root", str(broker.root), "--bus", broker.endpoint]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "homelab", *args],
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for args in (
+            ["agent", "--node", "here", "--repo", str(repo), *common],
+            ["observer", *common],
+            ["supervisor", "--repo", str(repo), *common],
+            ["executor", "--repo", str(repo), *common],
+        )
+    ]
+    ui_port = free_port_pair()
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SERVE,
+                str(broker.root),
+                broker.endpoint,
+                str(ui_port),
+                str(repo),
+            ],
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    base = f"http://127.0.0.1:{ui_port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, 30, "the UI")
+    yield base
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "homelab.demo.service",
+            "stop",
+            "--name",
+            "svc",
+            "--port",
+            str(service_port),
+            "--dir",
+            str(services),
+        ],
+        env=child_env(),
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def test_log_in_see_the_fix_arrive_approve_it_and_watch_it_succeed(product):
+    from playwright.sync_api import expect, sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{product}/actions")
+            page.get_by_label("Operator").fill("oskar")
+            page.get_by_label("Password").fill("correct horse")
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("Pending", exact=True).wait_for(timeout=15_000)
+            assert page.evaluate("window.socket.io.engine.transport.name") == "websocket"
+            approve = page.get_by_role("button", name="Approve")
+            approve.wait_for(timeout=60_000)  # arrives live: no reload
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "action-queue.png"), full_page=True)
+            approve.click()
+            page.get_by_role("cell", name="succeeded").wait_for(timeout=60_000)
+            expect(page.get_by_role("cell", name="oskar", exact=True)).to_be_visible()
+            expect(page.get_by_text("No pending actions.")).to_be_visible()
+            page.goto(f"{product}/")
+            page.get_by_text("3 healthy").or_(page.get_by_text("1 healthy")).first.wait_for(
+                timeout=30_000
+            )
+            page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not [e for e in errors if "favicon" not in e], errors
+
+
+def test_a_logged_out_tab_cannot_approve(product):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            context = browser.new_context()
+            tab_a, tab_b = context.new_page(), context.new_page()
+            tab_a.goto(f"{product}/login")
+            tab_a.get_by_label("Operator").fill("oskar")
+            tab_a.get_by_label("Password").fill("correct horse")
+            tab_a.get_by_role("button", name="Log in").click()
+            tab_a.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
+            tab_a.goto(f"{product}/actions")
+            tab_a.get_by_role("button", name="Approve").wait_for(timeout=60_000)
+            tab_b.goto(f"{product}/")
+            tab_b.get_by_role("button", name="Log out").click()
+            tab_b.wait_for_url("**/login**", timeout=10_000)
+            tab_a.wait_for_url("**/login**", timeout=10_000)  # sent away too
+        finally:
+            browser.close()
