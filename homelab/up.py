@@ -134,9 +134,8 @@ def announce_ui(settings: Settings, root: Path, demo: bool) -> None:
     url = ui_cli.url(settings.ui_host, settings.ui_port)
     login = ""
     if demo:
-        from homelab.demo import setup
-
         from gui import auth
+        from homelab.demo import setup
 
         try:
             password = setup.demo_operator(root, DEMO_OPERATOR)
