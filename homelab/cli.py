@@ -19,7 +19,7 @@ from actors.readmodel import queue
 from actors.readmodel.queue import BadActionId, NoSuchAction
 from bus import broker, client, envelope, records
 from bus.dataroot import DataRoot, NoDataRoot
-from homelab import layout, procs, rootcheck, settings, timespec, user_input
+from homelab import layout, procs, rootcheck, settings, timespec, ui_cli, user_input
 
 EXPECTED_ERRORS = (
     client.BusError,
@@ -30,6 +30,7 @@ EXPECTED_ERRORS = (
     settings.SettingsError,
     timespec.TimeSpecError,
     procs.StartupError,
+    ui_cli.OperatorsError,
     InventoryError,
     ObserverError,
     commands.Refused,
@@ -189,15 +190,96 @@ def broker_cmd(
 @click.option(
     "--demo",
     is_flag=True,
-    help="Use the bundled example inventory; data root ~/.homelab-demo unless set.",
+    help="Use the bundled example inventory; data root ~/.homelab-demo unless set. Makes "
+    "a UI operator 'demo' if there is none and prints its password once.",
 )
-def up(root: str | None, bus: str | None, repo: str | None, demo: bool) -> int:
+@click.option(
+    "--port", "--ui-port", "ui_port", type=int, help="The UI's port [env HOMELAB_UI_PORT; 8080]."
+)
+@click.option("--no-ui", is_flag=True, help="Do not run the UI.")
+def up(
+    root: str | None, bus: str | None, repo: str | None, demo: bool, ui_port, no_ui: bool
+) -> int:
     """Run every service on this machine, restart crashed ones, stop all on Ctrl-C."""
     from homelab import up as up_module
 
     if demo and root is None and "HOMELAB_ROOT" not in os.environ:
         root = str(Path.home() / ".homelab-demo")
-    return up_module.run(settings.load(root=root, bus=bus, repo=repo), demo=demo)
+    s = settings.load(root=root, bus=bus, repo=repo, ui_port=ui_port)
+    return up_module.run(s, demo=demo, ui=not no_ui)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--host", help="The address to listen on [env HOMELAB_UI_HOST; 127.0.0.1].")
+@click.option("--port", type=int, help="The port [env HOMELAB_UI_PORT; 8080].")
+@click.option(
+    "--public-url",
+    "public_urls",
+    multiple=True,
+    help="A URL the UI is also served at, e.g. by a reverse proxy: http(s)://host[:port] "
+    "(repeatable) [env HOMELAB_PUBLIC_URL, comma-separated].",
+)
+@root_option
+@bus_option
+@repo_option
+@click.pass_context
+def ui(ctx: click.Context, host, port, public_urls, root, bus, repo) -> int:
+    """The operator UI: run it, or manage its operators (add-user, remove-user, users).
+
+    Without a subcommand, serves the UI in a browser at http://HOST:PORT; every page but
+    /healthz and /summary needs an operator's login. Session cookies are signed with
+    HOMELAB_UI_SECRET, else with a secret made once under the data root.
+    """
+    if ctx.invoked_subcommand is not None:
+        return 0
+    s = settings.load(
+        ui_host=host,
+        ui_port=port,
+        public_url=",".join(public_urls) if public_urls else None,
+        root=root,
+        bus=bus,
+        repo=repo,
+    )
+    return ui_cli.serve(s)
+
+
+@ui.command("add-user")
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password as one line from stdin (the default when stdin is no terminal).",
+)
+@root_option
+def ui_add_user(name: str, password_stdin: bool, root: str | None) -> int:
+    """Add operator NAME, or give NAME a new password (asked twice on a terminal).
+
+    Passwords have at least 8 characters and are stored hashed (argon2id) in
+    ui/operators.json under the data root. Needs no running service.
+    """
+    click.echo(ui_cli.add_user(settings.load(root=root), name, password_stdin))
+    return 0
+
+
+@ui.command("remove-user")
+@click.argument("name")
+@root_option
+def ui_remove_user(name: str, root: str | None) -> int:
+    """Remove operator NAME: they cannot log in any more (exit 1 if there is none)."""
+    click.echo(ui_cli.remove_user(settings.load(root=root), name))
+    return 0
+
+
+@ui.command("users")
+@root_option
+def ui_users(root: str | None) -> int:
+    """List the operators' names, one per line."""
+    names = ui_cli.users(settings.load(root=root))
+    for name in names:
+        click.echo(name)
+    if not names:
+        click.echo("no operators: add one with `homelab ui add-user NAME`", err=True)
+    return 0
 
 
 @cli.command()

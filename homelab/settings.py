@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus import envelope
@@ -35,9 +36,52 @@ class Settings(BaseSettings):
         16, ge=1, le=4096, description="MiB the broker holds for a subscriber that does not read"
     )
 
+    # The operator UI (`homelab ui`, and the UI `homelab up` starts).
+    ui_host: str = Field("127.0.0.1", min_length=1, description="the address the UI listens on")
+    ui_port: int = Field(8080, ge=1, le=65535, description="the UI's port")
+    public_url: str = Field(
+        "", description="comma-separated URLs the UI is also served at (a reverse proxy)"
+    )
+    ui_secret: str | None = Field(
+        None, min_length=32, description="signs session cookies (else ui/session_secret)"
+    )
+
     @property
     def listen_endpoint(self) -> str:
         return self.listen or self.bus
+
+    @property
+    def public_urls(self) -> tuple[str, ...]:
+        return tuple(u for u in self.public_url.split(",") if u)
+
+    @field_validator("public_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return ",".join(public_url(u) for u in value.split(",") if u.strip())
+
+
+def public_url(text: str) -> str:
+    """``text`` as an origin, http(s)://host[:port] without a trailing slash; ValueError if
+    it is anything else (a path, a query, a user name), since browsers send only origins."""
+    text = text.strip()
+    rule = "must be http(s)://host[:port], without a path"
+    try:
+        url = urllib.parse.urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        raise ValueError(f"{text!r} {rule}") from None
+    if (
+        url.scheme not in ("http", "https")
+        or not url.hostname
+        or url.username is not None
+        or url.path not in ("", "/")
+        or url.query
+        or url.fragment
+        or text.endswith("?")
+        or text.endswith("#")
+    ):
+        raise ValueError(f"{text!r} {rule}")
+    return f"{url.scheme}://{url.netloc}"
 
 
 def load(**flags: Any) -> Settings:
@@ -47,4 +91,5 @@ def load(**flags: Any) -> Settings:
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         name = "HOMELAB_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise SettingsError(f"bad setting {name}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"bad setting {name}: {message}") from None

@@ -13,14 +13,18 @@ from types import ModuleType
 from actors.domain import inventory_files
 from bus import broker, client
 from bus.dataroot import DataRoot
-from homelab import layout, procs, rootcheck
+from homelab import layout, procs, rootcheck, ui_cli
 from homelab.settings import Settings
 
 LOCAL_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
 UP_LOCK = DataRoot(Path()).up_lock  # relative to the root
+UI_READY_TIMEOUT = 30.0  # NiceGUI takes a few seconds to import on a small machine
+DEMO_OPERATOR = "demo"
 
 
-def specs(settings: Settings, repo: Path | None, node: str | None) -> list[procs.ServiceSpec]:
+def specs(
+    settings: Settings, repo: Path | None, node: str | None, ui: bool = True
+) -> list[procs.ServiceSpec]:
     base = (sys.executable, "-m", "homelab")
     common = ("--root", str(settings.root), "--bus", settings.bus)
     services = [
@@ -45,7 +49,22 @@ def specs(settings: Settings, repo: Path | None, node: str | None) -> list[procs
         services.append(
             procs.ServiceSpec("executor", (*base, "executor", "--repo", str(repo), *common))
         )
+    if ui:
+        services.append(ui_spec(settings, repo))
     return services
+
+
+def ui_spec(settings: Settings, repo: Path | None) -> procs.ServiceSpec:
+    """The UI, last: ready once it answers HTTP. Its public URLs and secret reach it through
+    the environment it inherits (a secret on a command line is visible to every user)."""
+    argv = [sys.executable, "-m", "homelab", "ui", "--root", str(settings.root)]
+    argv += ["--bus", settings.bus, "--host", settings.ui_host, "--port", str(settings.ui_port)]
+    if repo is not None:
+        argv += ["--repo", str(repo)]
+    url = ui_cli.url(settings.ui_host, settings.ui_port)
+    return procs.ServiceSpec(
+        "ui", tuple(argv), ready=lambda: ui_cli.answers(url), ready_timeout=UI_READY_TIMEOUT
+    )
 
 
 def local_node(settings: Settings, repo: Path | None) -> str | None:
@@ -62,22 +81,24 @@ def local_node(settings: Settings, repo: Path | None) -> str | None:
     return None
 
 
-def run(settings: Settings, demo: bool = False) -> int:
+def run(settings: Settings, demo: bool = False, ui: bool = True) -> int:
     """Start every service, broker first, and supervise them until Ctrl-C or SIGTERM.
 
     Refuses (StartupError, before any child starts) when another ``up`` runs on the root
-    or the bus ports are taken."""
+    or the bus ports or the UI's port are taken."""
     root = layout.ensure(settings.root)
     lock = hold_lock(root)
     try:
         check_ports_free(settings.listen_endpoint)
+        if ui:
+            ui_cli.check_port_free(settings.ui_host, settings.ui_port)
         procs.log_to_stderr()
         if not demo:
-            return _run(settings, root, None)
+            return _run(settings, root, None, ui)
         from homelab.demo import setup
 
         try:
-            return _run(settings, root, setup)
+            return _run(settings, root, setup, ui)
         finally:
             stopped = setup.stop_services(root)
             if stopped:
@@ -86,7 +107,7 @@ def run(settings: Settings, demo: bool = False) -> int:
         os.close(lock)
 
 
-def _run(settings: Settings, root: Path, demo_setup: ModuleType | None) -> int:
+def _run(settings: Settings, root: Path, demo_setup: ModuleType | None, ui: bool) -> int:
     repo = Path(settings.repo) if settings.repo else None
     if demo_setup is not None:
         repo = demo_setup.prepare(root)
@@ -100,9 +121,32 @@ def _run(settings: Settings, root: Path, demo_setup: ModuleType | None) -> int:
         settings.bus,
         root / "logs",
     )
+    if ui:
+        announce_ui(settings, root, demo=demo_setup is not None)
     # The children's own output (a crash's traceback, say) goes beside their logs, not into
     # them: logs/up/<service>.log.
-    return procs.ProcessGroup(specs(settings, repo, node), DataRoot(root).up_logs).run()
+    return procs.ProcessGroup(specs(settings, repo, node, ui), DataRoot(root).up_logs).run()
+
+
+def announce_ui(settings: Settings, root: Path, demo: bool) -> None:
+    """Say where the UI will be. For the demo, first make operator ``demo`` if there is no
+    operator at all, and show its password this once (only its hash is kept)."""
+    url = ui_cli.url(settings.ui_host, settings.ui_port)
+    login = ""
+    if demo:
+        from gui import auth
+        from homelab.demo import setup
+
+        try:
+            password = setup.demo_operator(root, DEMO_OPERATOR)
+        except auth.AuthError as err:  # a damaged operators file
+            raise procs.StartupError(str(err)) from None
+        if password is not None:
+            login = (
+                f"  login: {DEMO_OPERATOR} / {password} (shown once; change it with "
+                f"`homelab ui add-user {DEMO_OPERATOR}`)"
+            )
+    procs.log.info("UI: %s%s", url, login)
 
 
 def hold_lock(root: Path) -> int:

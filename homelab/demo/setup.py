@@ -56,6 +56,21 @@ def wanted_running(repo: Path) -> list[str]:
     )
 
 
+def demo_operator(root: Path, name: str) -> str | None:
+    """Make UI operator ``name`` with a random password when the UI has no operator yet,
+    and return that password (None: operators exist, the demo's or the user's own)."""
+    import secrets
+
+    from gui import auth
+
+    operators = auth.Operators(DataRoot(root).operators)
+    if operators.names():
+        return None
+    password = secrets.token_urlsafe(12)
+    operators.add(name, password)
+    return password
+
+
 def stop_services(root: Path) -> list[int]:
     """Stop every demo service of ``root``, whoever started it (``up`` or an action)."""
     from homelab.demo import service

@@ -262,7 +262,8 @@ def test_inbox_files_are_published_then_moved(broker):
 def test_up_runs_the_broker_and_stops_cleanly_on_sigterm(tmp_path: Path):
     endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
     up = subprocess.Popen(
-        [sys.executable, "-m", "homelab", "up", "--root", str(tmp_path), "--bus", endpoint],
+        [sys.executable, "-m", "homelab", "up", "--root", str(tmp_path), "--bus", endpoint]
+        + ["--no-ui"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

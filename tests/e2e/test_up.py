@@ -36,7 +36,7 @@ class Up:
         self.root, self.port = root, port
         self.endpoint = f"tcp://127.0.0.1:{port}"
         self.argv = [sys.executable, "-m", "homelab", "up", "--root", str(root)]
-        self.argv += ["--bus", self.endpoint, *args]
+        self.argv += ["--bus", self.endpoint, "--no-ui", *args]  # the UI: test_ui_cli.py
         self.env = child_env(**env)
         self.err_path = root.parent / f"up-{port}.err"
         self.proc: subprocess.Popen | None = None
