@@ -272,17 +272,20 @@ class Broker:
             self.publish_own("bus.stats", self.status())
 
     def _take_inbox(self) -> None:
-        for dropped in inbox.scan(self.inbox_dir):
+        for dropped in inbox.scan(self.inbox_dir, self._inbox_stuck):
             try:
                 self._take_dropped(dropped)
-            except OSError as err:  # it vanished, or cannot be moved: never the broker's end
-                if dropped.path.name not in self._inbox_stuck:
-                    self._inbox_stuck.add(dropped.path.name)
-                    log.warning("inbox: cannot handle %r: %s", dropped.path.name, err)
+            except FileNotFoundError as err:  # unless it vanished: then nothing is left to do
+                if os.path.lexists(dropped.path):
+                    self._inbox_cannot(dropped, err)
+            except OSError as err:  # cannot be moved: said once, never the broker's end
+                self._inbox_cannot(dropped, err)
+
+    def _inbox_cannot(self, dropped: inbox.Dropped, err: OSError) -> None:
+        self._inbox_stuck.add(dropped.path.name)
+        log.warning("inbox: cannot handle %r: %s", dropped.path.name, err)
 
     def _take_dropped(self, dropped: inbox.Dropped) -> None:
-        if dropped.path.name in self._inbox_stuck:
-            return
         item = dropped.item
         reason = (
             item
