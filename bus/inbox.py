@@ -162,7 +162,7 @@ def _move(path: Path, folder: str) -> tuple[int, str]:
     that are not UTF-8 or of more than 200 bytes gets a plain one (its reason file's
     name must be safe to list and to create).
     """
-    inbox_fd = os.open(path.parent, _DIR)
+    inbox_fd = os.open(path.parent, _DIR & ~os.O_NOFOLLOW)  # the operator may link inbox/
     try:
         try:
             os.mkdir(folder, 0o755, dir_fd=inbox_fd)

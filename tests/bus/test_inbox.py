@@ -39,3 +39,14 @@ def test_reasons_get_plain_names_inside_rejected(tmp_path: Path):
         assert note.isprintable() and len(note) < 100
         assert (box / "rejected" / note).read_text() == "file: must be a map second line\n"
     assert sorted(p.name for p in box.iterdir()) == ["rejected"]
+
+
+def test_an_inbox_the_operator_linked_elsewhere_still_works(tmp_path: Path):
+    real = tmp_path / "disk" / "inbox"
+    real.mkdir(parents=True)
+    box = tmp_path / "inbox"
+    box.symlink_to(real)
+    (box / "a.json").write_text('{"topic": "obs.a", "payload": {}}')
+    [dropped] = inbox.scan(box)
+    inbox.done(dropped)
+    assert (real / "done" / "a.json").exists()
