@@ -34,11 +34,12 @@ log = logging.getLogger("homelab.bus.broker")
 rejects = logging.getLogger("homelab.bus.rejects")
 
 
-def frames_for(budget: int) -> int:
+def frames_for(budget: int, largest_record: int = LIVE_FRAME_BYTES) -> int:
     """The XPUB high-water mark (it counts frames) that keeps a subscriber's queue within
-    ``budget`` bytes: frames are at most ``LIVE_FRAME_BYTES`` (one larger record goes alone,
-    and records are at most 1 MiB)."""
-    return max(4, budget // LIVE_FRAME_BYTES)
+    ``budget`` bytes (and at least 4 frames): a frame is a group of at most
+    ``LIVE_FRAME_BYTES``, or one larger record alone, so the largest record the message size
+    limit allows is what one frame can weigh."""
+    return max(4, budget // max(LIVE_FRAME_BYTES, largest_record))
 
 
 class BrokerError(Exception):
@@ -91,7 +92,9 @@ class Broker:
         self._ctx = zmq.Context.instance()
         self.router = self._ctx.socket(zmq.ROUTER)
         self.xpub = self._ctx.socket(zmq.XPUB)
-        self.xpub.setsockopt(zmq.SNDHWM, subscriber_queue or frames_for(subscriber_bytes))
+        queue = subscriber_queue or frames_for(subscriber_bytes, max_message_bytes)
+        self.xpub.setsockopt(zmq.SNDHWM, queue)  # (a record is 29 bytes more than its message)
+        self.xpub.setsockopt(zmq.XPUB_NODROP, 0)  # a full queue drops, never blocks the broker
         self._next_trim = 0.0
         memory.settle()
         self._bind(endpoint)
@@ -272,17 +275,20 @@ class Broker:
             self.publish_own("bus.stats", self.status())
 
     def _take_inbox(self) -> None:
-        for dropped in inbox.scan(self.inbox_dir):
+        for dropped in inbox.scan(self.inbox_dir, self._inbox_stuck):
             try:
                 self._take_dropped(dropped)
-            except OSError as err:  # it vanished, or cannot be moved: never the broker's end
-                if dropped.path.name not in self._inbox_stuck:
-                    self._inbox_stuck.add(dropped.path.name)
-                    log.warning("inbox: cannot handle %r: %s", dropped.path.name, err)
+            except FileNotFoundError as err:  # unless it vanished: then nothing is left to do
+                if os.path.lexists(dropped.path):
+                    self._inbox_cannot(dropped, err)
+            except OSError as err:  # cannot be moved: said once, never the broker's end
+                self._inbox_cannot(dropped, err)
+
+    def _inbox_cannot(self, dropped: inbox.Dropped, err: OSError) -> None:
+        self._inbox_stuck.add(dropped.path.name)
+        log.warning("inbox: cannot handle %r: %s", dropped.path.name, err)
 
     def _take_dropped(self, dropped: inbox.Dropped) -> None:
-        if dropped.path.name in self._inbox_stuck:
-            return
         item = dropped.item
         reason = (
             item

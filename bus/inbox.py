@@ -10,7 +10,8 @@ Whatever a file holds or is called, it is published or rejected with a reason, a
 goes on: only regular files are read (a symlink, a FIFO or a folder is rejected unread, so a
 link to a private file elsewhere is never published), at most ``MAX_FILE_BYTES``, as JSON
 with the payload rules of every message, and never with a control-plane service's source
-(``envelope.is_reserved_source``).
+(``envelope.is_reserved_source``). A reason file's name is always plain and inside
+``inbox/rejected/`` (docs/protocol.md, "The inbox").
 """
 
 from __future__ import annotations
@@ -48,20 +49,33 @@ class Dropped:
     item: protocol.Envelope | str  # a reason when the file is not a valid message
 
 
-def scan(inbox_dir: Path) -> Iterator[Dropped]:
+def scan(inbox_dir: Path, stuck: set[str] | None = None) -> Iterator[Dropped]:
     """The ``*.json`` entries waiting in the inbox, oldest name first, each parsed (or the
-    reason it cannot be)."""
+    reason it cannot be). Names in ``stuck`` (they could not be moved) are passed over, and
+    the set is pruned to the names still there, so a new file of the same name is taken."""
     try:
         with os.scandir(inbox_dir) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(".json"))
     except FileNotFoundError:
         return
+    if stuck:
+        stuck.intersection_update(names)
+        names = [n for n in names if n not in stuck]
     for name in names[:MAX_FILES_PER_SCAN]:
         path = inbox_dir / name
         yield Dropped(path, _parse(path))
 
 
 def _parse(path: Path) -> protocol.Envelope | str:
+    """The envelope a file holds, or why it holds none. Never raises: whatever a file
+    contains is a reason at worst (an error here would stop the broker on every start)."""
+    try:
+        return _parse_file(path)
+    except Exception as err:  # a case not foreseen below: still only this file's problem
+        return f"cannot be read as a message: {type(err).__name__}: {err}"[:300]
+
+
+def _parse_file(path: Path) -> protocol.Envelope | str:
     try:
         raw = _read_regular(path)
     except _NotRegular as why:
@@ -70,13 +84,13 @@ def _parse(path: Path) -> protocol.Envelope | str:
         return f"cannot read it: {err.strerror or err}"
     try:
         message = InboxMessage.model_validate(json.loads(raw))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return f"not readable JSON: {err}"
     except RecursionError:
         return "not readable JSON: nested too deeply"
     except ValidationError as err:
         first = err.errors(include_url=False, include_input=False)[0]
         return f"{'.'.join(map(str, first['loc'])) or 'file'}: {first['msg']}"
+    except ValueError as err:  # bad JSON or UTF-8, and an integer of 4300 digits or more
+        return f"not readable JSON: {str(err)[:200]}"
     if envelope.is_reserved_source(message.source):
         return f"source {message.source!r} belongs to the control plane's own services"
     problem = envelope.payload_problem(message.payload)
@@ -119,22 +133,73 @@ def _read_regular(path: Path) -> bytes:
 
 
 def done(dropped: Dropped) -> None:
-    _move(dropped.path, dropped.path.parent / "done")
+    _move(dropped.path, "done")
 
 
 def reject(dropped: Dropped, reason: str) -> None:
     """Move it (a link or a FIFO itself, never what it points to) beside its reason."""
-    target = _move(dropped.path, dropped.path.parent / "rejected")
-    note = target.with_name(target.name + ".reason.txt")
-    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
-        f.write(" ".join(reason.split()) + "\n")
+    folder_fd, target = _move(dropped.path, "rejected")
+    try:
+        fd = os.open(target + ".reason.txt", _NEW_FILE, 0o644, dir_fd=folder_fd)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
+            f.write(" ".join(reason.split()) + "\n")
+    finally:
+        os.close(folder_fd)
 
 
-def _move(path: Path, folder: Path) -> Path:
-    folder.mkdir(exist_ok=True)
-    target = folder / path.name
-    if target.exists():
-        target = folder / f"{path.stem}.{os.urandom(3).hex()}{path.suffix}"
-    os.replace(path, target)
-    return target
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+MAX_NAME_BYTES = 200
+
+
+def _move(path: Path, folder: str) -> tuple[int, str]:
+    """Move an inbox entry into ``inbox/<folder>/``; return that folder's fd (the caller
+    closes it) and the name it got there.
+
+    Everything goes through directory descriptors opened without following links, so a
+    ``done`` or ``rejected`` that someone replaced with a symlink is refused rather than
+    written through. The name is kept when it is plain; one with control characters, bytes
+    that are not UTF-8 or of more than 200 bytes gets a plain one (its reason file's
+    name must be safe to list and to create).
+    """
+    inbox_fd = os.open(path.parent, _DIR & ~os.O_NOFOLLOW)  # the operator may link inbox/
+    try:
+        try:
+            os.mkdir(folder, 0o755, dir_fd=inbox_fd)
+        except FileExistsError:
+            pass
+        folder_fd = os.open(folder, _DIR, dir_fd=inbox_fd)
+        try:
+            target = _free_name(folder_fd, _plain_name(path.name))
+            os.rename(path.name, target, src_dir_fd=inbox_fd, dst_dir_fd=folder_fd)
+        except BaseException:
+            os.close(folder_fd)
+            raise
+    finally:
+        os.close(inbox_fd)
+    return folder_fd, target
+
+
+def _plain_name(name: str) -> str:
+    if name.isprintable() and len(os.fsencode(name)) <= MAX_NAME_BYTES:
+        return name  # not a lone surrogate (bytes that are not UTF-8) nor a control character
+    printable = os.fsencode(name).decode("utf-8", "replace")
+    stem = "".join(c if c.isprintable() else "_" for c in printable)[:60].strip(". ") or "file"
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    return f"{stem}.{digest}.json"
+
+
+def _free_name(folder_fd: int, name: str) -> str:
+    """``name``, or a variant of it, that nothing in the folder has (a link counts)."""
+    candidate = name
+    for _ in range(100):
+        try:
+            os.stat(candidate, dir_fd=folder_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            try:
+                os.stat(candidate + ".reason.txt", dir_fd=folder_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return candidate
+        stem, dot, suffix = name.rpartition(".")
+        candidate = f"{stem or suffix}.{os.urandom(3).hex()}{dot}{suffix if stem else ''}"
+    raise FileExistsError(errno.EEXIST, "no free name", name)

@@ -430,7 +430,9 @@ PHRASES = {
         f"the last {sequencer.DEDUP_WINDOW} records of the log",
         f"at least the last {DEDUP_HALF} stored messages are remembered across a restart",
         f"holds at most {default(broker.Broker, 'subscriber_bytes') // 2**20} MiB for a subscriber",
-        f"256 KiB: {broker.frames_for(default(broker.Broker, 'subscriber_bytes'))} frames)",
+        f"its own; {broker.frames_for(default(broker.Broker, 'subscriber_bytes'))} frames by "
+        f"default, at least {broker.frames_for(0)})",
+        f"handed back to the system every {broker.TRIM_EVERY:.0f} seconds",
         f"the Python `Subscriber` uses {default(client.Subscriber, 'hwm')} frames",
         f"at least {ms(default(client.Publisher, 'quiet'))} (`quiet`)",
         f"holds {default(client.Publisher, 'batch_size')} messages (`batch_size`), "

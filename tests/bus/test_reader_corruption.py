@@ -12,7 +12,7 @@ import pytest
 
 from bus import filelog, records
 from conftest import child_env
-from helpers import bodies
+from helpers import bodies, body
 
 
 def write_log(events: Path, count: int = 200) -> Path:
@@ -70,3 +70,20 @@ def test_replay_says_the_log_is_corrupt_and_exits_non_zero(tmp_path):
     )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "corrupt record at byte offset" in done.stderr
+
+
+def test_a_torn_last_record_carrying_a_copy_of_an_earlier_record_is_still_torn(tmp_path):
+    """The copy's seq is not higher than the torn record's, so it is not a valid record
+    after it (docs/log-format.md): readers stop there, as the broker cuts there."""
+    events = tmp_path / "events"
+    log, _ = filelog.FileLog.open_for_append(events)
+    first = bodies(1, 2)
+    copy = records.frame(first[0])
+    log.append([*first, body(3, blob="x" * 10, copy=copy.hex(), raw=list(copy))])
+    log.close()
+    segment = sorted(events.rglob("*.log"))[-1]
+    data = bytearray(segment.read_bytes())
+    at = offset_of(bytes(data), 2) + records.HEADER_SIZE + 40
+    data[at:] = b"\0" * 8 + copy + b"\0" * (len(data) - at - 8 - len(copy))  # a power loss
+    segment.write_bytes(bytes(data))
+    assert [m.seq for m in filelog.FileLog(events).messages()] == [1, 2]

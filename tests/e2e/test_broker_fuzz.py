@@ -7,6 +7,7 @@ is also fuzzed in-process with hypothesis.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -467,23 +468,41 @@ def test_decode_request_raises_protocol_error_only_including_unhashable_heads(
     decode_or_refuse(frame)
 
 
-@settings(FUZZ, max_examples=200)
+payload_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=3) | st.binary(max_size=3), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(FUZZ, max_examples=300)
 @given(
     st.lists(
         st.builds(
             lambda payload: wire("obs.x", "id", "src", payload),
-            st.dictionaries(st.text(max_size=5) | st.integers(-9, 9), structures, max_size=3),
+            st.dictionaries(
+                st.text(max_size=5) | st.integers(-9, 9) | st.binary(max_size=3),
+                payload_values,
+                max_size=3,
+            ),
         ),
         min_size=1,
         max_size=3,
     )
 )
 @example([wire("obs.x", "id", "src", {1: 2})])
-def test_every_accepted_envelope_can_be_read_back(wires: list[bytes]) -> None:
+@example([wire("obs.x", "id", "src", {"a": {"k": 1, b"k": 2}})])
+@example([wire("obs.x", "id", "src", {"a": [float("nan")]})])
+def test_every_accepted_envelope_can_be_read_back_and_rendered_as_json(wires: list[bytes]) -> None:
+    """What replay --json, tap and the UI do with a stored record: strict JSON, keys sorted."""
     request = decode_or_refuse(protocol.encode_publish(1, wires))
     for item in request.items if request is not None else ():
         if isinstance(item, protocol.Envelope):
-            envelope.decode_body(envelope.stamp(item.wire, 1, 0.0))
+            message = envelope.decode_body(envelope.stamp(item.wire, 1, 0.0))
+            json.dumps(message.to_json_dict(), allow_nan=False, sort_keys=True)
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 import zmq
 
 from bus import client
-from conftest import BrokerProcess, free_port_pair
+from conftest import BrokerProcess, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 MESSAGES, PAD = 600, 200_000  # 120 MB through the broker
@@ -52,4 +52,35 @@ def test_idle_subscribers_cost_a_bounded_amount_and_a_stalled_one_catches_up(roo
             sock.close(0)
         stalled.close()
     finally:
+        broker.stop()
+
+
+def test_the_budget_holds_for_messages_larger_than_a_frame(root, monkeypatch):
+    """A record over 256 KiB is a frame of its own: with 1 MiB messages allowed, the queue
+    is counted in such frames, not in 256 KiB ones (that held 4 times the budget)."""
+    monkeypatch.setenv("HOMELAB_MAX_MESSAGE_BYTES", str(1024 * 1024))
+    budget_mib = 8
+    broker = BrokerProcess(
+        root, free_port_pair(), "--stats-interval", "0", "--subscriber-buffer", str(budget_mib)
+    ).start()
+    rss = psutil.Process(broker.proc.pid).memory_info
+    idle = []
+    try:
+        for _ in range(2):
+            sock = zmq.Context.instance().socket(zmq.SUB)
+            sock.setsockopt(zmq.RCVHWM, 1)
+            sock.setsockopt(zmq.RCVBUF, 4096)
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+            sock.connect(client.publish_endpoint(broker.endpoint))
+            idle.append(sock)
+        wait_until(lambda: client.ping(broker.endpoint)["subscribers"] == 2, 10, "subscribers")
+        base = peak = rss().rss
+        with client.Publisher(broker.endpoint, "t") as publisher:
+            for i in range(80):  # 72 MB, 9 budgets
+                publisher.publish("obs.big", {"i": i, "pad": "x" * 900_000})
+                peak = max(peak, rss().rss)
+        assert peak - base < 2.5 * budget_mib * 2**20, f"grew by {(peak - base) / 1e6:.0f} MB"
+    finally:
+        for sock in idle:
+            sock.close(0)
         broker.stop()
