@@ -84,6 +84,7 @@ class Broker:
         self.stats_interval = stats_interval
         self.inbox_dir = inbox_dir
         self._inbox_stuck: set[str] = set()  # names that could not be moved: said once
+        self._inbox_unlisted: str | None = None  # why inbox/ cannot be listed: said once
         self.stats = Stats()
         self.sequencer = Sequencer(log_.last_seq, _last_time(log_), _recent_ids(log_))
         self.stats.last_tick_seq = log_.last_seq
@@ -275,9 +276,24 @@ class Broker:
             self.publish_own("bus.stats", self.status())
 
     def _take_inbox(self) -> None:
-        for dropped in inbox.scan(self.inbox_dir, self._inbox_stuck):
+        try:
+            waiting = inbox.scan(self.inbox_dir, self._inbox_stuck)
+        except OSError as err:  # inbox/ is not a folder, or cannot be read: said once
+            if self._inbox_unlisted != str(err):
+                log.warning("inbox: cannot list %s: %s", self.inbox_dir, err)
+            self._inbox_unlisted = str(err)
+            return
+        self._inbox_unlisted = None
+        for dropped in waiting:
+            item, reason = dropped.item, self._inbox_refusal(dropped)
+            if reason is None:  # a failure to store it stops the broker, as for any publisher
+                self._commit([(b"", protocol.Publish(0, [item]))])
             try:
-                self._take_dropped(dropped)
+                if reason is None:
+                    inbox.done(dropped)
+                else:
+                    inbox.reject(dropped, reason)
+                    self._note_reject(b"inbox", f"{dropped.path.name!r}: {reason}")
             except FileNotFoundError as err:  # unless it vanished: then nothing is left to do
                 if os.path.lexists(dropped.path):
                     self._inbox_cannot(dropped, err)
@@ -288,21 +304,13 @@ class Broker:
         self._inbox_stuck.add(dropped.path.name)
         log.warning("inbox: cannot handle %r: %s", dropped.path.name, err)
 
-    def _take_dropped(self, dropped: inbox.Dropped) -> None:
+    def _inbox_refusal(self, dropped: inbox.Dropped) -> str | None:
         item = dropped.item
-        reason = (
-            item
-            if isinstance(item, str)
-            else protocol.refusal(
-                [item.topic, item.id, item.source, {}], len(item.wire), self.max_message_bytes
-            )
+        if isinstance(item, str):
+            return item
+        return protocol.refusal(
+            [item.topic, item.id, item.source, {}], len(item.wire), self.max_message_bytes
         )
-        if reason:
-            inbox.reject(dropped, reason)
-            self._note_reject(b"inbox", f"{dropped.path.name!r}: {reason}")
-            return
-        self._commit([(b"", protocol.Publish(0, [item]))])
-        inbox.done(dropped)
 
     def _count_subscriptions(self) -> None:
         try:

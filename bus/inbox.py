@@ -47,23 +47,38 @@ class InboxMessage(BaseModel):
 class Dropped:
     path: Path
     item: protocol.Envelope | str  # a reason when the file is not a valid message
+    seen: tuple[int, int] | None = None  # (device, inode) of the entry that was read
 
 
 def scan(inbox_dir: Path, stuck: set[str] | None = None) -> Iterator[Dropped]:
     """The ``*.json`` entries waiting in the inbox, oldest name first, each parsed (or the
     reason it cannot be). Names in ``stuck`` (they could not be moved) are passed over, and
-    the set is pruned to the names still there, so a new file of the same name is taken."""
+    the set is pruned to the names still there, so a new file of the same name is taken.
+
+    The folder is listed at once: an ``OSError`` (``inbox/`` is not a folder, cannot be
+    read) is raised by this call, not by the iteration."""
     try:
         with os.scandir(inbox_dir) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(".json"))
     except FileNotFoundError:
-        return
+        names = []
     if stuck:
         stuck.intersection_update(names)
         names = [n for n in names if n not in stuck]
-    for name in names[:MAX_FILES_PER_SCAN]:
-        path = inbox_dir / name
-        yield Dropped(path, _parse(path))
+    return (_dropped(inbox_dir / name) for name in names[:MAX_FILES_PER_SCAN])
+
+
+def _dropped(path: Path) -> Dropped:
+    seen = _identity(path)  # before reading: what is moved later must be what was read
+    return Dropped(path, _parse(path), seen)
+
+
+def _identity(path: Path | str, dir_fd: int | None = None) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _parse(path: Path) -> protocol.Envelope | str:
@@ -133,12 +148,17 @@ def _read_regular(path: Path) -> bytes:
 
 
 def done(dropped: Dropped) -> None:
-    _move(dropped.path, "done")
+    moved = _move(dropped, "done")
+    if moved is not None:
+        os.close(moved[0])
 
 
 def reject(dropped: Dropped, reason: str) -> None:
     """Move it (a link or a FIFO itself, never what it points to) beside its reason."""
-    folder_fd, target = _move(dropped.path, "rejected")
+    moved = _move(dropped, "rejected")
+    if moved is None:
+        return
+    folder_fd, target = moved
     try:
         fd = os.open(target + ".reason.txt", _NEW_FILE, 0o644, dir_fd=folder_fd)
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
@@ -152,9 +172,10 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0
 MAX_NAME_BYTES = 200
 
 
-def _move(path: Path, folder: str) -> tuple[int, str]:
+def _move(dropped: Dropped, folder: str) -> tuple[int, str] | None:
     """Move an inbox entry into ``inbox/<folder>/``; return that folder's fd (the caller
-    closes it) and the name it got there.
+    closes it) and the name it got there; None, moving nothing, when the name now holds
+    another file than the one read (its writer replaced it: it is taken at the next look).
 
     Everything goes through directory descriptors opened without following links, so a
     ``done`` or ``rejected`` that someone replaced with a symlink is refused rather than
@@ -162,8 +183,12 @@ def _move(path: Path, folder: str) -> tuple[int, str]:
     that are not UTF-8 or of more than 200 bytes gets a plain one (its reason file's
     name must be safe to list and to create).
     """
+    path = dropped.path
     inbox_fd = os.open(path.parent, _DIR & ~os.O_NOFOLLOW)  # the operator may link inbox/
     try:
+        now = _identity(path.name, inbox_fd)
+        if now is not None and now != dropped.seen:
+            return None
         try:
             os.mkdir(folder, 0o755, dir_fd=inbox_fd)
         except FileExistsError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bus import inbox
+from bus import inbox, protocol
 
 
 def test_a_stuck_name_is_forgotten_once_it_is_gone_so_a_new_file_of_that_name_is_taken(
@@ -50,3 +50,38 @@ def test_an_inbox_the_operator_linked_elsewhere_still_works(tmp_path: Path):
     [dropped] = inbox.scan(box)
     inbox.done(dropped)
     assert (real / "done" / "a.json").exists()
+
+
+def test_a_file_replaced_while_it_was_read_is_taken_again_not_moved_unread(tmp_path: Path):
+    """A tool that rewrites ``status.json`` (tmp file, rename) between the broker's read and
+    its move: the broker published the old content, so the new one must stay to be taken."""
+    box = tmp_path / "inbox"
+    box.mkdir()
+    (box / "status.json").write_text('{"topic": "obs.status", "payload": {"n": 1}}')
+    [first] = inbox.scan(box)
+    (box / "status.tmp").write_text('{"topic": "obs.status", "payload": {"n": 2}}')
+    os.replace(box / "status.tmp", box / "status.json")  # between the read and the move
+    inbox.done(first)
+    assert not (box / "done").exists() or list((box / "done").iterdir()) == []
+    [second] = inbox.scan(box)
+    assert isinstance(second.item, protocol.Envelope) and second.item.wire != first.item.wire
+    inbox.done(second)
+    assert [p.name for p in (box / "done").iterdir()] == ["status.json"]
+
+
+def test_taking_files_leaves_no_descriptor_open(tmp_path: Path):
+    """The broker takes files for as long as it runs: one folder descriptor left open per
+    file would stop it at the process's limit (1024 by default)."""
+    box = tmp_path / "inbox"
+    box.mkdir()
+    for i in range(60):
+        body = '{"topic": "obs.x", "payload": {}}' if i % 2 else "not json"
+        (box / f"{i:03}.json").write_text(body)
+    before = len(os.listdir("/proc/self/fd"))
+    for dropped in inbox.scan(box):
+        if isinstance(dropped.item, str):
+            inbox.reject(dropped, dropped.item)
+        else:
+            inbox.done(dropped)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert len(list((box / "done").iterdir())) == 30

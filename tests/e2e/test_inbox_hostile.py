@@ -109,3 +109,18 @@ def test_a_rejected_folder_that_is_a_symlink_is_not_written_through(broker, tmp_
     wait_until(lambda: (inbox / "done" / "good.json").exists(), 20, "the good file")
     assert list(elsewhere.iterdir()) == [] and (inbox / "bad.json").exists()
     assert broker.answers()
+
+
+def test_an_inbox_that_cannot_be_listed_does_not_stop_the_broker(broker):
+    """inbox/ replaced by a file (or made unreadable, or a link loop) while the broker runs:
+    it says so once and goes on; once inbox/ is a folder again, files are taken."""
+    inbox = broker.root / "inbox"
+    inbox.rename(broker.root / "inbox.away")
+    inbox.write_text("not a folder")
+    wait_until(lambda: broker.answers() and "cannot list" in broker.output(), 10, "a warning")
+    assert broker.answers()
+    inbox.unlink()
+    (broker.root / "inbox.away").rename(inbox)
+    (inbox / "good.json").write_text('{"topic": "obs.good", "payload": {"ok": true}}')
+    wait_until(lambda: (inbox / "done" / "good.json").exists(), 20, "the good file")
+    assert broker.answers() and broker.output().count("cannot list") == 1
