@@ -29,6 +29,7 @@ FETCH_REPLY_BYTES = 1024 * 1024
 FETCH_SCAN = 50_000  # records looked at per fetch when filtering by topic
 LIVE_FRAME_BYTES = 256 * 1024
 SUBSCRIBER_BYTES = 16 * 1024 * 1024  # held for one subscriber that does not read, at most
+CLIENT_REPLIES = 64  # replies held for a client that does not read them (a fetch's: ~1 MiB)
 TRIM_EVERY = 10.0  # seconds between handing freed memory back to the system
 log = logging.getLogger("homelab.bus.broker")
 rejects = logging.getLogger("homelab.bus.rejects")
@@ -104,7 +105,10 @@ class Broker:
         host, port = split_endpoint(endpoint)
         self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
         self.router.setsockopt(zmq.RCVHWM, 100_000)
-        self.router.setsockopt(zmq.SNDHWM, 100_000)
+        # a client that sends fetches and never reads the replies cost the broker 1 MiB each
+        # (100000 allowed); the Python Publisher has 32 batches in flight, so no honest reply
+        # is dropped, and a dropped one is asked again (resend after 1 s, de-duplicated)
+        self.router.setsockopt(zmq.SNDHWM, CLIENT_REPLIES)
         self.router.setsockopt(zmq.LINGER, 0)
         self.xpub.setsockopt(zmq.XPUB_VERBOSER, 1)
         self.xpub.setsockopt(zmq.LINGER, 0)
