@@ -22,6 +22,8 @@ _TOPIC_STYLES = {
     "action": "magenta",
 }
 SUMMARY_CHARS = 120
+# control characters (C0, DEL, C1) as escapes: a publisher's text must not drive the terminal
+_VISIBLE = {c: repr(chr(c))[1:-1] for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 def iso_time(epoch: float) -> str:
@@ -52,7 +54,7 @@ def summary(payload: dict[str, Any], limit: int = SUMMARY_CHARS) -> str:
         if isinstance(shown, dict | list):
             shown = json.dumps(shown, default=_json_default, separators=(",", ":"))
         parts.append(f"{key}={shown}")
-    text = " ".join(parts)
+    text = " ".join(parts).translate(_VISIBLE)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -63,7 +65,7 @@ def pretty_line(message: Message, topic_width: int = 32) -> Text:
     line.append(f"{message.seq:>8} ", style="bold")
     line.append(f"{local} ", style="dim")
     line.append(f"{message.topic:<{topic_width}} ", style=style)
-    line.append(f"{message.source:<14} ", style="dim")
+    line.append(f"{message.source.translate(_VISIBLE):<14} ", style="dim")
     line.append(summary(message.payload))
     return line
 
