@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -359,3 +361,18 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         pass
     except PermissionError:
         proc.send_signal(sig)
+
+
+def claim_port(host: str, port: int, taken: str) -> None:
+    """Bind ``host:port`` for a moment, as the server that will use it does (SO_REUSEADDR),
+    or raise StartupError: ``taken`` when another program has it."""
+    bind_host = "" if host in ("0.0.0.0", "*") else host.strip("[]")
+    family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind_host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise StartupError(taken) from None
+            raise StartupError(f"cannot listen on {host}:{port}: {err}") from None

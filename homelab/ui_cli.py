@@ -7,8 +7,6 @@ at the next login (``gui.auth.Operators`` reads the file afresh each time).
 
 from __future__ import annotations
 
-import errno
-import socket
 import sys
 from typing import TextIO
 
@@ -57,19 +55,12 @@ def serve(s: Settings) -> int:
 def check_port_free(host: str, port: int) -> None:
     """Bind the UI's port for a moment (as its web server will, with SO_REUSEADDR), or
     refuse in one line."""
-    bind_host = "" if host in ("0.0.0.0", "*") else host.strip("[]")
-    family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((bind_host, port))
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                raise procs.StartupError(
-                    f"port {port} is taken (by another program or another UI): "
-                    "set HOMELAB_UI_PORT (or --port) to another port"
-                ) from None
-            raise procs.StartupError(f"the UI cannot listen on {host}:{port}: {err}") from None
+    procs.claim_port(
+        host,
+        port,
+        f"port {port} is taken (by another program or another UI): "
+        "set HOMELAB_UI_PORT (or --port) to another port",
+    )
 
 
 def url(host: str, port: int) -> str:

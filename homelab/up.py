@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import socket
@@ -169,20 +168,13 @@ def hold_lock(root: Path) -> int:
 def check_ports_free(endpoint: str) -> None:
     """Bind the broker's two ports (PORT, PORT + 1) for a moment, or refuse."""
     host, port = broker.split_endpoint(endpoint)
-    host = "" if host in ("*", "0.0.0.0") else host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for p in (port, port + 1):
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ binds
-            try:
-                sock.bind((host, p))
-            except OSError as err:
-                if err.errno == errno.EADDRINUSE:
-                    raise procs.StartupError(
-                        f"port {p} is taken (by another program or another control plane): "
-                        "set HOMELAB_BUS (or --bus) to another port"
-                    ) from None
-                raise procs.StartupError(f"cannot listen on {endpoint}: {err}") from None
+        procs.claim_port(
+            host,
+            p,
+            f"port {p} is taken (by another program or another control plane): "
+            "set HOMELAB_BUS (or --bus) to another port",
+        )
 
 
 def _own_broker_answers(root: Path, endpoint: str) -> bool:
