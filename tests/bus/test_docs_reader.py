@@ -346,9 +346,8 @@ LIMITS = {
             broker.frames_for(default(broker.Broker, "subscriber_bytes")),
             broker.LIVE_FRAME_BYTES // 1024,
         ],
-        "Broker replies held per client": [
-            broker.CLIENT_REPLIES,
-            broker.FETCH_REPLY_BYTES // 1024 // 1024,
+        "`fetch` replies held per client": [
+            default(broker.Broker, "subscriber_bytes") // 1024 // 1024
         ],
         "De-duplication window": [sequencer.DEDUP_WINDOW, sequencer.DEDUP_WINDOW // 2],
         "Python `Subscriber` receive queue": [default(client.Subscriber, "hwm")],

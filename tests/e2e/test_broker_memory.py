@@ -94,8 +94,10 @@ def test_the_budget_holds_for_messages_larger_than_a_frame(root, monkeypatch):
 
 
 def test_a_client_that_does_not_read_its_fetch_replies_costs_a_bounded_amount(broker):
-    """Each fetch reply is up to 1 MiB: a client that asks and never reads made the broker
-    hold every reply (up to 100000 of them); now at most 64, and it still answers."""
+    """Each fetch reply is up to 1 MiB: a client that asked and never read made the broker
+    hold every reply (300 here: +358 MB). Now the replies it holds are bounded by the
+    subscriber budget (16 MiB), what it was sent is there when it reads, and others are
+    served meanwhile."""
     rss = psutil.Process(broker.proc.pid).memory_info
     with client.Publisher(broker.endpoint, "t") as publisher:
         for i in range(40):  # 8 MB of log: every fetch below returns ~1.2 MB
@@ -117,10 +119,10 @@ def test_a_client_that_does_not_read_its_fetch_replies_costs_a_bounded_amount(br
         wait_until(lambda: stored(broker.root, "obs.m"), 30, "the marker")
         client.ping(broker.endpoint)
         peak = max(peak, rss().rss)
-        assert peak - base < 120e6, f"the broker grew by {(peak - base) / 1e6:.0f} MB"
+        assert peak - base < 2.5 * 16 * 2**20, f"the broker grew by {(peak - base) / 1e6:.0f} MB"
         kinds = []  # what it kept is served once the client reads; the rest was dropped
         while len(kinds) < 301 and deaf.poll(2000):
             kinds.append(protocol.decode_reply(deaf.recv())[0])
-        assert "ack" in kinds and "batch" in kinds and len(kinds) < 200, len(kinds)
+        assert "ack" in kinds and "batch" in kinds and len(kinds) < 100, len(kinds)
     finally:
         deaf.close(0)
