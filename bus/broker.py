@@ -75,8 +75,9 @@ class Broker:
         serves: dict[str, str] | None = None,
     ):
         """``subscriber_bytes``: how much a subscriber that does not read may hold in the
-        broker before the newest frames are dropped for it (it catches up from the log);
-        ``subscriber_queue`` sets the same in frames instead (tests)."""
+        broker before the newest frames are dropped for it (it catches up from the log), and
+        as much again in unread ``fetch`` replies; ``subscriber_queue`` sets the live part
+        in frames instead (tests)."""
         self.log = log_
         self.serves = dict(serves or {})  # which data root: told in every pong
         self.fsync = fsync
@@ -97,6 +98,8 @@ class Broker:
         self.xpub.setsockopt(zmq.SNDHWM, queue)  # (a record is 29 bytes more than its message)
         self.xpub.setsockopt(zmq.XPUB_NODROP, 0)  # a full queue drops, never blocks the broker
         self._next_trim = 0.0
+        self.fetch_budget = subscriber_bytes  # fetch replies held for one client, at most
+        self._held: dict[bytes, list[tuple[zmq.MessageTracker, int]]] = {}
         memory.settle()
         self._bind(endpoint)
 
@@ -104,7 +107,7 @@ class Broker:
         host, port = split_endpoint(endpoint)
         self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
         self.router.setsockopt(zmq.RCVHWM, 100_000)
-        self.router.setsockopt(zmq.SNDHWM, 100_000)
+        self.router.setsockopt(zmq.SNDHWM, 100_000)  # small replies; fetch's are counted
         self.router.setsockopt(zmq.LINGER, 0)
         self.xpub.setsockopt(zmq.XPUB_VERBOSER, 1)
         self.xpub.setsockopt(zmq.LINGER, 0)
@@ -223,13 +226,34 @@ class Broker:
     def _answer_query(self, identity: bytes, query: tuple) -> None:
         kind, req = query[0], query[1]
         if kind == "fetch":
+            if self._held_for(identity) >= self.fetch_budget:
+                return  # it has not read what it was sent: no answer, it asks again later
             _, _, after, limit, prefixes = query
             scanned, bodies = self._fetch(after, limit, prefixes)
-            self._reply(identity, "batch", req, self.log.last_seq, scanned, bodies)
+            frame = protocol.encode("batch", req, self.log.last_seq, scanned, bodies)
+            try:
+                tracker = self.router.send_multipart(
+                    [identity, frame], zmq.NOBLOCK, copy=False, track=True
+                )
+            except zmq.ZMQError:
+                return  # the client went away: it will ask again
+            self._held.setdefault(identity, []).append((tracker, len(frame)))
         elif kind == "seek":
             self._reply(identity, "seek", req, self.log.seq_at(query[2]))
         else:
             self._reply(identity, "pong", req, self.status() | self.serves)
+
+    def _held_for(self, identity: bytes) -> int:
+        """Bytes of fetch replies sent to ``identity`` that ZeroMQ still holds (not yet
+        written to the connection: the client is not reading). A reply of up to 1 MiB
+        each, a client that sent fetch after fetch and read none made the broker hold them
+        all; now the replies it holds are bounded like a subscriber's live queue."""
+        pending = [(t, size) for t, size in self._held.get(identity, ()) if not t.done]
+        if pending:
+            self._held[identity] = pending
+        else:
+            self._held.pop(identity, None)
+        return sum(size for _, size in pending)
 
     def _fetch(self, after: int, limit: int, prefixes: list[str]) -> tuple[int, list]:
         head = self.log.last_seq
@@ -264,6 +288,8 @@ class Broker:
             self._take_inbox()
         if now >= self._next_trim:  # what a slow subscriber held goes back to the system
             self._next_trim = now + TRIM_EVERY
+            for identity in list(self._held):  # clients that left or stopped asking
+                self._held_for(identity)
             memory.trim()
         if now - stats.last_tick >= 1.0:  # the rate and the rejection log: once a second
             stats.rate = (self.log.last_seq - stats.last_tick_seq) / (now - stats.last_tick)

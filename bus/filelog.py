@@ -12,6 +12,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import itertools
+import math
 import mmap
 import os
 import zlib
@@ -221,11 +222,12 @@ class FileLog:
 
     def seq_at(self, time: float) -> int:
         """First seq stamped at or after ``time``: a search over segments, then one segment."""
+        newest = self.segments[-1] if self.segments else None
         candidates = [s for s in self.segments if s.path.stat().st_size > 0]
         lo, hi = 0, len(candidates)
         while lo < hi:  # the last segment whose first record is before ``time``
             mid = (lo + hi) // 2
-            if _first_time(candidates[mid]) < time:
+            if _first_time(candidates[mid], candidates[mid] is not newest) < time:
                 lo = mid + 1
             else:
                 hi = mid
@@ -233,10 +235,15 @@ class FileLog:
             return candidates[0].first_seq if candidates else self._last_seq + 1
         segment = candidates[lo - 1]
         seq = segment.first_seq
-        for _, body in _walk_tolerant(segment, _mapped(segment.path)):
-            if envelope.body_time(body) >= time:
-                return seq
-            seq += 1
+        walk = records.walk(_mapped(segment.path), str(segment.path), first_seq=seq)
+        try:
+            for _, body in walk:
+                if envelope.body_time(body) >= time:
+                    return seq
+                seq += 1
+        except records.TornTail as torn:  # where the newest segment ends; else corruption
+            if segment is not newest:
+                raise records.CorruptLog(str(segment.path), torn.offset, torn.reason) from None
         return seq
 
 
@@ -326,16 +333,6 @@ def _check_segment(segment: Segment, data: bytes) -> int:
     return count
 
 
-def _walk_tolerant(
-    segment: Segment, data: bytes, start: int = 0
-) -> Iterator[tuple[int, memoryview]]:
-    """Walk a segment as a reader: a torn tail is just where the data ends (for now)."""
-    try:
-        yield from records.walk(data, str(segment.path), start)
-    except records.TornTail:
-        return
-
-
 def _index(segment: Segment, data: bytes | mmap.mmap) -> None:
     """Extend the segment's offset marks over ``data``, reading headers only.
 
@@ -357,10 +354,18 @@ def _index(segment: Segment, data: bytes | mmap.mmap) -> None:
     segment.indexed_count, segment.indexed_size = count, offset
 
 
-def _first_time(segment: Segment) -> float:
-    with open(segment.path, "rb") as f:
-        head = f.read(records.HEADER_SIZE + envelope.STAMP_SIZE)
-    return envelope.body_time(head[records.HEADER_SIZE :])
+def _first_time(segment: Segment, sealed: bool) -> float:
+    """The time of a segment's first record, checked like any record: infinity when the
+    newest segment has no whole record yet (a crash cut its first one: nothing is there to
+    find), ``CorruptLog`` when a sealed segment's first record is bad."""
+    data = _mapped(segment.path)
+    try:
+        for _, body in records.walk(data, str(segment.path), first_seq=segment.first_seq):
+            return envelope.body_time(body)
+    except records.TornTail as torn:
+        if sealed:
+            raise records.CorruptLog(str(segment.path), torn.offset, torn.reason) from None
+    return math.inf
 
 
 def _mapped(path: Path) -> bytes | mmap.mmap:

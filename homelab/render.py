@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 from typing import Any
 
 from rich.console import Console
@@ -37,7 +38,37 @@ def iso_time(epoch: float) -> str:
 def json_line(message: Message) -> str:
     record = message.to_json_dict()
     record["time"] = iso_time(message.time)
-    return json.dumps(record, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    return _dumps(record, ensure_ascii=False)
+
+
+def _dumps(value: Any, ensure_ascii: bool = True) -> str:
+    """Strict JSON. Bin keys, NaN and infinities only come from records stored before the
+    broker enforced the payload rule (docs/protocol.md): keys decoded, numbers as null."""
+    try:
+        return json.dumps(
+            value,
+            default=_json_default,
+            ensure_ascii=ensure_ascii,
+            allow_nan=False,
+            separators=(",", ":"),
+        )
+    except (TypeError, ValueError):
+        return json.dumps(
+            _legacy(value), default=_json_default, ensure_ascii=ensure_ascii, separators=(",", ":")
+        )
+
+
+def _legacy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k.decode("utf-8", "backslashreplace") if isinstance(k, bytes) else k: _legacy(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_legacy(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -52,7 +83,7 @@ def summary(payload: dict[str, Any], limit: int = SUMMARY_CHARS) -> str:
     for key, value in payload.items():
         shown = value if isinstance(value, int | float | bool) or value is None else value
         if isinstance(shown, dict | list):
-            shown = json.dumps(shown, default=_json_default, separators=(",", ":"))
+            shown = _dumps(shown)
         parts.append(f"{key}={shown}")
     text = " ".join(parts).translate(_VISIBLE)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -346,6 +346,9 @@ LIMITS = {
             broker.frames_for(default(broker.Broker, "subscriber_bytes")),
             broker.LIVE_FRAME_BYTES // 1024,
         ],
+        "`fetch` replies held per client": [
+            default(broker.Broker, "subscriber_bytes") // 1024 // 1024
+        ],
         "De-duplication window": [sequencer.DEDUP_WINDOW, sequencer.DEDUP_WINDOW // 2],
         "Python `Subscriber` receive queue": [default(client.Subscriber, "hwm")],
         "Python `Publisher` batch": [default(client.Publisher, "batch_size"), client.BATCH_BYTES],

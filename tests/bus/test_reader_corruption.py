@@ -87,3 +87,54 @@ def test_a_torn_last_record_carrying_a_copy_of_an_earlier_record_is_still_torn(t
     data[at:] = b"\0" * 8 + copy + b"\0" * (len(data) - at - 8 - len(copy))  # a power loss
     segment.write_bytes(bytes(data))
     assert [m.seq for m in filelog.FileLog(events).messages()] == [1, 2]
+
+
+def rolled_log(events: Path) -> list[Path]:
+    """60 records a second apart in small segments, and a newest segment whose first record
+    a crash cut after 5 bytes (the broker had just started it)."""
+    log, _ = filelog.FileLog.open_for_append(events, segment_bytes=1500)
+    for one in bodies(1, 60, step=1.0):
+        log.append([one])
+    log.close()
+    segments = sorted(events.rglob("*.log"))
+    torn = segments[-1].with_name(f"{61:020d}.log")
+    torn.write_bytes(records.frame(body(61))[:5])
+    return [*segments, torn]
+
+
+def test_a_time_search_over_a_torn_first_record_is_where_the_log_ends(tmp_path):
+    events = tmp_path / "events"
+    rolled_log(events)
+    log = filelog.FileLog(events)
+    assert log.seq_at(1_800_000_029.5) == 31
+    assert log.seq_at(1_800_000_100.0) == 61  # after everything: where the next one goes
+    assert [m.seq for m in log.messages(log.seq_at(1_800_000_058.5) - 1)] == [60]
+
+
+def test_a_time_search_through_a_sealed_segment_whose_first_record_is_bad_raises(tmp_path):
+    events = tmp_path / "events"
+    segments = rolled_log(events)
+    damage(segments[len(segments) // 2], 0, "checksum")
+    with pytest.raises(records.CorruptLog, match="corrupt record at byte offset 0"):
+        for when in range(0, 70, 5):
+            filelog.FileLog(events).seq_at(1_800_000_000.0 + when)
+
+
+def test_replay_from_a_time_over_a_torn_first_record_answers_without_a_traceback(tmp_path):
+    root = tmp_path / "root"
+    rolled_log(root / "events")
+
+    def replay_from(when: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "homelab", "replay", "--root", str(root), "--from", when],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=child_env(),
+        )
+
+    last = replay_from("2027-01-15T08:00:58.5Z")
+    assert last.returncode == 0 and last.stdout.split()[0] == "60" and last.stderr == ""
+    after = replay_from("2027-01-15T09:00:00Z")
+    assert after.returncode == 1 and after.stdout == ""
+    assert after.stderr == "homelab: nothing in range: the log ends at seq 60\n"

@@ -9,10 +9,17 @@ import psutil
 import pytest
 import zmq
 
-from bus import client
+from bus import client, envelope, protocol
+from bus.filelog import FileLog
 from conftest import BrokerProcess, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
+
+
+def stored(root, topic: str) -> bool:
+    return any(envelope.body_topic(b) == topic for b in FileLog(root / "events").read())
+
+
 MESSAGES, PAD = 600, 200_000  # 120 MB through the broker
 
 
@@ -84,3 +91,38 @@ def test_the_budget_holds_for_messages_larger_than_a_frame(root, monkeypatch):
         for sock in idle:
             sock.close(0)
         broker.stop()
+
+
+def test_a_client_that_does_not_read_its_fetch_replies_costs_a_bounded_amount(broker):
+    """Each fetch reply is up to 1 MiB: a client that asked and never read made the broker
+    hold every reply (300 here: +358 MB). Now the replies it holds are bounded by the
+    subscriber budget (16 MiB), what it was sent is there when it reads, and others are
+    served meanwhile."""
+    rss = psutil.Process(broker.proc.pid).memory_info
+    with client.Publisher(broker.endpoint, "t") as publisher:
+        for i in range(40):  # 8 MB of log: every fetch below returns ~1.2 MB
+            publisher.publish("obs.big", {"i": i, "pad": "x" * PAD})
+    deaf = zmq.Context.instance().socket(zmq.DEALER)
+    deaf.setsockopt(zmq.RCVHWM, 1)
+    deaf.setsockopt(zmq.RCVBUF, 4096)
+    deaf.setsockopt(zmq.LINGER, 0)
+    deaf.connect(broker.endpoint)
+    try:
+        base = peak = rss().rss
+        for n in range(300):  # 360 MB of replies
+            deaf.send(protocol.encode("fetch", n, 0, 5000, []))
+            if n % 10 == 0:
+                peak = max(peak, rss().rss)
+        # requests of one client are taken in order: once this message is stored and one
+        # more ping is answered, every fetch before it has been answered (and is held)
+        deaf.send(protocol.encode_publish(1, [envelope.encode_wire("obs.m", "m", "t", {})]))
+        wait_until(lambda: stored(broker.root, "obs.m"), 30, "the marker")
+        client.ping(broker.endpoint)
+        peak = max(peak, rss().rss)
+        assert peak - base < 2.5 * 16 * 2**20, f"the broker grew by {(peak - base) / 1e6:.0f} MB"
+        kinds = []  # what it kept is served once the client reads; the rest was dropped
+        while len(kinds) < 301 and deaf.poll(2000):
+            kinds.append(protocol.decode_reply(deaf.recv())[0])
+        assert "ack" in kinds and "batch" in kinds and len(kinds) < 100, len(kinds)
+    finally:
+        deaf.close(0)
