@@ -298,3 +298,13 @@ def test_help_and_an_unknown_option(host: Host):
     wrong = host.run("--upgrade")
     assert wrong.returncode == 2
     assert wrong.stderr == "bootstrap: error: unknown option --upgrade (see --help)\n"
+
+
+@pytest.mark.slow
+def test_a_relative_repository_path_is_read_from_the_checkout_as_compose_reads_it(host: Host):
+    host.env_file.write_text(f"HOMELAB_REPO_DIR={os.path.relpath(host.inventory, REPO)}\n")
+    result = host.run()
+    assert result.returncode == 0, result.stderr
+    host.env_file.write_text("HOMELAB_REPO_DIR=homelab-repo\n")  # beside .env is not enough
+    result = host.run()
+    assert result.returncode == 1 and f"HOMELAB_REPO_DIR={REPO}/homelab-repo" in result.stderr
