@@ -355,3 +355,23 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         proc.wait(10)
         for pid in children:
             wait_for(lambda pid=pid: gone(pid), f"child {pid} to die")
+
+
+@pytest.mark.slow
+def test_stop_cancels_a_restart_in_back_off_and_starts_nothing_after(
+    tmp_path: Path, make_group: Callable[..., ProcessGroup], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="homelab.up")
+    runs = tmp_path / "runs"
+    crasher = py("import os, sys; open(sys.argv[1], 'a').write(f'{os.getpid()}\\n')", runs)
+    group = make_group([ServiceSpec("crasher", crasher)])
+    group.start()
+    with supervising(group):  # leaving it stops the group
+        wait_for(lambda: "crasher exited with code 0" in caplog.text, "the first exit")
+        assert status(group, "crasher")["running"] is False  # waiting its 1 s
+    stopped_at, pids = time.monotonic(), written(runs).split()
+    assert len(pids) == 1
+    # Past the moment the restart was due, and a little more: still one run.
+    time.sleep(max(0.0, stopped_at + 1.5 - time.monotonic()))
+    assert written(runs).split() == pids
+    assert "restarted crasher" not in caplog.text
