@@ -197,16 +197,33 @@ def broker_cmd(
     "--port", "--ui-port", "ui_port", type=int, help="The UI's port [env HOMELAB_UI_PORT; 8080]."
 )
 @click.option("--no-ui", is_flag=True, help="Do not run the UI.")
+@click.option("--chaos", is_flag=True, help="With --demo: kill a demo service every few minutes.")
+@click.option(
+    "--chaos-every",
+    type=Seconds(1, 86400),
+    default=180.0,
+    show_default=True,
+    help="With --chaos: seconds between two kills (give or take 10%).",
+)
 def up(
-    root: str | None, bus: str | None, repo: str | None, demo: bool, ui_port, no_ui: bool
+    root: str | None,
+    bus: str | None,
+    repo: str | None,
+    demo: bool,
+    ui_port,
+    no_ui: bool,
+    chaos: bool,
+    chaos_every: float,
 ) -> int:
     """Run every service on this machine, restart crashed ones, stop all on Ctrl-C."""
     from homelab import up as up_module
 
+    if chaos and not demo:
+        raise click.UsageError("--chaos needs --demo (it kills the demo's services)")
     if demo and root is None and "HOMELAB_ROOT" not in os.environ:
         root = str(Path.home() / ".homelab-demo")
     s = settings.load(root=root, bus=bus, repo=repo, ui_port=ui_port)
-    return up_module.run(s, demo=demo, ui=not no_ui)
+    return up_module.run(s, demo=demo, ui=not no_ui, chaos_every=chaos_every if chaos else None)
 
 
 @cli.group(invoke_without_command=True)

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from actors import process_group
+from homelab.backoff import Backoff
 
 log = logging.getLogger("homelab.up")
 
@@ -47,32 +48,6 @@ class ServiceSpec:
     ready: Callable[[], bool] | None = None
     ready_timeout: float = 15.0
     env: Mapping[str, str] | None = None  # added to (and overriding) os.environ
-
-
-class Backoff:
-    """The restart delay policy: ``initial``, then times ``factor`` per crash, capped at
-    ``maximum``; a child that ran for more than ``reset_after`` seconds starts again from
-    ``initial``, so one crash after a long healthy run is not punished for old crashes."""
-
-    def __init__(
-        self,
-        initial: float = 0.5,
-        factor: float = 2.0,
-        maximum: float = 30.0,
-        reset_after: float = 60.0,
-    ) -> None:
-        if initial < 0 or factor < 1 or maximum < initial:
-            raise ValueError("need 0 <= initial <= maximum and factor >= 1")
-        self.initial, self.factor = initial, factor
-        self.maximum, self.reset_after = maximum, reset_after
-        self._next = initial
-
-    def next_delay(self, now: float, started_at: float) -> float:
-        if now - started_at > self.reset_after:
-            self._next = self.initial
-        delay = self._next
-        self._next = min(self._next * self.factor, self.maximum)
-        return delay
 
 
 @dataclasses.dataclass(eq=False)
@@ -189,18 +164,29 @@ class ProcessGroup:
             self.stop()
             raise
 
-    def run(self) -> int:
+    def run(
+        self,
+        on_started: Callable[[], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> int:
         """Start the group unless started, supervise it until ``stop()``, SIGINT or SIGTERM,
-        stop it and return 0. Signal handlers are installed only in the main thread."""
+        stop it and return 0. Signal handlers are installed only in the main thread.
+
+        ``on_started`` runs once every service is ready; ``on_tick`` after each supervision
+        pass (every POLL_INTERVAL), in this thread: both must return quickly."""
         if not log.hasHandlers():
             log_to_stderr()
         previous = self._install_signal_handlers()
         try:
             if not self._started:
                 self.start()
+            if on_started is not None and not self._stopping():
+                on_started()
             while not self._stopping():
                 self._stop_requested.wait(POLL_INTERVAL)
                 self._supervise(self._clock())
+                if on_tick is not None and not self._stopping():
+                    on_tick()
             if self._signal_received is not None:
                 log.info("received %s", process_group.signal_name(self._signal_received))
         finally:
@@ -240,6 +226,17 @@ class ProcessGroup:
                 for c in self._children
             ]
 
+    def pids(self) -> dict[str, int | None]:
+        """Each service's pid while it runs (None while it waits for a restart)."""
+        with self._lock:
+            return {
+                c.spec.name: c.proc.pid if c.running and c.proc else None for c in self._children
+            }
+
+    @property
+    def log_dir(self) -> Path:
+        return self._log_dir
+
     def _stopping(self) -> bool:
         return self._stop_requested.is_set() or self._signal_received is not None
 
@@ -275,7 +272,10 @@ class ProcessGroup:
                 preexec_fn=_die_with_parent(),  # only calls prctl
             )
         child.started_at = self._clock()
-        log.info("started %s pid %d", spec.name, child.proc.pid)
+        if child.last_exit is not None:  # a restart
+            log.info("restarted %s: pid %d", spec.name, child.proc.pid)
+        else:
+            log.info("started %s pid %d", spec.name, child.proc.pid)
 
     def _await_ready(self, child: _Child) -> None:
         ready = child.spec.ready

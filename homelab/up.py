@@ -80,11 +80,19 @@ def local_node(settings: Settings, repo: Path | None) -> str | None:
     return None
 
 
-def run(settings: Settings, demo: bool = False, ui: bool = True) -> int:
+def run(
+    settings: Settings,
+    demo: bool = False,
+    ui: bool = True,
+    chaos_every: float | None = None,
+) -> int:
     """Start every service, broker first, and supervise them until Ctrl-C or SIGTERM.
+    With ``chaos_every`` (demo only), kill a demo service about that often.
 
     Refuses (StartupError, before any child starts) when another ``up`` runs on the root
     or the bus ports or the UI's port are taken."""
+    if chaos_every is not None and not demo:
+        raise ValueError("chaos needs the demo")
     root = layout.ensure(settings.root)
     lock = hold_lock(root)
     try:
@@ -93,11 +101,11 @@ def run(settings: Settings, demo: bool = False, ui: bool = True) -> int:
             ui_cli.check_port_free(settings.ui_host, settings.ui_port)
         procs.log_to_stderr()
         if not demo:
-            return _run(settings, root, None, ui)
+            return _run(settings, root, None, ui, None)
         from homelab.demo import setup
 
         try:
-            return _run(settings, root, setup, ui)
+            return _run(settings, root, setup, ui, chaos_every)
         finally:
             stopped = setup.stop_services(root)
             if stopped:
@@ -106,46 +114,103 @@ def run(settings: Settings, demo: bool = False, ui: bool = True) -> int:
         os.close(lock)
 
 
-def _run(settings: Settings, root: Path, demo_setup: ModuleType | None, ui: bool) -> int:
+def _run(
+    settings: Settings,
+    root: Path,
+    demo_setup: ModuleType | None,
+    ui: bool,
+    chaos_every: float | None,
+) -> int:
     repo = Path(settings.repo) if settings.repo else None
     if demo_setup is not None:
         repo = demo_setup.prepare(root)
-        procs.log.info("demo inventory in %s (a git repository you can edit)", repo)
     node = local_node(settings, repo)
     if node is None:
         procs.log.info("no inventory node for this machine: no local agent (set HOMELAB_NODE)")
-    procs.log.info(
-        "data root %s, bus %s; each service logs to %s/<service>.log",
-        root,
-        settings.bus,
-        root / "logs",
-    )
-    if ui:
-        announce_ui(settings, root, demo=demo_setup is not None)
+    login = demo_login(root) if ui and demo_setup is not None else None
     # The children's own output (a crash's traceback, say) goes beside their logs, not into
     # them: logs/up/<service>.log.
-    return procs.ProcessGroup(specs(settings, repo, node, ui), DataRoot(root).up_logs).run()
+    group = procs.ProcessGroup(specs(settings, repo, node, ui), DataRoot(root).up_logs)
+    tick = None
+    if chaos_every is not None and repo is not None:
+        from homelab import chaos
+
+        tick = chaos.Chaos(repo, DataRoot(root).demo_services, chaos_every).tick
+    shown = Screen(settings, root, repo, ui, login, chaos_every, demo=demo_setup is not None)
+    try:
+        return group.run(on_started=lambda: shown.show(group), on_tick=tick)
+    except procs.StartupError:
+        shown.login_if_unseen()  # made for this run: its only chance to be seen
+        raise
 
 
-def announce_ui(settings: Settings, root: Path, demo: bool) -> None:
-    """Say where the UI will be. For the demo, first make operator ``demo`` if there is no
-    operator at all, and show its password this once (only its hash is kept)."""
-    url = ui_cli.url(settings.ui_host, settings.ui_port)
-    login = ""
-    if demo:
-        from gui import auth
-        from homelab.demo import setup
+def demo_login(root: Path) -> str | None:
+    """For the demo, make operator ``demo`` if there is no operator at all and return its
+    password (shown this once; only its hash is kept); None when operators exist."""
+    from gui import auth
+    from homelab.demo import setup
 
-        try:
-            password = setup.demo_operator(root, DEMO_OPERATOR)
-        except auth.AuthError as err:  # a damaged operators file
-            raise procs.StartupError(str(err)) from None
-        if password is not None:
-            login = (
-                f"  login: {DEMO_OPERATOR} / {password} (shown once; change it with "
+    try:
+        return setup.demo_operator(root, DEMO_OPERATOR)
+    except auth.AuthError as err:  # a damaged operators file
+        raise procs.StartupError(str(err)) from None
+
+
+class Screen:
+    """The one screen ``up`` prints once everything runs: what runs where."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        root: Path,
+        repo: Path | None,
+        ui: bool,
+        login: str | None,
+        chaos_every: float | None,
+        *,
+        demo: bool = False,
+    ) -> None:
+        self.settings, self.root, self.repo, self.ui = settings, root, repo, ui
+        self.login, self.chaos_every, self.demo = login, chaos_every, demo
+        self.shown = False
+
+    def ui_line(self) -> str:
+        line = f"UI: {ui_cli.url(self.settings.ui_host, self.settings.ui_port)}"
+        if self.login is not None:
+            line += (
+                f"  login: {DEMO_OPERATOR} / {self.login} (shown once; change it with "
                 f"`homelab ui add-user {DEMO_OPERATOR}`)"
             )
-    procs.log.info("UI: %s%s", url, login)
+        return line
+
+    def text(self, pids: dict[str, int | None], out_dir: Path) -> str:
+        width = max(len(name) for name in pids)
+        lines = [f"running {len(pids)} services (Ctrl-C or SIGTERM stops them all):"]
+        for name, pid in pids.items():
+            shown = str(pid) if pid is not None else "restarting"
+            lines.append(f"  {name:<{width}}  pid {shown:>7}  {out_dir / name}.log")
+        lines.append(f"  {self.ui_line()}" if self.ui else "  UI: not started (--no-ui)")
+        lines.append(f"  data root: {self.root}")
+        lines.append(f"  bus: {self.settings.bus}")
+        edit = " (the demo's: a git repository you can edit)" if self.demo else ""
+        lines.append(
+            f"  inventory: {self.repo if self.repo is not None else 'none (--repo)'}{edit}"
+        )
+        lines.append(
+            f"  logs: {self.root / 'logs'}/<service>.log; what each child printed: "
+            f"{out_dir}/<service>.log"
+        )
+        if self.chaos_every is not None:
+            lines.append(f"  chaos: kills a demo service every ~{self.chaos_every:g} s")
+        return "\n".join(lines)
+
+    def show(self, group: procs.ProcessGroup) -> None:
+        procs.log.info("%s", self.text(group.pids(), group.log_dir))
+        self.shown = True
+
+    def login_if_unseen(self) -> None:
+        if self.login is not None and not self.shown:
+            procs.log.info("%s", self.ui_line())
 
 
 def hold_lock(root: Path) -> int:

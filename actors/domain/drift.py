@@ -86,7 +86,7 @@ def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
     checks = {k: c for k, c in observed.checks.items() if k != STATE_CHECK}
     settled = expected_checks(service) <= observed.checks.keys()
 
-    def drift(kind: str, detail: str, evidence: CheckState) -> Drift:
+    def drift(kind: str, detail: str, evidence: CheckState, fresh: bool = True) -> Drift:
         return Drift(
             name,
             service.node,
@@ -94,7 +94,7 @@ def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
             detail,
             evidence.since,
             (evidence.since_seq, evidence.last_seq),
-            settled=settled,
+            settled=settled and fresh,
         )
 
     if service.desired == "stopped":
@@ -109,9 +109,15 @@ def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
     failing = sorted(k for k, c in checks.items() if c.outcome in ("fail", "timeout"))
     if failing:
         first = checks[failing[0]]
-        found.append(
-            drift("unhealthy", "; ".join(f"{k}: {checks[k].detail}" for k in failing), first)
+        # "Running but failing" needs both halves current: a failure last seen before the
+        # service came back (a fix just started it) is stale, and one that began after the
+        # state was last seen may be the service dying (its state probe says so next).
+        fresh = state is None or all(
+            checks[k].last_seq > state.since_seq and state.last_seq > checks[k].since_seq
+            for k in failing
         )
+        detail = "; ".join(f"{k}: {checks[k].detail}" for k in failing)
+        found.append(drift("unhealthy", detail, first, fresh))
     wanted_image = getattr(service, "image", None)
     if (
         isinstance(service, ComposeService | ContainerService)

@@ -201,8 +201,13 @@ def _alive(pid: int) -> bool:
 
 
 def _running(pid_file: Path) -> bool:
+    return running_pid(pid_file) is not None
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid of the live demo server that ``pid_file`` names, else None."""
     pid = _pid(pid_file)
-    return pid is not None and _ours(pid, pid_file.parent)
+    return pid if pid is not None and _ours(pid, pid_file.parent) else None
 
 
 if __name__ == "__main__":

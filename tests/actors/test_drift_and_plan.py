@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from actors.domain.drift import Drift, diff
@@ -165,6 +167,33 @@ def test_no_fix_is_recommended_until_every_check_of_the_service_has_reported():
     )
     assert [(d.kind, d.settled) for d in later] == [("stopped", True)]
     assert [r.type for r in plan(later, DESIRED, "rev1", {}, now=1.0)[0]] == ["start"]
+
+
+def test_a_check_that_failed_before_the_service_came_back_is_not_a_second_fault():
+    # A fix started the stopped service: its state is ok since seq 20, but the http check's
+    # last result (seq 10) is from before. No restart on that: wait for the next http result.
+    came_back = {"state": check("ok", seq=20, image="nginx:1.27"), "http": check("fail", seq=7)}
+    stale = diff(DESIRED, world(web=came_back))
+    assert [(d.kind, d.settled) for d in stale] == [("unhealthy", False)]
+    recs, [held] = plan(stale, DESIRED, "rev1", {}, now=1.0)
+    assert recs == [] and "waiting for every check" in held.why
+    # Its next result still fails: now it is a fault of the running service.
+    again = {**came_back, "http": dataclasses.replace(came_back["http"], last_seq=21)}
+    fault = diff(DESIRED, world(web=again))
+    assert [(d.kind, d.settled) for d in fault] == [("unhealthy", True)]
+    assert [r.type for r in plan(fault, DESIRED, "rev1", {}, now=1.0)[0]] == ["restart"]
+
+
+def test_a_check_failing_before_the_next_state_probe_may_be_the_service_dying():
+    # Killed: its http check fails (since seq 30) before its state probe runs again (last
+    # seen at seq 10). A restart now would be obsolete a moment later, when "stopped" comes.
+    running = check("ok", seq=7, image="nginx:1.27")
+    dying = {"state": running, "http": check("fail", seq=30)}
+    early = diff(DESIRED, world(web=dying))
+    assert [(d.kind, d.settled) for d in early] == [("unhealthy", False)]
+    # The state probe after the failure says it runs: a fault of the running service.
+    probed = {**dying, "state": dataclasses.replace(running, last_seq=31)}
+    assert [(d.kind, d.settled) for d in diff(DESIRED, world(web=probed))] == [("unhealthy", True)]
 
 
 def test_a_drift_that_comes_back_after_its_fix_gets_a_new_action():

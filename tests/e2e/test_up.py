@@ -6,23 +6,35 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
-from test_observer import assert_files_match, heartbeat, observation, reference, summary_seq
+from test_observer import (
+    assert_files_match,
+    heartbeat,
+    observation,
+    read_json,
+    reference,
+    summary_seq,
+)
 
 from actors import world_checkpoint
 from actors.domain import inventory_files
 from actors.domain.world import World, files
+from actors.readmodel import queue
 from bus import client
+from bus.filelog import FileLog
 from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 from homelab import procs, up
 
@@ -223,6 +235,8 @@ def test_up_shows_why_the_broker_failed_not_only_its_exit_code(root, ups):
 
 # -- item 9: the documented rebuild, under up ---------------------------------------------------
 
+STILL_FILES = ("nodes.json", "services.json")  # what bus.stats does not change
+
 
 def test_deleting_the_checkpoint_and_restarting_the_observer_under_up_rebuilds_the_world(root, ups):
     plane = ups(root, free_port_pair()).start()  # bus.stats every second move the world
@@ -244,6 +258,10 @@ def test_deleting_the_checkpoint_and_restarting_the_observer_under_up_rebuilds_t
     wait_until(checkpoint.exists, 30, "a checkpoint")
     log_path = root / "logs" / "observer.log"
     log_before = log_path.stat().st_size
+    # Only bus.stats arrive from now on, and they change summary.json alone: the other files
+    # must come back byte for byte.
+    wait_until(lambda: summary_seq(root) >= last, 30, "the files of the last observation")
+    before = {name: (root / "world" / name).read_bytes() for name in STILL_FILES}
 
     # The brief: "Delete the checkpoint and restart the observer service."
     deleted_at = world_checkpoint.load(checkpoint)[0].seq
@@ -252,7 +270,7 @@ def test_deleting_the_checkpoint_and_restarting_the_observer_under_up_rebuilds_t
         (root / "world" / name).unlink()  # so what is there at the end was rebuilt
     # The world moves on (bus.stats) before the restart, as it does for an operator.
     wait_until(lambda: summary_seq(root) > deleted_at, 30, "the world to move on")
-    observer_proc.send_signal(signal.SIGTERM)
+    observer_proc.send_signal(signal.SIGTERM)  # `kill <observer pid>`, as the docs say
 
     def restarted():
         now = plane.children().get("observer")
@@ -265,6 +283,7 @@ def test_deleting_the_checkpoint_and_restarting_the_observer_under_up_rebuilds_t
     assert "no checkpoint: rebuilding the world" in this_run
     world, _ = reference(root, summary_seq(root))
     assert_files_match(root, world)
+    assert {name: (root / "world" / name).read_bytes() for name in STILL_FILES} == before
 
 
 # -- item 4: the demo's services follow the inventory and stop with up -------------------------
@@ -324,3 +343,212 @@ def test_demo_services_follow_the_inventory_on_restart_and_stop_with_up(root, up
     assert names == {"demo-cache", "demo-api"}
     assert second.stop() == 0
     assert demo_services(root) == []
+
+
+# -- issue 11: restart with back-off, the start screen, chaos, a clean stop, no repeats ----------
+
+SERVICES = ("broker", "observer", "agent", "supervisor", "executor")
+
+
+def gone(pid: int) -> bool:
+    """No such process, or a zombie nobody has reaped yet (PID 1 may not be a reaper)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def everything_of(plane: Up) -> dict[int, str]:
+    """Every process up runs, at any depth, and the demo's services (which are not its
+    children: they run in their own session), by pid."""
+    assert plane.proc is not None
+    found = {}
+    for proc in [
+        *psutil.Process(plane.proc.pid).children(recursive=True),
+        *demo_services(plane.root),
+    ]:
+        with contextlib.suppress(psutil.Error):
+            found[proc.pid] = " ".join(proc.cmdline()[2:5])
+    return found
+
+
+def action_list(root: Path) -> list[dict]:
+    return [a.model_dump(mode="json") for a in queue.records(root)]
+
+
+def pending_for(root: Path, service: str, after: set[str] = frozenset()) -> dict | None:
+    for action in action_list(root):
+        if (
+            action["service"] == service
+            and action["state"] == "pending"
+            and action["id"] not in after
+        ):
+            return action
+    return None
+
+
+def state_of(root: Path, action_id: str) -> str | None:
+    return next((a["state"] for a in action_list(root) if a["id"] == action_id), None)
+
+
+def events(root: Path, topic: str) -> list:
+    return [m for m in FileLog(root / "events").messages(0, None, (topic,)) if m.topic == topic]
+
+
+def resolved(root: Path, service: str) -> bool:
+    """The world has ``service`` healthy and the supervisor's latest drift report agrees:
+    what the dashboard shows once a fix has worked."""
+    health = (read_json(root / "world" / "services.json") or {}).get(service, {}).get("health")
+    reports = events(root, "drift.report")
+    latest = reports[-1].payload["drifts"] if reports else [{"service": service}]
+    return health == "healthy" and all(d["service"] != service for d in latest)
+
+
+def approve(plane: Up, action_id: str) -> None:
+    """As the UI's Approve button does: the same command path as `homelab actions approve`."""
+    done = homelab(
+        "actions", "approve", action_id, "--root", str(plane.root), "--bus", plane.endpoint,
+        "--by", "tester",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    wait_until(
+        lambda: state_of(plane.root, action_id) == "succeeded", 60, f"{action_id} to succeed"
+    )
+
+
+def restarted(plane: Up, service: str, old: psutil.Process) -> psutil.Process:
+    def new_one():
+        now = plane.children().get(service)
+        return now if now is not None and now.pid != old.pid else None
+
+    return wait_until(new_one, 30, f"up to restart the {service}")
+
+
+def folded(plane: Up) -> None:
+    """A fresh observation reaches the world: the bus and the observer work."""
+    with client.Publisher(plane.endpoint, "agents") as agent:
+        agent.submit("obs.node.probe.agent", heartbeat("probe"))
+        agent.flush()
+        last = agent.last_seq
+    wait_until(lambda: summary_seq(plane.root) >= last, 30, "the observer to fold a new message")
+
+
+def test_up_restarts_killed_children_with_back_off_survives_a_broker_restart_and_chaos(root, ups):
+    """kill -9 the broker and the observer: up restarts each (new pid, one line with why), the
+    rest reconnect, and a chaos kill later still becomes a pending fix. SIGTERM then leaves no
+    process behind, demo services included."""
+    plane = ups(root, free_port_pair(), "--demo", "--chaos", "--chaos-every", "15").start()
+    first = plane.wait_for(*SERVICES, timeout=60)
+    screen = wait_until(
+        lambda: "running 5 services" in plane.stderr() and plane.stderr(), 30, "the screen"
+    )
+    for service, proc in first.items():
+        name = "agent-local" if service == "agent" else service
+        log_path = root / "logs" / "up" / f"{name}.log"
+        assert f"\n  {name:<11}  pid {proc.pid:>7}  {log_path}\n" in screen
+    assert f"\n  data root: {root}\n" in screen
+    assert f"\n  inventory: {root / 'demo-repo'}" in screen
+    assert "\n  chaos: kills a demo service every ~15 s\n" in screen
+
+    first["broker"].kill()  # SIGKILL
+    broker = restarted(plane, "broker", first["broker"])
+    wait_until(
+        lambda: f"restarted broker: pid {broker.pid}" in plane.stderr(), 10, "the restart line"
+    )
+    # One line: the exit, the child's last output line, where the rest is, the delay.
+    assert re.search(
+        r"\n\S+ up: broker killed by SIGKILL: [^\n]+ \(full output in "
+        + re.escape(str(root / "logs" / "up" / "broker.log"))
+        + r"\) -> restarting in 1 s\n",
+        plane.stderr(),
+    )
+    folded(plane)  # the observer reconnected to the new broker
+
+    observer_pid = plane.children()["observer"]
+    observer_pid.kill()
+    observer = restarted(plane, "observer", observer_pid)
+    wait_until(lambda: f"restarted observer: pid {observer.pid}" in plane.stderr(), 10, "the line")
+    folded(plane)  # the new observer answers
+    restarts_done, known = len(plane.stderr()), {a["id"] for a in action_list(root)}
+
+    # Chaos, after both restarts: the agent, observer and supervisor still close the loop.
+    kill_line = wait_until(
+        lambda: re.search(
+            r"chaos: killed (demo-\w+) \(pid (\d+), SIGKILL\)", plane.stderr()[restarts_done:]
+        ),
+        40,
+        "a chaos kill",
+    )
+    victim, victim_pid = kill_line[1], int(kill_line[2])
+    wait_until(lambda: gone(victim_pid), 10, "the killed demo service to be gone")
+    wait_until(lambda: pending_for(root, victim, known), 60, f"a new pending fix for {victim}")
+
+    running = everything_of(plane)
+    assert len(running) >= 5 + 1  # the five services, and at least one demo service
+    assert plane.stop() == 0
+    assert [f"{pid} {argv}" for pid, argv in running.items() if not gone(pid)] == []
+    assert demo_services(root) == []
+    assert "Traceback" not in plane.stderr()
+
+
+def test_up_demo_loop_then_a_restart_repeats_nothing(root, ups):
+    """Drift, a pending fix, approval through the command path the UI uses, success; stop up;
+    start it again: no second action for that drift and no second run of that action."""
+    port = free_port_pair()
+    started_at = time.monotonic()
+    first = ups(root, port, "--demo").start()
+    first.wait_for(*SERVICES, timeout=60)
+    fix = wait_until(lambda: pending_for(root, "demo-api"), 60, "a pending fix for demo-api")
+    print(f"\nup --demo (without the UI) to a pending fix: {time.monotonic() - started_at:.1f} s")
+    approve(first, fix["id"])
+    assert fix["drift"]["key"] == "demo-api/stopped"
+    wait_until(lambda: resolved(root, "demo-api"), 60, "the world and the drift report to agree")
+
+    running = everything_of(first)
+    assert first.stop() == 0
+    before = {a["id"]: (a["service"], a["state"]) for a in action_list(root)}
+    assert [f"{pid} {argv}" for pid, argv in running.items() if not gone(pid)] == []
+
+    second = ups(root, port, "--demo").start()
+    children = second.wait_for(*SERVICES, timeout=60)
+    assert children["executor"].pid not in running
+    # Something new after the restart, so the supervisor and the executor are known to have
+    # read everything before it: kill demo-cache and run its fix.
+    cache = next(
+        p for p in demo_services(root) if "demo-cache" in p.cmdline() and "serve" in p.cmdline()
+    )
+    cache.kill()
+    new_fix = wait_until(
+        lambda: pending_for(root, "demo-cache", set(before)), 60, "a fix for demo-cache"
+    )
+    approve(second, new_fix["id"])
+
+    listed = homelab("actions", "list", "--json", "--root", str(root))
+    after = {a["id"]: (a["service"], a["state"]) for a in json.loads(listed.stdout)}
+    assert {i: after[i] for i in before} == before  # nothing before the restart ran again
+    assert after[new_fix["id"]] == ("demo-cache", "succeeded")
+    # The restart made no action but those for what was killed after it (a second one for
+    # demo-cache may come from the agent probing it between the fix's stop and start).
+    assert {service for i, (service, _) in after.items() if i not in before} == {"demo-cache"}
+    for_api = [m for m in events(root, "action.recommended") if m.payload["service"] == "demo-api"]
+    assert [m.payload["id"] for m in for_api] == [fix["id"]]
+    runs = [m.payload["id"] for m in events(root, "action.running")]
+    assert sorted(runs) == sorted([fix["id"], new_fix["id"]])  # each approved action ran once
+    assert [m.payload["id"] for m in events(root, "action.succeeded")].count(fix["id"]) == 1
+    assert second.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--chaos"], "--chaos needs --demo (it kills the demo's services)"),
+        (["--demo", "--chaos", "--chaos-every", "0"], "Invalid value for '--chaos-every'"),
+        (["--demo", "--chaos", "--chaos-every", "nan"], "Invalid value for '--chaos-every'"),
+    ],
+)
+def test_chaos_mistakes_are_one_line_before_anything_starts(root, args, error):
+    refused = homelab("up", "--root", str(root), "--no-ui", *args)
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("homelab: error: ")
+    assert error in refused.stderr
+    assert not (root / "logs").exists()

@@ -1,4 +1,4 @@
-"""ProcessGroup with real child processes (small ``python -c`` programs), and Backoff."""
+"""ProcessGroup with real child processes (small ``python -c`` programs)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from homelab.procs import Backoff, ProcessGroup, ServiceSpec, StartupError, last_line
+from homelab.procs import ProcessGroup, ServiceSpec, StartupError, last_line
 
 REPO = Path(__file__).resolve().parents[2]
 SLEEP = "import time; time.sleep(60)"
@@ -77,34 +77,6 @@ def supervising(group: ProcessGroup) -> Iterator[None]:
 
 def status(group: ProcessGroup, name: str) -> dict:
     return next(s for s in group.status() if s["name"] == name)
-
-
-# Backoff: pure
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "ran_for", "expected"),
-    [
-        ({}, [0] * 8, [0.5, 1, 2, 4, 8, 16, 30, 30]),
-        ({"initial": 1, "factor": 3, "maximum": 10}, [0] * 4, [1, 3, 9, 10]),
-        ({}, [1, 1, 1, 61, 1], [0.5, 1, 2, 0.5, 1]),  # a long healthy run resets
-        ({}, [1, 1, 60, 1], [0.5, 1, 2, 4]),  # exactly reset_after is not "longer than"
-        ({"reset_after": 5}, [1, 6, 6], [0.5, 0.5, 0.5]),
-        ({"factor": 1}, [0] * 3, [0.5, 0.5, 0.5]),
-    ],
-)
-def test_backoff_table(kwargs: dict, ran_for: list[float], expected: list[float]) -> None:
-    backoff, now, delays = Backoff(**kwargs), 1000.0, []
-    for seconds in ran_for:
-        delays.append(backoff.next_delay(now, now - seconds))
-        now += 100
-    assert delays == expected
-
-
-@pytest.mark.parametrize("kwargs", [{"initial": -1}, {"factor": 0.5}, {"maximum": 0.1}])
-def test_backoff_rejects_nonsense(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
-        Backoff(**kwargs)
 
 
 def test_service_names_must_be_unique(tmp_path: Path) -> None:
@@ -181,7 +153,8 @@ def test_child_exiting_zero_is_restarted_and_logged(
     with supervising(group):
         wait_for(lambda: status(group, "quitter")["restarts"] >= 1, "a restart")
     assert "quitter exited with code 0 although it should run forever" in caplog.text
-    assert "restarting in 0.5 s" in caplog.text
+    assert "restarting in 1 s" in caplog.text
+    assert "restarted quitter: pid " in caplog.text
 
 
 @pytest.mark.slow
@@ -382,3 +355,23 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         proc.wait(10)
         for pid in children:
             wait_for(lambda pid=pid: gone(pid), f"child {pid} to die")
+
+
+@pytest.mark.slow
+def test_stop_cancels_a_restart_in_back_off_and_starts_nothing_after(
+    tmp_path: Path, make_group: Callable[..., ProcessGroup], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="homelab.up")
+    runs = tmp_path / "runs"
+    crasher = py("import os, sys; open(sys.argv[1], 'a').write(f'{os.getpid()}\\n')", runs)
+    group = make_group([ServiceSpec("crasher", crasher)])
+    group.start()
+    with supervising(group):  # leaving it stops the group
+        wait_for(lambda: "crasher exited with code 0" in caplog.text, "the first exit")
+        assert status(group, "crasher")["running"] is False  # waiting its 1 s
+    stopped_at, pids = time.monotonic(), written(runs).split()
+    assert len(pids) == 1
+    # Past the moment the restart was due, and a little more: still one run.
+    time.sleep(max(0.0, stopped_at + 1.5 - time.monotonic()))
+    assert written(runs).split() == pids
+    assert "restarted crasher" not in caplog.text
