@@ -1,6 +1,6 @@
 """Reading back the event log for the pages: one record by sequence number, a range by
 sequence or time, the latest messages of one kind (a service's observations, the last
-``desired.revision``) and an action's stored output.
+``desired.revision``) and the output a running action has printed so far.
 
 Every read is bounded: a range by ``limit`` records shown, a look back by ``scan`` records
 read from the end of the log, so a long history never makes a page slow.
@@ -12,13 +12,13 @@ import collections
 from collections.abc import Callable
 from pathlib import Path
 
-from actors.readmodel import queue
 from bus import envelope, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 
 SCAN = 5000  # records read back from the end of the log at most, per look back
 RECENT_OBSERVATIONS = 20
+OUTPUT_SCAN = 200_000  # records read back at most to catch up with a running action's output
 
 
 def _log(root: Path) -> filelog.FileLog:
@@ -87,9 +87,22 @@ def last_revision(root: Path, scan: int = SCAN * 4) -> dict | None:
     return found[0].payload if found else None
 
 
-def output_lines(root: Path, action_id: str, lines: int) -> list[str]:
-    """The last ``lines`` lines of what the executor stored for the action (its
-    ``logs/actions/<id>.log``, at most ``queue.OUTPUT_SHOWN`` bytes of its end); [] before
-    it ran."""
-    text = queue.detail(root, action_id).output
-    return text.splitlines()[-lines:] if lines > 0 else []
+def action_output(
+    root: Path, action_id: str, since: float, lines: int, scan: int = OUTPUT_SCAN
+) -> tuple[list[str], int]:
+    """What the action printed so far, as its ``action.output`` messages carried it: the
+    last ``lines`` lines, read from the first record stamped at ``since`` (when it was
+    approved) but no more than ``scan`` records back; and the last seq looked at, so a page
+    that caught up this way takes live chunks only after it (none twice, none lost).
+
+    The bus, not ``logs/actions/<id>.log``: the executor writes that file through a buffer,
+    so while the action runs it may not hold what was already printed."""
+    log = _log(root)
+    last = log.last_seq
+    after = max(log.seq_at(since) - 1, last - scan, 0)
+    chunks: collections.deque[str] = collections.deque(maxlen=max(lines, 1))
+    for body in log.read(after, last, ["action.output"]):
+        message = envelope.decode_body(body)
+        if message.topic == "action.output" and message.payload.get("id") == action_id:
+            chunks.append(str(message.payload.get("chunk", "")))
+    return "".join(chunks).splitlines()[-lines:] if lines > 0 else [], last

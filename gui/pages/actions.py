@@ -6,11 +6,12 @@ shows up at once."""
 from __future__ import annotations
 
 from fastapi.responses import RedirectResponse
-from nicegui import run, ui
+from nicegui import background_tasks, run, ui
 
 from actors import commands
 from actors.readmodel import eventlog, queue
 from actors.readmodel.models import ActionView
+from bus.envelope import Message
 from gui import present, session, theme
 from gui.pages import follow
 
@@ -63,13 +64,36 @@ def history_row(a: ActionView) -> dict:
     }
 
 
+class Output:
+    """A running action's log on the page: live chunks are held until the output printed
+    before the page opened is shown, then only those after it are added."""
+
+    def __init__(self, log: ui.log):
+        self.log = log
+        self.upto: int | None = None  # the last seq the catch-up read
+        self.held: list[Message] = []
+
+    def live(self, message: Message) -> None:
+        if self.upto is None:
+            self.held.append(message)
+        elif message.seq > self.upto:
+            self.log.push(str(message.payload.get("chunk", "")).rstrip("\n"))
+
+    def caught_up(self, lines: list[str], upto: int) -> None:
+        self.log.push("\n".join(lines))
+        self.upto = upto
+        for message in self.held:
+            self.live(message)
+        self.held = []
+
+
 def register(ctx) -> None:
     @ui.page("/actions")
     async def actions_page() -> RedirectResponse | None:
         operator = session.operator(ctx.operators)
         if operator is None:
             return RedirectResponse("/login")
-        outputs: dict[str, ui.log] = {}
+        outputs: dict[str, Output] = {}
 
         async def decide(a: ActionView, kind: str, reason: str = "") -> None:
             name = session.require(ctx.operators)  # the websocket skips the middleware
@@ -138,7 +162,7 @@ def register(ctx) -> None:
 
         def running(found: list[ActionView]) -> None:
             """Keep one card per running action: a card stays (with its output) while the
-            action runs; a new one starts with what the executor has stored so far."""
+            action runs; a new one starts with what the action printed so far."""
             for gone in set(running_box) - {a.id for a in found}:
                 running_box.pop(gone)[0].delete()
                 outputs.pop(gone, None)
@@ -152,17 +176,25 @@ def register(ctx) -> None:
                     label = ui.label(title).classes("break-all")
                     log = ui.log(max_lines=OUTPUT_LINES).classes("w-full h-40")
                     log.mark(f"output-{a.id}")
-                # Caught up in the same step as the card is made (no await between): each
-                # chunk published from here on is pushed live, none is lost in between.
-                log.push("\n".join(stored_output(a.id)))
-                outputs[a.id] = log
+                outputs[a.id] = Output(log)
                 running_box[a.id] = (card, label)
+                background_tasks.create(catch_up(a), name=f"catch up {a.id}")
 
-        def stored_output(action_id: str) -> list[str]:
+        async def catch_up(a: ActionView) -> None:
+            """What the action printed before this card was made (from the log), then the
+            live chunks held meanwhile: none twice, none lost."""
             try:
-                return eventlog.output_lines(ctx.root, action_id, OUTPUT_LINES)
-            except queue.NoSuchAction:
-                return []
+                lines, last = await run.io_bound(
+                    eventlog.action_output,
+                    ctx.root,
+                    a.id,
+                    a.approved_at or a.created,
+                    OUTPUT_LINES,
+                )
+            except Exception as err:  # noqa: BLE001 - the live part still shows
+                lines, last = [f"[could not read the output so far: {err}]"], 0
+            if a.id in outputs:
+                outputs[a.id].caught_up(lines, last)
 
         async def show_output(action_id: str) -> None:
             if session.require(ctx.operators) is None:
@@ -213,9 +245,7 @@ def register(ctx) -> None:
 
         def on_output(message) -> None:
             if message.topic == "action.output" and message.payload.get("id") in outputs:
-                outputs[message.payload["id"]].push(
-                    str(message.payload.get("chunk", "")).rstrip("\n")
-                )
+                outputs[message.payload["id"]].live(message)
 
         ctx.feed.subscribe(on_output)
         follow(

@@ -84,21 +84,20 @@ def test_the_last_revision_says_whether_it_was_a_rollback(root):
     assert eventlog.last_revision(root) == {"revision": "r0", "rollback": True}
 
 
-def test_an_actions_output_is_its_stored_logs_last_lines(root):
-    import json
-
-    action_id = "a-0123456789abcdef"
-    record = {
-        "id": action_id,
-        "state": "running",
-        "type": "start",
-        "target": "unit:db",
-        "commands": [["true"]],
-        "revision": "r1",
-        "hash": "h",
-    }
-    data = DataRoot(root)
-    data.action_file(action_id).write_text(json.dumps(record))
-    assert eventlog.output_lines(root, action_id, 5) == []  # not run yet
-    data.action_log(action_id).write_text("".join(f"line {i}\n" for i in range(1, 101)))
-    assert eventlog.output_lines(root, action_id, 3) == ["line 98", "line 99", "line 100"]
+def test_a_running_actions_output_so_far_and_where_the_live_part_begins(root):
+    messages = [("bus.stats", {}) for _ in range(10)]  # before it was approved
+    for i in range(1, 6):
+        messages.append(("action.output", {"id": "a-1", "chunk": f"line {i}\npart"}))
+        messages.append(("action.output", {"id": "a-2", "chunk": "other action\n"}))
+        messages.append(("action.output", {"id": "a-1", "chunk": f" {i}\n"}))
+    write(root, messages)
+    lines, last = eventlog.action_output(root, "a-1", since=T0 + 11, lines=4)
+    assert lines == ["line 4", "part 4", "line 5", "part 5"]
+    assert last == 25
+    assert eventlog.action_output(root, "a-1", since=T0 + 11, lines=100)[0][0] == "line 1"
+    # bounded: only the last 3 records are read
+    assert eventlog.action_output(root, "a-1", since=0, lines=100, scan=3) == (
+        ["line 5", "part 5"],
+        25,
+    )
+    assert eventlog.action_output(root, "a-3", since=0, lines=10) == ([], 25)
