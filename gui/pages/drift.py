@@ -1,17 +1,20 @@
 """Drift: each drifted service, desired against actual, the fix and the revision, and the
-observations behind it (by sequence number)."""
+observations that caused it (by sequence number, each a link to that record on the Events
+page)."""
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
 from actors.domain import inventory_files
 from actors.readmodel import drift
-from gui import session, theme
+from gui import present, session, theme
 from gui.pages import follow
+
+CAUSES_SHOWN = 20  # sequence numbers linked per drift
 
 
 def register(ctx) -> None:
@@ -45,14 +48,13 @@ def register(ctx) -> None:
                 with ui.card().classes("w-full").mark(f"drift-{d.service}"):
                     ui.label(f"{d.service} on {d.node}: {d.kind}").classes("text-lg")
                     ui.label(d.detail)
-                    since = (
-                        dt.datetime.fromtimestamp(d.since).strftime("%Y-%m-%d %H:%M:%S")
-                        if d.since
-                        else "?"
-                    )
-                    ui.label(
-                        f"since {since}; observations seq {', '.join(map(str, d.seqs))}"
-                    ).classes("text-xs")
+                    with ui.row().classes("items-center gap-x-2 gap-y-0 flex-wrap text-xs"):
+                        ui.label(f"since {present.since(d.since, time.time()) or '?'};")
+                        ui.label("caused by seq" if d.seqs else "no observation recorded")
+                        for seq in d.seqs[:CAUSES_SHOWN]:  # each opens it on the Events page
+                            ui.link(str(seq), f"/events?seq={seq}").mark(f"cause-{seq}")
+                        if len(d.seqs) > CAUSES_SHOWN:
+                            ui.label(f"and {len(d.seqs) - CAUSES_SHOWN} more")
                     if d.key in fixes:
                         fix = fixes[d.key]
                         ui.link(f"fix: {fix.type} ({fix.approval}) {fix.id}", "/actions")

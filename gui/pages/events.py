@@ -1,15 +1,17 @@
-"""Events: the live tap in the browser (topic-prefix filter, pause) and a replay of a
-sequence range from disk."""
+"""Events: the live tap in the browser (topic-prefix filter, pause), a replay from disk of a
+range by sequence or by time, and one record in full (``/events?seq=N``: what the Drift
+page links to)."""
 
 from __future__ import annotations
+
+import time
 
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
-from bus import filelog
-from bus.dataroot import DataRoot
+from actors.readmodel import eventlog
 from bus.envelope import Message
-from gui import session, theme
+from gui import present, session, theme
 
 LINES = 500
 REPLAY_MAX = 1000
@@ -21,18 +23,44 @@ def line(message: Message) -> str:
 
 
 def replay(root, start: int, end: int, prefix: str) -> list[str]:
-    log = filelog.FileLog(DataRoot(root).require().events)
-    found = log.messages(max(0, start - 1), end, [prefix] if prefix else [])
-    return [line(m) for _, m in zip(range(REPLAY_MAX), found, strict=False)]
+    return [line(m) for m in eventlog.by_seq(root, start, end, prefix, REPLAY_MAX)]
+
+
+def replay_time(root, start: str, end: str, prefix: str, now: float) -> list[str]:
+    """A range by time (``start`` inclusive, ``end`` exclusive; no end: up to now), bounded
+    to ``REPLAY_MAX`` lines. ValueError with a line for the operator for a bad time."""
+    first = present.parse_time(start, now)
+    last = present.parse_time(end, now) if end.strip() else now + 1
+    if first >= last:
+        raise ValueError("the start is not before the end: nothing can match")
+    return [line(m) for m in eventlog.by_time(root, first, last, prefix, REPLAY_MAX)]
+
+
+def show_record(message: Message | None, seq: int) -> None:
+    """One record in full: every field as text, the payload as indented JSON text."""
+    with ui.card().classes("w-full").mark("record"):
+        if message is None:
+            ui.label(f"No record {seq} in the event log.").mark("no-record")
+            return
+        ui.label(f"Record {message.seq}").classes("text-lg")
+        with ui.grid(columns="auto 1fr").classes("gap-x-3 gap-y-0 w-full"):
+            for name, value in present.record_fields(message):
+                ui.label(name).classes("opacity-70")
+                ui.label(value).classes("break-all").mark(f"record-{name}")
+        ui.label(present.pretty(message.payload)).classes(
+            "whitespace-pre-wrap break-all font-mono text-xs w-full"
+        ).mark("record-payload")
 
 
 def register(ctx) -> None:
     @ui.page("/events")
-    def events_page() -> RedirectResponse | None:
+    async def events_page(seq: int | None = None) -> RedirectResponse | None:
         operator = session.operator(ctx.operators)
         if operator is None:
             return RedirectResponse("/login")
         with theme.frame("Events", operator, session.log_out):
+            if seq is not None:
+                show_record(await run.io_bound(eventlog.record, ctx.root, seq), seq)
             with ui.row().classes("items-center gap-3 flex-wrap"):
                 prefix = ui.input("Topic prefix", placeholder="action.").mark("prefix")
                 paused = ui.switch("Pause").mark("pause")
@@ -41,8 +69,8 @@ def register(ctx) -> None:
                 if message.topic.startswith(prefix.value or ""):
                     tap.push(line(message))
             with ui.row().classes("items-center gap-3 flex-wrap"):
-                start = ui.number("From seq", value=1, min=1, precision=0)
-                end = ui.number("To seq", value=100, min=1, precision=0)
+                start = ui.number("From seq", value=seq or 1, min=1, precision=0)
+                end = ui.number("To seq", value=(seq or 1) + 99, min=1, precision=0)
 
                 async def do_replay() -> None:
                     shown = await run.io_bound(
@@ -52,12 +80,40 @@ def register(ctx) -> None:
                         int(end.value or 1),
                         prefix.value or "",
                     )
-                    replayed.clear()
-                    for text in shown:
-                        replayed.push(text)
+                    fill(shown)
 
                 ui.button("Replay from disk", on_click=do_replay).mark("replay")
+            with ui.row().classes("items-center gap-3 flex-wrap"):
+                since = ui.input("From time").props("type=datetime-local step=1").mark("from-time")
+                until = ui.input("To time").props("type=datetime-local step=1").mark("to-time")
+
+                async def do_replay_time() -> None:
+                    if not since.value:
+                        ui.notify("Pick the time to start from", type="warning")
+                        return
+                    try:
+                        shown = await run.io_bound(
+                            replay_time,
+                            ctx.root,
+                            since.value,
+                            until.value or "",
+                            prefix.value or "",
+                            time.time(),
+                        )
+                    except ValueError as err:
+                        ui.notify(str(err), type="negative")
+                        return
+                    fill(shown)
+
+                ui.button("Replay time range", on_click=do_replay_time).mark("replay-time")
+            replayed_count = ui.label("").classes("text-xs opacity-70").mark("replayed-count")
             replayed = ui.log(max_lines=REPLAY_MAX).classes("w-full h-64").mark("replayed")
+
+        def fill(shown: list[str]) -> None:
+            replayed.clear()
+            replayed.push("\n".join(shown))
+            capped = " (the first ones only: narrow the range)" if len(shown) >= REPLAY_MAX else ""
+            replayed_count.set_text(f"{len(shown)} records{capped}")
 
         def on_message(message: Message) -> None:
             if not paused.value and message.topic.startswith(prefix.value or ""):

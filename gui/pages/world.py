@@ -1,53 +1,116 @@
-"""World: every node and service with its health, reason and since; filter and sort."""
+"""World: every node and service with its health, reason and since (relative and absolute);
+filter and sort. A service's row opens its detail (``/world/SERVICE``): its checks and its
+recent observations, newest first, live."""
 
 from __future__ import annotations
 
-import datetime as dt
+import time
+from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
-from actors.readmodel import world
-from gui import session, theme
+from actors.readmodel import eventlog, world
+from actors.readmodel.models import ServiceView, WorldView
+from bus.envelope import Message
+from gui import present, session, theme
 from gui.pages import follow
 
-COLUMNS = [
-    {"name": name, "label": label, "field": name, "sortable": True, "align": "left"}
-    for name, label in (
-        ("name", "Service"),
-        ("node", "Node"),
-        ("health", "Health"),
-        ("reason", "Reason"),
-        ("since", "Since"),
-    )
-]
+AGES_EVERY = 15.0  # seconds between updates of the "3 min ago" column (from memory, no file)
 
 
-def rows(view) -> list[dict]:
-    def since(epoch: float) -> str:
-        return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else ""
-
-    nodes = [
-        {
-            "name": f"node {n.name}",
-            "node": n.name,
-            "health": n.health,
-            "reason": n.reason,
-            "since": since(n.since),
-        }
-        for n in view.nodes
+def _columns(*named: tuple[str, str]) -> list[dict]:
+    return [
+        {"name": name, "label": label, "field": name, "sortable": True, "align": "left"}
+        for name, label in named
     ]
-    services = [
-        {
-            "name": s.name,
-            "node": s.node,
-            "health": s.health,
-            "reason": s.reason,
-            "since": since(s.since),
+
+
+COLUMNS = _columns(
+    ("name", "Service"),
+    ("node", "Node"),
+    ("health", "Health"),
+    ("reason", "Reason"),
+    ("ago", "Since"),
+    ("since", "Since (time)"),
+)
+CHECK_COLUMNS = _columns(
+    ("check", "Check"),
+    ("outcome", "Outcome"),
+    ("detail", "Detail"),
+    ("latency", "Latency (ms)"),
+    ("since", "Since"),
+    ("last_seen", "Last seen"),
+)
+OBSERVATION_COLUMNS = _columns(
+    ("seq", "Seq"),
+    ("time", "Time"),
+    ("check", "Check"),
+    ("outcome", "Outcome"),
+    ("detail", "Detail"),
+    ("latency", "Latency (ms)"),
+)
+
+
+def rows(view: WorldView, now: float | None = None) -> list[dict]:
+    now = time.time() if now is None else now
+
+    def row(name: str, kind: str, item) -> dict:
+        return {
+            "name": name,
+            "kind": kind,
+            "node": item.node if kind == "service" else item.name,
+            "health": item.health,
+            "reason": item.reason,
+            "ago": present.relative(item.since, now),
+            "since": present.absolute(item.since),  # sorts as time does
         }
-        for s in view.services
+
+    nodes = [row(f"node {n.name}", "node", n) for n in view.nodes]
+    return nodes + [row(s.name, "service", s) for s in view.services]
+
+
+def check_rows(service: ServiceView, now: float) -> list[dict]:
+    return [
+        {
+            "check": name,
+            "outcome": c.outcome,
+            "detail": c.detail,
+            "latency": "" if c.latency_ms is None else round(c.latency_ms, 1),
+            "since": present.since(c.since, now),
+            "last_seen": present.since(c.last_seen, now),
+        }
+        for name, c in service.checks.items()
     ]
-    return nodes + services
+
+
+def observation_row(message: Message) -> dict:
+    p = message.payload
+    latency = p.get("latency_ms")
+    return {
+        "seq": message.seq,
+        "time": present.absolute(message.time),
+        "check": str(p.get("check", "")),
+        "outcome": str(p.get("outcome", "")),
+        "detail": str(p.get("detail", "")),
+        "latency": round(latency, 1) if isinstance(latency, int | float) else "",
+    }
+
+
+def updated_check(row: dict, observation: dict) -> dict:
+    """A check's row after a new observation of it (from the bus, before ``world/`` is
+    written again): its outcome, detail, latency and when it was last seen."""
+    seen = observation.get("observed_at")
+    seen = float(seen) if isinstance(seen, int | float) else time.time()
+    latency = observation.get("latency_ms")
+    outcome = str(observation.get("outcome", ""))
+    return row | {
+        "outcome": outcome,
+        "detail": str(observation.get("detail", "")),
+        "latency": round(latency, 1) if isinstance(latency, int | float) else "",
+        "last_seen": present.since(seen, time.time()),
+        "since": row["since"] if outcome == row["outcome"] else present.since(seen, time.time()),
+    }
 
 
 def register(ctx) -> None:
@@ -56,16 +119,90 @@ def register(ctx) -> None:
         operator = session.operator(ctx.operators)
         if operator is None:
             return RedirectResponse("/login")
+        view = await run.io_bound(world.read, ctx.root)
         with theme.frame("World", operator, session.log_out):
             search = ui.input("Filter").props("clearable").classes("w-64")
-            table = ui.table(
-                columns=COLUMNS, rows=rows(await run.io_bound(world.read, ctx.root)), row_key="name"
-            )
-            table.classes("w-full").mark("world")
+            table = ui.table(columns=COLUMNS, rows=rows(view), row_key="name")
+            table.classes("w-full").props("wrap-cells").mark("world")
             search.bind_value_to(table, "filter")
+            ui.label("Click a service for its checks and recent observations.").classes(
+                "text-xs opacity-70"
+            )
+
+        def open_row(e) -> None:
+            row = e.args[1] if isinstance(e.args, list) and len(e.args) > 1 else {}
+            if isinstance(row, dict) and row.get("kind") == "service":
+                ui.navigate.to(f"/world/{quote(str(row['name']), safe='')}")
+
+        table.on("rowClick", open_row)
 
         async def refresh() -> None:
-            table.rows = rows(await run.io_bound(world.read, ctx.root))
+            nonlocal view
+            view = await run.io_bound(world.read, ctx.root)
+            table.rows = rows(view)
 
+        def ages() -> None:  # "3 min ago" grows old: recomputed from what is in memory
+            table.rows = rows(view)
+
+        ui.timer(AGES_EVERY, ages)
         follow(ctx, ("world.",), refresh)
+        return None
+
+    @ui.page("/world/{name}")
+    async def service_page(name: str) -> RedirectResponse | None:
+        operator = session.operator(ctx.operators)
+        if operator is None:
+            return RedirectResponse("/login")
+        view = await run.io_bound(world.read, ctx.root)
+        service = next((s for s in view.services if s.name == name), None)
+        with theme.frame("World", operator, session.log_out):
+            ui.link("← World", "/world")
+            if service is None:
+                ui.label(f"No service {name!r} in the world (not observed yet?).").mark(
+                    "no-service"
+                )
+                return None
+            now = time.time()
+            ui.label(f"{service.name} on {service.node}").classes("text-xl").mark("service")
+            health = ui.label().mark("service-health")
+
+            def show_health(s: ServiceView) -> None:
+                health.set_text(f"{s.health}: {s.reason} · since {present.since(s.since, now)}")
+
+            show_health(service)
+            ui.label("Checks").classes("text-lg")
+            checks = ui.table(columns=CHECK_COLUMNS, rows=check_rows(service, now), row_key="check")
+            checks.classes("w-full").props("dense wrap-cells").mark("checks")
+            ui.label(f"Recent observations (last {eventlog.RECENT_OBSERVATIONS}, newest first)")
+            found = await run.io_bound(eventlog.observations, ctx.root, service.node, service.name)
+            recent = ui.table(
+                columns=OBSERVATION_COLUMNS,
+                rows=[observation_row(m) for m in found],
+                row_key="seq",
+            )
+            recent.classes("w-full").props("dense wrap-cells").mark("observations")
+
+        topic = eventlog.observation_topic(service.node, service.name)
+
+        def on_message(message: Message) -> None:
+            if message.topic == topic:
+                row = observation_row(message)
+                kept = [r for r in recent.rows if r["seq"] != row["seq"]]
+                recent.rows = [row, *kept][: eventlog.RECENT_OBSERVATIONS]
+                checks.rows = [
+                    updated_check(r, message.payload) if r["check"] == row["check"] else r
+                    for r in checks.rows
+                ]
+
+        async def refresh() -> None:
+            nonlocal now
+            latest = await run.io_bound(world.read, ctx.root)
+            found = next((s for s in latest.services if s.name == name), None)
+            if found is not None:
+                now = time.time()
+                show_health(found)
+                checks.rows = check_rows(found, now)
+
+        ctx.feed.subscribe(on_message)
+        follow(ctx, (f"world.service.{name}",), refresh)
         return None

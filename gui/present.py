@@ -1,0 +1,134 @@
+"""How the pages put things into words: times (absolute and "3 min ago"), durations, one
+bus record in full, the last failures, the rate chart's points. Pure (no NiceGUI), so it is
+tested without a browser or a socket."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+from typing import Any
+
+from actors.readmodel.models import ActionView
+from bus.envelope import Message
+
+FAILED = ("failed", "timed_out", "interrupted")
+RATE_POINTS = 120  # bus.stats ticks kept on the dashboard's chart
+
+
+def absolute(epoch: float | None) -> str:
+    """Local time to the second; "" for no time."""
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else ""
+
+
+def relative(epoch: float | None, now: float) -> str:
+    """ "just now", "42 s ago", "3 min ago", "2 h ago", "4 d ago" ("in 5 s" for a clock
+    ahead of ours); "" for no time."""
+    if not epoch:
+        return ""
+    delta = now - epoch
+    ahead, delta = delta < 0, abs(delta)
+    if delta < 1:
+        return "just now"
+    for unit, seconds in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if delta >= seconds:
+            amount = f"{int(delta // seconds)} {unit}"
+            return f"in {amount}" if ahead else f"{amount} ago"
+    return "just now"  # unreachable: delta >= 1 here
+
+
+def since(epoch: float | None, now: float) -> str:
+    """Both: "3 min ago (2026-11-28 09:30:00)"."""
+    return f"{relative(epoch, now)} ({absolute(epoch)})" if epoch else ""
+
+
+def duration(seconds: Any) -> str:
+    """ "0.4 s", "12.0 s", "3 min 5 s", "1 h 2 min"; "" when the action did not run."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def pretty(payload: Any) -> str:
+    """A payload as indented JSON text (what it holds, never interpreted)."""
+    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=repr)
+
+
+def record_fields(message: Message) -> list[tuple[str, str]]:
+    """One record in full, field by field, for the Events page."""
+    return [
+        ("seq", str(message.seq)),
+        ("topic", message.topic),
+        ("source", message.source),
+        ("id", message.id),
+        ("time", f"{absolute(message.time)} ({message.time:.6f})"),
+    ]
+
+
+def parse_time(text: str, now: float) -> float:
+    """A time typed or picked on the Events page: "2026-11-28T09:30" (local time, as a
+    datetime-local input gives it), with a zone, or relative like "10m", "2h", "3d", "30s".
+    ValueError with a line for the operator otherwise."""
+    text = text.strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdecimal() and len(text) < 16:
+        return now - float(text[:-1]) * units[text[-1]]
+    try:
+        when = dt.datetime.fromisoformat(text)
+        return (when.astimezone() if when.tzinfo is None else when).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(
+            f"{text[:40]!r} is not a time (e.g. 2026-11-28T09:30, or 10m, 2h, 3d)"
+        ) from None
+
+
+def failures(history: list[ActionView], count: int = 5) -> list[dict[str, str]]:
+    """The last ``count`` actions that failed, timed out or were interrupted (``history``
+    is newest first, as ``queue.read`` gives it)."""
+    found = []
+    for a in history:
+        if a.state in FAILED:
+            service = (a.model_extra or {}).get("service") or a.target
+            ended = next((e.at for e in reversed(a.history)), None)
+            found.append(
+                {
+                    "id": a.id,
+                    "title": f"{a.state}: {a.type} {service}",
+                    "detail": str(a.result.get("detail") or ""),
+                    "at": absolute(ended),
+                }
+            )
+        if len(found) == count:
+            break
+    return found
+
+
+class RateSeries:
+    """The dashboard chart's points: (time label, messages/s), the last ``RATE_POINTS``."""
+
+    def __init__(self, size: int = RATE_POINTS):
+        self.points: collections.deque[tuple[str, float]] = collections.deque(maxlen=size)
+
+    def add(self, message: Message) -> bool:
+        """Take a ``bus.stats`` tick; False (nothing added) for anything else."""
+        if message.topic != "bus.stats":
+            return False
+        rate = message.payload.get("rate")
+        if not isinstance(rate, int | float) or isinstance(rate, bool):
+            return False
+        label = dt.datetime.fromtimestamp(message.time).strftime("%H:%M:%S")
+        self.points.append((label, round(float(rate), 2)))
+        return True
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for label, _ in self.points]
+
+    @property
+    def values(self) -> list[float]:
+        return [value for _, value in self.points]

@@ -1,0 +1,242 @@
+"""The pages' features in Debian's real Chromium, over the product as real processes (one
+product for the module): an action's output caught up while it runs and openable from
+History, at phone width without horizontal scrolling; a drift's cause opens its record on the
+Events page; a service's detail lists its recent observations; the dashboard has a live rate
+chart (updated in place) and the last failure."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from actors import commands
+from actors.readmodel import eventlog, queue
+from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from gui.auth import Operators
+from repos import commit, git
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SERVE = (
+    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
+    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
+    "repo=Path(sys.argv[4]))))"
+)
+# Starting svc says one line, works 6 s, says another and fails: the action is seen while it
+# runs (with output already produced) and then in History as failed.
+START = [
+    sys.executable,
+    "-u",
+    "-c",
+    "import time; print('step one: warming up'); time.sleep(6); "
+    "print('boom: the port is taken'); raise SystemExit(3)",
+]
+
+
+def inventory(port: int, folder: Path) -> str:
+    status = [sys.executable, "-m", "homelab.demo.service", "status", "--name", "svc"]
+    status += ["--port", str(port), "--dir", str(folder)]
+    return textwrap.dedent(f"""\
+        nodes:
+          here: {{address: 127.0.0.1, interval: 0.5}}
+        services:
+          svc:
+            node: here
+            kind: command
+            desired: running
+            start: {json.dumps(START)}
+            stop: {json.dumps(status)}
+            status: {json.dumps(status)}
+    """)
+
+
+class Product:
+    def __init__(self, base: str, root: Path, endpoint: str):
+        self.base, self.root, self.endpoint = base, root, endpoint
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory):
+    """broker, agent, observer, supervisor, executor and the UI; svc is stopped and its
+    start fails."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+    tmp = tmp_path_factory.mktemp("pages")
+    root, repo, services = tmp / "root", tmp / "repo", tmp / "services"
+    for folder in (root, repo, services):
+        folder.mkdir()
+    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
+    git(repo, "init", "-q")
+    commit(repo, inventory(free_port_pair(), services), "svc should run")
+    Operators(root / "ui" / "operators.json").add("oskar", "correct horse")
+    common = ["--root", str(root), "--bus", broker.endpoint]
+    ui_port = free_port_pair()
+    argvs = [
+        [sys.executable, "-m", "homelab", *args]
+        for args in (
+            ["agent", "--node", "here", "--repo", str(repo), *common],
+            ["observer", *common],
+            ["supervisor", "--repo", str(repo), *common],
+            ["executor", "--repo", str(repo), *common],
+        )
+    ]
+    argvs.append([sys.executable, "-c", SERVE, str(root), broker.endpoint, str(ui_port), str(repo)])
+    procs = [
+        subprocess.Popen(
+            argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for argv in argvs
+    ]
+    base = f"http://127.0.0.1:{ui_port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, 30, "the UI")
+        yield Product(base, root, broker.endpoint)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(product):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, product):
+    """A logged-in tab; no JavaScript errors allowed while the test uses it."""
+    context = browser.new_context()
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.goto(f"{product.base}/login")
+    tab.get_by_label("Operator").fill("oskar")
+    tab.get_by_label("Password").fill("correct horse")
+    tab.get_by_role("button", name="Log in").click()
+    tab.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
+    yield tab
+    context.close()
+    assert not [e for e in errors if "favicon" not in e], errors
+
+
+def pending_start(product: Product) -> str:
+    def found() -> str | None:
+        pending = queue.read(product.root).pending
+        return pending[0].id if pending else None
+
+    return wait_until(found, 60, "the start of svc to be proposed")
+
+
+def test_a_running_actions_output_is_caught_up_then_openable_from_history(product, page):
+    from playwright.sync_api import expect
+
+    action_id = pending_start(product)
+    commands.decide(product.root, product.endpoint, action_id, "approve", "oskar")
+    wait_until(
+        lambda: any(
+            m.payload.get("id") == action_id and "step one" in m.payload.get("chunk", "")
+            for m in eventlog.latest(product.root, "action.output")
+        ),
+        30,
+        "the first output line on the bus",
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{product.base}/actions")  # opened after the line was produced
+    expect(page.get_by_text("step one: warming up", exact=True)).to_be_visible(timeout=5_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # it ends (failed) and lands in History, live; its output opens there
+    button = page.get_by_test_id(f"output-{action_id}")
+    button.wait_for(timeout=30_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    button.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("boom: the port is taken", exact=False)).to_be_visible()
+    expect(dialog.get_by_text("step one: warming up", exact=False)).to_be_visible()
+
+
+def test_a_drifts_cause_opens_its_record_on_the_events_page(product, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{product.base}/drift")
+    page.get_by_text("caused by seq").first.wait_for(timeout=30_000)
+    link = page.locator("a[href^='/events?seq=']").first
+    seq = link.inner_text().strip()
+    link.click()
+    page.wait_for_url(f"**/events?seq={seq}", timeout=10_000)
+    expect(page.get_by_text(f"Record {seq}", exact=True)).to_be_visible()
+    expect(page.get_by_text("obs.node.here.service.svc", exact=True)).to_be_visible()
+    expect(page.get_by_text('"outcome":', exact=False).first).to_be_visible()  # pretty JSON
+
+
+def test_a_services_detail_shows_its_recent_observations(product, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{product.base}/world")
+    page.get_by_role("cell", name="svc", exact=True).click(timeout=30_000)
+    page.wait_for_url("**/world/svc", timeout=10_000)
+    expect(page.get_by_text("svc on here", exact=True)).to_be_visible()
+    observations = page.locator(".q-table__container").nth(1).locator("tbody tr")
+    observations.first.wait_for(timeout=10_000)
+    before = observations.count()
+    assert before >= 1
+    first_seq = int(observations.first.locator("td").first.inner_text())
+    # live: a newer observation comes in at the top without a reload
+    wait_until(
+        lambda: int(observations.first.locator("td").first.inner_text()) > first_seq,
+        10,
+        "a newer observation on top",
+    )
+
+
+def test_the_dashboard_has_a_live_rate_chart_and_the_last_failure(product, page):
+
+    page.goto(f"{product.base}/")
+    chart = page.locator(".nicegui-echart")
+    chart.locator("canvas").first.wait_for(timeout=10_000)
+    chart.evaluate("el => { el.dataset.probe = 'same element' }")
+    points = "el => getElement(el).chart.getOption().series[0].data.length"
+    wait_until(lambda: chart.evaluate(points) >= 1, 10, "a first point")
+    shown = chart.evaluate(points)
+    wait_until(lambda: chart.evaluate(points) >= shown + 2, 10, "two more bus.stats ticks")
+    assert chart.evaluate("el => el.dataset.probe") == "same element"  # updated, not redrawn
+    failure = page.get_by_text("failed: start svc", exact=False).first
+    failure.wait_for(timeout=60_000)  # after the first test's action ended
+    failure.click()
+    page.wait_for_url("**/actions", timeout=10_000)
