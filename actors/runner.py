@@ -153,6 +153,7 @@ class _Sink:
         room = max(self.cap - self.kept, 0)
         if room:
             self.file.write(data[:room])
+            self.file.flush()  # the log is read while the action runs (`actions show`, the UI)
             self.kept += min(room, len(data))
         self.dropped += max(len(data) - room, 0)
         self.stream.add(data)

@@ -209,3 +209,34 @@ def test_a_command_that_cannot_start_fails_and_nothing_else_runs(tmp_path: Path,
     assert not marker.exists()
     assert len(psutil.Process().children(recursive=True)) == children
     assert (tmp_path / "a.log").read_text().endswith(f"[{result.detail}]\n")
+
+
+def test_the_log_holds_each_line_while_the_command_still_runs(tmp_path: Path) -> None:
+    """`homelab actions show` and the UI read the log of a running action: a line printed
+    is in the file before the command ends, not at its end."""
+    import threading
+
+    log, release = tmp_path / "a.log", tmp_path / "release"
+    code = (
+        "import os, sys, time\n"
+        "print('first line', flush=True)\n"
+        f"deadline = time.monotonic() + 20\n"
+        f"while not os.path.exists({str(release)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+    )
+    done: list = []
+    worker = threading.Thread(
+        target=lambda: done.append(run([_py(code)], log_path=log, timeout=30))
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and b"first line" not in (
+            log.read_bytes() if log.exists() else b""
+        ):
+            time.sleep(0.02)
+        assert b"first line" in log.read_bytes() and not done
+    finally:
+        release.touch()
+        worker.join(timeout=30)
+    assert done and done[0].outcome == "succeeded"
