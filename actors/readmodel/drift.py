@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from actors import atomic, desired_state, world_checkpoint
-from actors.domain import evaluation, inventory_files, lifecycle, plan, world
+from actors.domain import compare, evaluation, inventory_files, lifecycle, plan, world
 from actors.domain.inventory import Inventory
 from actors.readmodel import queue
 from actors.readmodel.models import DriftReport, Unobserved
@@ -41,8 +41,13 @@ def read(root: Path, repo: Path) -> DriftReport:
         a.id: a.state for a in queue.records(root) if a.state in lifecycle.FINAL
     }
     found = evaluation.evaluate(desired.inventory, revision, state, failures, epoch, closed)
+    shown = evaluation.report(revision, *found)
+    for d in shown["drifts"]:
+        declared = desired.inventory.services.get(d["service"])
+        if declared is not None:
+            d["compared"] = compare.side_by_side(declared, state.services.get(d["service"]))
     return DriftReport(
-        **evaluation.report(revision, *found),
+        **shown,
         world_seq=state.seq,
         unobserved=unobserved(desired.inventory, state),
     )

@@ -180,6 +180,8 @@ class DriftView(View):
     managed: bool
     settled: bool
     key: str
+    # (aspect, desired, actual) rows: state, image or version, each check
+    compared: list[tuple[str, str, str]] = []
 
 
 class RecommendationView(View):

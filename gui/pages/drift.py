@@ -48,6 +48,21 @@ def register(ctx) -> None:
                 with ui.card().classes("w-full").mark(f"drift-{d.service}"):
                     ui.label(f"{d.service} on {d.node}: {d.kind}").classes("text-lg")
                     ui.label(d.detail)
+                    if d.compared:  # desired | actual, side by side
+                        grid = ui.grid(columns="auto 1fr 1fr").classes(
+                            "w-full gap-x-4 gap-y-0 text-sm"
+                        )
+                        with grid.mark(f"compare-{d.service}").props(
+                            f"data-testid=compare-{d.service}"
+                        ):
+                            for heading in ("", "desired", "actual"):
+                                ui.label(heading).classes("font-bold")
+                            for aspect, want, have in d.compared:
+                                ui.label(aspect).classes("opacity-70")
+                                ui.label(want).classes("break-all")
+                                ui.label(have).classes(
+                                    "break-all" + (" text-negative" if have != want else "")
+                                )
                     with ui.row().classes("items-center gap-x-2 gap-y-0 flex-wrap text-xs"):
                         ui.label(f"since {present.since(d.since, time.time()) or '?'};")
                         ui.label("caused by seq" if d.seqs else "no observation recorded")

@@ -196,6 +196,10 @@ def test_a_drifts_cause_opens_its_record_on_the_events_page(product, page):
 
     page.goto(f"{product.base}/drift")
     page.get_by_text("caused by seq").first.wait_for(timeout=30_000)
+    compared = page.get_by_test_id("compare-svc")  # desired | actual, side by side
+    expect(compared).to_contain_text("desired")
+    expect(compared).to_contain_text("actual")
+    expect(compared).to_contain_text("not running")
     link = page.locator("a[href^='/events?seq=']").first
     seq = link.inner_text().strip()
     link.click()
