@@ -8,6 +8,7 @@ through ``actors.readmodel`` and decide through ``actors.commands``, like the CL
 from __future__ import annotations
 
 import os
+import urllib.parse
 
 from bus.dataroot import DataRoot
 from gui.config import UiConfig
@@ -62,9 +63,11 @@ def setup(config: UiConfig) -> None:
             if path in OPEN_PATHS or path.startswith("/_nicegui"):
                 return await call_next(request)
             if not app.storage.user.get("operator"):
-                return RedirectResponse(f"/login?redirect_to={path}")
+                return RedirectResponse(login_redirect(path, request.url.query))
             return await call_next(request)
 
+    # ui.run adds NiceGUI's RedirectWithPrefixMiddleware after this one, so outside it: the
+    # login redirect gets the proxy's X-Forwarded-Prefix like every other redirect.
     app.add_middleware(LoginRequired)
 
     @app.get("/summary")
@@ -83,9 +86,24 @@ def setup(config: UiConfig) -> None:
     pages.register(pages.Context(config, data.path, operators, auth.LoginLimiter(), bus_feed))
 
 
+def login_redirect(path: str, query: str = "") -> str:
+    """Where a visit without a login goes: the login page, then back to this page (query
+    included). Behind a proxy that strips a sub-path and names it in ``X-Forwarded-Prefix``,
+    NiceGUI puts the prefix in front of this redirect, of links and of ``ui.navigate``
+    targets, so pages keep their own absolute paths ("/login", "/actions")."""
+    target = f"{path}?{query}" if query else path
+    return "/login?" + urllib.parse.urlencode({"redirect_to": target})
+
+
 def allowed_origins(config: UiConfig) -> list[str]:
     """Origins whose pages may open the websocket: the UI's own addresses and the public
-    URLs it is served at (a cross-site page is refused at the handshake)."""
+    URLs it is served at (a cross-site page is refused at the handshake). A browser sends
+    only scheme://host[:port], so a public URL's sub-path (https://host/homelab/) is not
+    part of it."""
     hosts = {config.host, "127.0.0.1", "localhost"} - {"0.0.0.0", "::"}
     own = [f"http://{host}:{config.port}" for host in sorted(hosts)]
-    return [*own, *(url.rstrip("/") for url in config.public_urls)]
+    public = []
+    for url in config.public_urls:
+        parts = urllib.parse.urlsplit(url.strip())
+        public.append(f"{parts.scheme}://{parts.netloc}" if parts.netloc else url.rstrip("/"))
+    return list(dict.fromkeys([*own, *public]))

@@ -233,7 +233,7 @@ def up(
     "--public-url",
     "public_urls",
     multiple=True,
-    help="A URL the UI is also served at, e.g. by a reverse proxy: http(s)://host[:port] "
+    help="A URL the UI is also served at, e.g. by a reverse proxy: http(s)://host[:port][/path] "
     "(repeatable) [env HOMELAB_PUBLIC_URL, comma-separated].",
 )
 @root_option

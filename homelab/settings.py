@@ -62,9 +62,10 @@ class Settings(BaseSettings):
 
 def public_url(text: str) -> str:
     """``text`` as an origin, http(s)://host[:port] without a trailing slash; ValueError if
-    it is anything else (a path, a query, a user name), since browsers send only origins."""
+    it is anything else (a query, a user name). Browsers send only origins, so the sub-path
+    a proxy serves the UI under (https://host/homelab/) is dropped."""
     text = text.strip()
-    rule = "must be http(s)://host[:port], without a path"
+    rule = "must be http(s)://host[:port][/sub-path]"
     try:
         url = urllib.parse.urlsplit(text)
         url.port  # noqa: B018 - raises ValueError when out of range
@@ -74,7 +75,6 @@ def public_url(text: str) -> str:
         url.scheme not in ("http", "https")
         or not url.hostname
         or url.username is not None
-        or url.path not in ("", "/")
         or url.query
         or url.fragment
         or text.endswith("?")

@@ -1,28 +1,27 @@
-"""The UI behind nginx as Nginx Proxy Manager configures it (a real nginx, own config on free
-loopback ports): with "Websockets Support" on, the browser's socket is a websocket and a
-page updates live; with it off, NiceGUI falls back to long-polling and still works."""
+"""The UI behind a real nginx (own config on free loopback ports): as Nginx Proxy Manager
+configures a proxy host, and under a sub-path with the very ``location`` block that
+docs/operations.md shows. With the websocket lines the browser's socket is a websocket;
+without them NiceGUI falls back to long-polling and still works."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import child_env, free_port_pair, wait_until
+from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 from gui.auth import Operators
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-SERVE = (
-    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
-    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
-    "public_urls=tuple(sys.argv[4:]))))"
-)
+PREFIX = "/homelab"
 # What Nginx Proxy Manager writes for a proxy host; the three websocket lines are what its
 # "Websockets Support" toggle adds.
 SITE = """
@@ -41,53 +40,81 @@ WEBSOCKET = (
     "proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $http_connection; "
     "proxy_http_version 1.1;"
 )
+WEBSOCKET_LINE = re.compile(r"^\s*(proxy_set_header (Upgrade|Connection) |proxy_http_version )")
 
 
-@pytest.fixture
-def behind_nginx(broker, tmp_path: Path):
+def documented_location(upstream: int, websocket: bool) -> str:
+    """The sub-path ``location`` block of docs/operations.md, sent to our UI's port; without
+    its three websocket lines when ``websocket`` is off."""
+    docs = (REPO / "docs" / "operations.md").read_text()
+    found = re.search(r"```nginx\n(location /homelab/ \{\n.*?\n\})\n```", docs, re.S)
+    assert found, "docs/operations.md no longer shows the sub-path location block"
+    block = found.group(1)
+    assert "http://control-plane-ui:8080/;" in block
+    block = block.replace("control-plane-ui:8080", f"127.0.0.1:{upstream}")
+    if not websocket:
+        lines = block.splitlines()
+        kept = [line for line in lines if not WEBSOCKET_LINE.match(line)]
+        assert len(lines) - len(kept) == 3
+        block = "\n".join(kept)
+    return block
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """One broker, one UI (``homelab ui``) and one nginx with three sites: NPM-like at the
+    root with websockets, and the documented sub-path block with and without them."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists() or not Path(CHROMIUM).exists():
         pytest.fail("nginx and Debian's chromium are needed (.ci/run installs them)")
-    Operators(broker.root / "ui" / "operators.json").add("oskar", "correct horse")
-    ui_port, with_ws, without_ws = free_port_pair(), free_port_pair(), free_port_pair()
-    proxied = [f"http://127.0.0.1:{with_ws}", f"http://127.0.0.1:{without_ws}"]
+    work = tmp_path_factory.mktemp("behind-nginx")
+    root = work / "root"
+    root.mkdir()
+    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
+    Operators(root / "ui" / "operators.json").add("oskar", "correct horse")
+    ui_port, at_root, sub_ws, sub_polling = (free_port_pair() for _ in range(4))
+    sites = {
+        "root": f"http://127.0.0.1:{at_root}",
+        "sub-path": f"http://127.0.0.1:{sub_ws}{PREFIX}",
+        "sub-path, no websocket": f"http://127.0.0.1:{sub_polling}{PREFIX}",
+    }
+    public = [f"{url}/" for url in sites.values()]  # what an operator would paste
     ui = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(broker.root), broker.endpoint, str(ui_port), *proxied],
+        [sys.executable, "-m", "homelab", "ui", "--root", str(root), "--bus", broker.endpoint]
+        + ["--port", str(ui_port)]
+        + [arg for url in public for arg in ("--public-url", url)],
         env=child_env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(work / "ui.log", "wb"),  # noqa: SIM115 - closed with the process
     )
-    work = tmp_path / "nginx"
-    (work / "logs").mkdir(parents=True)
-    sites = SITE.format(listen=with_ws, upstream=ui_port, websocket=WEBSOCKET) + SITE.format(
-        listen=without_ws, upstream=ui_port, websocket=""
-    )
+    (work / "logs").mkdir()
+    servers = SITE.format(listen=at_root, upstream=ui_port, websocket=WEBSOCKET)
+    for port, websocket in ((sub_ws, True), (sub_polling, False)):
+        location = documented_location(ui_port, websocket)
+        servers += f"server {{ listen 127.0.0.1:{port};\n{location}\n}}\n"
     (work / "nginx.conf").write_text(
         f"daemon off; pid {work}/nginx.pid; error_log {work}/logs/error.log;\n"
         f"events {{}}\nhttp {{ access_log off; client_body_temp_path {work}/body; "
-        f"proxy_temp_path {work}/proxy; {sites} }}\n"
+        f"proxy_temp_path {work}/proxy; {servers} }}\n"
     )
-    args = [
-        nginx,
-        "-c",
-        str(work / "nginx.conf"),
-        "-p",
-        str(work),
-        "-e",
-        str(work / "logs/error.log"),
-    ]
-    proxy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)]
+    proxy = subprocess.Popen(
+        [*args, "-e", str(work / "logs/error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def up(url: str) -> bool:
+        assert ui.poll() is None, (work / "ui.log").read_text()
         try:
             return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        for url in proxied:
+        for url in sites.values():
             wait_until(lambda url=url: up(url), 30, f"the UI through {url}")
-        yield proxied
+        yield sites
     finally:
         for proc in (proxy, ui):
             proc.terminate()
@@ -95,30 +122,59 @@ def behind_nginx(broker, tmp_path: Path):
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        broker.stop()
 
 
-def transport_after_login(base: str) -> str:
+def log_in_and_open(base: str, path: str, shows: str, then=None) -> str:
+    """Open ``path`` logged out, log in at the page it leads to, wait for ``shows`` on the
+    page it leads back to; the socket's transport."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page()
-            page.goto(f"{base}/events")
+            page.goto(f"{base}{path}")
             page.get_by_label("Operator").fill("oskar")
             page.get_by_label("Password").fill("correct horse")
             page.get_by_role("button", name="Log in").click()
-            expect(page.get_by_text("Pause")).to_be_visible(timeout=15_000)
-            # live: bus.stats arrive every half second and land in the tap without a reload
-            expect(page.get_by_text("bus.stats").first).to_be_visible(timeout=15_000)
+            expect(page.get_by_text(shows, exact=True).first).to_be_visible(timeout=15_000)
+            assert page.url == f"{base}{path}"
+            if then:
+                then(page)
             return page.evaluate("window.socket.io.engine.transport.name")
         finally:
             browser.close()
 
 
-def test_with_websockets_on_the_socket_is_a_websocket(behind_nginx):
-    assert transport_after_login(behind_nginx[0]) == "websocket"
+def live_tap(page) -> None:
+    """bus.stats arrive every half second and land in the tap without a reload."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("bus.stats").first).to_be_visible(timeout=15_000)
 
 
-def test_with_websockets_off_it_falls_back_to_polling_and_still_works(behind_nginx):
-    assert transport_after_login(behind_nginx[1]) == "polling"
+def test_with_websockets_on_the_socket_is_a_websocket(proxied):
+    assert log_in_and_open(proxied["root"], "/events", "Pause", live_tap) == "websocket"
+
+
+def test_under_a_sub_path_the_login_leads_back_to_the_action_queue_on_a_websocket(proxied):
+    base = proxied["sub-path"]
+    answer = httpx.get(f"{base}/actions?x=1", timeout=5, follow_redirects=False)
+    assert answer.status_code in (302, 307)
+    assert answer.headers["location"] == f"{PREFIX}/login?redirect_to=%2Factions%3Fx%3D1"
+
+    def dashboard_link_stays_under_the_prefix(page) -> None:
+        from playwright.sync_api import expect
+
+        page.get_by_role("link", name="Dashboard").click()
+        expect(page.get_by_text("Messages per second")).to_be_visible(timeout=15_000)
+        assert page.url == f"{base}/"
+
+    shown = log_in_and_open(base, "/actions", "Pending", dashboard_link_stays_under_the_prefix)
+    assert shown == "websocket"
+
+
+def test_under_a_sub_path_without_websocket_lines_it_polls_and_still_works(proxied):
+    base = proxied["sub-path, no websocket"]
+    assert log_in_and_open(base, "/events", "Pause", live_tap) == "polling"

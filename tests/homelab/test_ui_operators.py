@@ -176,7 +176,7 @@ def test_ui_refuses_a_taken_port_in_one_line(capsys, monkeypatch, data_root):
         (("--port", "0"), {}, "bad setting HOMELAB_UI_PORT"),
         (("--port", "65536"), {}, "bad setting HOMELAB_UI_PORT"),
         ((), {"HOMELAB_UI_PORT": "http"}, "bad setting HOMELAB_UI_PORT"),
-        (("--public-url", "https://ui.example/app"), {}, "bad setting HOMELAB_PUBLIC_URL"),
+        (("--public-url", "https://ui.example/app?x"), {}, "bad setting HOMELAB_PUBLIC_URL"),
         (
             (),
             {"HOMELAB_PUBLIC_URL": "https://ok.example,ftp://x"},

@@ -1,0 +1,34 @@
+"""Behind a proxy under a sub-path: the public URL an operator pastes (with its sub-path) is
+accepted and reduced to the origin a browser sends; the login keeps the way back, query
+included. (The whole flow through nginx: tests/browser/test_behind_nginx.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from gui.app import allowed_origins, login_redirect
+from gui.config import UiConfig
+from homelab import settings
+
+
+def test_a_public_url_with_a_sub_path_is_accepted_as_its_origin(monkeypatch):
+    monkeypatch.setenv("HOMELAB_PUBLIC_URL", "https://proxy.example.ts.net/homelab/")
+    assert settings.load().public_urls == ("https://proxy.example.ts.net",)
+    config = UiConfig(
+        root=Path("/x"),
+        bus="tcp://127.0.0.1:1",
+        public_urls=("https://proxy.example.ts.net/homelab/", "https://proxy.example.ts.net"),
+    )
+    assert allowed_origins(config) == [
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "https://proxy.example.ts.net",
+    ]
+
+
+def test_the_login_leads_back_to_the_page_and_its_query():
+    where = urlsplit(login_redirect("/events", "seq=5&topic=action."))
+    assert where.path == "/login"
+    assert parse_qs(where.query) == {"redirect_to": ["/events?seq=5&topic=action."]}
+    assert login_redirect("/actions") == "/login?redirect_to=%2Factions"
