@@ -244,3 +244,47 @@ def test_the_dashboard_has_a_live_rate_chart_and_the_last_failure(product, page)
     failure.wait_for(timeout=60_000)  # after the first test's action ended
     failure.click()
     page.wait_for_url("**/actions", timeout=10_000)
+
+
+OPEN_SOCKET = """(url) => new Promise((done) => {
+    const socket = new WebSocket(url);
+    const timer = setTimeout(() => done("no answer"), 8000);
+    socket.onopen = () => { clearTimeout(timer); socket.close(); done("open"); };
+    socket.onerror = () => { clearTimeout(timer); done("refused"); };
+})"""
+
+
+def test_a_cross_site_page_cannot_open_the_uis_websocket(browser, product):
+    """A page of another site (another port on this machine: another origin) tries the UI's
+    socket.io websocket with the browser's own Origin header: refused at the handshake; the
+    same call from the UI's own page opens."""
+    import http.server
+    import threading
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<title>another site</title>")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    socket_url = (
+        product.base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
+    )
+    context = browser.new_context()
+    try:
+        evil = context.new_page()
+        evil.goto(f"http://localhost:{server.server_address[1]}/")
+        assert evil.evaluate(OPEN_SOCKET, socket_url) == "refused"
+        own = context.new_page()
+        own.goto(f"{product.base}/login")
+        assert own.evaluate(OPEN_SOCKET, socket_url) == "open"
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
