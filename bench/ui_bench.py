@@ -65,7 +65,7 @@ AHEAD = 5000  # messages the flood may be ahead of what the browser shows
 # Records when a line holding a marker is added to the page, and the frame after.
 WATCH_MARKERS = """(() => {
   const watch = () => {
-    window.__seen = {}; window.__painted = {};
+    window.__seen = {}; window.__painted = {}; window.__waiters = {};
     const re = /bench-marker-([0-9a-z-]+)/;
     new MutationObserver(records => {
       const now = Date.now();
@@ -74,7 +74,10 @@ WATCH_MARKERS = """(() => {
         if (m && !(m[1] in window.__seen)) {
           const token = m[1];
           window.__seen[token] = now;
-          requestAnimationFrame(() => { window.__painted[token] = Date.now(); });
+          requestAnimationFrame(() => {
+            window.__painted[token] = Date.now();
+            if (window.__waiters[token]) window.__waiters[token]();
+          });
         }
       }
     }).observe(document.body, {childList: true, subtree: true, characterData: true});
@@ -103,6 +106,13 @@ WATCH_FIRST_CARD = """(() => {
 NAVIGATION = """() => { const n = performance.getEntriesByType('navigation')[0];
   return {ttfb: n.responseStart, html: n.responseEnd, dcl: n.domContentLoadedEventEnd,
           load: n.loadEventEnd}; }"""
+# Resolves once the marker is painted, or after the wait (no polling in the page).
+PAINTED = """([token, wait]) => new Promise(done => {
+  const answer = () => done([window.__seen[token], window.__painted[token]]);
+  if (window.__painted && token in window.__painted) return answer();
+  if (window.__waiters) window.__waiters[token] = answer;
+  setTimeout(answer, wait);
+})"""
 LAST_SEQ = """() => { const log = document.querySelector('.nicegui-log');
   const divs = log ? log.querySelectorAll('div') : [];
   for (let i = divs.length - 1; i >= 0; i--) {
@@ -110,6 +120,40 @@ LAST_SEQ = """() => { const log = document.querySelector('.nicegui-log');
     if (m && !divs[i].querySelector('div')) return parseInt(m[1]);
   }
   return 0; }"""
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:  # a renderer of a closed tab
+            pass
+    return total
+
+
+def page_metrics(cdp) -> dict[str, float]:
+    """Seconds the page's main thread spent so far, by kind (Chrome's Performance domain;
+    they restart from 0 when the page reloads)."""
+    wanted = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
+    return {
+        m["name"]: m["value"]
+        for m in cdp.send("Performance.getMetrics")["metrics"]
+        if m["name"] in wanted
+    }
+
+
+def renderers() -> list[psutil.Process]:
+    """Chromium's renderer processes (ours: children of this process's Playwright driver)."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in proc.cmdline():
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -137,6 +181,8 @@ def log_in(context, base: str, path: str, init_script: str | None = None):
 
 
 def latency(page, tap: ui_stack.Tap, endpoint: str, samples: int, budget: float) -> dict:
+    from playwright.sync_api import Error
+
     run = os.urandom(3).hex()
     ui, painted, shell, missed = [], [], [], 0
     deadline = time.monotonic() + budget
@@ -149,17 +195,16 @@ def latency(page, tap: ui_stack.Tap, endpoint: str, samples: int, budget: float)
             publisher.publish("bench.marker", {"text": f"bench-marker-{token}"})
             seen_by_tap = tap.wait_for(token, WAIT)
             try:
-                page.wait_for_function(
-                    f"() => window.__painted['{token}'] !== undefined", timeout=WAIT * 1000
-                )
-            except Exception:  # noqa: BLE001 - Playwright's TimeoutError: a miss, counted
+                seen, frame = page.evaluate(PAINTED, [token, WAIT * 1000])
+            except Error:  # the page reloaded itself meanwhile (counted): a miss
+                seen = frame = None
+            if frame is None:
                 missed += 1  # slower than WAIT: counts as infinitely late in the percentiles
                 ui.append(math.inf)
                 painted.append(math.inf)
                 if seen_by_tap is not None:
                     shell.append((seen_by_tap - sent) * 1000)
                 continue
-            seen, frame = page.evaluate(f"[window.__seen['{token}'], window.__painted['{token}']]")
             ui.append(seen - sent * 1000)
             painted.append(frame - sent * 1000)
             if seen_by_tap is not None:
@@ -268,8 +313,24 @@ def measure(browser, stack: ui_stack.Stack, tap: ui_stack.Tap, args) -> None:
         events.on("load", lambda page: reloads.append(page.url))
         transport = events.evaluate("window.socket.io.engine.transport.name")
         time.sleep(2)  # the load's first seconds are in the page before we measure
+        watched = {"UI process": [psutil.Process(stack.ui.pid)], "Chromium renderers": renderers()}
+        cdp = context.new_cdp_session(events)
+        cdp.send("Performance.enable")
+        page_before = page_metrics(cdp)
+        before, start = {k: cpu_seconds(v) for k, v in watched.items()}, time.monotonic()
         r = latency(events, tap, stack.endpoint, args.samples, 20 + args.samples * 1.5)
+        elapsed = time.monotonic() - start
         print_latency(r, transport)
+        busy = ", ".join(
+            f"{k} {(cpu_seconds(v) - before[k]) / elapsed:.0%}" for k, v in watched.items()
+        )
+        print(f"    CPU meanwhile (of one core): {busy}")
+        spent = {k: (v - page_before.get(k, 0.0)) / elapsed for k, v in page_metrics(cdp).items()}
+        print(
+            f"    the Events page's main thread busy {spent['TaskDuration']:.0%} of the time: "
+            f"script {spent['ScriptDuration']:.0%}, layout {spent['LayoutDuration']:.0%}, "
+            f"style {spent['RecalcStyleDuration']:.0%}"
+        )
         print(f"    the Events page reloaded itself {len(reloads)} time(s) meanwhile")
         reloads.clear()
     # the load has stopped: (3) counts only its own messages, the Events page stays open
@@ -338,10 +399,12 @@ def print_memory(m: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="30 samples, 3 loads, 10,000 messages")
-    parser.add_argument("--samples", type=int, default=100, help="markers for (1)")
-    parser.add_argument("--loads", type=int, default=7, help="dashboard loads for (2)")
-    parser.add_argument("--messages", type=int, default=100_000, help="messages for (3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="defaults of 30 samples, 3 loads, 10,000 messages"
+    )
+    parser.add_argument("--samples", type=int, help="markers for (1) (100)")
+    parser.add_argument("--loads", type=int, help="dashboard loads for (2) (7)")
+    parser.add_argument("--messages", type=int, help="messages for (3) (100,000)")
     parser.add_argument("--services", type=int, default=500, help="services in the world")
     parser.add_argument("--rate", type=float, default=50.0, help="background messages/s")
     parser.add_argument(
@@ -351,8 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         "UI; it gets the data root, bus, port and public URL as arguments, like ui_stack.SERVE)",
     )
     args = parser.parse_args(argv)
-    if args.quick:
-        args.samples, args.loads, args.messages = 30, 3, 10_000
+    defaults = (30, 3, 10_000) if args.quick else (100, 7, 100_000)
+    for name, default in zip(("samples", "loads", "messages"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if min(args.samples, args.loads, args.messages) < 1 or args.messages < BATCH:
+        parser.error(f"--samples and --loads must be at least 1, --messages at least {BATCH}")
     if not Path(CHROMIUM).exists():
         print("ui_bench: Debian's chromium is needed (apt-get install chromium)", file=sys.stderr)
         return 1
