@@ -14,6 +14,7 @@ from actors.readmodel.models import ActionView
 from bus.envelope import Message
 from gui import present, session, theme
 from gui.pages import follow
+from gui.tap_log import TapLog
 
 DESTRUCTIVE = ("stop",)  # asked again before approving
 OUTPUT_LINES = 400  # lines of a running action's output kept on the page
@@ -68,7 +69,7 @@ class Output:
     """A running action's log on the page: live chunks are held until the output printed
     before the page opened is shown, then only those after it are added."""
 
-    def __init__(self, log: ui.log):
+    def __init__(self, log: TapLog):
         self.log = log
         self.upto: int | None = None  # the last seq the catch-up read
         self.held: list[Message] = []
@@ -174,7 +175,7 @@ def register(ctx) -> None:
                     continue
                 with running_column, ui.card().classes("w-full").mark(f"running-{a.id}") as card:
                     label = ui.label(title).classes("break-all")
-                    log = ui.log(max_lines=OUTPUT_LINES).classes("w-full h-40")
+                    log = TapLog(OUTPUT_LINES).classes("w-full h-40")
                     log.mark(f"output-{a.id}")
                 outputs[a.id] = Output(log)
                 running_box[a.id] = (card, label)

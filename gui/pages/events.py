@@ -12,6 +12,7 @@ from nicegui import run, ui
 from actors.readmodel import eventlog
 from bus.envelope import Message
 from gui import present, session, theme
+from gui.tap_log import TapLog
 
 LINES = 500
 REPLAY_MAX = 1000
@@ -64,10 +65,8 @@ def register(ctx) -> None:
             with ui.row().classes("items-center gap-3 flex-wrap"):
                 prefix = ui.input("Topic prefix", placeholder="action.").mark("prefix")
                 paused = ui.switch("Pause").mark("pause")
-            tap = ui.log(max_lines=LINES).classes("w-full h-96").mark("tap")
-            for message in ctx.feed.recent:
-                if message.topic.startswith(prefix.value or ""):
-                    tap.push(line(message))
+            recent = [line(m) for m in ctx.feed.recent]  # no filter typed yet
+            tap = TapLog(LINES, initial=recent).classes("w-full h-96").mark("tap")
             with ui.row().classes("items-center gap-3 flex-wrap"):
                 start = ui.number("From seq", value=seq or 1, min=1, precision=0)
                 end = ui.number("To seq", value=(seq or 1) + 99, min=1, precision=0)
@@ -107,7 +106,7 @@ def register(ctx) -> None:
 
                 ui.button("Replay time range", on_click=do_replay_time).mark("replay-time")
             replayed_count = ui.label("").classes("text-xs opacity-70").mark("replayed-count")
-            replayed = ui.log(max_lines=REPLAY_MAX).classes("w-full h-64").mark("replayed")
+            replayed = TapLog(REPLAY_MAX).classes("w-full h-64").mark("replayed")
 
         def fill(shown: list[str]) -> None:
             replayed.clear()
