@@ -67,6 +67,7 @@ def register(ctx) -> None:
                 paused = ui.switch("Pause").mark("pause")
             recent = [line(m) for m in ctx.feed.recent]  # no filter typed yet
             tap = TapLog(LINES, initial=recent).classes("w-full h-96").mark("tap")
+            tap.props("data-testid=tap")
             with ui.row().classes("items-center gap-3 flex-wrap"):
                 start = ui.number("From seq", value=seq or 1, min=1, precision=0)
                 end = ui.number("To seq", value=(seq or 1) + 99, min=1, precision=0)

@@ -114,7 +114,7 @@ def proxied(tmp_path_factory) -> Iterator[dict[str, str]]:
     try:
         for url in sites.values():
             wait_until(lambda url=url: up(url), 30, f"the UI through {url}")
-        yield sites
+        yield {**sites, "bus": broker.endpoint}
     finally:
         for proc in (proxy, ui):
             proc.terminate()
@@ -154,8 +154,27 @@ def live_tap(page) -> None:
     expect(page.get_by_text("bus.stats").first).to_be_visible(timeout=15_000)
 
 
+HOSTILE = '<img src=x onerror="window.owned=1"><b>bold</b>'
+
+
 def test_with_websockets_on_the_socket_is_a_websocket(proxied):
-    assert log_in_and_open(proxied["root"], "/events", "Pause", live_tap) == "websocket"
+    """Live, over a websocket, and a publisher's markup is shown as text, never run."""
+    from playwright.sync_api import expect
+
+    from bus.client import Publisher
+
+    def hostile_text_stays_text(page) -> None:
+        live_tap(page)
+        with Publisher(proxied["bus"], "agent:mallory", timeout=5) as publisher:
+            publisher.publish("obs.mallory", {"note": HOSTILE})
+        tap = page.get_by_test_id("tap")
+        expect(tap.get_by_text(HOSTILE, exact=False)).to_be_visible(timeout=10_000)
+        assert tap.locator("img, b").count() == 0
+        assert page.evaluate("window.owned") is None
+
+    assert (
+        log_in_and_open(proxied["root"], "/events", "Pause", hostile_text_stays_text) == "websocket"
+    )
 
 
 def test_under_a_sub_path_the_login_leads_back_to_the_action_queue_on_a_websocket(proxied):
