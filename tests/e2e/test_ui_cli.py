@@ -243,10 +243,11 @@ def test_up_runs_the_ui_and_stops_it(tmp_path):
 
     root, ui_port = tmp_path / "root", free_port()
     bus = f"tcp://127.0.0.1:{free_port_pair()}"
+    said = tmp_path / "up.err"
     up = subprocess.Popen(
         [sys.executable, "-m", "homelab", "up", "--root", str(root), "--bus", bus,
          "--port", str(ui_port)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=said.open("w"),
         env=child_env(), cwd=REPO, text=True,
     )  # fmt: skip
     try:
@@ -262,9 +263,12 @@ def test_up_runs_the_ui_and_stops_it(tmp_path):
                 return None
 
         assert wait_until(healthz, 60, "the UI to answer") == 200  # the broker is up too
+        # up's screen follows its own readiness check, a moment after the UI answers
+        wait_until(lambda: "UI: http" in said.read_text(), 30, "up's screen")
     finally:
         up.send_signal(signal.SIGTERM)
-        _, err = up.communicate(timeout=60)
+        up.wait(timeout=60)
+    err = said.read_text()
     assert up.returncode == 0, err
     assert f"UI: http://127.0.0.1:{ui_port}" in err and "started ui pid" in err
     assert processes_with(str(root)) == []
