@@ -17,6 +17,7 @@ import pytest
 
 from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 from gui.auth import Operators
+from gui.pages.events import LINES
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -171,6 +172,14 @@ def test_with_websockets_on_the_socket_is_a_websocket(proxied):
         expect(tap.get_by_text(HOSTILE, exact=False)).to_be_visible(timeout=10_000)
         assert tap.locator("img, b").count() == 0
         assert page.evaluate("window.owned") is None
+        # a burst longer than the view: the newest shown, the oldest dropped, the view capped
+        with Publisher(proxied["bus"], "agent:burst", timeout=10) as publisher:
+            burst = [(f"obs.burst.{n}", {"n": n}, f"burst-{n}") for n in range(LINES + 100)]
+            publisher.publish_batch(burst)
+        expect(tap.get_by_text(f"obs.burst.{LINES + 99} ")).to_be_visible(timeout=10_000)
+        shown = tap.inner_text()
+        assert "obs.burst.0 " not in shown
+        assert LINES <= shown.count("\n") + 1 < LINES + 50
 
     assert (
         log_in_and_open(proxied["root"], "/events", "Pause", hostile_text_stays_text) == "websocket"
