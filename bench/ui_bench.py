@@ -3,7 +3,7 @@ the dashboard, and the UI process's memory under a long stream of messages.
 
 How to run it (from the repository, with the project's virtualenv):
 
-    python bench/ui_bench.py              # 100 samples, 7 loads, 100,000 messages (4-5 min)
+    python bench/ui_bench.py              # 100 samples, 7 loads, 100,000 messages (about 70 s)
     python bench/ui_bench.py --quick      # 30 samples, 3 loads, 10,000 messages (< 2 min)
     python bench/ui_bench.py --samples 200 --messages 200000 --services 500 --rate 50
     python bench/ui_bench.py --serve-script my_ui.py   # the same, against a changed UI
