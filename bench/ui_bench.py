@@ -53,22 +53,14 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/chromium.py: the browser we drive
 
-from bench import ui_stack  # noqa: E402
+from chromium import CHROMIUM, FLAGS  # noqa: E402
+
+from bench import ui_stack  # noqa: E402 (puts tests/ on the path too)
 from bus import client  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WAIT = 5.0  # seconds a marker may take before it counts as missed
 BATCH = 1000
 AHEAD = 5000  # messages the flood may be ahead of what the browser shows

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chromium import CHROMIUM, FLAGS
 
 from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 from gui.auth import Operators
 from gui.pages.events import LINES
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 PREFIX = "/homelab"
 # What Nginx Proxy Manager writes for a proxy host; the three websocket lines are what its
 # "Websockets Support" toggle adds.

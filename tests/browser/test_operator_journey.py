@@ -12,29 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chromium import CHROMIUM, FLAGS, SERVE
 
 from conftest import child_env, free_port_pair, wait_until
 from gui.auth import Operators
 from repos import commit, git, inventory
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-SERVE = (
-    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
-    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
-    "repo=Path(sys.argv[4]))))"
-)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chromium import CHROMIUM, FLAGS, SERVE
 
 from actors import commands
 from actors.readmodel import eventlog, queue
@@ -23,22 +24,6 @@ from gui.auth import Operators
 from repos import commit, git
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SERVE = (
-    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
-    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
-    "repo=Path(sys.argv[4]))))"
-)
 # Starting svc says one line, works 6 s, says another and fails: the action is seen while it
 # runs (with output already produced) and then in History as failed.
 START = [

@@ -1,0 +1,22 @@
+"""Debian's own Chromium for the browser tests and bench/ui_bench.py (driven by Playwright;
+never a downloaded browser), and the one-liner that runs the UI as a process."""
+
+from __future__ import annotations
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# python -c SERVE ROOT BUS PORT REPO: gui.app.serve with a repository for the Drift page
+SERVE = (
+    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
+    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
+    "repo=Path(sys.argv[4]))))"
+)
