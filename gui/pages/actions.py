@@ -17,6 +17,8 @@ from gui.pages import follow
 from gui.tap_log import TapLog
 
 DESTRUCTIVE = ("stop",)  # asked again before approving
+HISTORY_SHOWN = 200  # ended actions on the page
+HISTORY_PAGE = 25  # rows per page of History
 OUTPUT_LINES = 400  # lines of a running action's output kept on the page
 PHONE_HIDDEN = {"classes": "gt-xs", "headerClasses": "gt-xs"}  # columns a phone leaves out
 HISTORY_COLUMNS = [
@@ -43,6 +45,19 @@ OUTPUT_SLOT = (
 
 def when(epoch: float | None) -> str:
     return present.absolute(epoch)
+
+
+def history_rows(history: list[ActionView]) -> list[dict]:
+    """The newest ``HISTORY_SHOWN`` ended actions: the page stays light after years."""
+    return [history_row(a) for a in history[:HISTORY_SHOWN]]
+
+
+def history_shown(history: list[ActionView]) -> str:
+    if len(history) <= HISTORY_SHOWN:
+        return f"{len(history)} ended actions, newest first"
+    return (
+        f"the newest {HISTORY_SHOWN} of {len(history)} ended actions (all: `homelab actions list`)"
+    )
 
 
 def history_row(a: ActionView) -> dict:
@@ -231,8 +246,12 @@ def register(ctx) -> None:
             running_column = ui.column().classes("w-full")
             running(found.running)
             ui.label("History").classes("text-xl")
+            history_note = ui.label(history_shown(found.history)).classes("text-xs opacity-70")
             history = ui.table(
-                columns=HISTORY_COLUMNS, rows=[history_row(a) for a in found.history], row_key="id"
+                columns=HISTORY_COLUMNS,
+                rows=history_rows(found.history),
+                row_key="id",
+                pagination=HISTORY_PAGE,
             )
             history.classes("w-full").props("dense wrap-cells").mark("history")
             history.add_slot("body-cell-output", OUTPUT_SLOT)
@@ -242,7 +261,8 @@ def register(ctx) -> None:
             latest = await run.io_bound(queue.read, ctx.root)
             pending.refresh(latest.pending)
             running(latest.running)
-            history.rows = [history_row(a) for a in latest.history]
+            history.rows = history_rows(latest.history)
+            history_note.set_text(history_shown(latest.history))
 
         def on_output(message) -> None:
             if message.topic == "action.output" and message.payload.get("id") in outputs:

@@ -201,3 +201,14 @@ def test_an_observation_row_is_text():
         "latency": 12.3,
     }
     assert json.dumps(row)  # goes to the browser as JSON
+
+
+def test_history_shows_the_newest_ended_actions_and_says_how_many_are_left_out():
+    ended = [action(f"a-{n:016x}", "succeeded", NOW - n) for n in range(actions.HISTORY_SHOWN + 5)]
+    rows = actions.history_rows(ended)
+    assert len(rows) == actions.HISTORY_SHOWN and rows[0]["id"] == ended[0].id
+    assert actions.history_shown(ended) == (
+        f"the newest {actions.HISTORY_SHOWN} of {actions.HISTORY_SHOWN + 5} ended actions "
+        "(all: `homelab actions list`)"
+    )
+    assert actions.history_shown(ended[:3]) == "3 ended actions, newest first"
