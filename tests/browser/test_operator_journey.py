@@ -108,7 +108,7 @@ def test_log_in_see_the_fix_arrive_approve_it_and_watch_it_succeed(product):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            page = browser.new_page()
+            page = browser.new_context().new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"{product}/actions")
@@ -121,6 +121,13 @@ def test_log_in_see_the_fix_arrive_approve_it_and_watch_it_succeed(product):
             approve.wait_for(timeout=60_000)  # arrives live: no reload
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "action-queue.png"), full_page=True)
+            # the dashboard as the operator finds it: the drift, and its fix waiting
+            board = page.context.new_page()
+            board.goto(f"{product}/")
+            board.get_by_text("1 pending", exact=True).wait_for(timeout=15_000)
+            board.get_by_text("1 drifted", exact=True).wait_for(timeout=15_000)
+            board.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+            board.close()
             approve.click()
             page.get_by_role("cell", name="succeeded").wait_for(timeout=60_000)
             expect(page.get_by_role("cell", name="oskar", exact=True)).to_be_visible()
@@ -129,7 +136,6 @@ def test_log_in_see_the_fix_arrive_approve_it_and_watch_it_succeed(product):
             page.get_by_text("3 healthy").or_(page.get_by_text("1 healthy")).first.wait_for(
                 timeout=30_000
             )
-            page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
         finally:
             browser.close()
     assert not [e for e in errors if "favicon" not in e], errors
