@@ -56,3 +56,23 @@ def test_ci_runs_the_readmes_test_command_and_the_readme_starts_with_both_comman
     assert run_command.endswith("homelab up --demo") and "venv" in run_command
     ci_lines = (REPO / ".ci" / "run").read_text().strip().splitlines()
     assert ci_lines[-1] == test_command
+
+
+def test_every_file_the_packages_need_besides_python_is_in_the_package_data():
+    """The Docker image installs the project as a wheel: a file that is not declared
+    package data (the UI's JavaScript component, the demo's inventory) would be missing."""
+    import fnmatch
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]
+    for package in ("bus", "actors", "gui", "homelab"):
+        for path in (REPO / package).rglob("*"):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            owner = ".".join(path.parent.relative_to(REPO).parts)
+            patterns = declared.get(owner, [])
+            assert any(fnmatch.fnmatch(path.name, p) for p in patterns), (
+                f"{path} is not package data"
+            )
