@@ -4,6 +4,7 @@ page links to)."""
 
 from __future__ import annotations
 
+import collections
 import time
 
 from fastapi.responses import RedirectResponse
@@ -115,9 +116,21 @@ def register(ctx) -> None:
             capped = " (the first ones only: narrow the range)" if len(shown) >= REPLAY_MAX else ""
             replayed_count.set_text(f"{len(shown)} records{capped}")
 
+        held: collections.deque[str] = collections.deque(maxlen=LINES)
+
         def on_message(message: Message) -> None:
-            if not paused.value and message.topic.startswith(prefix.value or ""):
-                tap.push(line(message))
+            if message.topic.startswith(prefix.value or ""):
+                (held.append if paused.value else tap.push)(line(message))
+
+        def on_pause(event) -> None:
+            """Pause freezes the view; what arrived meanwhile (the last LINES) follows on
+            resume, so the tap has no gap."""
+            if not event.value:
+                for text in held:
+                    tap.push(text)
+                held.clear()
+
+        paused.on_value_change(on_pause)
 
         ctx.feed.subscribe(on_message)
         return None

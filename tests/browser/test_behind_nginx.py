@@ -185,6 +185,24 @@ def test_with_websockets_on_the_socket_is_a_websocket(proxied):
     )
 
 
+def test_pause_freezes_the_tap_and_resume_shows_what_came_meanwhile(proxied):
+    from playwright.sync_api import expect
+
+    from bus.client import Publisher
+
+    def paused_then_resumed(page) -> None:
+        live_tap(page)
+        tap = page.get_by_test_id("tap")
+        page.get_by_text("Pause").click()
+        with Publisher(proxied["bus"], "agent:pausetest", timeout=5) as publisher:
+            publisher.publish("obs.while.paused", {"n": 1})
+        expect(tap.get_by_text("obs.while.paused")).to_have_count(0)
+        page.get_by_text("Pause").click()
+        expect(tap.get_by_text("obs.while.paused")).to_be_visible(timeout=10_000)
+
+    assert log_in_and_open(proxied["root"], "/events", "Pause", paused_then_resumed)
+
+
 def test_under_a_sub_path_the_login_leads_back_to_the_action_queue_on_a_websocket(proxied):
     base = proxied["sub-path"]
     answer = httpx.get(f"{base}/actions?x=1", timeout=5, follow_redirects=False)
