@@ -273,3 +273,19 @@ def test_a_cross_site_page_cannot_open_the_uis_websocket(browser, product):
         context.close()
         server.shutdown()
         server.server_close()
+
+
+def test_every_page_fits_a_phone_without_horizontal_scrolling(product, page):
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path, shows in (
+        ("/", "Messages per second"),
+        ("/world", "Filter"),
+        ("/world/svc", "svc"),
+        ("/drift", "Revision"),
+        ("/actions", "Pending"),
+        ("/events", "Pause"),
+    ):
+        page.goto(f"{product.base}{path}")
+        page.get_by_text(shows).first.wait_for(timeout=15_000)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide at 390"
