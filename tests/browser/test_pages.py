@@ -289,3 +289,16 @@ def test_every_page_fits_a_phone_without_horizontal_scrolling(product, page):
         page.get_by_text(shows).first.wait_for(timeout=15_000)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide at 390"
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_the_ui_follows_the_systems_colour_scheme(browser, product, scheme):
+    context = browser.new_context(color_scheme=scheme)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{product.base}/login")
+        tab.get_by_label("Operator").wait_for(timeout=15_000)
+        dark = tab.evaluate("document.body.classList.contains('body--dark')")
+        assert dark is (scheme == "dark")
+    finally:
+        context.close()
