@@ -56,7 +56,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/chromium.py: the browser we drive
 
-from chromium import CHROMIUM, FLAGS  # noqa: E402
+from chromium import CHROMIUM, FLAGS, submit_login  # noqa: E402
 
 from bench import ui_stack  # noqa: E402 (puts tests/ on the path too)
 from bus import client  # noqa: E402
@@ -173,9 +173,7 @@ def log_in(context, base: str, path: str, init_script: str | None = None):
     if init_script:
         page.add_init_script(init_script)
     page.goto(f"{base}{path}")
-    page.get_by_label("Operator").fill(ui_stack.OPERATOR)
-    page.get_by_label("Password").fill(ui_stack.PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    submit_login(page, ui_stack.OPERATOR, ui_stack.PASSWORD)
     page.wait_for_url(lambda url: "/login" not in url, timeout=15_000)
     return page
 

@@ -20,3 +20,19 @@ SERVE = (
     "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
     "repo=Path(sys.argv[4]))))"
 )
+OPERATOR, PASSWORD = "oskar", "correct horse"  # the operator the browser tests add
+
+
+def submit_login(page, name: str = OPERATOR, password: str = PASSWORD) -> None:
+    """Fill in and send the login form of the page ``page`` shows."""
+    page.get_by_label("Operator").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def javascript_errors(page) -> list[str]:
+    """A list that collects the page's console errors and uncaught exceptions from now on."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium import CHROMIUM, FLAGS
+from chromium import CHROMIUM, FLAGS, OPERATOR, PASSWORD, submit_login
 
 from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 from gui.auth import Operators
@@ -71,7 +71,7 @@ def proxied(tmp_path_factory) -> Iterator[dict[str, str]]:
     root = work / "root"
     root.mkdir()
     broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
-    Operators(root / "ui" / "operators.json").add("oskar", "correct horse")
+    Operators(root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
     ui_port, at_root, sub_ws, sub_polling = (free_port_pair() for _ in range(4))
     sites = {
         "root": f"http://127.0.0.1:{at_root}",
@@ -135,9 +135,7 @@ def log_in_and_open(base: str, path: str, shows: str, then=None) -> str:
         try:
             page = browser.new_page()
             page.goto(f"{base}{path}")
-            page.get_by_label("Operator").fill("oskar")
-            page.get_by_label("Password").fill("correct horse")
-            page.get_by_role("button", name="Log in").click()
+            submit_login(page)
             expect(page.get_by_text(shows, exact=True).first).to_be_visible(timeout=15_000)
             assert page.url == f"{base}{path}"
             if then:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium import CHROMIUM, FLAGS, SERVE
+from chromium import CHROMIUM, FLAGS, OPERATOR, PASSWORD, SERVE, javascript_errors, submit_login
 
 from conftest import child_env, free_port_pair, wait_until
 from gui.auth import Operators
@@ -32,7 +32,7 @@ def product(broker, tmp_path: Path):
     git(repo, "init", "-q")
     service_port = free_port_pair()
     commit(repo, inventory(service_port, services), "svc should run")
-    Operators(broker.root / "ui" / "operators.json").add("oskar", "correct horse")
+    Operators(broker.root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
     common = ["--root", str(broker.root), "--bus", broker.endpoint]
     procs = [
         subprocess.Popen(
@@ -104,17 +104,13 @@ def product(broker, tmp_path: Path):
 def test_log_in_see_the_fix_arrive_approve_it_and_watch_it_succeed(product):
     from playwright.sync_api import expect, sync_playwright
 
-    errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_context().new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            errors = javascript_errors(page)
             page.goto(f"{product}/actions")
-            page.get_by_label("Operator").fill("oskar")
-            page.get_by_label("Password").fill("correct horse")
-            page.get_by_role("button", name="Log in").click()
+            submit_login(page)
             page.get_by_text("Pending", exact=True).wait_for(timeout=15_000)
             assert page.evaluate("window.socket.io.engine.transport.name") == "websocket"
             approve = page.get_by_role("button", name="Approve")
@@ -150,9 +146,7 @@ def test_a_logged_out_tab_cannot_approve(product):
             context = browser.new_context()
             tab_a, tab_b = context.new_page(), context.new_page()
             tab_a.goto(f"{product}/login")
-            tab_a.get_by_label("Operator").fill("oskar")
-            tab_a.get_by_label("Password").fill("correct horse")
-            tab_a.get_by_role("button", name="Log in").click()
+            submit_login(tab_a)
             tab_a.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
             tab_a.goto(f"{product}/actions")
             tab_a.get_by_role("button", name="Approve").wait_for(timeout=60_000)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium import CHROMIUM, FLAGS, SERVE
+from chromium import CHROMIUM, FLAGS, OPERATOR, PASSWORD, SERVE, javascript_errors, submit_login
 
 from actors import commands
 from actors.readmodel import eventlog, queue
@@ -70,7 +70,7 @@ def product(tmp_path_factory):
     broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
     git(repo, "init", "-q")
     commit(repo, inventory(free_port_pair(), services), "svc should run")
-    Operators(root / "ui" / "operators.json").add("oskar", "correct horse")
+    Operators(root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
     common = ["--root", str(root), "--bus", broker.endpoint]
     ui_port = free_port_pair()
     argvs = [
@@ -128,13 +128,9 @@ def page(browser, product):
     """A logged-in tab; no JavaScript errors allowed while the test uses it."""
     context = browser.new_context()
     tab = context.new_page()
-    errors: list[str] = []
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: errors.append(str(e)))
+    errors = javascript_errors(tab)
     tab.goto(f"{product.base}/login")
-    tab.get_by_label("Operator").fill("oskar")
-    tab.get_by_label("Password").fill("correct horse")
-    tab.get_by_role("button", name="Log in").click()
+    submit_login(tab)
     tab.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
     yield tab
     context.close()
