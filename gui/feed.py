@@ -21,17 +21,10 @@ class Feed:
         self.endpoint = endpoint
         self._listeners: list[tuple[Client, Callable[[Message], None]]] = []
         self.recent: collections.deque[Message] = collections.deque(maxlen=RECENT)
-        self.seq = 0
-        self.rate = 0.0
-        self.connected = False
 
     async def run(self) -> None:
         """Follow the bus from now on (pages read the state so far from the read model)."""
         async for message in aio.AsyncSubscriber(self.endpoint):
-            self.connected = True
-            self.seq = message.seq
-            if message.topic == "bus.stats":
-                self.rate = float(message.payload.get("rate", 0.0))
             self.recent.append(message)
             self._tell(message)
 
