@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from actors.readmodel import timespec
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 
@@ -71,20 +72,18 @@ def record_fields(message: Message) -> list[tuple[str, str]]:
 
 
 def parse_time(text: str, now: float) -> float:
-    """A time typed or picked on the Events page: "2026-11-28T09:30" (local time, as a
-    datetime-local input gives it), with a zone, or relative like "10m", "2h", "3d", "30s".
-    ValueError with a line for the operator otherwise."""
-    text = text.strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdecimal() and len(text) < 16:
-        return now - float(text[:-1]) * units[text[-1]]
+    """A time typed or picked on the Events page, as ``homelab replay --from`` takes it:
+    "2026-11-28T09:30" (local time, as a datetime-local input gives it), with a zone, or
+    relative like "10m", "2h", "3d", "30s". ValueError with a line for the operator otherwise."""
     try:
-        when = dt.datetime.fromisoformat(text)
-        return (when.astimezone() if when.tzinfo is None else when).timestamp()
-    except (ValueError, OverflowError, OSError):
+        kind, value = timespec.parse(text, now)
+    except timespec.TimeSpecError:
+        kind = "neither"
+    if kind != "time":
         raise ValueError(
-            f"{text[:40]!r} is not a time (e.g. 2026-11-28T09:30, or 10m, 2h, 3d)"
-        ) from None
+            f"{text.strip()[:40]!r} is not a time (e.g. 2026-11-28T09:30, or 10m, 2h, 3d)"
+        )
+    return value
 
 
 def failures(history: list[ActionView], count: int = 5) -> list[dict[str, str]]:

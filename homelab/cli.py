@@ -15,11 +15,11 @@ import click
 from actors import commands
 from actors.domain.inventory_files import InventoryError
 from actors.observer import ObserverError
-from actors.readmodel import queue
+from actors.readmodel import queue, timespec
 from actors.readmodel.queue import BadActionId, NoSuchAction
 from bus import broker, client, envelope, records
 from bus.dataroot import DataRoot, NoDataRoot
-from homelab import layout, procs, rootcheck, settings, timespec, ui_cli, user_input
+from homelab import layout, procs, rootcheck, settings, ui_cli, user_input
 
 EXPECTED_ERRORS = (
     client.BusError,

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from actors.readmodel import timespec
 from bus import client, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
-from homelab import timespec
 from homelab.render import Printer
 from homelab.settings import Settings
 from homelab.user_input import InputError
