@@ -43,10 +43,6 @@ OUTPUT_SLOT = (
 )
 
 
-def when(epoch: float | None) -> str:
-    return present.absolute(epoch)
-
-
 def history_rows(history: list[ActionView]) -> list[dict]:
     """The newest ``HISTORY_SHOWN`` ended actions: the page stays light after years."""
     return [history_row(a) for a in history[:HISTORY_SHOWN]]
@@ -72,7 +68,7 @@ def history_row(a: ActionView) -> dict:
         "type": a.type,
         "state": a.state,
         "decided": decision.by if decision else "",
-        "at": when(decision.at if decision else a.created),
+        "at": present.absolute(decision.at if decision else a.created),
         "seconds": a.result.get("seconds", ""),
         "duration": present.duration(a.result.get("seconds")),
         "detail": str(a.result.get("detail") or (decision.reason if decision else "")),
