@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from actors.domain import drivers
 from actors.readmodel import queue
 from bus.dataroot import DataRoot
 
@@ -56,7 +57,7 @@ def show_one(root: Path, action_id: str, as_json: bool) -> None:
     ):
         console.print(Text(f"{key + ':':<13}{record.get(key)}"))
     for argv in record["commands"]:
-        console.print(Text(f"{'runs:':<13}{' '.join(argv)}"))
+        console.print(Text(f"{'runs:':<13}{drivers.command_text([argv])}"))
     for event in record["history"]:
         when = dt.datetime.fromtimestamp(event["at"]).strftime("%Y-%m-%d %H:%M:%S")
         console.print(Text(f"  {when}  {event['kind']:<10} {event['by']}  {event['reason']}"))

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from actors.domain import drivers
 from actors.readmodel.models import DriftReport
 
 
@@ -51,7 +52,7 @@ def _show_drifts(report: dict[str, Any], console: Console) -> None:
         console.print(line)
         if d["key"] in fixes:
             fix = fixes[d["key"]]
-            commands = " && ".join(" ".join(argv) for argv in fix["commands"])
+            commands = drivers.command_text(fix["commands"])
             console.print(  # Text, not markup: ids and argv contain brackets
                 Text(
                     f"      fix: {fix['type']} ({fix['approval']}"

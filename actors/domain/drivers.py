@@ -35,6 +35,12 @@ class Refused(ValueError):
     """An action no driver accepts, or an argument that could be read as an option."""
 
 
+def command_text(commands: list[list[str]] | tuple[tuple[str, ...], ...]) -> str:
+    """The commands as a shell would need them typed (each argument quoted where it must
+    be, ``&&`` between them): how every page and command shows what an action runs."""
+    return " && ".join(shlex.join(argv) for argv in commands)
+
+
 def accepts(service: Service, action: str) -> bool:
     return action in ACTIONS.get(service.kind, ())
 

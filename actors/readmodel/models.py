@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from actors.domain import drivers
+
 
 class View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -144,7 +146,7 @@ class ActionView(View):
 
     @property
     def command_text(self) -> str:
-        return " && ".join(" ".join(argv) for argv in self.commands)
+        return drivers.command_text(self.commands)
 
     @property
     def created(self) -> float:

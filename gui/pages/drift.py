@@ -9,7 +9,7 @@ import time
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
-from actors.domain import inventory_files
+from actors.domain import drivers, inventory_files
 from actors.readmodel import drift
 from gui import present, session, theme
 from gui.pages import follow
@@ -73,7 +73,7 @@ def register(ctx) -> None:
                     if d.key in fixes:
                         fix = fixes[d.key]
                         ui.link(f"fix: {fix.type} ({fix.approval}) {fix.id}", "/actions")
-                        ui.label(" && ".join(" ".join(a) for a in fix.commands)).classes(
+                        ui.label(drivers.command_text(fix.commands)).classes(
                             "font-mono text-xs break-all"
                         )
                     elif d.key in held:

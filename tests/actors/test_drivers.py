@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from actors.domain import drivers
@@ -149,3 +151,10 @@ def test_an_argument_that_could_be_an_option_or_shell_is_refused():
 def test_the_inventory_refuses_names_that_could_be_options():
     with pytest.raises(ValueError):
         Inventory.model_validate({"nodes": {"n": {"address": "-oProxyCommand=x"}}})
+
+
+def test_the_command_text_is_what_a_shell_would_need_typed():
+    commands = [["/bin/sh", "-c", "echo cannot start demo-web: port in use >&2; exit 7"], ["true"]]
+    text = drivers.command_text(commands)
+    assert text == "/bin/sh -c 'echo cannot start demo-web: port in use >&2; exit 7' && true"
+    assert [shlex.split(part) for part in text.split(" && ")] == commands
