@@ -17,3 +17,6 @@ class UiConfig:
     # Proxy Manager serves the UI at (https://homelab.example.ts.net).
     public_urls: tuple[str, ...] = ()
     storage_secret: str | None = None  # else made once under the data root (ui/session_secret)
+    # Whose X-Forwarded-For / -Proto count: the reverse proxy's addresses or networks.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    summary_token: str | None = None  # a tool with it reads the whole /summary

@@ -43,7 +43,14 @@ class Settings(BaseSettings):
         "", description="comma-separated URLs the UI is also served at (a reverse proxy)"
     )
     ui_secret: str | None = Field(
-        None, min_length=32, description="signs session cookies (else ui/session_secret)"
+        None, min_length=32, description="keys the UI's sessions (else ui/session_secret)"
+    )
+    ui_trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description="addresses or networks whose X-Forwarded-For/-Proto the UI believes",
+    )
+    summary_token: str | None = Field(
+        None, min_length=32, description="a tool sending it as a bearer token reads all /summary"
     )
 
     @property
@@ -54,10 +61,24 @@ class Settings(BaseSettings):
     def public_urls(self) -> tuple[str, ...]:
         return tuple(u for u in self.public_url.split(",") if u)
 
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]:
+        return tuple(p for p in self.ui_trusted_proxies.split(",") if p)
+
     @field_validator("public_url")
     @classmethod
     def _urls(cls, value: str) -> str:
         return ",".join(public_url(u) for u in value.split(",") if u.strip())
+
+    @field_validator("summary_token", "ui_secret", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: Any) -> Any:
+        return None if value == "" else value  # Compose passes an unset variable as ""
+
+    @field_validator("ui_trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        return ",".join(proxy_network(p) for p in value.split(",") if p.strip())
 
 
 def public_url(text: str) -> str:
@@ -81,7 +102,31 @@ def public_url(text: str) -> str:
         or text.endswith("#")
     ):
         raise ValueError(f"{text!r} {rule}")
-    return f"{url.scheme}://{url.netloc}"
+    return origin(url.scheme, url.hostname, url.port)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(scheme: str, host: str, port: int | None) -> str:
+    """An origin as a browser sends it: lower case, no default port, IPv6 in brackets."""
+    host = host.lower()
+    shown = f"[{host}]" if ":" in host else host
+    if port is None or port == DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{shown}"
+    return f"{scheme}://{shown}:{port}"
+
+
+def proxy_network(text: str) -> str:
+    """An address or network (``172.18.0.0/16``) whose forwarded headers the UI believes;
+    ValueError for anything else."""
+    import ipaddress
+
+    text = text.strip()
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address or network (like 172.18.0.0/16)") from None
 
 
 def load(**flags: Any) -> Settings:

@@ -48,6 +48,8 @@ def serve(s: Settings) -> int:
         port=s.ui_port,
         public_urls=s.public_urls,
         storage_secret=s.ui_secret,
+        trusted_proxies=s.trusted_proxies,
+        summary_token=s.summary_token,
     )
     return app.serve(config)
 

@@ -55,10 +55,18 @@ class StandIn:
         self._write()
 
     def on(
-        self, *words: str, stdout: str = "", stderr: str = "", exit: int = 0, sleep: float = 0
+        self,
+        *words: str,
+        stdout: str = "",
+        stderr: str = "",
+        exit: int = 0,
+        sleep: float = 0,
+        first: bool = False,
     ) -> None:
-        """The answer to calls whose arguments hold ``words`` in a row (the first such wins)."""
-        self._on.append({"words": list(words), **_answer(stdout, stderr, exit, sleep)})
+        """The answer to calls whose arguments hold ``words`` in a row (the first such wins;
+        ``first``: put this one before those given so far)."""
+        answer = {"words": list(words), **_answer(stdout, stderr, exit, sleep)}
+        self._on.insert(0, answer) if first else self._on.append(answer)
         self._write()
 
     def calls(self) -> list[dict]:

@@ -73,6 +73,8 @@ def test_the_ui_is_control_plane_ui_on_8080_on_this_host_and_on_npms_network():
     assert ui["ports"] == ["127.0.0.1:8080:8080"]
     assert sorted(ui["networks"]) == ["bus", "proxy"]
     assert "/healthz" in ui["healthcheck"]["test"][-1]
+    # forwarded headers believed from NPM's network only (the bootstrap fills it in)
+    assert ui["environment"]["HOMELAB_UI_TRUSTED_PROXIES"] == "${HOMELAB_UI_TRUSTED_PROXIES:-}"
     proxy = COMPOSE["networks"]["proxy"]
     assert proxy == {"name": "${NPM_NETWORK:-npm_default}", "external": True}
 

@@ -21,6 +21,7 @@ Settings (the environment wins over .env, then the default):
   HOMELAB_ROOT       the data root [/opt/homelab]
   HOMELAB_SSH_DIR    the executor's ssh key and known_hosts [/opt/homelab-ssh]
   NPM_NETWORK        the Docker network Nginx Proxy Manager is on [npm_default]
+  HOMELAB_UI_TRUSTED_PROXIES  whose X-Forwarded-For the UI believes [that network's subnets]
   HOMELAB_UID, HOMELAB_GID   who owns the data root [1000, the UID]
   HOMELAB_ENV_FILE   the settings file [.env beside docker-compose.yml]
   BOOTSTRAP_TIMEOUT  seconds to wait for the UI after the start [120]
@@ -104,8 +105,16 @@ uid="${HOMELAB_UID:-1000}"
 gid="${HOMELAB_GID:-$uid}"
 timeout="${BOOTSTRAP_TIMEOUT:-120}"
 
-docker network inspect "$network" >/dev/null 2>&1 ||
+subnets="$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}},{{end}}' "$network" 2>/dev/null)" ||
   die "the Docker network $network (NPM_NETWORK) does not exist: start Nginx Proxy Manager first, or create it: docker network create $network"
+# The UI believes X-Forwarded-For only from NPM's network: the login limit then sees each
+# browser's own address, and one attacker cannot lock everyone out.
+proxies="$(setting HOMELAB_UI_TRUSTED_PROXIES "${subnets%,}")"
+if [ -n "$proxies" ]; then
+  say "the UI believes forwarded addresses from $proxies (NPM's network $network)"
+else
+  warn "the network $network has no subnet: set HOMELAB_UI_TRUSTED_PROXIES in $env_file to NPM's address"
+fi
 
 if ! command -v tailscale >/dev/null 2>&1; then
   warn "tailscale is not installed: remote agents and the tailnet cannot reach this host"
@@ -130,7 +139,7 @@ done
 # -- build, start, wait ----------------------------------------------------------------------
 
 export HOMELAB_REPO_DIR="$inventory" HOMELAB_ROOT="$root" HOMELAB_SSH_DIR="$ssh_dir"
-export NPM_NETWORK="$network"
+export NPM_NETWORK="$network" HOMELAB_UI_TRUSTED_PROXIES="$proxies"
 compose=(docker compose --project-directory "$repo" --env-file "$env_file" -f "$repo/docker-compose.yml")
 
 if [ "$upgrade" -eq 1 ]; then

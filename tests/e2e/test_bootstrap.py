@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "bootstrap" / "vps-control-plane.sh"
 SYSTEM_TOOLS = ("dirname", "cat", "id", "stat", "install", "date", "sleep")
 SUMMARY = ["-fsS", "--max-time", "5", "-o", "/dev/null", "http://localhost:8080/summary"]
+SUBNETS = "{{range .IPAM.Config}}{{.Subnet}},{{end}}"
 FOLDERS = ("events", "world", "state", "logs", "logs/actions", "actions", "inbox/done")
 
 
@@ -91,6 +92,7 @@ def host(tmp_path: Path) -> Host:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     docker = StandIn(bin_dir, "docker")  # every call succeeds unless a test says otherwise
+    docker.on("network", "inspect", stdout="172.20.0.0/16,")
     inventory = tmp_path / "homelab-repo"
     inventory.mkdir()
     subprocess.run(["git", "init", "-q", str(inventory)], check=True, timeout=30)
@@ -113,7 +115,7 @@ def checks(host: Host) -> list[list[str]]:
     return [
         ["docker", "compose", "version"],
         ["docker", "info"],
-        ["docker", "network", "inspect", "npm_default"],
+        ["docker", "network", "inspect", "-f", SUBNETS, "npm_default"],
         ["tailscale", "status"],
     ]
 
@@ -136,6 +138,7 @@ def test_first_run_checks_prepares_the_root_builds_starts_waits_and_says_what_ne
         assert stat.S_IMODE(path.stat().st_mode) == 0o755
     assert stat.S_IMODE(host.ssh.stat().st_mode) == 0o700
     out = result.stdout
+    assert "the UI believes forwarded addresses from 172.20.0.0/16" in out
     assert "UI on this host:  http://localhost:8080" in out
     assert f"cd {REPO} && docker compose exec ui homelab ui add-user NAME" in out
     for field in (
@@ -207,7 +210,7 @@ def _no_setting(host: Host) -> None:
         ),
         (lambda h: shutil.rmtree(h.inventory / ".git"), "is not a git repository"),
         (
-            lambda h: h.docker.on("network", "inspect", exit=1),
+            lambda h: h.docker.on("network", "inspect", exit=1, first=True),
             "the Docker network npm_default (NPM_NETWORK) does not exist",
         ),
     ],

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from gui.app import allowed_origins, login_redirect
 from gui.config import UiConfig
 from homelab import settings
@@ -32,3 +34,34 @@ def test_the_login_leads_back_to_the_page_and_its_query():
     assert where.path == "/login"
     assert parse_qs(where.query) == {"redirect_to": ["/events?seq=5&topic=action."]}
     assert login_redirect("/actions") == "/login?redirect_to=%2Factions"
+
+
+@pytest.mark.parametrize(
+    ("typed", "origin"),
+    [
+        ("HTTPS://UI.Lab.Example:443/", "https://ui.lab.example"),
+        ("http://UI.lab.example:80", "http://ui.lab.example"),
+        ("https://ui.lab.example:8443/homelab/", "https://ui.lab.example:8443"),
+        ("http://[::1]:80/", "http://[::1]"),
+    ],
+)
+def test_a_public_url_is_the_origin_a_browser_sends(typed, origin):
+    """Capitals and a default port are how people type URLs, never how browsers send them."""
+    assert settings.public_url(typed) == origin
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch):
+    monkeypatch.setenv("HOMELAB_UI_TRUSTED_PROXIES", "172.18.0.0/16, 10.0.0.5")
+    assert settings.load().trusted_proxies == ("172.18.0.0/16", "10.0.0.5/32")
+    monkeypatch.setenv("HOMELAB_UI_TRUSTED_PROXIES", "npm")
+    with pytest.raises(settings.SettingsError, match="HOMELAB_UI_TRUSTED_PROXIES.*'npm'"):
+        settings.load()
+
+
+def test_settings_compose_leaves_empty_are_unset(monkeypatch):
+    monkeypatch.setenv("HOMELAB_SUMMARY_TOKEN", "")
+    monkeypatch.setenv("HOMELAB_UI_SECRET", "")
+    monkeypatch.setenv("HOMELAB_UI_TRUSTED_PROXIES", "")
+    loaded = settings.load()
+    assert loaded.summary_token is None and loaded.ui_secret is None
+    assert loaded.trusted_proxies == ()  # believe no forwarded header at all
