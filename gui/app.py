@@ -14,14 +14,31 @@ from bus.dataroot import DataRoot
 from gui.config import UiConfig
 
 OPEN_PATHS = ("/login", "/healthz", "/summary", "/favicon.ico")
+# Every response: never inside a frame (a page on a sibling subdomain could frame the Action
+# Queue, nearly transparent, and take an operator's click), scripts and connections from
+# this UI only. NiceGUI needs inline scripts and Vue's runtime compiler ('unsafe-eval').
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+        b"style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+        b"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
+        b"object-src 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+# Over https only: browsers ignore (and complain of) these on a plain-http origin.
+HTTPS_HEADERS = [
+    (b"strict-transport-security", b"max-age=31536000"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
 
 
 def serve(config: UiConfig) -> int:
     """Run the UI until it is stopped (blocking)."""
-    data = DataRoot(config.root).require()
-    from gui import auth
-
-    secret = config.storage_secret or auth.session_secret(data.session_secret)
+    DataRoot(config.root).require()
     setup(config)
     from nicegui import ui
 
@@ -32,58 +49,99 @@ def serve(config: UiConfig) -> int:
         dark=None,  # follows the system's dark mode
         reload=False,
         show=False,
-        storage_secret=secret,
         show_welcome_message=False,
         uvicorn_logging_level="warning",
+        # X-Forwarded-For/-Proto count only from these (the proxy), so the login limit
+        # sees each browser's own address, and cookies know the page is https.
+        forwarded_allow_ips=",".join(config.trusted_proxies),
     )
     return 0
 
 
 def setup(config: UiConfig) -> None:
     data = DataRoot(config.root)
-    # Sessions live under the data root (NiceGUI reads this when it is imported).
+    # NiceGUI's own storage lives under the data root (read when NiceGUI is imported).
     os.environ.setdefault("NICEGUI_STORAGE_PATH", str(data.path / "ui" / "sessions"))
-    from fastapi import Request
-    from fastapi.responses import JSONResponse, RedirectResponse
     from nicegui import app, core
-    from starlette.middleware.base import BaseHTTPMiddleware
 
-    from actors.readmodel import summary
-    from gui import auth, feed, pages
+    from gui import auth, endpoints, feed, limiter, pages, session, sessions, socket_gate
 
     operators = auth.Operators(data.operators)
-    bus_feed = feed.Feed(config.bus)
+    secret = config.storage_secret or auth.session_secret(data.session_secret)
+    store = sessions.SessionStore(
+        data.path / "ui" / "sessions.json", secret, sessions.Credentials(operators)
+    )
+    session.install(store, https_hosts(config))
+    socket_gate.install()
+    bus_feed = feed.Feed(config.bus, allowed=session.client_valid)
     core.sio.eio.cors_allowed_origins = allowed_origins(config)
+    app.add_middleware(Guard)  # NiceGUI's prefix middleware, added later, wraps this one
 
-    class LoginRequired(BaseHTTPMiddleware):
-        """Page loads need a login (the websocket does not pass here: handlers check too)."""
-
-        async def dispatch(self, request: Request, call_next):
-            path = request.url.path
-            if path in OPEN_PATHS or path.startswith("/_nicegui"):
-                return await call_next(request)
-            if not app.storage.user.get("operator"):
-                return RedirectResponse(login_redirect(path, request.url.query))
-            return await call_next(request)
-
-    # ui.run adds NiceGUI's RedirectWithPrefixMiddleware after this one, so outside it: the
-    # login redirect gets the proxy's X-Forwarded-Prefix like every other redirect.
-    app.add_middleware(LoginRequired)
-
-    @app.get("/summary")
-    def get_summary() -> JSONResponse:
-        return JSONResponse(
-            summary.read(data.path, config.bus, timeout=1.0).model_dump(mode="json")
-        )
-
-    @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        status = summary.bus_status(config.bus, timeout=1.0)
-        body = {"ui": "up", "bus": "reachable" if status.reachable else "unreachable"}
-        return JSONResponse(body, status_code=200 if status.reachable else 503)
-
+    endpoints.register(config)
     app.on_startup(bus_feed.run)
-    pages.register(pages.Context(config, data.path, operators, auth.LoginLimiter(), bus_feed))
+    app.on_startup(session.sweep_forever)
+    pages.register(pages.Context(config, data.path, operators, limiter.LoginLimiter(), bus_feed))
+
+
+class Guard:
+    """Before anything else (pure ASGI, so the websocket passes here too): security headers
+    on every response; a page needs a login; a socket needs the session of its page."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        from gui import session, socket_gate
+
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if kind == "http":
+            send = _with_security_headers(send, scope)
+        if path.startswith(socket_gate.PREFIX):
+            if not await socket_gate.http_gate(scope, send):
+                return None
+        elif kind == "http" and path not in OPEN_PATHS:
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
+            if session.of_headers(scope.get("scheme", "http"), headers) is None:
+                query = scope.get("query_string", b"").decode("latin-1")
+                location = login_redirect(path, query).encode("latin-1")
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 303,
+                        "headers": [(b"location", location), (b"cache-control", b"no-store")],
+                    }
+                )
+                return await send({"type": "http.response.body", "body": b""})
+        return await self.app(scope, receive, send)
+
+
+def _with_security_headers(send, scope):
+    from gui import session
+
+    host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
+    https = session.is_https(scope.get("scheme", "http"), host.split(":")[0])
+
+    async def sending(message):
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [h for h in SECURITY_HEADERS if h[0] not in present]
+            if https:
+                extra += [h for h in HTTPS_HEADERS if h[0] not in present]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sending
+
+
+def https_hosts(config: UiConfig) -> frozenset[str]:
+    """The hosts the public URLs serve over https (their cookies are Secure)."""
+    found = (urllib.parse.urlsplit(u) for u in config.public_urls)
+    return frozenset(u.hostname.lower() for u in found if u.scheme == "https" and u.hostname)
 
 
 def login_redirect(path: str, query: str = "") -> str:

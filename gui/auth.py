@@ -1,5 +1,4 @@
-"""Who may use the UI: operators with argon2-hashed passwords, the session secret, and a
-limit on failed logins.
+"""Who may use the UI: operators with argon2-hashed passwords, and the UI's secret.
 
 Operators live in one JSON file under the data root (``ui/operators.json``, mode 0600),
 rewritten atomically under a lock so two ``homelab ui add-user`` at once lose nothing. The
@@ -8,14 +7,13 @@ session secret (``ui/session_secret``, 0600) is made on first start unless confi
 
 from __future__ import annotations
 
-import collections
 import fcntl
 import functools
 import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,6 +53,10 @@ class Operators:
 
     def names(self) -> list[str]:
         return sorted(self._load().operators)
+
+    def hashes(self) -> dict[str, str]:
+        """Each operator's password hash: a session lasts while its operator's stays the same."""
+        return {name: o.hash for name, o in self._load().operators.items()}
 
     def add(self, name: str, password: str) -> None:
         check_name(name)
@@ -122,7 +124,8 @@ def check_name(name: str) -> str:
 
 
 def session_secret(path: Path) -> str:
-    """The secret that signs session cookies: read, or made once (0600, never rewritten)."""
+    """The secret that keys the session store and signs device cookies: read, or made once
+    (0600, never rewritten)."""
     try:
         secret = path.read_text().strip()
     except FileNotFoundError:
@@ -144,39 +147,6 @@ def session_secret(path: Path) -> str:
     finally:
         os.close(fd)
     return secret
-
-
-class LoginLimiter:
-    """At most ``attempts`` failed logins per address in ``window`` seconds; pure (the
-    clock comes in), so it is tested without waiting."""
-
-    def __init__(
-        self, attempts: int = 5, window: float = 60.0, clock: Callable[[], float] = time.monotonic
-    ):
-        self.attempts, self.window, self.clock = attempts, window, clock
-        self._failures: dict[str, collections.deque[float]] = {}
-
-    def blocked_for(self, address: str) -> float:
-        """Seconds until ``address`` may try again (0: now)."""
-        failures = self._recent(address)
-        if len(failures) < self.attempts:
-            return 0.0
-        return max(0.0, failures[0] + self.window - self.clock())
-
-    def failed(self, address: str) -> None:
-        self._recent(address).append(self.clock())
-        if len(self._failures) > 10_000:  # many addresses: forget the quiet ones
-            for quiet in [a for a, f in self._failures.items() if not f]:
-                del self._failures[quiet]
-
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
-
-    def _recent(self, address: str) -> collections.deque[float]:
-        failures = self._failures.setdefault(address, collections.deque())
-        while failures and failures[0] <= self.clock() - self.window:
-            failures.popleft()
-        return failures
 
 
 def _first_line(err: Exception) -> str:

@@ -17,8 +17,9 @@ RECENT = 500  # messages kept for the Events page's first screen
 
 
 class Feed:
-    def __init__(self, endpoint: str):
-        self.endpoint = endpoint
+    def __init__(self, endpoint: str, allowed: Callable[[Client], bool] = lambda client: True):
+        """``allowed``: whether a page may still receive messages (its session holds)."""
+        self.endpoint, self.allowed = endpoint, allowed
         self._listeners: list[tuple[Client, Callable[[Message], None]]] = []
         self.recent: collections.deque[Message] = collections.deque(maxlen=RECENT)
 
@@ -35,6 +36,8 @@ class Feed:
     def _tell(self, message: Message) -> None:
         self._listeners = [(c, f) for c, f in self._listeners if not c.is_deleted]
         for client, callback in self._listeners:
+            if not self.allowed(client):
+                continue
             with client:
                 try:
                     callback(message)

@@ -63,6 +63,11 @@ class BusStatus(View):
         return float((self.model_extra or {}).get("rate", 0.0))
 
 
+class ActionCounts(View):
+    pending: int = 0
+    running: int = 0  # approved or running
+
+
 class Summary(View):
     nodes: dict[str, Brief]
     services: dict[str, ServiceBrief]
@@ -71,6 +76,7 @@ class Summary(View):
     observed: bool  # the observer has written world/ at least once
     desired: dict[str, Any]  # revision and inventory problems, as the supervisor wrote them
     drift: DriftBrief
+    actions: ActionCounts = ActionCounts()
     bus: BusStatus
 
 

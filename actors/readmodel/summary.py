@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic
-from actors.readmodel.models import Brief, BusStatus, Counts, DriftBrief, ServiceBrief, Summary
+from actors.readmodel import queue
+from actors.readmodel.models import (
+    ActionCounts,
+    Brief,
+    BusStatus,
+    Counts,
+    DriftBrief,
+    ServiceBrief,
+    Summary,
+)
 from bus import client
 from bus.dataroot import DataRoot
 
@@ -36,7 +45,32 @@ def build(root: Path, bus: BusStatus) -> Summary:
         observed=(world / "summary.json").is_file(),
         desired=atomic.read_json_object(data.desired),
         drift=_drift(atomic.read_json_object(data.drift)),
+        actions=_actions(root),
         bus=bus,
+    )
+
+
+def public(summary: Summary) -> dict[str, Any]:
+    """What anyone may read without a login (a health check, an uptime monitor): counts and
+    health only, no names, no check output, no paths or endpoints."""
+    return {
+        "observed": summary.observed,
+        "counts": {kind: c.model_dump() for kind, c in summary.counts.items()},
+        "drift": {"count": summary.drift.count},
+        "actions": summary.actions.model_dump(),
+        "bus": {
+            "reachable": summary.bus.reachable,
+            "seq": summary.bus.seq,
+            "rate": summary.bus.rate,
+        },
+    }
+
+
+def _actions(root: Path) -> ActionCounts:
+    states = [a.state for a in queue.records(root)]
+    return ActionCounts(
+        pending=states.count("pending"),
+        running=states.count("approved") + states.count("running"),
     )
 
 

@@ -264,7 +264,10 @@ def test_a_cross_site_page_cannot_open_the_uis_websocket(browser, product):
         assert evil.evaluate(OPEN_SOCKET, socket_url) == "refused"
         own = context.new_page()
         own.goto(f"{product.base}/login")
+        submit_login(own)
+        own.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
         assert own.evaluate(OPEN_SOCKET, socket_url) == "open"
+        assert evil.evaluate(OPEN_SOCKET, socket_url) == "refused"  # logged in or not
     finally:
         context.close()
         server.shutdown()
@@ -294,6 +297,10 @@ def test_the_ui_follows_the_systems_colour_scheme(browser, product, scheme):
         tab = context.new_page()
         tab.goto(f"{product.base}/login")
         tab.get_by_label("Operator").wait_for(timeout=15_000)
+        background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert (background == "rgb(18, 18, 18)") is (scheme == "dark"), background
+        submit_login(tab)
+        tab.get_by_text("Messages per second").wait_for(timeout=15_000)
         dark = tab.evaluate("document.body.classList.contains('body--dark')")
         assert dark is (scheme == "dark")
     finally:

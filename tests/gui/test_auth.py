@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import child_env
-from gui.auth import AuthError, LoginLimiter, Operators, session_secret
+from gui.auth import AuthError, Operators, session_secret
 
 
 @pytest.fixture
@@ -112,20 +112,3 @@ def test_a_short_secret_file_is_refused(tmp_path):
     path.write_text("short")
     with pytest.raises(AuthError, match="no usable secret"):
         session_secret(path)
-
-
-def test_failed_logins_are_limited_per_address():
-    now = [1000.0]
-    limiter = LoginLimiter(attempts=3, window=60, clock=lambda: now[0])
-    for _ in range(3):
-        assert limiter.blocked_for("10.0.0.1") == 0
-        limiter.failed("10.0.0.1")
-    assert limiter.blocked_for("10.0.0.1") == 60
-    assert limiter.blocked_for("10.0.0.2") == 0  # another address is not affected
-    now[0] += 30
-    assert limiter.blocked_for("10.0.0.1") == 30
-    now[0] += 30.5
-    assert limiter.blocked_for("10.0.0.1") == 0
-    limiter.failed("10.0.0.1")
-    limiter.succeeded("10.0.0.1")
-    assert limiter.blocked_for("10.0.0.1") == 0
