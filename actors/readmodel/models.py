@@ -152,6 +152,11 @@ class ActionView(View):
     def created(self) -> float:
         return self.history[0].at if self.history else 0.0
 
+    @property
+    def ended(self) -> float:
+        """When its last event happened: for an ended action, when it ended."""
+        return self.history[-1].at if self.history else 0.0
+
 
 class ActionDetail(View):
     action: ActionView

@@ -67,6 +67,25 @@ def test_the_queue_splits_pending_running_and_history_newest_first(data):
     assert found.pending[0].command_text == "systemctl start -- db.service"
 
 
+def ended(action_id: str, created: float, state: str, kind: str, at: float) -> dict:
+    record = action(action_id, state, created)
+    event = {"kind": kind, "at": at, "by": "oskar", "reason": "", "approval_hash": ""}
+    return record | {"history": [*record["history"], event]}
+
+
+def test_history_lists_ended_actions_by_when_they_ended_newest_first(data):
+    # recommended 03:40, rejected 03:42:36; recommended 03:41, rejected 03:43:50
+    for record in (
+        ended("a-0000000000000001", 1_000.0, "rejected", "reject", 1_156.0),
+        ended("a-0000000000000002", 1_060.0, "rejected", "reject", 1_230.0),
+        ended("a-0000000000000003", 1_120.0, "expired", "expire", 1_150.0),
+    ):
+        atomic.write_json(data.action_file(record["id"]), record)
+    found = queue.read(data.path)
+    assert [a.id[-1] for a in found.history] == ["2", "1", "3"]
+    assert [a.id[-1] for a in queue.records(data.path)] == ["2", "1", "3"]
+
+
 def test_an_action_is_read_only_by_a_well_formed_id(data):
     atomic.write_json(
         data.action_file("a-0000000000000001"), action("a-0000000000000001", "pending", 1.0)
