@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 
 from actors.domain import drivers
-from actors.domain.drift import Drift
+from actors.domain.drift import Drift, words
 from actors.domain.inventory import Inventory
 
 FIX = {  # which action mends which drift
@@ -106,7 +106,7 @@ def _recommend(drift, desired, revision, failed, now, epoch) -> Recommendation |
         node=service.node,
         target=drivers.target(drift.service, service),
         commands=tuple(tuple(argv) for argv in commands),
-        reason=f"{drift.kind.replace('_', ' ')}: {drift.detail}",
+        reason=f"{words(drift.kind)}: {drift.detail}",
         drift=drift,
         revision=revision,
         approval="approve" if escalated else policy,

@@ -187,8 +187,9 @@ class DriftView(View):
     managed: bool
     settled: bool
     key: str
-    # (aspect, desired, actual) rows: state, image or version, each check
-    compared: list[tuple[str, str, str]] = []
+    # (aspect, desired, actual, matches) rows: state, image or version, each check; matches
+    # says whether the actual side is what the desired side asks for (compare.Row)
+    compared: list[tuple[str, str, str, bool]] = []
 
 
 class RecommendationView(View):
