@@ -128,6 +128,9 @@ class ActionEvent(View):
     approval_hash: str = ""
 
 
+DECISIONS = ("approve", "reject", "expire", "obsolete")  # the events that decide an action
+
+
 class ActionView(View):
     """One action with its whole history, as ``actions/<id>.json`` holds it."""
 
@@ -151,6 +154,13 @@ class ActionView(View):
     @property
     def created(self) -> float:
         return self.history[0].at if self.history else 0.0
+
+    @property
+    def decision(self) -> ActionEvent | None:
+        """The event that decided it (approved, rejected, expired, obsolete); None while
+        nobody has. An expiry is decided by nobody: its ``by`` is empty (``queue`` in
+        records written before that), its reason says what ran out."""
+        return next((e for e in reversed(self.history) if e.kind in DECISIONS), None)
 
     @property
     def ended(self) -> float:
