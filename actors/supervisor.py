@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic, desired_state, revision, world_checkpoint
-from actors.domain import actions, evaluation, inventory_files, lifecycle, plan, world
+from actors.domain import (
+    actions,
+    evaluation,
+    inventory_files,
+    lifecycle,
+    plan,
+    rejections,
+    world,
+)
 from bus import client, filelog, outbox
 from bus.dataroot import DataRoot
 
@@ -41,6 +49,9 @@ class Supervisor:
         saved = atomic.read_json_object(self.state_path)
         self.failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
         self.open: dict[str, str] = saved.get("open", {})  # recommended action id -> drift key
+        # The latest rejection per drift key: it holds the drift until the drift or the
+        # service's desired state changes. Rebuilt from the queue when the log is replayed.
+        self.rejected = rejections.from_json(saved.get("rejections", {}))
         # The last desired.revision sent (kept across restarts, for rollback detection too).
         self.announced = (
             revision.Revision(saved["revision"], saved.get("commit"), saved.get("content", ""))
@@ -111,9 +122,17 @@ class Supervisor:
             self.failures[key] = plan.Failures((earlier.count if earlier else 0) + 1, message.time)
         elif message.topic == "action.succeeded" and key:
             self.failures.pop(key, None)
+        if record.action.state == "rejected":
+            self._remember_rejection(record)
         if record.action.state in lifecycle.FINAL:
             self.open.pop(action_id, None)  # ended: a drift that comes back gets a new one
         self._save()
+
+    def _remember_rejection(self, record: actions.Record) -> None:
+        found = rejections.of_record(record.to_dict())
+        if found is not None:
+            key, rejection = found
+            self.rejected[key] = rejection
 
     def _replay_actions(self, until: int) -> None:
         """Rebuild the queue from the log on disk up to where the live feed starts (what
@@ -124,6 +143,9 @@ class Supervisor:
         for message in filelog.FileLog(events).messages(until=until, prefixes=["action."]):
             self.queue.apply(message)
         self._queue_output([], set(self.queue.records))
+        self.rejected.update(
+            rejections.from_records(r.to_dict() for r in self.queue.records.values())
+        )
 
     def _queue_output(self, outgoing, changed) -> None:
         """Publish what the queue decided, then write the changed actions' files."""
@@ -205,7 +227,13 @@ class Supervisor:
         }
         revision_id = self.desired.revision.id
         drifts, recommended, held = evaluation.evaluate(
-            self.desired.inventory, revision_id, self.world, self.failures, self.epoch, closed
+            self.desired.inventory,
+            revision_id,
+            self.world,
+            self.failures,
+            self.epoch,
+            closed,
+            self.rejected,
         )
         current = evaluation.report(revision_id, drifts, recommended, held)
         if _settled(current) != self.last_report:  # not every new observation of the same drift
@@ -252,6 +280,7 @@ class Supervisor:
             {
                 "failures": {k: [f.count, f.last_at] for k, f in sorted(self.failures.items())},
                 "open": dict(sorted(self.open.items())),
+                "rejections": rejections.to_json(self.rejected),
                 "revision": self.announced.id if self.announced else None,
                 "commit": self.announced.commit if self.announced else None,
                 "content": self.announced.content if self.announced else "",

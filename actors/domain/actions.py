@@ -126,7 +126,16 @@ class Queue:
         )
         details = {
             k: p[k]
-            for k in ("service", "node", "reason", "drift", "approval", "attempt", "escalated")
+            for k in (
+                "service",
+                "node",
+                "reason",
+                "drift",
+                "approval",
+                "attempt",
+                "escalated",
+                "definition",
+            )
             if k in p
         }
         self.records[p["id"]] = Record(action, details)

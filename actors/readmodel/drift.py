@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from actors import atomic, desired_state, world_checkpoint
-from actors.domain import compare, evaluation, inventory_files, lifecycle, plan, world
+from actors.domain import (
+    compare,
+    evaluation,
+    inventory_files,
+    lifecycle,
+    plan,
+    rejections,
+    world,
+)
 from actors.domain.inventory import Inventory
 from actors.readmodel import queue
 from actors.readmodel.models import DriftReport, Unobserved
@@ -37,10 +45,14 @@ def read(root: Path, repo: Path) -> DriftReport:
     failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
     revision = desired.revision.id
     epoch = saved.get("epoch", 0) if saved.get("revision") == revision else -1
+    actions = queue.records(root)
     closed = {  # a fix that has ended is not offered again for the same drift
-        a.id: a.state for a in queue.records(root) if a.state in lifecycle.FINAL
+        a.id: a.state for a in actions if a.state in lifecycle.FINAL
     }
-    found = evaluation.evaluate(desired.inventory, revision, state, failures, epoch, closed)
+    rejected = rejections.from_records(a.model_dump(mode="json") for a in actions)
+    found = evaluation.evaluate(
+        desired.inventory, revision, state, failures, epoch, closed, rejected
+    )
     shown = evaluation.report(revision, *found)
     for d in shown["drifts"]:
         declared = desired.inventory.services.get(d["service"])

@@ -215,6 +215,7 @@ class RecommendationView(View):
     approval: str
     attempt: int
     escalated: bool
+    definition: str = ""  # fingerprint of the service's desired definition
 
 
 class HeldView(View):

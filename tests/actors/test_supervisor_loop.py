@@ -62,6 +62,19 @@ class Loop:
             "cli:oskar",
         )
 
+    def reject(self, action_id: str, reason: str = "not during backups") -> None:
+        self._publish(
+            "action.request.reject",
+            {"id": action_id, "by": "oskar", "reason": reason},
+            f"reject-{action_id}",
+            "cli:oskar",
+        )
+
+    def commit(self, inventory: Inventory, revision: str) -> None:
+        """A new commit of the repository, as ``watch_repository`` takes it."""
+        self.supervisor.desired = Desired(inventory, Revision(revision, revision, revision))
+        self.supervisor.epoch += 1
+
     def fix(self, action_id: str) -> None:
         """Approved, and the executor runs it successfully."""
         self.approve(action_id)
@@ -129,3 +142,81 @@ def test_a_pending_action_whose_drift_is_gone_is_obsolete(loop):
     loop.supervisor.evaluate_and_publish()
     assert ("action.obsolete", action_id) in loop.topics()
     assert loop.supervisor.queue.records[action_id].action.state == "obsolete"
+
+
+def with_services(**changes: dict) -> Inventory:
+    """The inventory with services added or changed."""
+    data = INVENTORY.model_dump(mode="json", exclude_defaults=True)
+    for name, entry in changes.items():
+        data["services"][name] = data["services"].get(name, {}) | entry
+    return Inventory.model_validate(data)
+
+
+OTHER_SERVICE = {"node": "vps", "kind": "systemd", "unit": "redis.service"}
+
+
+def rejected_fix(loop: Loop) -> str:
+    loop.observe("inactive", "fail")
+    loop.supervisor.evaluate_and_publish()
+    [action_id] = recommended(loop)
+    loop.reject(action_id)
+    assert loop.supervisor.queue.records[action_id].action.state == "rejected"
+    return action_id
+
+
+def test_a_rejection_holds_across_a_commit_that_changes_only_another_service(loop):
+    rejected_fix(loop)
+    loop.commit(with_services(cache=OTHER_SERVICE), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert recommended(loop, mark) == []
+    [report] = [m.payload for m in loop.published[mark:] if m.topic == "drift.report"]
+    assert report["held"] == [
+        {
+            "drift": "db/stopped",
+            "why": "rejected by oskar: not during backups; held until the drift or the "
+            "service's desired state changes",
+        }
+    ]
+
+
+def test_a_rejection_holds_across_a_restart_of_the_supervisor(loop, tmp_path):
+    rejected_fix(loop)
+    before = loop.supervisor
+    before.outbox.close(0)
+    loop.supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")  # from its files
+    loop.supervisor._publish = loop._publish
+    loop.supervisor.world = before.world  # the same drift, still there
+    loop.commit(with_services(cache=OTHER_SERVICE), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert recommended(loop, mark) == []
+
+
+def test_a_commit_that_changes_the_service_brings_its_fix_back(loop):
+    first = rejected_fix(loop)
+    loop.commit(with_services(db={"description": "the main database"}), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    [again] = recommended(loop, mark)
+    assert again != first and loop.supervisor.queue.records[again].action.state == "pending"
+
+
+def test_a_commit_that_changes_the_services_node_brings_its_fix_back(loop):
+    rejected_fix(loop)
+    data = INVENTORY.model_dump(mode="json", exclude_defaults=True)
+    data["nodes"]["vps"]["interval"] = 10
+    loop.commit(Inventory.model_validate(data), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert len(recommended(loop, mark)) == 1
+
+
+def test_the_drift_ending_and_coming_back_brings_its_fix_back(loop):
+    rejected_fix(loop)
+    loop.observe("active", "ok")
+    loop.supervisor.evaluate_and_publish()
+    loop.observe("inactive", "fail")  # a new occurrence of the same drift
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert len(recommended(loop, mark)) == 1
