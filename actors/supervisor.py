@@ -2,9 +2,10 @@
 
 It follows the same observations as the observer and folds them with the same pure
 ``world.apply``; it watches the repository (a new commit, edited files) and says what it
-loaded (``desired.revision``) or why it could not (``desired.errors``, keeping the last good
-state); it publishes the drift when it changes (``drift.report``), one ``action.recommended``
-per new recommendation, and ``action.obsolete`` when the drift behind one is gone.
+loaded (``desired.revision``, and each node's slice of it that changed, ``desired.node.<n>``)
+or why it could not (``desired.errors``, keeping the last good state); it publishes the
+drift when it changes (``drift.report``), one ``action.recommended`` per new
+recommendation, and ``action.obsolete`` when the drift behind one is gone.
 Message ids are derived from what they say, so a restart repeats nothing the broker stored.
 """
 
@@ -27,6 +28,7 @@ from actors.domain import (
     lifecycle,
     plan,
     rejections,
+    slices,
     world,
 )
 from bus import client, filelog, outbox
@@ -59,6 +61,11 @@ class Supervisor:
             else None
         )
         self.epoch: int = saved.get("epoch", 0)  # desired-state changes so far
+        # The digest of each node's desired.node.<node> slice as last sent, and as known to
+        # be on the bus (only those are saved: a restart sends the others again, with the
+        # same ids, and the broker stores each once).
+        self.slices: dict[str, str] = saved.get("slices", {})
+        self.durable_slices = dict(self.slices)
         self.seen_contents: list[str] = saved.get("seen_contents", [])
         self.last_report: dict | None = None
         self.desired: desired_state.Desired | None = None
@@ -188,8 +195,11 @@ class Supervisor:
         self.last_errors = []
         previous = self.desired.revision if self.desired else self.announced
         self.desired = loaded
-        if previous is not None and loaded.revision.id == previous.id:
-            return  # unchanged, or what was announced before a restart
+        if previous is None or loaded.revision.id != previous.id:
+            self._announce(loaded, previous)  # not again what was announced before a restart
+        self.publish_slices()
+
+    def _announce(self, loaded: desired_state.Desired, previous: revision.Revision | None) -> None:
         rollback = revision.is_rollback(self.repo, previous, loaded.revision) or (
             previous is not None and loaded.revision.content in self.seen_contents[:-1]
         )  # reset to an older commit, or a revert that brings older content back
@@ -215,6 +225,19 @@ class Supervisor:
             },
             f"revision-{loaded.revision.id}-epoch-{self.epoch}",
         )
+
+    def publish_slices(self) -> None:
+        """Each node's slice of the desired state whose content changed since it was last
+        published (all of them the first time), and an empty one for a node that left."""
+        assert self.desired is not None
+        out, self.slices = slices.changes(
+            self.desired.inventory, self.desired.revision.id, self.slices, self.epoch
+        )
+        for topic, payload, msg_id in out:
+            self._publish(topic, payload, msg_id)
+        if out:
+            log.info("desired state: published %d node slice(s)", len(out))
+            self._save()
 
     # -- drift and recommendations ------------------------------------------------------------
 
@@ -275,6 +298,8 @@ class Supervisor:
             log.error("could not publish %s: %s", topic, err)
 
     def _save(self) -> None:
+        if self.slices != self.durable_slices and self.outbox.drained():
+            self.durable_slices = dict(self.slices)
         atomic.write_json(
             self.state_path,
             {
@@ -286,6 +311,7 @@ class Supervisor:
                 "content": self.announced.content if self.announced else "",
                 "epoch": self.epoch,
                 "seen_contents": self.seen_contents,
+                "slices": dict(sorted(self.durable_slices.items())),
             },
         )
 

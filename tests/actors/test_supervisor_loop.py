@@ -8,7 +8,7 @@ import pytest
 
 from actors.desired_state import Desired
 from actors.domain.inventory import Inventory
-from actors.domain.world import CheckState, NodeState, ServiceState, World
+from actors.domain.world import CheckState, NodeState, ServiceState, World, apply
 from actors.revision import Revision
 from actors.supervisor import Supervisor
 from bus.envelope import Message
@@ -220,3 +220,50 @@ def test_the_drift_ending_and_coming_back_brings_its_fix_back(loop):
     mark = len(loop.published)
     loop.supervisor.evaluate_and_publish()
     assert len(recommended(loop, mark)) == 1
+
+
+def slices_sent(loop: Loop, since: int = 0) -> list[Message]:
+    return [m for m in loop.published[since:] if m.topic.startswith("desired.node.")]
+
+
+def test_each_nodes_desired_state_is_sent_once_and_not_again_after_a_restart(loop, tmp_path):
+    loop.supervisor.publish_slices()
+    [sent] = slices_sent(loop)
+    assert sent.topic == "desired.node.vps" and sent.payload["revision"] == "rev1"
+    assert sent.payload["services"]["db"]["unit"] == "postgresql.service"
+    loop.supervisor.publish_slices()
+    assert len(slices_sent(loop)) == 1  # unchanged: not again
+    loop.supervisor.outbox.close(0)
+    loop.supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")  # from its files
+    loop.supervisor._publish = loop._publish
+    loop.supervisor.desired = Desired(INVENTORY, Revision("rev1", "c1", "x"))
+    loop.supervisor.publish_slices()
+    assert len(slices_sent(loop)) == 1
+
+
+def test_a_service_declared_stopped_and_stopped_is_healthy_in_the_world_it_folds(loop):
+    loop.commit(with_services(db={"desired": "stopped"}), "rev2")
+    loop.supervisor.publish_slices()
+    world = World()
+    beat = {"node": "vps", "interval": 3600.0, "checks": 0, "started_at": 0.0}
+    stopped = {
+        "node": "vps",
+        "service": "db",
+        "check": "state",
+        "outcome": "fail",
+        "detail": "inactive",
+        "facts": {"state": "inactive"},
+        "interval": 5.0,
+        "observed_at": 1.0,
+    }
+    feed = [
+        Message(1, 1.0, "obs.node.vps.agent", "b", "agent:vps", beat),
+        Message(2, 1.0, "obs.node.vps.service.db", "o", "agent:vps", stopped),
+        *slices_sent(loop),
+    ]
+    for message in feed:
+        apply(world, message)
+    assert (world.services["db"].health, world.services["db"].reason) == (
+        "healthy",
+        "stopped, as desired",
+    )
