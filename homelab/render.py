@@ -143,6 +143,8 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
             if entry.get("node"):
                 line.append(f" on {entry['node']:<12}", style="dim")
             line.append(f" {entry.get('reason') or ''}")
+            if entry.get("desired") not in (None, "running"):
+                line.append(f" [{entry['desired']} (desired)]", style="blue")
             console.print(line)
     desired, drift = report.get("desired") or {}, report.get("drift") or {}
     if desired.get("problems"):

@@ -77,6 +77,11 @@ def _from_files(data: DataRoot) -> world.World | None:
     summary = atomic.read_json_object(data.world / "summary.json")
     if not summary:
         return None
+    services = atomic.read_json_object(data.world / "services.json")
+    desired: dict[str, dict[str, str]] = {}
+    for name, entry in services.items():
+        if isinstance(entry, dict) and entry.get("desired") is not None:
+            desired.setdefault(str(entry.get("node")), {})[name] = entry["desired"]
     try:
         return world.from_dict(
             {
@@ -85,7 +90,8 @@ def _from_files(data: DataRoot) -> world.World | None:
                 "rejected": summary.get("rejected"),
                 "last_rejected": "",
                 "nodes": atomic.read_json_object(data.world / "nodes.json"),
-                "services": atomic.read_json_object(data.world / "services.json"),
+                "services": services,
+                "desired": desired,
             }
         )
     except ValueError:  # torn between files or from another version: the checkpoint decides

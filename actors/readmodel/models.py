@@ -28,6 +28,7 @@ class ServiceBrief(View):
     health: str
     reason: str
     since: float | None
+    desired: str | None = None  # running | stopped, as the inventory says; None: undeclared
 
 
 class Counts(View):
@@ -108,6 +109,8 @@ class ServiceView(View):
     since_seq: int
     last_seen: float
     checks: dict[str, CheckView]
+    desired: str | None = None  # running | stopped, what health is judged against; None:
+    # no slice of the desired state declares it (unmanaged, or not yet announced)
 
 
 class WorldView(View):

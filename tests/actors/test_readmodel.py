@@ -159,3 +159,23 @@ def test_the_world_lists_nodes_and_services_with_their_checks(data):
     view = world.read(data.path)
     assert view.seq == 5 and [s.name for s in view.services] == ["db"]
     assert view.services[0].checks["state"].since_seq == 3
+
+
+def test_services_carry_their_desired_state_to_the_summary_and_the_world(data):
+    atomic.write_json(data.world / "summary.json", {"seq": 5, "time": 4.0})
+    stopped = {"node": "vps", "desired": "stopped", "health": "healthy", "since": 2.0}
+    atomic.write_json(
+        data.world / "services.json",
+        {
+            "api": stopped | {"reason": "stopped, as desired"},
+            "stray": {"node": "vps", "desired": None, "health": "down", "reason": "r"},
+        },
+    )
+    down = BusStatus(endpoint="tcp://127.0.0.1:9", reachable=False, error="no answer")
+    brief = summary.build(data.path, down)
+    assert brief.services["api"].desired == "stopped" and brief.services["stray"].desired is None
+    assert brief.counts["services"].healthy == 1
+    assert {s.name: s.desired for s in world.read(data.path).services} == {
+        "api": "stopped",
+        "stray": None,
+    }

@@ -68,3 +68,21 @@ def test_drift_shows_its_kind_in_words_and_json_keeps_the_kind():
     dumped = report.model_dump(mode="json")["drifts"][0]
     assert dumped["kind"] == "unexpected_running"
     assert dumped["compared"] == [["state", "stopped", "running (active)", False]]
+
+
+def test_status_shows_a_desired_state_other_than_running():
+    report = status_report(
+        api={
+            "node": "vps",
+            "desired": "stopped",
+            "health": "healthy",
+            "reason": "stopped, as desired",
+            "since": 1.0,
+        },
+        db={"node": "vps", "desired": "running", "health": "healthy", "reason": "ok", "since": 1.0},
+    )
+    lines = printed(render.status, report).splitlines()
+    [api] = [line for line in lines if line.startswith("  api")]
+    [db] = [line for line in lines if line.startswith("  db")]
+    assert "healthy" in api and api.endswith("stopped, as desired [stopped (desired)]")
+    assert "desired" not in db
