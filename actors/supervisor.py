@@ -2,9 +2,10 @@
 
 It follows the same observations as the observer and folds them with the same pure
 ``world.apply``; it watches the repository (a new commit, edited files) and says what it
-loaded (``desired.revision``) or why it could not (``desired.errors``, keeping the last good
-state); it publishes the drift when it changes (``drift.report``), one ``action.recommended``
-per new recommendation, and ``action.obsolete`` when the drift behind one is gone.
+loaded (``desired.revision``, and each node's slice of it that changed, ``desired.node.<n>``)
+or why it could not (``desired.errors``, keeping the last good state); it publishes the
+drift when it changes (``drift.report``), one ``action.recommended`` per new
+recommendation, and ``action.obsolete`` when the drift behind one is gone.
 Message ids are derived from what they say, so a restart repeats nothing the broker stored.
 """
 
@@ -20,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic, desired_state, revision, world_checkpoint
-from actors.domain import actions, evaluation, inventory_files, lifecycle, plan, world
+from actors.domain import (
+    actions,
+    evaluation,
+    inventory_files,
+    lifecycle,
+    plan,
+    rejections,
+    slices,
+    world,
+)
 from bus import client, filelog, outbox
 from bus.dataroot import DataRoot
 
@@ -41,6 +51,9 @@ class Supervisor:
         saved = atomic.read_json_object(self.state_path)
         self.failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
         self.open: dict[str, str] = saved.get("open", {})  # recommended action id -> drift key
+        # The latest rejection per drift key: it holds the drift until the drift or the
+        # service's desired state changes. Rebuilt from the queue when the log is replayed.
+        self.rejected = rejections.from_json(saved.get("rejections", {}))
         # The last desired.revision sent (kept across restarts, for rollback detection too).
         self.announced = (
             revision.Revision(saved["revision"], saved.get("commit"), saved.get("content", ""))
@@ -48,6 +61,11 @@ class Supervisor:
             else None
         )
         self.epoch: int = saved.get("epoch", 0)  # desired-state changes so far
+        # The digest of each node's desired.node.<node> slice as last sent, and as known to
+        # be on the bus (only those are saved: a restart sends the others again, with the
+        # same ids, and the broker stores each once).
+        self.slices: dict[str, str] = saved.get("slices", {})
+        self.durable_slices = dict(self.slices)
         self.seen_contents: list[str] = saved.get("seen_contents", [])
         self.last_report: dict | None = None
         self.desired: desired_state.Desired | None = None
@@ -111,9 +129,17 @@ class Supervisor:
             self.failures[key] = plan.Failures((earlier.count if earlier else 0) + 1, message.time)
         elif message.topic == "action.succeeded" and key:
             self.failures.pop(key, None)
+        if record.action.state == "rejected":
+            self._remember_rejection(record)
         if record.action.state in lifecycle.FINAL:
             self.open.pop(action_id, None)  # ended: a drift that comes back gets a new one
         self._save()
+
+    def _remember_rejection(self, record: actions.Record) -> None:
+        found = rejections.of_record(record.to_dict())
+        if found is not None:
+            key, rejection = found
+            self.rejected[key] = rejection
 
     def _replay_actions(self, until: int) -> None:
         """Rebuild the queue from the log on disk up to where the live feed starts (what
@@ -124,6 +150,9 @@ class Supervisor:
         for message in filelog.FileLog(events).messages(until=until, prefixes=["action."]):
             self.queue.apply(message)
         self._queue_output([], set(self.queue.records))
+        self.rejected.update(
+            rejections.from_records(r.to_dict() for r in self.queue.records.values())
+        )
 
     def _queue_output(self, outgoing, changed) -> None:
         """Publish what the queue decided, then write the changed actions' files."""
@@ -166,8 +195,11 @@ class Supervisor:
         self.last_errors = []
         previous = self.desired.revision if self.desired else self.announced
         self.desired = loaded
-        if previous is not None and loaded.revision.id == previous.id:
-            return  # unchanged, or what was announced before a restart
+        if previous is None or loaded.revision.id != previous.id:
+            self._announce(loaded, previous)  # not again what was announced before a restart
+        self.publish_slices()
+
+    def _announce(self, loaded: desired_state.Desired, previous: revision.Revision | None) -> None:
         rollback = revision.is_rollback(self.repo, previous, loaded.revision) or (
             previous is not None and loaded.revision.content in self.seen_contents[:-1]
         )  # reset to an older commit, or a revert that brings older content back
@@ -194,6 +226,19 @@ class Supervisor:
             f"revision-{loaded.revision.id}-epoch-{self.epoch}",
         )
 
+    def publish_slices(self) -> None:
+        """Each node's slice of the desired state whose content changed since it was last
+        published (all of them the first time), and an empty one for a node that left."""
+        assert self.desired is not None
+        out, self.slices = slices.changes(
+            self.desired.inventory, self.desired.revision.id, self.slices, self.epoch
+        )
+        for topic, payload, msg_id in out:
+            self._publish(topic, payload, msg_id)
+        if out:
+            log.info("desired state: published %d node slice(s)", len(out))
+            self._save()
+
     # -- drift and recommendations ------------------------------------------------------------
 
     def evaluate_and_publish(self) -> None:
@@ -205,7 +250,13 @@ class Supervisor:
         }
         revision_id = self.desired.revision.id
         drifts, recommended, held = evaluation.evaluate(
-            self.desired.inventory, revision_id, self.world, self.failures, self.epoch, closed
+            self.desired.inventory,
+            revision_id,
+            self.world,
+            self.failures,
+            self.epoch,
+            closed,
+            self.rejected,
         )
         current = evaluation.report(revision_id, drifts, recommended, held)
         if _settled(current) != self.last_report:  # not every new observation of the same drift
@@ -247,16 +298,20 @@ class Supervisor:
             log.error("could not publish %s: %s", topic, err)
 
     def _save(self) -> None:
+        if self.slices != self.durable_slices and self.outbox.drained():
+            self.durable_slices = dict(self.slices)
         atomic.write_json(
             self.state_path,
             {
                 "failures": {k: [f.count, f.last_at] for k, f in sorted(self.failures.items())},
                 "open": dict(sorted(self.open.items())),
+                "rejections": rejections.to_json(self.rejected),
                 "revision": self.announced.id if self.announced else None,
                 "commit": self.announced.commit if self.announced else None,
                 "content": self.announced.content if self.announced else "",
                 "epoch": self.epoch,
                 "seen_contents": self.seen_contents,
+                "slices": dict(sorted(self.durable_slices.items())),
             },
         )
 

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from actors.domain import drivers
 from actors.readmodel import queue
+from actors.readmodel.models import ActionEvent, ActionView
 from bus.dataroot import DataRoot
 
 SHOWN_OUTPUT = 4000  # characters of an action's output shown by `actions show`
@@ -52,15 +53,57 @@ def show_one(root: Path, action_id: str, as_json: bool) -> None:
         "reason",
         "revision",
         "approval",
-        "approved_by",
-        "hash",
     ):
         console.print(Text(f"{key + ':':<13}{record.get(key)}"))
+    for key, value in decision_lines(detail.action):
+        console.print(Text(f"{key + ':':<13}{value}"))
+    console.print(Text(f"{'hash:':<13}{record['hash']}"))
     for argv in record["commands"]:
         console.print(Text(f"{'runs:':<13}{drivers.command_text([argv])}"))
-    for event in record["history"]:
-        when = dt.datetime.fromtimestamp(event["at"]).strftime("%Y-%m-%d %H:%M:%S")
-        console.print(Text(f"  {when}  {event['kind']:<10} {event['by']}  {event['reason']}"))
+    for event in detail.action.history:
+        when = dt.datetime.fromtimestamp(event.at).strftime("%Y-%m-%d %H:%M:%S")
+        console.print(Text(f"  {when}  {event_text(event)}"))
     if detail.output_path is not None:
         console.print(Text(f"output ({detail.output_path}):", style="bold"))
         console.print(Text(detail.output[-SHOWN_OUTPUT:]))
+
+
+EVENT_WORDS = {  # lifecycle event -> the state it led to, as people read it
+    "queue": "pending",
+    "approve": "approved",
+    "reject": "rejected",
+    "expire": "expired",
+    "obsolete": "obsolete",
+    "start": "running",
+    "succeed": "succeeded",
+    "fail": "failed",
+    "time_out": "timed out",
+    "interrupt": "interrupted",
+}
+
+
+def decision_lines(action: ActionView) -> list[tuple[str, str]]:
+    """Who decided and why, as ``key: value`` lines: ``approved_by``, ``rejected_by``, or
+    ``decided_by`` (nobody for an expiry, nobody yet while pending), and ``why``."""
+    decision = action.decision
+    lines = [("approved_by", action.approved_by)] if action.approved_by else []
+    if decision is None:
+        return lines or [("decided_by", "nobody yet")]
+    if decision.kind == "reject":
+        return [("rejected_by", decision.by), ("why", decision.reason or "no reason given")]
+    if decision.kind == "expire" and not action.approved_by:
+        lines.append(("decided_by", "nobody"))
+    elif decision.kind == "obsolete":
+        lines.append(("decided_by", decision.by))
+    if decision.kind in ("expire", "obsolete"):
+        lines.append(("why", decision.reason or EVENT_WORDS[decision.kind]))
+    return lines
+
+
+def event_text(event: ActionEvent) -> str:
+    """One line of an action's timeline: what happened, by whom, why."""
+    word = EVENT_WORDS.get(event.kind, event.kind)
+    if event.kind == "queue":
+        return word
+    by = "nobody" if event.kind == "expire" else event.by
+    return f"{word:<11} by {by}" + (f": {event.reason}" if event.reason else "")

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from actors.domain import drift as drifts
 from actors.domain import drivers
 from actors.readmodel.models import DriftReport
 
@@ -47,7 +48,7 @@ def _show_drifts(report: dict[str, Any], console: Console) -> None:
             else "?"
         )
         line = Text(f"  {d['service']:<20} ")
-        line.append(f"{d['kind']:<18}", style="yellow" if d["managed"] else "dim")
+        line.append(f"{drifts.words(d['kind']):<18}", style="yellow" if d["managed"] else "dim")
         line.append(f" since {since}  {d['detail']}")
         console.print(line)
         if d["key"] in fixes:

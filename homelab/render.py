@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from actors.domain import drift as drifts
 from bus.envelope import Message
 
 _TOPIC_STYLES = {
@@ -142,6 +143,8 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
             if entry.get("node"):
                 line.append(f" on {entry['node']:<12}", style="dim")
             line.append(f" {entry.get('reason') or ''}")
+            if entry.get("desired") not in (None, "running"):
+                line.append(f" [{entry['desired']} (desired)]", style="blue")
             console.print(line)
     desired, drift = report.get("desired") or {}, report.get("drift") or {}
     if desired.get("problems"):
@@ -159,7 +162,7 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
     if drift.get("count"):
         console.print(
             Text(
-                f"drift: {drift['count']} ({', '.join(drift['items'])}); "
+                f"drift: {drift['count']} ({', '.join(map(_drift_item, drift['items']))}); "
                 f"{drift['recommended']} fix(es) recommended",
                 style="yellow",
             )
@@ -171,7 +174,16 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
             console.print(Text(f"drift: none seen yet ({what})", style="yellow"))
         else:
             console.print("drift: none")
-    bus = report["bus"]
+    _bus_line(report["bus"], console)
+
+
+def _drift_item(item: str) -> str:
+    """``web: unexpected_running`` as ``web: unexpected running``."""
+    service, colon, kind = item.rpartition(": ")
+    return f"{service}{colon}{drifts.words(kind)}"
+
+
+def _bus_line(bus: dict[str, Any], console: Console) -> None:
     if bus["reachable"]:
         console.print(
             f"bus {bus['endpoint']}: seq {bus['seq']}, {bus['rate']} msg/s, "

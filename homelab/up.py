@@ -128,6 +128,7 @@ def _run(
     if node is None:
         procs.log.info("no inventory node for this machine: no local agent (set HOMELAB_NODE)")
     login = demo_login(root) if ui and demo_setup is not None else None
+    hint = demo_setup.login_hint(root, DEMO_OPERATOR) if ui and demo_setup and not login else ""
     # The children's own output (a crash's traceback, say) goes beside their logs, not into
     # them: logs/up/<service>.log.
     group = procs.ProcessGroup(specs(settings, repo, node, ui), DataRoot(root).up_logs)
@@ -136,7 +137,9 @@ def _run(
         from homelab import chaos
 
         tick = chaos.Chaos(repo, DataRoot(root).demo_services, chaos_every).tick
-    shown = Screen(settings, root, repo, ui, login, chaos_every, demo=demo_setup is not None)
+    shown = Screen(
+        settings, root, repo, ui, login, chaos_every, demo=demo_setup is not None, hint=hint
+    )
     try:
         return group.run(on_started=lambda: shown.show(group), on_tick=tick)
     except procs.StartupError:
@@ -169,9 +172,12 @@ class Screen:
         chaos_every: float | None,
         *,
         demo: bool = False,
+        hint: str = "",
     ) -> None:
+        """``login``: the demo operator's password, made for this run (shown once);
+        ``hint``: how to log in when it was made before."""
         self.settings, self.root, self.repo, self.ui = settings, root, repo, ui
-        self.login, self.chaos_every, self.demo = login, chaos_every, demo
+        self.login, self.chaos_every, self.demo, self.hint = login, chaos_every, demo, hint
         self.shown = False
 
     def ui_line(self) -> str:
@@ -181,6 +187,8 @@ class Screen:
                 f"  login: {DEMO_OPERATOR} / {self.login} (shown once; change it with "
                 f"`homelab ui add-user {DEMO_OPERATOR}`)"
             )
+        elif self.hint:
+            line += f"  {self.hint}"
         return line
 
     def text(self, pids: dict[str, int | None], out_dir: Path) -> str:

@@ -100,13 +100,22 @@ class Queue:
         return [], set()
 
     def expire(self, now: float) -> tuple[list[Out], set[str]]:
+        """Expiry is decided by nobody (``by`` is empty): the reason says what ran out."""
         out, changed = [], set()
         for action_id, record in self.records.items():
             if lifecycle.expired(record.action, now, self.approval_ttl):
-                if self._decide(action_id, lifecycle.Event("expire", now, by="queue")):
+                why = self._why_expired(record.action)
+                if self._decide(action_id, lifecycle.Event("expire", now, reason=why)):
                     changed.add(action_id)
-                    out.append(("action.expired", {"id": action_id}, f"expired-{action_id}"))
+                    payload = {"id": action_id, "reason": why}
+                    out.append(("action.expired", payload, f"expired-{action_id}"))
         return out, changed
+
+    def _why_expired(self, action: lifecycle.Action) -> str:
+        after = duration_text(self.approval_ttl)
+        if action.state == "approved":
+            return f"the approval expired after {after} before it ran"
+        return f"expired after {after} without a decision"
 
     def _recommended(self, message: Message) -> tuple[list[Out], set[str]]:
         p = message.payload
@@ -117,7 +126,16 @@ class Queue:
         )
         details = {
             k: p[k]
-            for k in ("service", "node", "reason", "drift", "approval", "attempt", "escalated")
+            for k in (
+                "service",
+                "node",
+                "reason",
+                "drift",
+                "approval",
+                "attempt",
+                "escalated",
+                "definition",
+            )
             if k in p
         }
         self.records[p["id"]] = Record(action, details)
@@ -195,6 +213,14 @@ class Queue:
         decision = lifecycle.decide(record.action, event)
         record.action = decision.action
         return decision.changed
+
+
+def duration_text(seconds: float) -> str:
+    """``24 h``, ``90 min``, ``45 s``: a time-to-live as people say it."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{round(seconds / size, 1):g} {unit}"
+    return f"{round(seconds, 1):g} s"
 
 
 def operator(source: str) -> str:

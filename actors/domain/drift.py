@@ -30,6 +30,11 @@ KINDS = (
 NOT_FOUND = ("missing", "not-found")
 
 
+def words(kind: str) -> str:
+    """A drift kind as people read it: ``unexpected running`` (``--json`` keeps the kind)."""
+    return kind.replace("_", " ")
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Drift:
     service: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors.domain import drift, plan, world
+from actors.domain import drift, plan, rejections, world
 from actors.domain.inventory import Inventory
 
 
@@ -17,11 +17,20 @@ def evaluate(
     failures: dict[str, plan.Failures],
     epoch: int = 0,
     closed: dict[str, str] | None = None,
+    rejected: dict[str, rejections.Rejection] | None = None,
 ):
-    """``closed``: the finished actions (id -> final state)."""
+    """``closed``: the finished actions (id -> final state); ``rejected``: the latest
+    rejection per drift key."""
     drifts = drift.diff(inventory, state)
     recommended, held = plan.plan(
-        drifts, inventory, revision, failures, now=state.time, epoch=epoch, closed=closed
+        drifts,
+        inventory,
+        revision,
+        failures,
+        now=state.time,
+        epoch=epoch,
+        closed=closed,
+        rejected=rejected,
     )
     return drifts, recommended, held
 

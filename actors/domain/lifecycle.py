@@ -40,7 +40,7 @@ FINAL = ("rejected", "expired", "obsolete", "succeeded", "failed", "timed_out", 
 class Event:
     kind: str  # queue | approve | reject | expire | obsolete | start | succeed | fail | ...
     at: float
-    by: str = ""  # who: an operator's name, "policy:auto", "executor", "supervisor"
+    by: str = ""  # who: an operator's name, "policy:auto", "executor", "supervisor"; "" nobody
     reason: str = ""
     approval_hash: str = ""  # with approve: the hash the approver saw
 

@@ -8,8 +8,8 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from actors.domain import drivers
-from actors.domain.drift import Drift
+from actors.domain import drivers, rejections
+from actors.domain.drift import Drift, words
 from actors.domain.inventory import Inventory
 
 FIX = {  # which action mends which drift
@@ -47,6 +47,7 @@ class Recommendation:
     approval: str  # approve | auto: who decides
     attempt: int  # 0 for the first try; one more after each failure
     escalated: bool
+    definition: str = ""  # fingerprint of the service's desired definition (rejections)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,20 +66,34 @@ def plan(
     now: float,
     epoch: int = 0,
     closed: Mapping[str, str] | None = None,
+    rejected: Mapping[str, rejections.Rejection] | None = None,
 ) -> tuple[list[Recommendation], list[Held]]:
     """``epoch`` counts how often the desired state changed: a rollback to an earlier
     revision is a new epoch, so its fixes get new ids (the old ones may be closed).
     ``closed`` maps the ids of finished actions to how they ended: a drift whose fix has
-    already ended (rejected, say) is held until the drift itself changes."""
+    already ended is held until the drift itself changes. ``rejected``: the latest
+    rejection per drift key, which holds its drift across revisions until the drift or the
+    service's desired definition changes (``rejections``)."""
     recommended, held = [], []
     for drift in drifts:
         outcome = _recommend(drift, desired, revision, failures.get(drift.key), now, epoch)
-        if isinstance(outcome, Recommendation) and outcome.id in (closed or {}):
-            outcome = Held(
-                drift, f"{outcome.id} {closed[outcome.id]}; waiting for the drift to change"
-            )
+        if isinstance(outcome, Recommendation):
+            outcome = _unless_decided(outcome, closed or {}, rejected or {})
         (recommended if isinstance(outcome, Recommendation) else held).append(outcome)
     return recommended, held
+
+
+def _unless_decided(
+    rec: Recommendation, closed: Mapping[str, str], rejected: Mapping[str, rejections.Rejection]
+) -> Recommendation | Held:
+    """Held if an operator rejected this drift's fix (and nothing has changed since), or if
+    this very action has ended already."""
+    rejection = rejected.get(rec.drift.key)
+    if rejection is not None and rejection.holds(rec.drift, rec.definition):
+        return Held(rec.drift, rejection.why())
+    if rec.id in closed:
+        return Held(rec.drift, f"{rec.id} {closed[rec.id]}; waiting for the drift to change")
+    return rec
 
 
 def _recommend(drift, desired, revision, failed, now, epoch) -> Recommendation | Held:
@@ -106,12 +121,13 @@ def _recommend(drift, desired, revision, failed, now, epoch) -> Recommendation |
         node=service.node,
         target=drivers.target(drift.service, service),
         commands=tuple(tuple(argv) for argv in commands),
-        reason=f"{drift.kind.replace('_', ' ')}: {drift.detail}",
+        reason=f"{words(drift.kind)}: {drift.detail}",
         drift=drift,
         revision=revision,
         approval="approve" if escalated else policy,
         attempt=attempt,
         escalated=escalated,
+        definition=rejections.fingerprint(desired, drift.service),
     )
 
 

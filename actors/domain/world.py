@@ -11,11 +11,18 @@ What is folded (``PREFIXES``):
 - ``obs.node.<n>.check``: a node's own check, such as disk (``Observation``, no service).
 - ``obs.node.<n>.service.<s>``: a service's check (``Observation``); check id ``state`` is the
   service's own state probe (container, unit, process).
+- ``desired.node.<n>``: node n's slice of the desired state (``actors.domain.slices``), from
+  the supervisor only (``publishers.may_publish``): what each of its services should be,
+  ``running`` or ``stopped``. It replaces what the last slice of that node said.
 - anything else, ``bus.stats`` above all (the broker sends one every second): only moves the
   world's clock. A node whose last heartbeat is more than ``interval * missed_intervals``
   seconds older than that clock turns ``unknown``, and so do its services.
 
-Health of a service: no observation → unknown; its node unknown → unknown; its ``state``
+Health of a service is judged against its desired state (that of its name on the node it is
+observed on; ``running`` when no slice declares it). No observation → unknown; its node
+unknown → unknown. Declared stopped: its ``state`` check failing (not running, not found) →
+healthy, "stopped, as desired"; ok → degraded, "running, declared stopped"; not observed,
+or an error or a timeout → unknown; its other checks do not count. Otherwise: its ``state``
 check not ok (fail, error or timeout) → down; every check ok → healthy; every check failing
 → down; some → degraded. A node with no heartbeat yet is unknown (and so are its services);
 a node whose agent reports is healthy, or degraded while one of its own checks fails (a
@@ -41,16 +48,21 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
+from actors.domain import publishers, slices
 from actors.domain.observations import Heartbeat, Observation
 from bus.envelope import Message
 
-PREFIXES = ("obs.", "bus.stats")
-"""The topics the observer folds: observations, and the broker's clock ticks."""
+PREFIXES = ("obs.", "bus.stats", slices.PREFIX)
+"""The topics the observer folds: observations, the broker's clock ticks, and the desired
+state node by node."""
 
 HEALTHS = ("healthy", "degraded", "down", "unknown")
 STATE_CHECK = "state"
 NO_HEARTBEAT = "no heartbeat from its agent yet"
 NO_OBSERVATION = "no observation yet"
+STOPPED_AS_DESIRED = "stopped, as desired"
+RUNNING_NOT_DESIRED = "running, declared stopped"
+_NONE_DECLARED: dict[str, str] = {}
 
 # Validators built once, called directly: 2.5 µs an observation here, where
 # ``Observation.model_validate`` takes 3.2 µs and ``TypeAdapter.validate_python`` 2.8 µs.
@@ -112,6 +124,8 @@ class World:
     time: float = 0.0  # its broker time: the world's clock
     nodes: dict[str, NodeState] = field(default_factory=dict)
     services: dict[str, ServiceState] = field(default_factory=dict)
+    # node -> service -> "running" | "stopped": the last desired.node.<node> slice of each
+    desired: dict[str, dict[str, str]] = field(default_factory=dict)
     rejected: int = 0  # payloads that did not validate
     last_rejected: str = ""  # why the last one did not
     # Derived, not saved: no node that still reports goes silent before this time, so most
@@ -179,6 +193,10 @@ def apply(world: World, message: Message) -> list[Change]:
                 node = _on_heartbeat(world, message, parts[2])
             elif parts[3] == "check":
                 node = _on_node_check(world, message, parts[2])
+    elif topic.startswith(slices.PREFIX):  # rare: not on the path of every observation
+        touched = _on_slice(world, message, topic[len(slices.PREFIX) :])
+        silent = _expire(world) if time > world.deadline else ()
+        return _settle(world, None, None, silent, touched) if touched or silent else []
     silent = _expire(world) if time > world.deadline else ()
     if node is None and service is None and not silent:
         return []
@@ -186,8 +204,13 @@ def apply(world: World, message: Message) -> list[Change]:
 
 
 def _settle(
-    world: World, node: str | None, service: str | None, silent: Sequence[str]
+    world: World,
+    node: str | None,
+    service: str | None,
+    silent: Sequence[str],
+    touched: Sequence[str] = (),
 ) -> list[Change]:
+    """``touched``: services whose desired state changed (none with ``service``)."""
     # In name order, not dict order: a world loaded from disk has its dicts sorted, a world
     # built live in the order things appeared, and both must report the same changes.
     changes: list[Change] = []
@@ -202,6 +225,8 @@ def _settle(
     services = [service] if service is not None else []
     if moved:
         services += sorted(n for n, s in world.services.items() if s.node in moved and n != service)
+    if touched:
+        services = sorted(set(services).union(touched))
     for name in services:
         change = _settle_service(world, name, world.services[name])
         if change is not None:
@@ -232,6 +257,30 @@ def _arriving(world: World, service: str, node: str) -> ServiceState:
         state.node = node
         state.checks = {}
     return state
+
+
+def _on_slice(world: World, message: Message, node: str) -> list[str]:
+    """Take a node's slice of the desired state; the services whose desired state moved."""
+    if not publishers.may_publish(message.source, message.topic):
+        _reject(
+            world,
+            message,
+            f"only the supervisor declares the desired state, not {message.source!r}",
+        )
+        return []
+    try:
+        wanted = slices.desired_states(message.payload, node)
+    except ValueError as err:
+        _reject(world, message, str(err))
+        return []
+    before = world.desired.pop(node, _NONE_DECLARED)
+    if wanted:
+        world.desired[node] = wanted
+    return [
+        name
+        for name, state in world.services.items()
+        if state.node == node and before.get(name) != wanted.get(name)
+    ]
 
 
 def _on_heartbeat(world: World, message: Message, node: str) -> str | None:
@@ -371,13 +420,15 @@ def _node_health(world: World, state: NodeState) -> tuple[str, str]:
     return "healthy", every
 
 
-def _service_health(world: World, state: ServiceState) -> tuple[str, str]:
+def _service_health(world: World, name: str, state: ServiceState) -> tuple[str, str]:
     node = world.nodes.get(state.node)
     if node is None or node.health == "unknown":
         return "unknown", f"node {state.node}: {node.reason if node else NO_HEARTBEAT}"
     checks = state.checks
     if not checks:
         return "unknown", NO_OBSERVATION
+    if desired_of(world, name, state) == "stopped":
+        return _stopped_health(checks.get(STATE_CHECK))
     own = checks.get(STATE_CHECK)
     if own is not None and own.outcome != "ok":
         return "down", _failing(checks)
@@ -387,6 +438,22 @@ def _service_health(world: World, state: ServiceState) -> tuple[str, str]:
     if all(c.outcome != "ok" for c in checks.values()):
         return "down", failing
     return "degraded", failing
+
+
+def desired_of(world: World, name: str, state: ServiceState) -> str | None:
+    """What the service should be on the node it is observed on; None if undeclared."""
+    return world.desired.get(state.node, _NONE_DECLARED).get(name)
+
+
+def _stopped_health(own: CheckState | None) -> tuple[str, str]:
+    """A service declared stopped: only its state probe counts."""
+    if own is None:
+        return "unknown", "declared stopped; its state not observed yet"
+    if own.outcome == "fail":
+        return "healthy", STOPPED_AS_DESIRED
+    if own.outcome == "ok":
+        return "degraded", RUNNING_NOT_DESIRED
+    return "unknown", f"declared stopped; {_failing({STATE_CHECK: own})}"
 
 
 def _failing(checks: dict[str, CheckState]) -> str:
@@ -429,7 +496,7 @@ def _settle_node(world: World, name: str, state: NodeState) -> Change | None:
 
 
 def _settle_service(world: World, name: str, state: ServiceState) -> Change | None:
-    health, reason = _service_health(world, state)
+    health, reason = _service_health(world, name, state)
     state.reason = reason
     if health == state.health:
         return None
@@ -470,6 +537,7 @@ def to_dict(world: World) -> dict[str, Any]:
         "last_rejected": world.last_rejected,
         "nodes": nodes_dict(world),
         "services": services_dict(world),
+        "desired": {node: dict(sorted(d.items())) for node, d in sorted(world.desired.items())},
     }
 
 
@@ -497,6 +565,7 @@ def services_dict(world: World) -> dict[str, Any]:
     return {
         name: {
             "node": s.node,
+            "desired": desired_of(world, name, s),
             "health": s.health,
             "reason": s.reason,
             "since": s.since,
@@ -564,6 +633,7 @@ def from_dict(data: dict[str, Any]) -> World:
             last_rejected=str(data["last_rejected"]),
             nodes={str(k): _node_from(v) for k, v in data["nodes"].items()},
             services={str(k): _service_from(v) for k, v in data["services"].items()},
+            desired=_desired_from(data.get("desired", {})),  # none before desired.node.*
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"not a saved world: {type(err).__name__}: {err}") from None
@@ -616,6 +686,19 @@ def _checks_from(data: dict[str, Any]) -> dict[str, CheckState]:
         )
         for cid, c in data.items()
     }
+
+
+def _desired_from(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    found = {}
+    for node, services in data.items():
+        found[str(node)] = {str(name): _desired_state(s) for name, s in services.items()}
+    return found
+
+
+def _desired_state(value: Any) -> str:
+    if value not in slices.STATES:
+        raise ValueError(f"unknown desired state {value!r}")
+    return value
 
 
 def _node_from(d: dict[str, Any]) -> NodeState:

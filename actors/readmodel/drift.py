@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from actors import atomic, desired_state, world_checkpoint
-from actors.domain import compare, evaluation, inventory_files, lifecycle, plan, world
+from actors.domain import (
+    compare,
+    evaluation,
+    inventory_files,
+    lifecycle,
+    plan,
+    rejections,
+    world,
+)
 from actors.domain.inventory import Inventory
 from actors.readmodel import queue
 from actors.readmodel.models import DriftReport, Unobserved
@@ -37,10 +45,14 @@ def read(root: Path, repo: Path) -> DriftReport:
     failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
     revision = desired.revision.id
     epoch = saved.get("epoch", 0) if saved.get("revision") == revision else -1
+    actions = queue.records(root)
     closed = {  # a fix that has ended is not offered again for the same drift
-        a.id: a.state for a in queue.records(root) if a.state in lifecycle.FINAL
+        a.id: a.state for a in actions if a.state in lifecycle.FINAL
     }
-    found = evaluation.evaluate(desired.inventory, revision, state, failures, epoch, closed)
+    rejected = rejections.from_records(a.model_dump(mode="json") for a in actions)
+    found = evaluation.evaluate(
+        desired.inventory, revision, state, failures, epoch, closed, rejected
+    )
     shown = evaluation.report(revision, *found)
     for d in shown["drifts"]:
         declared = desired.inventory.services.get(d["service"])
@@ -65,6 +77,11 @@ def _from_files(data: DataRoot) -> world.World | None:
     summary = atomic.read_json_object(data.world / "summary.json")
     if not summary:
         return None
+    services = atomic.read_json_object(data.world / "services.json")
+    desired: dict[str, dict[str, str]] = {}
+    for name, entry in services.items():
+        if isinstance(entry, dict) and entry.get("desired") is not None:
+            desired.setdefault(str(entry.get("node")), {})[name] = entry["desired"]
     try:
         return world.from_dict(
             {
@@ -73,7 +90,8 @@ def _from_files(data: DataRoot) -> world.World | None:
                 "rejected": summary.get("rejected"),
                 "last_rejected": "",
                 "nodes": atomic.read_json_object(data.world / "nodes.json"),
-                "services": atomic.read_json_object(data.world / "services.json"),
+                "services": services,
+                "desired": desired,
             }
         )
     except ValueError:  # torn between files or from another version: the checkpoint decides

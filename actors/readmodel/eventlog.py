@@ -4,6 +4,11 @@ sequence or time, the latest messages of one kind (a service's observations, the
 
 Every read is bounded: a range by ``limit`` records shown, a look back by ``scan`` records
 read from the end of the log, so a long history never makes a page slow.
+
+What is read back as the control plane's own (a service's observations, the revision the
+supervisor announced, an action's output) is taken only from the part of the control plane
+that may publish it (``actors.domain.publishers``): a message any tool can send (``homelab
+emit``, the inbox) under such a topic is not shown as if the control plane had sent it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import collections
 from collections.abc import Callable
 from pathlib import Path
 
+from actors.domain import publishers
 from bus import envelope, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
@@ -67,6 +73,11 @@ def latest(
     return list(reversed(found))
 
 
+def genuine(message: Message) -> bool:
+    """Sent by whoever may send its topic: the control plane's topics only by their owner."""
+    return publishers.may_publish(message.source, message.topic)
+
+
 def observation_topic(node: str, service: str) -> str:
     return f"obs.node.{node}.service.{service}"
 
@@ -77,13 +88,15 @@ def observations(
     """A service's recent observations (``obs.node.NODE.service.NAME``), newest first. The
     topic must match exactly: the prefix for ``web`` would also take ``web1``."""
     topic = observation_topic(node, service)
-    return latest(root, topic, lambda m: m.topic == topic, limit, scan)
+    return latest(root, topic, lambda m: m.topic == topic and genuine(m), limit, scan)
 
 
 def last_revision(root: Path, scan: int = SCAN * 4) -> dict | None:
     """The payload of the last ``desired.revision`` within the last ``scan`` records (it
     says whether that revision was a rollback), or None."""
-    found = latest(root, "desired.revision", lambda m: m.topic == "desired.revision", 1, scan)
+    found = latest(
+        root, "desired.revision", lambda m: m.topic == "desired.revision" and genuine(m), 1, scan
+    )
     return found[0].payload if found else None
 
 
@@ -103,6 +116,10 @@ def action_output(
     chunks: collections.deque[str] = collections.deque(maxlen=max(lines, 1))
     for body in log.read(after, last, ["action.output"]):
         message = envelope.decode_body(body)
-        if message.topic == "action.output" and message.payload.get("id") == action_id:
+        if (
+            message.topic == "action.output"
+            and message.payload.get("id") == action_id
+            and genuine(message)
+        ):
             chunks.append(str(message.payload.get("chunk", "")))
     return "".join(chunks).splitlines()[-lines:] if lines > 0 else [], last

@@ -28,6 +28,7 @@ class ServiceBrief(View):
     health: str
     reason: str
     since: float | None
+    desired: str | None = None  # running | stopped, as the inventory says; None: undeclared
 
 
 class Counts(View):
@@ -114,6 +115,8 @@ class ServiceView(View):
     since_seq: int
     last_seen: float
     checks: dict[str, CheckView]
+    desired: str | None = None  # running | stopped, what health is judged against; None:
+    # no slice of the desired state declares it (unmanaged, or not yet announced)
 
 
 class WorldView(View):
@@ -132,6 +135,9 @@ class ActionEvent(View):
     by: str
     reason: str
     approval_hash: str = ""
+
+
+DECISIONS = ("approve", "reject", "expire", "obsolete")  # the events that decide an action
 
 
 class ActionView(View):
@@ -157,6 +163,18 @@ class ActionView(View):
     @property
     def created(self) -> float:
         return self.history[0].at if self.history else 0.0
+
+    @property
+    def decision(self) -> ActionEvent | None:
+        """The event that decided it (approved, rejected, expired, obsolete); None while
+        nobody has. An expiry is decided by nobody: its ``by`` is empty (``queue`` in
+        records written before that), its reason says what ran out."""
+        return next((e for e in reversed(self.history) if e.kind in DECISIONS), None)
+
+    @property
+    def ended(self) -> float:
+        """When its last event happened: for an ended action, when it ended."""
+        return self.history[-1].at if self.history else 0.0
 
 
 class ActionDetail(View):
@@ -188,8 +206,9 @@ class DriftView(View):
     managed: bool
     settled: bool
     key: str
-    # (aspect, desired, actual) rows: state, image or version, each check
-    compared: list[tuple[str, str, str]] = []
+    # (aspect, desired, actual, matches) rows: state, image or version, each check; matches
+    # says whether the actual side is what the desired side asks for (compare.Row)
+    compared: list[tuple[str, str, str, bool]] = []
 
 
 class RecommendationView(View):
@@ -205,6 +224,7 @@ class RecommendationView(View):
     approval: str
     attempt: int
     escalated: bool
+    definition: str = ""  # fingerprint of the service's desired definition
 
 
 class HeldView(View):

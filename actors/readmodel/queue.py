@@ -33,13 +33,19 @@ def check_id(action_id: str) -> str:
 
 
 def records(root: Path) -> list[ActionView]:
-    """Every action: pending first, then approved, running, and the rest; newest first."""
+    """Every action: pending first, then approved, running, and the rest; newest first.
+    Open actions by when they were recommended, ended ones by when they ended."""
     found = []
     for path in sorted(DataRoot(root).actions.glob("a-*.json")):
         record = atomic.read_json_object(path)
         if record.get("id") == path.stem and plan.ACTION_ID.fullmatch(path.stem):
             found.append(ActionView.model_validate(record))
-    return sorted(found, key=lambda a: (ORDER.get(a.state, 9), -a.created))
+    return sorted(found, key=_newest_first)
+
+
+def _newest_first(a: ActionView) -> tuple[int, float, str]:
+    group = ORDER.get(a.state, len(ORDER))
+    return group, -(a.created if a.state in ORDER else a.ended), a.id
 
 
 def read(root: Path) -> ActionQueue:

@@ -37,7 +37,9 @@ def build(root: Path, bus: BusStatus) -> Summary:
     return Summary(
         nodes={name: Brief(**_brief(entry)) for name, entry in sorted(nodes.items())},
         services={
-            name: ServiceBrief(node=entry.get("node"), **_brief(entry))
+            name: ServiceBrief(
+                node=entry.get("node"), desired=entry.get("desired"), **_brief(entry)
+            )
             for name, entry in sorted(services.items())
         },
         counts={"nodes": _count(nodes), "services": _count(services)},

@@ -40,6 +40,7 @@ def _service(name: str, entry: dict[str, Any]) -> ServiceView:
     return ServiceView(
         name=name,
         node=entry.get("node", ""),
+        desired=entry.get("desired"),
         health=entry.get("health", "unknown"),
         reason=entry.get("reason", ""),
         since=entry.get("since", 0.0),

@@ -71,6 +71,23 @@ def demo_operator(root: Path, name: str) -> str | None:
     return password
 
 
+def login_hint(root: Path, name: str) -> str:
+    """What a later start of the demo says about the login, whose password it showed once:
+    how to log in and how to set a new password."""
+    from gui import auth
+
+    try:
+        names = auth.Operators(DataRoot(root).operators).names()
+    except auth.AuthError:
+        names = []
+    if name in names:
+        return (
+            f"login: {name}, with the password shown at the first start (to set a new one: "
+            f"`homelab ui add-user {name}`)"
+        )
+    return "login: an operator of `homelab ui users` (to add one: `homelab ui add-user NAME`)"
+
+
 def stop_services(root: Path) -> list[int]:
     """Stop every demo service of ``root``, whoever started it (``up`` or an action)."""
     from homelab.demo import service

@@ -92,6 +92,21 @@ def test_pending_actions_expire():
     assert out[0][0] == "action.expired" and queue.records["a-1"].action.state == "expired"
 
 
+def test_an_expiry_is_decided_by_nobody_and_says_what_ran_out():
+    queue = Queue(approval_ttl=24 * 3600.0)
+    queue.apply(recommended())
+    queue.apply(recommended(2)._replace(payload={**recommended().payload, "id": "a-2"}))
+    queue.apply(request(3, "approve", "oskar", id="a-2", hash=HASH))
+    out, _ = queue.expire(2 * 24 * 3600.0)
+    assert [o[1]["reason"] for o in out] == [
+        "expired after 24 h without a decision",
+        "the approval expired after 24 h before it ran",
+    ]
+    pending_then, approved_then = (queue.records[i].action.history[-1] for i in ("a-1", "a-2"))
+    assert (pending_then.kind, pending_then.by) == ("expire", "")  # not "queue"
+    assert approved_then.by == "" and queue.records["a-2"].action.approved_by == "oskar"
+
+
 def test_only_the_supervisor_recommends():
     queue = Queue()
     forged = recommended()._replace(source="emit")

@@ -67,6 +67,25 @@ def test_the_queue_splits_pending_running_and_history_newest_first(data):
     assert found.pending[0].command_text == "systemctl start -- db.service"
 
 
+def ended(action_id: str, created: float, state: str, kind: str, at: float) -> dict:
+    record = action(action_id, state, created)
+    event = {"kind": kind, "at": at, "by": "oskar", "reason": "", "approval_hash": ""}
+    return record | {"history": [*record["history"], event]}
+
+
+def test_history_lists_ended_actions_by_when_they_ended_newest_first(data):
+    # recommended 03:40, rejected 03:42:36; recommended 03:41, rejected 03:43:50
+    for record in (
+        ended("a-0000000000000001", 1_000.0, "rejected", "reject", 1_156.0),
+        ended("a-0000000000000002", 1_060.0, "rejected", "reject", 1_230.0),
+        ended("a-0000000000000003", 1_120.0, "expired", "expire", 1_150.0),
+    ):
+        atomic.write_json(data.action_file(record["id"]), record)
+    found = queue.read(data.path)
+    assert [a.id[-1] for a in found.history] == ["2", "1", "3"]
+    assert [a.id[-1] for a in queue.records(data.path)] == ["2", "1", "3"]
+
+
 def test_an_action_is_read_only_by_a_well_formed_id(data):
     atomic.write_json(
         data.action_file("a-0000000000000001"), action("a-0000000000000001", "pending", 1.0)
@@ -140,3 +159,23 @@ def test_the_world_lists_nodes_and_services_with_their_checks(data):
     view = world.read(data.path)
     assert view.seq == 5 and [s.name for s in view.services] == ["db"]
     assert view.services[0].checks["state"].since_seq == 3
+
+
+def test_services_carry_their_desired_state_to_the_summary_and_the_world(data):
+    atomic.write_json(data.world / "summary.json", {"seq": 5, "time": 4.0})
+    stopped = {"node": "vps", "desired": "stopped", "health": "healthy", "since": 2.0}
+    atomic.write_json(
+        data.world / "services.json",
+        {
+            "api": stopped | {"reason": "stopped, as desired"},
+            "stray": {"node": "vps", "desired": None, "health": "down", "reason": "r"},
+        },
+    )
+    down = BusStatus(endpoint="tcp://127.0.0.1:9", reachable=False, error="no answer")
+    brief = summary.build(data.path, down)
+    assert brief.services["api"].desired == "stopped" and brief.services["stray"].desired is None
+    assert brief.counts["services"].healthy == 1
+    assert {s.name: s.desired for s in world.read(data.path).services} == {
+        "api": "stopped",
+        "stray": None,
+    }

@@ -15,11 +15,23 @@ from bus.dataroot import DataRoot
 T0 = 1_790_000_000.0  # every record i is stamped T0 + i
 
 
-def write(root: Path, messages: list[tuple[str, dict]], segment_bytes: int = 4096) -> None:
+def owner(topic: str) -> str:
+    """The part of the control plane that publishes ``topic`` (``emit`` for anyone's)."""
+    if topic.startswith("obs.node."):
+        return "agent:" + topic.split(".")[2]
+    if topic.startswith(("desired.", "drift.")):
+        return "supervisor"
+    if topic.startswith("action."):
+        return "executor"
+    return "broker" if topic.startswith("bus.") else "emit"
+
+
+def write(root: Path, messages: list[tuple], segment_bytes: int = 4096) -> None:
+    """Append ``(topic, payload)`` as its owner sends it, or ``(topic, payload, source)``."""
     log, _ = filelog.FileLog.open_for_append(DataRoot(root).events, segment_bytes)
     start = log.last_seq
-    for i, (topic, payload) in enumerate(messages, start + 1):
-        wire = envelope.encode_wire(topic, f"m{i}", "agent:n1", payload)
+    for i, (topic, payload, *source) in enumerate(messages, start + 1):
+        wire = envelope.encode_wire(topic, f"m{i}", source[0] if source else owner(topic), payload)
         log.append([envelope.stamp(wire, i, T0 + i)])
     log.close()
 
@@ -101,3 +113,41 @@ def test_a_running_actions_output_so_far_and_where_the_live_part_begins(root):
         25,
     )
     assert eventlog.action_output(root, "a-3", since=0, lines=10) == ([], 25)
+
+
+def test_a_forged_observation_is_not_shown_as_the_services(root):
+    write(
+        root,
+        [
+            ("obs.node.n1.service.web", {"i": 1}),
+            ("obs.node.n1.service.web", {"i": 2}, "emit"),  # any tool can send this topic
+            ("obs.node.n1.service.web", {"i": 3}, "agent:n2"),  # another node's agent
+        ],
+    )
+    found = eventlog.observations(root, "n1", "web")
+    assert [(m.payload["i"], m.source) for m in found] == [(1, "agent:n1")]
+
+
+def test_a_forged_rollback_does_not_become_the_last_revision(root):
+    write(
+        root,
+        [
+            ("desired.revision", {"revision": "r1", "rollback": False}),
+            ("desired.revision", {"revision": "r1", "rollback": True, "previous": "X"}, "emit"),
+            ("desired.revision", {"revision": "r9", "rollback": True}, "inbox"),
+        ],
+    )
+    assert eventlog.last_revision(root) == {"revision": "r1", "rollback": False}
+
+
+def test_forged_output_lines_are_not_part_of_a_running_actions_output(root):
+    write(
+        root,
+        [
+            ("action.output", {"id": "a-1", "chunk": "real\n"}),
+            ("action.output", {"id": "a-1", "chunk": "rm -rf done\n"}, "emit"),
+            ("action.output", {"id": "a-1", "chunk": "from the queue\n"}, "supervisor"),
+            ("action.output", {"id": "a-1", "chunk": "more\n"}),
+        ],
+    )
+    assert eventlog.action_output(root, "a-1", since=0, lines=10) == (["real", "more"], 4)

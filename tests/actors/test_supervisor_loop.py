@@ -8,7 +8,7 @@ import pytest
 
 from actors.desired_state import Desired
 from actors.domain.inventory import Inventory
-from actors.domain.world import CheckState, NodeState, ServiceState, World
+from actors.domain.world import CheckState, NodeState, ServiceState, World, apply
 from actors.revision import Revision
 from actors.supervisor import Supervisor
 from bus.envelope import Message
@@ -61,6 +61,19 @@ class Loop:
             "r1",
             "cli:oskar",
         )
+
+    def reject(self, action_id: str, reason: str = "not during backups") -> None:
+        self._publish(
+            "action.request.reject",
+            {"id": action_id, "by": "oskar", "reason": reason},
+            f"reject-{action_id}",
+            "cli:oskar",
+        )
+
+    def commit(self, inventory: Inventory, revision: str) -> None:
+        """A new commit of the repository, as ``watch_repository`` takes it."""
+        self.supervisor.desired = Desired(inventory, Revision(revision, revision, revision))
+        self.supervisor.epoch += 1
 
     def fix(self, action_id: str) -> None:
         """Approved, and the executor runs it successfully."""
@@ -129,3 +142,128 @@ def test_a_pending_action_whose_drift_is_gone_is_obsolete(loop):
     loop.supervisor.evaluate_and_publish()
     assert ("action.obsolete", action_id) in loop.topics()
     assert loop.supervisor.queue.records[action_id].action.state == "obsolete"
+
+
+def with_services(**changes: dict) -> Inventory:
+    """The inventory with services added or changed."""
+    data = INVENTORY.model_dump(mode="json", exclude_defaults=True)
+    for name, entry in changes.items():
+        data["services"][name] = data["services"].get(name, {}) | entry
+    return Inventory.model_validate(data)
+
+
+OTHER_SERVICE = {"node": "vps", "kind": "systemd", "unit": "redis.service"}
+
+
+def rejected_fix(loop: Loop) -> str:
+    loop.observe("inactive", "fail")
+    loop.supervisor.evaluate_and_publish()
+    [action_id] = recommended(loop)
+    loop.reject(action_id)
+    assert loop.supervisor.queue.records[action_id].action.state == "rejected"
+    return action_id
+
+
+def test_a_rejection_holds_across_a_commit_that_changes_only_another_service(loop):
+    rejected_fix(loop)
+    loop.commit(with_services(cache=OTHER_SERVICE), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert recommended(loop, mark) == []
+    [report] = [m.payload for m in loop.published[mark:] if m.topic == "drift.report"]
+    assert report["held"] == [
+        {
+            "drift": "db/stopped",
+            "why": "rejected by oskar: not during backups; held until the drift or the "
+            "service's desired state changes",
+        }
+    ]
+
+
+def test_a_rejection_holds_across_a_restart_of_the_supervisor(loop, tmp_path):
+    rejected_fix(loop)
+    before = loop.supervisor
+    before.outbox.close(0)
+    loop.supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")  # from its files
+    loop.supervisor._publish = loop._publish
+    loop.supervisor.world = before.world  # the same drift, still there
+    loop.commit(with_services(cache=OTHER_SERVICE), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert recommended(loop, mark) == []
+
+
+def test_a_commit_that_changes_the_service_brings_its_fix_back(loop):
+    first = rejected_fix(loop)
+    loop.commit(with_services(db={"description": "the main database"}), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    [again] = recommended(loop, mark)
+    assert again != first and loop.supervisor.queue.records[again].action.state == "pending"
+
+
+def test_a_commit_that_changes_the_services_node_brings_its_fix_back(loop):
+    rejected_fix(loop)
+    data = INVENTORY.model_dump(mode="json", exclude_defaults=True)
+    data["nodes"]["vps"]["interval"] = 10
+    loop.commit(Inventory.model_validate(data), "rev2")
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert len(recommended(loop, mark)) == 1
+
+
+def test_the_drift_ending_and_coming_back_brings_its_fix_back(loop):
+    rejected_fix(loop)
+    loop.observe("active", "ok")
+    loop.supervisor.evaluate_and_publish()
+    loop.observe("inactive", "fail")  # a new occurrence of the same drift
+    mark = len(loop.published)
+    loop.supervisor.evaluate_and_publish()
+    assert len(recommended(loop, mark)) == 1
+
+
+def slices_sent(loop: Loop, since: int = 0) -> list[Message]:
+    return [m for m in loop.published[since:] if m.topic.startswith("desired.node.")]
+
+
+def test_each_nodes_desired_state_is_sent_once_and_not_again_after_a_restart(loop, tmp_path):
+    loop.supervisor.publish_slices()
+    [sent] = slices_sent(loop)
+    assert sent.topic == "desired.node.vps" and sent.payload["revision"] == "rev1"
+    assert sent.payload["services"]["db"]["unit"] == "postgresql.service"
+    loop.supervisor.publish_slices()
+    assert len(slices_sent(loop)) == 1  # unchanged: not again
+    loop.supervisor.outbox.close(0)
+    loop.supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")  # from its files
+    loop.supervisor._publish = loop._publish
+    loop.supervisor.desired = Desired(INVENTORY, Revision("rev1", "c1", "x"))
+    loop.supervisor.publish_slices()
+    assert len(slices_sent(loop)) == 1
+
+
+def test_a_service_declared_stopped_and_stopped_is_healthy_in_the_world_it_folds(loop):
+    loop.commit(with_services(db={"desired": "stopped"}), "rev2")
+    loop.supervisor.publish_slices()
+    world = World()
+    beat = {"node": "vps", "interval": 3600.0, "checks": 0, "started_at": 0.0}
+    stopped = {
+        "node": "vps",
+        "service": "db",
+        "check": "state",
+        "outcome": "fail",
+        "detail": "inactive",
+        "facts": {"state": "inactive"},
+        "interval": 5.0,
+        "observed_at": 1.0,
+    }
+    feed = [
+        Message(1, 1.0, "obs.node.vps.agent", "b", "agent:vps", beat),
+        Message(2, 1.0, "obs.node.vps.service.db", "o", "agent:vps", stopped),
+        *slices_sent(loop),
+    ]
+    for message in feed:
+        apply(world, message)
+    assert (world.services["db"].health, world.services["db"].reason) == (
+        "healthy",
+        "stopped, as desired",
+    )

@@ -38,7 +38,8 @@ class Stream:
     def send(self, topic: str, payload: Any, after: float = 0.0) -> list[Change]:
         self.seq += 1
         self.time += after
-        message = Message(self.seq, self.time, topic, f"m{self.seq}", "test", payload)
+        source = "supervisor" if topic.startswith("desired.") else "test"
+        message = Message(self.seq, self.time, topic, f"m{self.seq}", source, payload)
         self.messages.append(message)
         return apply(self.world, message)
 
@@ -70,6 +71,20 @@ class Stream:
 
     def tick(self, after: float) -> list[Change]:
         return self.send("bus.stats", {"seq": self.seq, "rate": 1.0}, after)
+
+    def declare(self, node: str = "web1", source: str = "supervisor", **desired: str):
+        """The supervisor's slice of the desired state for ``node``: each service's
+        ``desired`` as given (the rest of an inventory entry does not matter here)."""
+        self.seq += 1
+        services = {
+            name: {"node": node, "kind": "systemd", "desired": d} for name, d in desired.items()
+        }
+        payload = {"node": node, "revision": "r1", "definition": {}, "services": services}
+        message = Message(
+            self.seq, self.time, f"desired.node.{node}", f"m{self.seq}", source, payload
+        )
+        self.messages.append(message)
+        return apply(self.world, message)
 
     def service(self, name: str = "nginx"):
         return self.world.services[name]
@@ -174,6 +189,114 @@ def test_health_of_a_service(checks, expected_health, expected_reason):
     for check, outcome, detail, facts in checks:
         stream.obs("nginx", check, outcome, detail, **facts)
     assert health(stream) == (expected_health, expected_reason)
+
+
+# -- health against the desired state ---------------------------------------------------------
+
+STOPPED_CASES = [
+    # (id, [(check, outcome, detail, facts)], health, reason)
+    (
+        "stopped, as desired",
+        [("state", "fail", "inactive", {"state": "inactive"}), ("http", "fail", "refused", {})],
+        "healthy",
+        "stopped, as desired",
+    ),
+    (
+        "not found, as good as stopped",
+        [("state", "fail", "no such unit", {"state": "not-found"})],
+        "healthy",
+        "stopped, as desired",
+    ),
+    (
+        "running although declared stopped",
+        [("state", "ok", "", {"state": "active"}), ("http", "ok", "", {})],
+        "degraded",
+        "running, declared stopped",
+    ),
+    (
+        "its state could not be read",
+        [("state", "timeout", "", {}), ("http", "fail", "refused", {})],
+        "unknown",
+        "declared stopped; state: timeout",
+    ),
+    (
+        "only other checks so far",
+        [("http", "fail", "refused", {})],
+        "unknown",
+        "declared stopped; its state not observed yet",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "checks, expected_health, expected_reason",
+    [case[1:] for case in STOPPED_CASES],
+    ids=[case[0] for case in STOPPED_CASES],
+)
+def test_health_of_a_service_declared_stopped(checks, expected_health, expected_reason):
+    stream = Stream()
+    stream.beat()
+    stream.declare(nginx="stopped")
+    for check, outcome, detail, facts in checks:
+        stream.obs("nginx", check, outcome, detail, **facts)
+    assert health(stream) == (expected_health, expected_reason)
+
+
+def test_a_slice_of_the_desired_state_settles_the_services_it_changes():
+    stream = Stream()
+    stream.beat()
+    stream.obs("nginx", "state", "fail", "inactive", state="inactive")
+    stream.obs("db", "state", "ok", state="active")
+    assert health(stream) == ("down", "state: inactive")
+    changes = stream.declare(nginx="stopped", db="running")
+    assert changes == [
+        Change("service", "nginx", "healthy", "down", "stopped, as desired", T0, stream.seq)
+    ]
+    assert stream.declare(nginx="stopped", db="running") == []  # the same again: no change
+    back = stream.declare(db="running")  # nginx no longer declared: judged as running
+    assert [(c.name, c.previous, c.health) for c in back] == [("nginx", "healthy", "down")]
+
+
+def test_a_node_that_left_the_inventory_declares_nothing_any_more():
+    stream = Stream()
+    stream.beat()
+    stream.obs("nginx", "state", "fail", "inactive", state="inactive")
+    stream.declare(nginx="stopped")
+    assert [c.health for c in stream.declare()] == ["down"]  # an empty slice
+    assert stream.world.desired == {}
+
+
+def test_a_service_is_judged_by_the_slice_of_the_node_it_is_observed_on():
+    stream = Stream()
+    stream.beat("web1")
+    stream.obs("nginx", "state", "fail", "inactive", state="inactive")
+    assert stream.declare("web2", nginx="stopped") == []  # declared on another node
+    assert health(stream)[0] == "down"
+
+
+@pytest.mark.parametrize("source", ["emit", "inbox", "agent:web1", "observer"])
+def test_only_the_supervisor_declares_the_desired_state(source):
+    stream = Stream()
+    stream.beat()
+    stream.obs("nginx", "state", "fail", "inactive", state="inactive")
+    assert stream.declare(source=source, nginx="stopped") == []
+    assert health(stream)[0] == "down" and stream.world.desired == {}
+    assert stream.world.rejected == 1 and "supervisor" in stream.world.last_rejected
+
+
+def test_the_world_files_carry_each_services_desired_state():
+    stream = Stream()
+    stream.beat()
+    stream.declare(nginx="stopped", db="running")
+    for name in ("nginx", "db", "stray"):
+        stream.obs(name, "state", "fail", "inactive", state="inactive")
+    written = files(stream.world)["services.json"]
+    assert {name: s["desired"] for name, s in written.items()} == {
+        "db": "running",
+        "nginx": "stopped",
+        "stray": None,  # not declared: judged as running, not claimed to be
+    }
+    assert [written[n]["health"] for n in ("db", "nginx", "stray")] == ["down", "healthy", "down"]
 
 
 def test_a_service_is_unknown_until_its_node_has_a_heartbeat():
@@ -426,6 +549,18 @@ BAD = [
         {"node": "web1", "interval": math.inf, "checks": 0, "started_at": 0},
         "not a finite",
     ),
+    ("desired.node.web1", {"node": "web2", "services": {}}, "node does not match"),
+    ("desired.node.web1", {"node": "web1", "services": []}, "services: not a map"),
+    (
+        "desired.node.web1",
+        {"node": "web1", "services": {"nginx": {"node": "web1", "desired": "paused"}}},
+        "services.nginx.desired",
+    ),
+    (
+        "desired.node.web1",
+        {"node": "web1", "services": {"nginx": {"node": "web2", "desired": "stopped"}}},
+        "not a service of node web1",
+    ),
 ]
 
 
@@ -442,7 +577,7 @@ def test_a_bad_payload_is_skipped_and_counted(topic, payload, why):
     assert after["rejected"] == 1
     assert after["last_rejected"].startswith(f"seq 3 {topic}: ")
     assert why in after["last_rejected"]
-    for key in ("nodes", "services"):
+    for key in ("nodes", "services", "desired"):
         assert after[key] == before[key]
     assert (after["seq"], after["time"]) == (3, T0 + 1)
 
@@ -495,6 +630,7 @@ def test_to_dict_from_dict_round_trip_is_exact():
     stream.obs("nginx", "state", "fail", "exited", **{"state": "exited", "code": 1, "ratio": 0.5})
     stream.obs("nginx", "http", "ok", "fine ünïcode ✓")
     stream.obs(None, "disk", "fail", "full", after=1)
+    stream.declare(nginx="stopped", db="running")
     stream.send("obs.node.web1.agent", {"broken": True})
     stream.tick(after=20)
     data = to_dict(stream.world)
@@ -517,6 +653,16 @@ def test_from_dict_refuses_what_is_not_a_saved_world():
     data["nodes"]["web1"]["health"] = "great"
     with pytest.raises(ValueError, match="unknown health"):
         from_dict(data)
+    with pytest.raises(ValueError, match="unknown desired state"):
+        from_dict({**good, "desired": {"web1": {"nginx": "paused"}}})
+
+
+def test_a_world_saved_before_the_desired_state_was_folded_loads_with_none():
+    stream = Stream()
+    stream.beat()
+    data = to_dict(stream.world)
+    del data["desired"]
+    assert from_dict(data) == stream.world
 
 
 def test_files_and_summary():

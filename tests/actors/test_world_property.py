@@ -1,6 +1,7 @@
 """Property: the fold does not care where it was stopped, saved and resumed.
 
-For any stream of heartbeats, observations, clock ticks and junk, folding it in one go gives
+For any stream of heartbeats, observations, slices of the desired state (some forged), clock
+ticks and junk, folding it in one go gives
 the same world (and the same changes) as folding a prefix, saving the world to JSON, loading
 it and folding the rest. Re-applying anything already applied changes nothing.
 """
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors import atomic
-from actors.domain.world import HEALTHS, World, apply, from_dict, to_dict
+from actors.domain.world import HEALTHS, World, apply, desired_of, from_dict, to_dict
 from bus.envelope import Message
 
 T0 = 1_800_000_000.0
@@ -41,6 +42,12 @@ service_check = st.tuples(
 )
 node_check = st.tuples(st.just("disk"), st.sampled_from(NODES), st.sampled_from(OUTCOMES))
 tick = st.tuples(st.just("tick"))
+desire = st.tuples(
+    st.just("desire"),
+    st.sampled_from(NODES),
+    st.dictionaries(st.sampled_from(SERVICES), st.sampled_from(["running", "stopped"])),
+    st.sampled_from(["supervisor", "supervisor", "supervisor", "emit"]),  # some forged
+)
 junk = st.tuples(
     st.just("junk"),
     st.sampled_from(
@@ -54,7 +61,15 @@ junk = st.tuples(
     ),
 )
 event = st.one_of(
-    heartbeat, heartbeat, service_check, service_check, service_check, node_check, tick, junk
+    heartbeat,
+    heartbeat,
+    service_check,
+    service_check,
+    service_check,
+    node_check,
+    tick,
+    junk,
+    desire,
 )
 steps = st.lists(
     st.tuples(event, st.sampled_from([0.0, 0.0, 0.25, 1.0, 2.0, 4.0, 9.0])), max_size=60
@@ -65,8 +80,13 @@ def messages(events) -> list[Message]:
     out, time = [], T0
     for seq, (item, after) in enumerate(events, 1):
         time += after
-        kind = item[0]
-        if kind == "beat":
+        kind, source = item[0], "test"
+        if kind == "desire":
+            _, node, wanted, source = item
+            topic = f"desired.node.{node}"
+            services = {name: {"node": node, "desired": d} for name, d in wanted.items()}
+            payload = {"node": node, "revision": "r", "definition": {}, "services": services}
+        elif kind == "beat":
             _, node, interval, missed = item
             topic = f"obs.node.{node}.agent"
             payload = {
@@ -97,7 +117,7 @@ def messages(events) -> list[Message]:
             topic, payload = "bus.stats", {"seq": seq}
         else:
             topic, payload = item[1]
-        out.append(Message(seq, time, topic, f"m{seq}", "test", payload))
+        out.append(Message(seq, time, topic, f"m{seq}", source, payload))
     return out
 
 
@@ -122,6 +142,8 @@ def check_invariants(world: World, changes: list[tuple]) -> None:
                 assert state.health == "unknown"
             if kind == "service" and world.nodes[state.node].health == "unknown":
                 assert state.health == "unknown"
+            if kind == "service" and desired_of(world, name, state) == "stopped":
+                assert state.health != "down"  # stopped as desired is healthy
     ids = [f"{c[6]}-{c[0]}-{c[1]}" for c in changes]
     assert len(ids) == len(set(ids)), "two changes of one thing from one message"
 

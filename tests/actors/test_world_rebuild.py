@@ -18,13 +18,21 @@ T0 = 1_800_000_000.0
 
 
 def stream(count: int) -> list[Message]:
-    """Heartbeats, service checks flipping now and then, ticks and foreign topics."""
+    """Heartbeats, service checks flipping now and then, ticks, foreign topics, and now and
+    then a slice of the desired state (one in three forged)."""
     out = []
     for seq in range(1, count + 1):
         time = T0 + seq * 0.5
         node = f"n{seq % 3}"
         kind = seq % 7
-        if kind == 0:
+        source = "test"
+        if seq % 40 == 9:
+            topic = f"desired.node.{node}"
+            wanted = {f"s{k}": "stopped" if (seq // 40 + k) % 3 else "running" for k in range(5)}
+            services = {name: {"node": node, "desired": d} for name, d in wanted.items()}
+            payload = {"node": node, "revision": "r", "definition": {}, "services": services}
+            source = "emit" if seq % 120 == 9 else "supervisor"
+        elif kind == 0:
             topic = f"obs.node.{node}.agent"
             payload = {"node": node, "interval": 5.0, "checks": 1, "started_at": T0}
         elif kind == 1:
@@ -43,7 +51,7 @@ def stream(count: int) -> list[Message]:
                 "interval": 5.0,
                 "observed_at": time,
             }
-        out.append(Message(seq, time, topic, f"m{seq}", "test", payload))
+        out.append(Message(seq, time, topic, f"m{seq}", source, payload))
     return out
 
 
@@ -75,6 +83,8 @@ def test_catch_up_from_segment_files_equals_the_fold(tmp_path: Path):
     assert atomic.dumps(to_dict(world)) == atomic.dumps(to_dict(expected))
     assert world.seq == max(m.seq for m in messages if not m.topic.startswith("world."))
     assert seen and all(c.cause_seq <= 600 for c in seen)
+    assert world.desired and "only the supervisor" in world.last_rejected  # forged: not taken
+    assert any(s.reason == "stopped, as desired" for s in world.services.values())
 
 
 def test_catch_up_stopped_midway_and_resumed_gives_the_same_world(tmp_path, monkeypatch):

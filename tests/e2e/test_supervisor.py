@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -9,8 +10,10 @@ import time
 
 import pytest
 
-from bus import client
-from conftest import child_env, free_port_pair
+from actors import atomic
+from bus import client, envelope
+from bus.dataroot import DataRoot
+from conftest import child_env, free_port_pair, wait_until
 from repos import commit, git, inventory
 
 pytestmark = pytest.mark.slow
@@ -135,3 +138,58 @@ def test_drift_follows_commits_reverts_and_broken_inventories(broker, tmp_path):
         for proc in procs:
             proc.wait(15)
         watch.sub.close()
+
+
+def test_a_service_declared_stopped_and_stopped_is_healthy_in_status(broker, tmp_path):
+    repo, services = tmp_path / "repo", tmp_path / "services"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    commit(repo, inventory(free_port_pair(), services, desired="stopped"), "svc stays stopped")
+    common = ["--root", str(broker.root), "--bus", broker.endpoint]
+    procs = [
+        start("agent", "--node", "here", "--repo", str(repo), *common),
+        start("observer", *common),
+        start("supervisor", "--repo", str(repo), *common),
+    ]
+    watch = Watch(broker.endpoint)
+    data = DataRoot(broker.root)
+
+    def svc_judged() -> dict | None:
+        found = atomic.read_json_object(data.world / "services.json").get("svc")
+        return found if found and found["health"] != "unknown" and data.drift.exists() else None
+
+    try:
+        declared = watch.until(lambda m: m.topic == "desired.node.here")
+        assert declared.source == "supervisor"
+        assert declared.payload["services"]["svc"]["desired"] == "stopped"
+        assert envelope.payload_problem(declared.payload) is None
+        wait_until(svc_judged, 60, "the world to judge svc")
+        shown = status(broker, "--json")
+        report = json.loads(shown.stdout)
+        assert report["services"]["svc"] == {
+            "node": "here",
+            "desired": "stopped",
+            "health": "healthy",
+            "reason": "stopped, as desired",
+            "since": report["services"]["svc"]["since"],
+        }
+        assert report["counts"]["services"]["down"] == 0 and report["drift"]["count"] == 0
+        text = status(broker).stdout
+        assert "stopped, as desired [stopped (desired)]" in text and "drift: none" in text
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(15)
+        watch.sub.close()
+
+
+def status(broker, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "homelab", "status", "--root", str(broker.root)]
+        + ["--bus", broker.endpoint, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=child_env(),
+    )

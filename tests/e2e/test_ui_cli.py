@@ -1,6 +1,6 @@
 """``homelab ui`` and the UI under ``homelab up`` as real processes: operators added by a
 script and on a terminal, a taken UI port refused before anything starts, and the demo's
-login shown once."""
+login shown once (and, on later starts, how to log in)."""
 
 from __future__ import annotations
 
@@ -218,11 +218,14 @@ def test_up_demo_prints_a_demo_login_once(tmp_path):
     _assert_stopped_cleanly(first, code, root)
 
     second = DemoUp(home, bus_port, ui_port, 2)
-    try:
-        second.wait_for(rf"UI: http://127\.0\.0\.1:{ui_port}\n")
+    try:  # no password again, but how to log in and how to set a new one
+        second.wait_for(
+            rf"UI: http://127\.0\.0\.1:{ui_port}  login: demo, with the password shown at "
+            r"the first start \(to set a new one: `homelab ui add-user demo`\)\n"
+        )
     finally:
         code = second.stop()
-    assert "login:" not in second.output()
+    assert login[2] not in second.output()
     assert auth.Operators(DataRoot(root).operators).verify("demo", login[2])
     _assert_stopped_cleanly(second, code, root)
 

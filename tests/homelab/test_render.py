@@ -1,0 +1,88 @@
+"""What ``homelab status`` and ``homelab drift`` print for people, rendered from the read
+model's results into a console that records the text (no processes)."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from actors.readmodel.models import DriftReport
+from homelab import drift_report, render
+
+BUS_DOWN = {"endpoint": "tcp://127.0.0.1:9", "reachable": False, "error": "no answer"}
+
+
+def printed(show, report) -> str:
+    out = io.StringIO()
+    show(report, Console(file=out, width=200, highlight=False, soft_wrap=True))
+    return out.getvalue()
+
+
+def status_report(**services: dict) -> dict:
+    return {
+        "observed": True,
+        "nodes": {"vps": {"health": "healthy", "reason": "heartbeat every 5 s", "since": 1.0}},
+        "services": services,
+        "counts": {
+            "nodes": {"healthy": 1, "degraded": 0, "down": 0, "unknown": 0},
+            "services": {"healthy": len(services), "degraded": 0, "down": 0, "unknown": 0},
+        },
+        "world_seq": 9,
+        "desired": {"revision": "r1", "problems": []},
+        "drift": {"count": 1, "items": ["old_db: unexpected_running"], "recommended": 1},
+        "bus": BUS_DOWN,
+    }
+
+
+def test_status_shows_a_drift_kind_in_words():
+    text = printed(render.status, status_report())
+    assert "drift: 1 (old_db: unexpected running); 1 fix(es) recommended" in text
+    assert "unexpected_running" not in text
+
+
+def test_drift_shows_its_kind_in_words_and_json_keeps_the_kind():
+    drift = {
+        "service": "old",
+        "node": "vps",
+        "kind": "unexpected_running",
+        "detail": "running, declared stopped",
+        "since": 0.0,
+        "seqs": [4, 7],
+        "managed": True,
+        "settled": True,
+        "key": "old/unexpected_running",
+        "compared": [("state", "stopped", "running (active)", False)],
+    }
+    report = DriftReport(
+        revision="r1",
+        drifts=[drift],
+        recommended=[],
+        held=[{"drift": "old/unexpected_running", "why": "policy for stop: ignore"}],
+        drifted=1,
+        world_seq=9,
+        unobserved=[],
+    )
+    text = printed(drift_report.show, report)
+    assert "old                  unexpected running " in text
+    dumped = report.model_dump(mode="json")["drifts"][0]
+    assert dumped["kind"] == "unexpected_running"
+    assert dumped["compared"] == [["state", "stopped", "running (active)", False]]
+
+
+def test_status_shows_a_desired_state_other_than_running():
+    report = status_report(
+        api={
+            "node": "vps",
+            "desired": "stopped",
+            "health": "healthy",
+            "reason": "stopped, as desired",
+            "since": 1.0,
+        },
+        db={"node": "vps", "desired": "running", "health": "healthy", "reason": "ok", "since": 1.0},
+    )
+    lines = printed(render.status, report).splitlines()
+    [api] = [line for line in lines if line.startswith("  api")]
+    [db] = [line for line in lines if line.startswith("  db")]
+    assert "healthy" in api and api.endswith("stopped, as desired [stopped (desired)]")
+    assert "desired" not in db
