@@ -132,5 +132,5 @@ def register(ctx) -> None:
 
         paused.on_value_change(on_pause)
 
-        ctx.feed.subscribe(on_message)
+        ctx.feed.subscribe(on_message, anyone=True)  # everything, with who sent it
         return None

@@ -1,6 +1,6 @@
 """The UI's pages with NiceGUI's simulated user (no browser) over a real plant: a broker,
-agent, observer and supervisor as processes on loopback, three services that should run and
-do not, so the queue holds three real pending actions. The app is ``gui.app.serve`` itself
+agent, observer and supervisor as processes on loopback, six services that should run and
+do not, so the queue holds six real pending actions. The app is ``gui.app.serve`` itself
 (``ui_main.py``) in the test's event loop: the test's side of the bus is asyncio too."""
 
 from __future__ import annotations
@@ -19,22 +19,23 @@ from nicegui import app, storage
 from nicegui.testing import User, user_simulation
 
 from actors import commands
-from bus import aio
+from bus import aio, client
 from bus.envelope import Message
 from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 from gui.auth import Operators
+from gui.tap_log import TapLog
 from repos import commit, git
 
 pytestmark = pytest.mark.slow
 MAIN = Path(__file__).with_name("ui_main.py")
-SERVICES = ("alpha", "bravo", "charlie")
+SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")  # one pending fix each
 WAIT = 15.0  # seconds for anything the page or the bus should show
 
 
 def inventory(folder: Path) -> str:
-    """Three command services on one node, all desired running (none is started)."""
+    """Command services on one node, all desired running (none is started)."""
     demo = [sys.executable, "-m", "homelab.demo.service"]
-    lines = ["nodes:", "  here: {address: 127.0.0.1, interval: 0.5}", "services:"]
+    lines = ["nodes:", "  here: {address: 127.0.0.1, interval: 1.0}", "services:"]
     for name in SERVICES:
         args = ["--name", name, "--port", str(free_port_pair()), "--dir", str(folder)]
         lines += [f"  {name}:", "    node: here", "    kind: command", "    desired: running"]
@@ -78,7 +79,7 @@ def plant(tmp_path_factory) -> Plant:
     root.mkdir()
     repo.mkdir()
     git(repo, "init", "-q")
-    commit(repo, inventory(base / "services"), "three services should run")
+    commit(repo, inventory(base / "services"), "six services should run")
     broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
     common = ["--root", str(root), "--bus", broker.endpoint]
     procs = [
@@ -89,7 +90,7 @@ def plant(tmp_path_factory) -> Plant:
     Operators(root / "ui" / "operators.json").add("oskar", "correct horse")
     p = Plant(broker)
     try:
-        wait_until(lambda: len(p.pending()) == len(SERVICES), 60, "three pending actions")
+        wait_until(lambda: len(p.pending()) == len(SERVICES), 60, "a pending action each")
         wait_until(lambda: world_services(root), WAIT, "the observer's world file")
         yield p
     finally:
@@ -245,3 +246,79 @@ async def bus_seq(plant: Plant) -> int:
         return await publisher.publish("test.mark", {}) + 1
     finally:
         publisher.close()
+
+
+def publish(plant: Plant, source: str, topic: str, payload: dict) -> int:
+    """One message as ``source``, durable when this returns (the broker is another process:
+    blocking here does not stop it)."""
+    publisher = client.Publisher(plant.bus, source, timeout=WAIT)
+    try:
+        return publisher.publish(topic, payload)
+    finally:
+        publisher.close()
+
+
+def observation(detail: str) -> dict:
+    return {"check": "test-probe", "outcome": "ok", "detail": detail, "observed_at": time.time()}
+
+
+async def test_a_services_page_shows_observations_from_its_agent_only(user: User, plant: Plant):
+    service = SERVICES[-1]
+    await log_in(user, f"/world/{service}")
+    table = user.find(marker="observations").elements.pop()
+    topic = f"obs.node.here.service.{service}"
+    publish(plant, "emit", topic, observation("forged by emit"))
+    publish(plant, "agent:here", topic, observation("said by the agent"))
+    details = lambda: [row["detail"] for row in table.rows]  # noqa: E731
+    await eventually(lambda: "said by the agent" in details(), "the agent's observation")
+    assert "forged by emit" not in details()
+
+
+async def test_the_dashboard_announces_a_rollback_from_the_supervisor_only(
+    user: User, plant: Plant
+):
+    await log_in(user, "/")
+    shown = user.find(marker="revision").elements.pop()
+    revision = shown.text.removeprefix("Desired state: revision ")
+    publish(
+        plant, "emit", "desired.revision", {"revision": revision, "rollback": True, "previous": "X"}
+    )
+    publish(plant, "observer", "world.test", {})  # the dashboard looks again
+    await eventually(lambda: user.find(marker="revision").elements.pop() is not shown, "a redraw")
+    assert label_texts(user, "revision") == [f"Desired state: revision {revision}"]
+
+
+async def test_a_running_actions_output_comes_from_the_executor_only(
+    user: User, plant: Plant, monkeypatch
+):
+    pushed: list[str] = []
+    push = TapLog.push
+    monkeypatch.setattr(TapLog, "push", lambda log, text: (pushed.append(text), push(log, text)))
+    action_id = next(iter(plant.pending().values()))["id"]
+    await commands.decide_async(
+        plant.root, plant.bus, action_id, "approve", "tester", channel="cli"
+    )
+    await log_in(user, "/actions")
+    await eventually(lambda: user._sees(marker=f"running-{action_id}"), "the Running card")  # noqa: SLF001
+    await eventually(lambda: pushed, "the output so far (none yet)")
+    publish(plant, "emit", "action.output", {"id": action_id, "chunk": "forged by emit\n"})
+    publish(
+        plant, "executor", "action.output", {"id": action_id, "chunk": "said by the executor\n"}
+    )
+    await eventually(
+        lambda: any("said by the executor" in t for t in pushed), "the executor's line"
+    )
+    assert not any("forged by emit" in t for t in pushed)
+
+
+async def test_the_events_tap_shows_every_message_with_who_sent_it(
+    user: User, plant: Plant, monkeypatch
+):
+    pushed: list[str] = []
+    push = TapLog.push
+    monkeypatch.setattr(TapLog, "push", lambda log, text: (pushed.append(text), push(log, text)))
+    await log_in(user, "/events")
+    publish(plant, "emit", "action.output", {"id": "A-none", "chunk": "forged by emit"})
+    await eventually(
+        lambda: [t for t in pushed if "action.output" in t and "emit" in t], "the line from emit"
+    )
