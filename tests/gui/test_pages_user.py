@@ -1,11 +1,13 @@
 """The UI's pages with NiceGUI's simulated user (no browser) over a real plant: a broker,
-agent, observer and supervisor as processes on loopback, six services that should run and
-do not, so the queue holds six real pending actions. The app is ``gui.app.serve`` itself
-(``ui_main.py``) in the test's event loop: the test's side of the bus is asyncio too."""
+agent, observer and supervisor as processes on loopback, seven services that should run and
+do not, so the queue holds seven real pending actions (each test that decides takes its
+own). The app is ``gui.app.serve`` itself (``ui_main.py``) in the test's event loop: the
+test's side of the bus is asyncio too."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import subprocess
@@ -15,8 +17,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from nicegui import app, storage
+from nicegui import app, context, storage, ui
 from nicegui.testing import User, user_simulation
+from nicegui.testing.user_notify import UserNotify
 
 from actors import commands
 from bus import aio, client
@@ -28,7 +31,7 @@ from repos import commit, git
 
 pytestmark = pytest.mark.slow
 MAIN = Path(__file__).with_name("ui_main.py")
-SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")  # one pending fix each
+SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf")  # one pending fix each
 WAIT = 15.0  # seconds for anything the page or the bus should show
 
 
@@ -115,9 +118,19 @@ async def user(plant: Plant, tmp_path: Path, monkeypatch, caplog) -> AsyncIterat
     monkeypatch.setenv("HOMELAB_TEST_UI_BUS", plant.bus)
     monkeypatch.setattr(storage.Storage, "path", tmp_path / "sessions")  # not ./.nicegui
     async with user_simulation(main_file=MAIN) as simulated:
+        simulated.notify = ClientNotify()
         yield simulated
     errors = [r.getMessage() for r in caplog.get_records("call") if r.levelname == "ERROR"]
     assert not errors, errors
+
+
+class ClientNotify(UserNotify):
+    """The simulation's ``ui.notify`` records every call; the real one needs the client of
+    the slot it is called in, and raises once that slot's element has been deleted."""
+
+    def __call__(self, message: str, **kwargs) -> None:
+        assert context.client  # raises as ui.notify would
+        super().__call__(message, **kwargs)
 
 
 async def log_in(user: User, path: str) -> None:
@@ -321,4 +334,84 @@ async def test_the_events_tap_shows_every_message_with_who_sent_it(
     publish(plant, "emit", "action.output", {"id": "A-none", "chunk": "forged by emit"})
     await eventually(
         lambda: [t for t in pushed if "action.output" in t and "emit" in t], "the line from emit"
+    )
+
+
+async def test_a_decision_answers_though_the_list_redrew_and_its_card_went_first(
+    user: User, plant: Plant, monkeypatch
+):
+    """The answer comes after another decision redrew the list and after this card went:
+    the operator still reads it."""
+    await log_in(user, "/actions")
+    mine, theirs = [record["id"] for record in plant.pending().values()][:2]
+    asked, answer = asyncio.Event(), asyncio.Event()
+    decide = commands.decide_async
+
+    async def late(*args, **kwargs) -> str:
+        asked.set()
+        await answer.wait()
+        said = await decide(*args, **kwargs)
+        await eventually(lambda: not user._sees(marker=f"pending-{mine}"), "my card to go")  # noqa: SLF001
+        gc.collect()  # a server collects at any time: what was deleted is gone
+        return said
+
+    monkeypatch.setattr(commands, "decide_async", late)
+    user.find(marker=f"approve-{mine}").click()
+    await asyncio.wait_for(asked.wait(), WAIT)
+    await decide(plant.root, plant.bus, theirs, "approve", "tester", channel="cli")
+    await eventually(lambda: not user._sees(marker=f"pending-{theirs}"), "the list to redraw")  # noqa: SLF001
+    answer.set()
+    await eventually(lambda: f"{mine} approved by oskar" in user.notify.messages, "the answer")
+
+
+async def test_reject_asks_for_a_reason_and_sends_it_trimmed(user: User, plant: Plant):
+    await log_in(user, "/actions")
+    action_id = next(iter(plant.pending().values()))["id"]
+    since = await bus_seq(plant)
+    reason = user.find(marker="reject-reason").elements.pop()
+    user.find(marker=f"reject-{action_id}").click()
+    assert asked(reason)
+    user.find(marker="reject-cancel").click()
+    assert not asked(reason)
+    user.find(marker=f"reject-{action_id}").click()
+    for typed in ("", "   ", "x" * 501):  # refused in place, the dialog stays
+        user.find(marker="reject-reason").clear().type(typed)
+        reason.error = None
+        user.find(marker="reject-confirm").click()
+        await eventually(lambda: reason.error, f"the refusal of {typed[:5]!r}")
+        assert asked(reason)
+    assert plant.record(action_id)["state"] == "pending"
+    user.find(marker="reject-reason").clear().type("  not during the backup  ")
+    user.find(marker="reject-confirm").click()
+    rejected = await bus_message(
+        plant, since, lambda m: m.topic == "action.rejected" and m.payload["id"] == action_id
+    )
+    assert (rejected.payload["by"], rejected.payload["reason"]) == (
+        "oskar",
+        "not during the backup",
+    )
+    await eventually(lambda: f"{action_id} rejected by oskar" in user.notify.messages, "the answer")
+    assert not asked(reason)
+
+
+def asked(element) -> bool:
+    """Whether the dialog around ``element`` is open (the simulation shows closed ones)."""
+    return any(isinstance(e, ui.dialog) and e.value for e in element.ancestors())
+
+
+async def test_a_decision_on_an_action_decided_meanwhile_says_why_it_was_refused(
+    user: User, plant: Plant
+):
+    await log_in(user, "/actions")
+    action_id = next(iter(plant.pending().values()))["id"]
+    user.find(marker=f"reject-{action_id}").click()
+    assert asked(user.find(marker="reject-reason").elements.pop())
+    await commands.decide_async(
+        plant.root, plant.bus, action_id, "approve", "tester", channel="cli"
+    )
+    await eventually(lambda: not user._sees(marker=f"pending-{action_id}"), "its card to go")  # noqa: SLF001
+    user.find(marker="reject-reason").type("too late")  # the dialog stayed open
+    user.find(marker="reject-confirm").click()
+    await eventually(
+        lambda: any("already approved" in m for m in user.notify.messages), "the refusal"
     )
