@@ -17,6 +17,43 @@ FAILED = ("failed", "timed_out", "interrupted")
 RATE_POINTS = 120  # bus.stats ticks kept on the dashboard's chart
 
 
+def words(name: str) -> str:
+    """A name of the code as people read it: "unexpected_running" -> "unexpected running"."""
+    return str(name).replace("_", " ")
+
+
+def drift_item(item: str) -> str:
+    """A summary's drift line, "SERVICE: KIND", in words."""
+    service, colon, kind = item.rpartition(": ")
+    return f"{service}{colon}{words(kind)}"
+
+
+def compared(rows: list) -> list[tuple[str, str, str, bool]]:
+    """The Drift page's desired | actual rows with whether each matches: the row's own flag
+    where the read model gives one (a ``matches`` field or a fourth item), else judged from
+    the text (a check that wants "ok" matches "ok: 200 OK")."""
+    found = []
+    for row in rows:
+        if isinstance(row, dict):
+            aspect, want, have = row["aspect"], row["desired"], row["actual"]
+            flag = row.get("matches")
+        elif hasattr(row, "matches"):
+            aspect, want, have, flag = row.aspect, row.desired, row.actual, row.matches
+        else:
+            aspect, want, have, *rest = row
+            flag = rest[0] if rest else None
+        same = flag if isinstance(flag, bool) else looks_same(str(want), str(have))
+        found.append((str(aspect), str(want), str(have), same))
+    return found
+
+
+def looks_same(want: str, have: str) -> bool:
+    """ "ok" and "ok: 200 OK", "running" and "running (active)", "stopped" and "not running"."""
+    if want == "stopped":
+        want = "not running"
+    return have == want or have.startswith((f"{want}:", f"{want} ("))
+
+
 def absolute(epoch: float | None) -> str:
     """Local time to the second; "" for no time."""
     return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else ""
@@ -97,7 +134,7 @@ def failures(history: list[ActionView], count: int = 5) -> list[dict[str, str]]:
             found.append(
                 {
                     "id": a.id,
-                    "title": f"{a.state}: {a.type} {service}",
+                    "title": f"{words(a.state)}: {words(a.type)} {service}",
                     "detail": str(a.result.get("detail") or ""),
                     "at": absolute(ended),
                 }

@@ -17,6 +17,7 @@ from actors.readmodel.models import ActionView
 from bus.envelope import Message
 from gui import present, session, theme
 from gui.pages import follow
+from gui.present import words
 from gui.tap_log import TapLog
 
 DESTRUCTIVE = ("stop",)  # asked again before approving
@@ -71,8 +72,8 @@ def history_row(a: ActionView) -> dict:
     return {
         "id": a.id,
         "service": extra.get("service") or "",
-        "type": a.type,
-        "state": a.state,
+        "type": present.words(a.type),
+        "state": present.words(a.state),
         "decided": decision.by if decision else "",
         "at": present.absolute(decision.at if decision else a.created),
         "seconds": a.result.get("seconds", ""),
@@ -177,7 +178,7 @@ class DecisionDialog:
 
     def ask(self, a: ActionView) -> None:
         self.action = a
-        self.title.set_text(f"{self.kind.capitalize()} {a.type} {service_of(a)} ({a.id})?")
+        self.title.set_text(f"{self.kind.capitalize()} {words(a.type)} {service_of(a)} ({a.id})?")
         self.command.set_text(a.command_text)
         if self.reason is not None:
             self.reason.value = ""
@@ -212,7 +213,7 @@ def service_of(a: ActionView) -> str:
 
 def pending_card(a: ActionView, decisions: Decisions) -> ui.card:
     with ui.card().classes("w-full").mark(f"pending-{a.id}") as card:
-        ui.label(f"{a.type} {service_of(a)}").classes("text-lg")
+        ui.label(f"{words(a.type)} {service_of(a)}").classes("text-lg")
         ui.label(f"{a.id} · target {a.target} · revision {a.revision}").classes(
             "text-xs opacity-70 break-all"
         )
@@ -265,7 +266,9 @@ class RunningCards:
             self.cards.pop(gone)[0].delete()
         self.empty.set_visibility(not found)
         for a in found:
-            title = f"{a.state}: {a.type} {a.target} ({a.id}) approved by {a.approved_by}"
+            title = (
+                f"{words(a.state)}: {words(a.type)} {a.target} ({a.id}) approved by {a.approved_by}"
+            )
             if a.id in self.cards:
                 self.cards[a.id][1].set_text(title)
                 continue
@@ -327,7 +330,7 @@ class History:
 def output_dialog(found) -> None:
     a = found.action
     with ui.dialog() as dialog, ui.card().classes("w-full max-w-3xl"):
-        ui.label(f"{a.state}: {a.type} {a.target} ({a.id})").classes("break-all")
+        ui.label(f"{words(a.state)}: {words(a.type)} {a.target} ({a.id})").classes("break-all")
         took = present.duration(a.result.get("seconds"))
         ui.label(
             f"{found.output_path or 'no output stored'}"

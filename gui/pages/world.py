@@ -42,6 +42,8 @@ CHECK_COLUMNS = _columns(
     ("since", "Since"),
     ("last_seen", "Last seen"),
 )
+# the health in its colour (a fixed template: the value is Vue text, never HTML)
+HEALTH_SLOT = '<q-td :props="props" :class="\'health-\' + props.value">{{ props.value }}</q-td>'
 OBSERVATION_COLUMNS = _columns(
     ("seq", "Seq"),
     ("time", "Time"),
@@ -124,6 +126,7 @@ def register(ctx) -> None:
             search = ui.input("Filter").props("clearable").classes("w-64")
             table = ui.table(columns=COLUMNS, rows=rows(view), row_key="name")
             table.classes("w-full").props("wrap-cells").mark("world")
+            table.add_slot("body-cell-health", HEALTH_SLOT)
             search.bind_value_to(table, "filter")
             ui.label("Click a service for its checks and recent observations.").classes(
                 "text-xs opacity-70"
@@ -168,6 +171,7 @@ def register(ctx) -> None:
 
             def show_health(s: ServiceView) -> None:
                 health.set_text(f"{s.health}: {s.reason} · since {present.since(s.since, now)}")
+                health.classes(replace=theme.health(s.health))
 
             show_health(service)
             ui.label("Checks").classes("text-lg")

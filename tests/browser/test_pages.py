@@ -7,6 +7,7 @@ chart (updated in place) and the last failure."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -35,7 +36,8 @@ START = [
 ]
 
 
-def inventory(port: int, folder: Path) -> str:
+def inventory(port: int, folder: Path, ui_port: int) -> str:
+    """svc, whose start fails; its http check (the UI's own /healthz) passes."""
     status = [sys.executable, "-m", "homelab.demo.service", "status", "--name", "svc"]
     status += ["--port", str(port), "--dir", str(folder)]
     return textwrap.dedent(f"""\
@@ -49,6 +51,9 @@ def inventory(port: int, folder: Path) -> str:
             start: {json.dumps(START)}
             stop: {json.dumps(status)}
             status: {json.dumps(status)}
+            checks:
+              - type: http
+                url: http://127.0.0.1:{ui_port}/healthz
     """)
 
 
@@ -69,10 +74,10 @@ def product(tmp_path_factory):
         folder.mkdir()
     broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
     git(repo, "init", "-q")
-    commit(repo, inventory(free_port_pair(), services), "svc should run")
+    ui_port = free_port_pair()
+    commit(repo, inventory(free_port_pair(), services, ui_port), "svc should run")
     Operators(root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
     common = ["--root", str(root), "--bus", broker.endpoint]
-    ui_port = free_port_pair()
     argvs = [
         [sys.executable, "-m", "homelab", *args]
         for args in (
@@ -296,5 +301,68 @@ def test_the_ui_follows_the_systems_colour_scheme(browser, product, scheme):
         tab.get_by_label("Operator").wait_for(timeout=15_000)
         dark = tab.evaluate("document.body.classList.contains('body--dark')")
         assert dark is (scheme == "dark")
+    finally:
+        context.close()
+
+
+COLOUR = "el => getComputedStyle(el).color"
+
+
+def test_the_drift_page_marks_only_what_differs(product, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{product.base}/drift")
+    compared = page.get_by_test_id("compare-svc")
+    expect(compared).to_contain_text("check http", timeout=30_000)
+    differs = compared.get_by_text("not running", exact=False)
+    matches = compared.get_by_text(re.compile(r"^ok: "))  # the check passes: "ok: ..."
+    matches.wait_for(timeout=30_000)
+    desired = compared.get_by_text("running", exact=True)
+    assert matches.evaluate(COLOUR) == desired.evaluate(COLOUR)  # as plain as the desired side
+    assert differs.evaluate(COLOUR) != desired.evaluate(COLOUR)
+
+
+HEALTH_SAMPLES = """() => {
+    const card = document.querySelector('.q-card');
+    const shown = {};
+    for (const health of ['healthy', 'degraded', 'down', 'unknown']) {
+        const span = document.createElement('span');
+        span.className = 'health-' + health;
+        span.textContent = health;
+        card.appendChild(span);
+        shown[health] = getComputedStyle(span).color;
+    }
+    let back = card;
+    while (getComputedStyle(back).backgroundColor === 'rgba(0, 0, 0, 0)') back = back.parentElement;
+    return [shown, getComputedStyle(back).backgroundColor];
+}"""
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast of two CSS rgb() colours."""
+
+    def luminance(colour: str) -> float:
+        r, g, b = (int(v) / 255 for v in re.findall(r"\d+", colour)[:3])
+        f = lambda c: c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4  # noqa: E731
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b)
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_each_health_has_its_own_readable_colour_on_the_dashboard(browser, product, scheme):
+    context = browser.new_context(color_scheme=scheme)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{product.base}/login")
+        submit_login(tab)
+        tab.get_by_text("1 down", exact=True).wait_for(timeout=30_000)  # svc
+        colours, background = tab.evaluate(HEALTH_SAMPLES)
+        assert len(set(colours.values())) == 4, colours
+        for health, colour in colours.items():
+            assert contrast(colour, background) >= 4.5, (health, colour, background)
+        assert tab.get_by_text("1 down", exact=True).evaluate(COLOUR) == colours["down"]
+        assert tab.get_by_text("1 healthy", exact=True).evaluate(COLOUR) == colours["healthy"]
     finally:
         context.close()

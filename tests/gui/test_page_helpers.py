@@ -113,6 +113,38 @@ def test_the_last_failures_are_the_newest_five_with_their_detail():
     assert found[0]["at"] == present.absolute(NOW - 10 + 3)
 
 
+def test_names_of_the_code_are_shown_in_words():
+    assert present.words("unexpected_running") == "unexpected running"
+    assert present.drift_item("svc-1: unexpected_running") == "svc-1: unexpected running"
+    assert present.drift_item("svc: wrong_image") == "svc: wrong image"
+    timed_out = action("a-0000000000000009", "timed_out", NOW)
+    assert present.failures([timed_out])[0]["title"] == "timed out: start db"
+    assert actions.history_row(timed_out)["state"] == "timed out"
+
+
+@pytest.mark.parametrize(
+    ("row", "matches"),
+    [
+        (("check http", "ok", "ok: 200 OK"), True),  # was shown in red
+        (("check http", "ok", "fail: 503 Service Unavailable"), False),
+        (("check http", "ok", "not observed"), False),
+        (("state", "running", "running"), True),
+        (("state", "running", "running (active)"), True),
+        (("state", "running", "not running: status exited 3"), False),
+        (("state", "stopped", "running"), False),
+        (("state", "stopped", "not running (inactive)"), True),
+        (("image", "nginx:1.27", "nginx:1.26"), False),
+        (("image", "nginx:1.27", "nginx:1.27"), True),
+        # the read model's own flag wins over the text
+        (("state", "running", "running", False), False),
+        (("check tcp", "ok", "whatever it says", True), True),
+        ({"aspect": "state", "desired": "a", "actual": "b", "matches": True}, True),
+    ],
+)
+def test_a_compared_row_matches_by_its_own_flag_or_else_by_its_text(row, matches):
+    assert present.compared([row])[0][3] is matches
+
+
 def test_the_rate_chart_keeps_only_its_last_points_from_stats_ticks():
     series = present.RateSeries(size=3)
     assert not series.add(Message(1, NOW, "obs.node.n1.check", "m", "agent:n1", {"rate": 9}))
