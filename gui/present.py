@@ -9,11 +9,13 @@ import datetime as dt
 import json
 from typing import Any
 
+from actors.domain import publishers
 from actors.readmodel import timespec
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 
 FAILED = ("failed", "timed_out", "interrupted")
+LINE_MAX = 400  # characters of one line of the Events page
 RATE_POINTS = 120  # bus.stats ticks kept on the dashboard's chart
 
 
@@ -95,6 +97,22 @@ def duration(seconds: Any) -> str:
 def pretty(payload: Any) -> str:
     """A payload as indented JSON text (what it holds, never interpreted)."""
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=repr)
+
+
+def tap_line(message: Message, dated: bool = False) -> str:
+    """One message on one line: local time (``dated``: with the day), seq, topic, who sent it
+    (said when it is not the topic's owner) and the payload as compact JSON, at most
+    ``LINE_MAX`` characters."""
+    when = dt.datetime.fromtimestamp(message.time)
+    who = message.source
+    if not publishers.may_publish(message.source, message.topic):
+        who += ", not its owner"
+    payload = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False, default=repr)
+    text = (
+        f"{when.strftime('%Y-%m-%d %H:%M:%S' if dated else '%H:%M:%S')} {message.seq:>8} "
+        f"{message.topic} [{who}] {payload}"
+    )
+    return text if len(text) <= LINE_MAX else text[: LINE_MAX - 1] + "…"
 
 
 def record_fields(message: Message) -> list[tuple[str, str]]:

@@ -366,3 +366,46 @@ def test_each_health_has_its_own_readable_colour_on_the_dashboard(browser, produ
         assert tab.get_by_text("1 healthy", exact=True).evaluate(COLOUR) == colours["healthy"]
     finally:
         context.close()
+
+
+LINES_SHOWN = "el => [...el.querySelectorAll(':scope > div > div')].map(line => line.textContent)"
+
+
+def test_the_events_filter_refilters_what_is_shown_and_a_bad_range_says_why(product, page):
+    from playwright.sync_api import expect
+
+    from bus.client import Publisher
+
+    page.goto(f"{product.base}/events")
+    tap = page.get_by_test_id("tap")
+    expect(tap.get_by_text("bus.stats", exact=False).first).to_be_visible(timeout=15_000)
+    with Publisher(product.endpoint, "emit", timeout=10) as publisher:
+        publisher.publish("tool.filtertest", {"n": 1, "note": "from a script"})
+    line = tap.get_by_text("tool.filtertest", exact=False)
+    expect(line).to_be_visible(timeout=10_000)
+    assert re.fullmatch(
+        r'\d\d:\d\d:\d\d +\d+ tool\.filtertest \[emit\] \{"n":1,"note":"from a script"\}',
+        line.inner_text(),
+    )
+    # a filter applies to what is already shown, and taking it away brings the rest back
+    page.get_by_label("Topic prefix").fill("tool.")
+    wait_until(lambda: len(set(map(topic_of, tap.evaluate(LINES_SHOWN)))) == 1, 10, "the filter")
+    assert set(map(topic_of, tap.evaluate(LINES_SHOWN))) == {"tool.filtertest"}
+    page.get_by_label("Topic prefix").fill("")
+    expect(tap.get_by_text("bus.stats", exact=False).first).to_be_visible(timeout=10_000)
+    # a good replay, then a bad range: the old results go and the reason shows in place
+    page.get_by_label("To seq").fill("5")
+    page.get_by_role("button", name="Replay from disk").click()
+    replayed = page.get_by_test_id("replayed")
+    wait_until(lambda: len(replayed.evaluate(LINES_SHOWN)) == 5, 10, "five records")
+    page.get_by_label("From time").fill("2026-01-02T00:00:00")
+    page.get_by_label("To time").fill("2026-01-01T00:00:00")
+    page.get_by_role("button", name="Replay time range").click()
+    expect(
+        page.get_by_text("Nothing replayed: the start is not before the end", exact=False)
+    ).to_be_visible()
+    assert replayed.evaluate(LINES_SHOWN) == []
+
+
+def topic_of(line: str) -> str:
+    return line.split()[2]

@@ -72,10 +72,30 @@ def test_a_replay_by_time_reads_the_range_and_says_what_is_wrong(tmp_path: Path)
     at = dt.datetime.fromtimestamp(NOW + 5).isoformat()
     until = dt.datetime.fromtimestamp(NOW + 9).isoformat()
     shown = events.replay_time(tmp_path, at, until, "", NOW + 100)
-    assert [int(text.split()[0]) for text in shown] == [5, 6, 7, 8]
+    assert [m.seq for m in shown] == [5, 6, 7, 8]
     assert len(events.replay_time(tmp_path, at, "", "t.a", NOW + 100)) == 8  # 5, 7, ... 19
     with pytest.raises(ValueError, match="not before the end"):
         events.replay_time(tmp_path, until, at, "", NOW)
+    with pytest.raises(ValueError, match="pick the time to start from"):
+        events.replay_time(tmp_path, " ", at, "", NOW)
+    assert [m.seq for m in events.replay(tmp_path, 3, 5, "")] == [3, 4, 5]
+    with pytest.raises(ValueError, match="after to seq 5"):
+        events.replay(tmp_path, 9, 5, "")
+
+
+def test_a_line_of_the_tap_has_the_local_time_who_sent_it_and_compact_json():
+    message = Message(42, NOW, "obs.node.n1.check", "m", "agent:n1", {"ok": True, "n": [1, 2]})
+    clock = dt.datetime.fromtimestamp(NOW).strftime("%H:%M:%S")
+    assert present.tap_line(message) == (
+        f'{clock}       42 obs.node.n1.check [agent:n1] {{"ok":true,"n":[1,2]}}'
+    )
+    day = dt.datetime.fromtimestamp(NOW).strftime("%Y-%m-%d")
+    assert present.tap_line(message, dated=True).startswith(f"{day} {clock} ")
+    forged = Message(43, NOW, "action.output", "m", "emit", {"chunk": "x"})
+    assert "[emit, not its owner]" in present.tap_line(forged)
+    long = Message(44, NOW, "t", "m", "emit", {"text": "é" * 1000})
+    assert len(present.tap_line(long)) == present.LINE_MAX
+    assert present.tap_line(long).endswith("…")
 
 
 def action(action_id: str, state: str, at: float, **result) -> ActionView:
