@@ -27,27 +27,27 @@ OUTPUT_LINES = 400  # lines of a running action's output kept on the page
 REASON_MAX = 500  # characters of a rejection's reason
 # what changes the queue: every action.* topic but the running output
 CHANGES = tuple(f"action.{kind}" for kind in publishers.ACTION_PUBLISHERS if kind != "output")
-PHONE_HIDDEN = {"classes": "gt-xs", "headerClasses": "gt-xs"}  # columns a phone leaves out
 HISTORY_COLUMNS = [
-    {"name": name, "label": label, "field": name, "align": "left", "sortable": True} | extra
-    for name, label, extra in (
-        ("id", "Action", PHONE_HIDDEN),
-        ("service", "Service", {}),
-        ("type", "Type", PHONE_HIDDEN),
-        ("state", "Result", {}),
-        ("decided", "Decided by", PHONE_HIDDEN),
-        ("at", "At", PHONE_HIDDEN),
-        ("duration", "Took", {}),
-        ("detail", "Detail", {}),
-        ("output", "Output", {"sortable": False}),
+    {"name": name, "label": label, "field": name, "align": "left", "sortable": name != "output"}
+    for name, label in (
+        ("id", "Action"),
+        ("service", "Service"),
+        ("type", "Type"),
+        ("state", "Result"),
+        ("decided", "Decided by"),
+        ("at", "At"),
+        ("duration", "Took"),
+        ("detail", "Detail"),
+        ("output", "Output"),
     )
 ]
 # The output button: a fixed template (row values are Vue text, never HTML).
-OUTPUT_SLOT = (
-    '<q-td :props="props"><q-btn v-if="props.row.ran" dense flat no-caps size="sm" '
-    'icon="subject" label="Output" :data-testid="\'output-\' + props.row.id" '
-    "@click=\"() => $parent.$emit('output', props.row.id)\"/></q-td>"
+OUTPUT_BUTTON = (
+    '<q-btn v-if="props.row.ran" dense flat no-caps size="sm" icon="subject" label="Output" '
+    ":data-testid=\"'output-' + props.row.id\" "
+    "@click=\"() => $parent.$emit('output', props.row.id)\"/>"
 )
+OUTPUT_SLOT = f'<q-td :props="props">{OUTPUT_BUTTON}</q-td>'
 
 
 def history_rows(history: list[ActionView]) -> list[dict]:
@@ -166,8 +166,8 @@ class DecisionDialog:
         self.kind, self.send = kind, send
         self.action: ActionView | None = None
         with ui.dialog() as self.dialog, ui.card().classes("w-full max-w-lg"):
-            self.title = ui.label().classes("text-lg break-words")
-            self.command = ui.label().classes("font-mono text-xs break-all")
+            self.title = ui.label().classes("text-lg wrap-anywhere")
+            self.command = ui.label().classes("font-mono text-xs wrap-anywhere")
             self.reason = reason_input() if kind == "reject" else None
             with ui.row():
                 color = "negative" if kind == "reject" else "primary"
@@ -215,10 +215,10 @@ def pending_card(a: ActionView, decisions: Decisions) -> ui.card:
     with ui.card().classes("w-full").mark(f"pending-{a.id}") as card:
         ui.label(f"{words(a.type)} {service_of(a)}").classes("text-lg")
         ui.label(f"{a.id} · target {a.target} · revision {a.revision}").classes(
-            "text-xs opacity-70 break-all"
+            "text-xs opacity-70 wrap-anywhere"
         )
         ui.label(str((a.model_extra or {}).get("reason") or "")).mark(f"reason-{a.id}")
-        ui.label(a.command_text).classes("font-mono text-sm break-all").mark(f"command-{a.id}")
+        ui.label(a.command_text).classes("font-mono text-sm wrap-anywhere").mark(f"command-{a.id}")
         with ui.row():
             ui.button("Approve", on_click=lambda: decisions.approve(a)).mark(f"approve-{a.id}")
             ui.button("Reject", color="negative", on_click=lambda: decisions.reject(a)).mark(
@@ -273,7 +273,7 @@ class RunningCards:
                 self.cards[a.id][1].set_text(title)
                 continue
             with self.column, ui.card().classes("w-full").mark(f"running-{a.id}") as card:
-                label = ui.label(title).classes("break-all")
+                label = ui.label(title).classes("wrap-anywhere")
                 log = TapLog(OUTPUT_LINES).classes("w-full h-40").mark(f"output-{a.id}")
             self.cards[a.id] = (card, label, Output(log))
             background_tasks.create(self.catch_up(a), name=f"catch up {a.id}")
@@ -310,6 +310,7 @@ class History:
         )
         self.table.classes("w-full").props("dense wrap-cells").mark("history")
         self.table.add_slot("body-cell-output", OUTPUT_SLOT)
+        theme.cards_on_a_phone(self.table, footer=OUTPUT_BUTTON)
         self.table.on("output", lambda e: self.show_output(str(e.args)))
 
     def show(self, history: list[ActionView]) -> None:
@@ -330,16 +331,16 @@ class History:
 def output_dialog(found) -> None:
     a = found.action
     with ui.dialog() as dialog, ui.card().classes("w-full max-w-3xl"):
-        ui.label(f"{words(a.state)}: {words(a.type)} {a.target} ({a.id})").classes("break-all")
+        ui.label(f"{words(a.state)}: {words(a.type)} {a.target} ({a.id})").classes("wrap-anywhere")
         took = present.duration(a.result.get("seconds"))
         ui.label(
             f"{found.output_path or 'no output stored'}"
             + (f" · took {took}" if took else "")
             + (" · the last 64 KiB" if len(found.output) >= queue.OUTPUT_SHOWN else "")
-        ).classes("text-xs opacity-70 break-all")
+        ).classes("text-xs opacity-70 wrap-anywhere")
         with ui.scroll_area().classes("w-full h-96 border"):
             shown = ui.label(found.output or "(no output)")
-            shown.classes("whitespace-pre-wrap break-all font-mono text-xs")
+            shown.classes("whitespace-pre-wrap wrap-anywhere font-mono text-xs")
             shown.mark(f"history-output-{a.id}")
         ui.button("Close", on_click=dialog.close).props("flat")
     dialog.on("hide", dialog.delete)

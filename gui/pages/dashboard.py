@@ -107,9 +107,9 @@ def failures(found: list[dict]) -> None:
             ui.link(target="/actions").classes("no-underline w-full"),
             ui.card().classes("w-full").mark(f"failure-{f['id']}"),
         ):
-            ui.label(f"{f['title']} · {f['at']}").classes(theme.health("down") + " break-words")
+            ui.label(f"{f['title']} · {f['at']}").classes(theme.health("down") + " wrap-anywhere")
             if f["detail"]:
-                ui.label(f["detail"]).classes("text-xs break-words")
+                ui.label(f["detail"]).classes("text-xs wrap-anywhere")
 
 
 def rate_chart(ctx) -> ui.echart:

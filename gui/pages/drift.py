@@ -26,8 +26,8 @@ def compare_grid(d) -> None:
             ui.label(heading).classes("font-bold")
         for aspect, want, have, same in present.compared(d.compared):
             ui.label(aspect).classes("opacity-70")
-            ui.label(want).classes("break-words")
-            shown = ui.label(have).classes("break-words")
+            ui.label(want).classes("wrap-anywhere")
+            shown = ui.label(have).classes("wrap-anywhere")
             shown.props(f"data-matches={str(same).lower()}")
             if not same:
                 shown.classes("font-bold " + theme.health("down"))
@@ -46,13 +46,13 @@ def causes(d) -> None:
 def drift_card(d, fix, held: str | None) -> None:
     with ui.card().classes("w-full").mark(f"drift-{d.service}"):
         ui.label(f"{d.service} on {d.node}: {present.words(d.kind)}").classes("text-lg")
-        ui.label(d.detail).classes("break-words")
+        ui.label(d.detail).classes("wrap-anywhere")
         if d.compared:
             compare_grid(d)
         causes(d)
         if fix is not None:
             ui.link(f"fix: {present.words(fix.type)} ({fix.approval}) {fix.id}", "/actions")
-            ui.label(drivers.command_text(fix.commands)).classes("font-mono text-xs break-all")
+            ui.label(drivers.command_text(fix.commands)).classes("font-mono text-xs wrap-anywhere")
         elif held is not None:
             ui.label(f"no fix: {held}").classes("text-xs opacity-70")
 
@@ -62,7 +62,7 @@ def report(found) -> None:
         ui.label(found).mark("drift-problem")
         return
     ui.label(f"Revision {found.revision} · world at seq {found.world_seq}").classes(
-        "break-words"
+        "wrap-anywhere"
     ).mark("drift-revision")
     if not found.drifts:
         ui.label("No drift.").mark("no-drift")

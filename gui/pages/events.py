@@ -50,9 +50,9 @@ def show_record(message: Message | None, seq: int) -> None:
         with ui.grid(columns="auto 1fr").classes("gap-x-3 gap-y-0 w-full"):
             for name, value in present.record_fields(message):
                 ui.label(name).classes("opacity-70")
-                ui.label(value).classes("break-all").mark(f"record-{name}")
+                ui.label(value).classes("wrap-anywhere").mark(f"record-{name}")
         ui.label(present.pretty(message.payload)).classes(
-            "whitespace-pre-wrap break-all font-mono text-xs w-full"
+            "whitespace-pre-wrap wrap-anywhere font-mono text-xs w-full"
         ).mark("record-payload")
 
 
@@ -118,7 +118,7 @@ class Replay:
             self.since = ui.input("From time").props("type=datetime-local step=1").mark("from-time")
             self.until = ui.input("To time").props("type=datetime-local step=1").mark("to-time")
             ui.button("Replay time range", on_click=self.by_time).mark("replay-time")
-        self.said = ui.label("").classes("text-xs break-words").mark("replayed-count")
+        self.said = ui.label("").classes("text-xs wrap-anywhere").mark("replayed-count")
         self.log = TapLog(REPLAY_MAX).classes("w-full h-64").mark("replayed")
         self.log.props("data-testid=replayed")
 

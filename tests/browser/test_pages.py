@@ -20,7 +20,9 @@ from chromium import CHROMIUM, FLAGS, OPERATOR, PASSWORD, SERVE, javascript_erro
 
 from actors import commands
 from actors.readmodel import eventlog, queue
+from actors.readmodel.models import ActionView
 from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from gui import present
 from gui.auth import Operators
 from repos import commit, git
 
@@ -276,20 +278,59 @@ def test_a_cross_site_page_cannot_open_the_uis_websocket(browser, product):
         server.server_close()
 
 
-def test_every_page_fits_a_phone_without_horizontal_scrolling(product, page):
+# Text that reaches past the right edge of the window: cut off by its box, or making the
+# page scroll sideways.
+PAST_THE_EDGE = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.childElementCount === 0 && e.textContent.trim() && e.getClientRects().length)
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+    .map(e => e.textContent.trim().slice(0, 40))"""
+# On how many lines ``text`` is drawn, wherever the page shows it.
+LINES_OF = """(text) => {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const found = [];
+    while (walker.nextNode()) {
+        const at = walker.currentNode.textContent.indexOf(text);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(walker.currentNode, at);
+        range.setEnd(walker.currentNode, at + text.length);
+        const rects = [...range.getClientRects()];
+        if (rects.length) found.push(new Set(rects.map(r => Math.round(r.top))).size);
+    }
+    return found;
+}"""
+
+
+def an_ended_action(product: Product) -> ActionView:
+    """The newest action in History (the start of svc, approved and failed, if none yet)."""
+    if not queue.read(product.root).history:
+        commands.decide(product.root, product.endpoint, pending_start(product), "approve", "oskar")
+    return wait_until(lambda: next(iter(queue.read(product.root).history), None), 60, "History")
+
+
+def test_every_page_fits_a_phone_and_shows_everything(product, page):
+    ended = an_ended_action(product)
     page.set_viewport_size({"width": 390, "height": 844})
     for path, shows in (
         ("/", "Messages per second"),
         ("/world", "Filter"),
-        ("/world/svc", "svc"),
+        ("/world/svc", "Recent observations"),
         ("/drift", "Revision"),
-        ("/actions", "Pending"),
         ("/events", "Pause"),
+        ("/actions", "Decided by"),  # History, as cards (looked at below)
     ):
         page.goto(f"{product.base}{path}")
         page.get_by_text(shows).first.wait_for(timeout=15_000)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide at 390"
+        assert page.evaluate(PAST_THE_EDGE) == [], f"{path} cuts text off at the right"
+    # History on a phone: who decided and when, and the id on one line
+    card = page.get_by_test_id(f"card-{ended.id}")
+    decision = next(e for e in reversed(ended.history) if e.kind == "approve")
+    for shown in ("Decided by", decision.by, "At", present.absolute(decision.at)):
+        assert card.get_by_text(shown, exact=True).is_visible(), shown
+    assert card.get_by_test_id(f"output-{ended.id}").is_visible()
+    assert page.evaluate(LINES_OF, ended.id) == [1]
 
 
 @pytest.mark.parametrize("scheme", ["dark", "light"])
