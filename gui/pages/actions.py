@@ -308,7 +308,8 @@ class History:
         self.table = ui.table(
             columns=HISTORY_COLUMNS, rows=[], row_key="id", pagination=HISTORY_PAGE
         )
-        self.table.classes("w-full").props("dense wrap-cells").mark("history")
+        self.table.classes("w-full").props('dense wrap-cells no-data-label="None yet."')
+        self.table.mark("history")
         self.table.add_slot("body-cell-output", OUTPUT_SLOT)
         theme.cards_on_a_phone(self.table, footer=OUTPUT_BUTTON)
         self.table.on("output", lambda e: self.show_output(str(e.args)))
