@@ -349,6 +349,12 @@ def test_the_ui_follows_the_systems_colour_scheme(browser, product, scheme):
 COLOUR = "el => getComputedStyle(el).color"
 
 
+def colour(locator) -> str:
+    """The text colour of what ``locator`` finds; found again when a live redraw replaced
+    it meanwhile (a detached element has no computed colour)."""
+    return wait_until(lambda: locator.evaluate(COLOUR), 10, f"{locator} drawn")
+
+
 def test_the_drift_page_marks_only_what_differs(product, page):
     from playwright.sync_api import expect
 
@@ -359,8 +365,8 @@ def test_the_drift_page_marks_only_what_differs(product, page):
     matches = compared.get_by_text(re.compile(r"^ok: "))  # the check passes: "ok: ..."
     matches.wait_for(timeout=30_000)
     desired = compared.get_by_text("running", exact=True)
-    assert matches.evaluate(COLOUR) == desired.evaluate(COLOUR)  # as plain as the desired side
-    assert differs.evaluate(COLOUR) != desired.evaluate(COLOUR)
+    assert colour(matches) == colour(desired)  # as plain as the desired side
+    assert colour(differs) != colour(desired)
 
 
 HEALTH_SAMPLES = """() => {
@@ -401,10 +407,10 @@ def test_each_health_has_its_own_readable_colour_on_the_dashboard(browser, produ
         tab.get_by_text("1 down", exact=True).wait_for(timeout=30_000)  # svc
         colours, background = tab.evaluate(HEALTH_SAMPLES)
         assert len(set(colours.values())) == 4, colours
-        for health, colour in colours.items():
-            assert contrast(colour, background) >= 4.5, (health, colour, background)
-        assert tab.get_by_text("1 down", exact=True).evaluate(COLOUR) == colours["down"]
-        assert tab.get_by_text("1 healthy", exact=True).evaluate(COLOUR) == colours["healthy"]
+        for health, shown in colours.items():
+            assert contrast(shown, background) >= 4.5, (health, shown, background)
+        assert colour(tab.get_by_text("1 down", exact=True)) == colours["down"]
+        assert colour(tab.get_by_text("1 healthy", exact=True)) == colours["healthy"]
     finally:
         context.close()
 
