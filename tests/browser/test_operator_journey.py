@@ -183,6 +183,7 @@ def test_a_fix_that_arrives_while_the_page_is_open_is_approved_and_says_so(produ
             expect(page.get_by_text("No pending actions.")).to_be_visible(timeout=15_000)
             product.want_running()  # the fix is drawn from the bus, not with the page
             page.get_by_role("button", name="Approve").click(timeout=60_000)
-            expect(page.get_by_text("approved by oskar", exact=False)).to_be_visible()
+            answer = page.locator(".q-notification", has_text="approved by oskar")
+            expect(answer).to_be_visible(timeout=15_000)
         finally:
             browser.close()
