@@ -9,12 +9,51 @@ import datetime as dt
 import json
 from typing import Any
 
+from actors.domain import publishers
 from actors.readmodel import timespec
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 
 FAILED = ("failed", "timed_out", "interrupted")
+LINE_MAX = 400  # characters of one line of the Events page
 RATE_POINTS = 120  # bus.stats ticks kept on the dashboard's chart
+
+
+def words(name: str) -> str:
+    """A name of the code as people read it: "unexpected_running" -> "unexpected running"."""
+    return str(name).replace("_", " ")
+
+
+def drift_item(item: str) -> str:
+    """A summary's drift line, "SERVICE: KIND", in words."""
+    service, colon, kind = item.rpartition(": ")
+    return f"{service}{colon}{words(kind)}"
+
+
+def compared(rows: list) -> list[tuple[str, str, str, bool]]:
+    """The Drift page's desired | actual rows with whether each matches: the row's own flag
+    where the read model gives one (a ``matches`` field or a fourth item), else judged from
+    the text (a check that wants "ok" matches "ok: 200 OK")."""
+    found = []
+    for row in rows:
+        if isinstance(row, dict):
+            aspect, want, have = row["aspect"], row["desired"], row["actual"]
+            flag = row.get("matches")
+        elif hasattr(row, "matches"):
+            aspect, want, have, flag = row.aspect, row.desired, row.actual, row.matches
+        else:
+            aspect, want, have, *rest = row
+            flag = rest[0] if rest else None
+        same = flag if isinstance(flag, bool) else looks_same(str(want), str(have))
+        found.append((str(aspect), str(want), str(have), same))
+    return found
+
+
+def looks_same(want: str, have: str) -> bool:
+    """ "ok" and "ok: 200 OK", "running" and "running (active)", "stopped" and "not running"."""
+    if want == "stopped":
+        want = "not running"
+    return have == want or have.startswith((f"{want}:", f"{want} ("))
 
 
 def absolute(epoch: float | None) -> str:
@@ -60,6 +99,22 @@ def pretty(payload: Any) -> str:
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=repr)
 
 
+def tap_line(message: Message, dated: bool = False) -> str:
+    """One message on one line: local time (``dated``: with the day), seq, topic, who sent it
+    (said when it is not the topic's owner) and the payload as compact JSON, at most
+    ``LINE_MAX`` characters."""
+    when = dt.datetime.fromtimestamp(message.time)
+    who = message.source
+    if not publishers.may_publish(message.source, message.topic):
+        who += ", not its owner"
+    payload = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False, default=repr)
+    text = (
+        f"{when.strftime('%Y-%m-%d %H:%M:%S' if dated else '%H:%M:%S')} {message.seq:>8} "
+        f"{message.topic} [{who}] {payload}"
+    )
+    return text if len(text) <= LINE_MAX else text[: LINE_MAX - 1] + "…"
+
+
 def record_fields(message: Message) -> list[tuple[str, str]]:
     """One record in full, field by field, for the Events page."""
     return [
@@ -97,7 +152,7 @@ def failures(history: list[ActionView], count: int = 5) -> list[dict[str, str]]:
             found.append(
                 {
                     "id": a.id,
-                    "title": f"{a.state}: {a.type} {service}",
+                    "title": f"{words(a.state)}: {words(a.type)} {service}",
                     "detail": str(a.result.get("detail") or ""),
                     "at": absolute(ended),
                 }

@@ -37,113 +37,130 @@ def revision_text(desired: dict, last: dict | None) -> str:
     return text
 
 
+def linked_card(target: str, title: str, wide: bool = False) -> ui.card:
+    """A card that opens the page behind it, headed by ``title``; fill it with ``with``."""
+    with ui.link(target=target).classes("no-underline" + (" w-full" if wide else "")):
+        card = ui.card().classes("w-full" if wide else "min-w-40")
+    with card:
+        ui.label(title).classes("text-sm opacity-70")
+    return card
+
+
+def health_card(title: str, counts) -> None:
+    with linked_card("/world", title):
+        for health in summary.HEALTHS:
+            number = getattr(counts, health)
+            if number:
+                ui.label(f"{number} {health}").classes(theme.health(health)).mark(
+                    f"{title.lower()}-{health}"
+                )
+        if not any(vars(counts).values()):
+            ui.label("none observed yet")
+
+
+def drift_card(drift) -> None:
+    with linked_card("/drift", "Drift"):
+        ui.label(f"{drift.count} drifted").mark("drift-count")
+        for item in drift.items[:5]:
+            ui.label(present.drift_item(item)).classes("text-xs").mark("drift-item")
+
+
+def queue_card(pending: int, running: int) -> None:
+    with linked_card("/actions", "Action Queue"):
+        ui.label(f"{pending} pending").mark("pending-count")
+        ui.label(f"{running} running")
+
+
+def bus_card(bus) -> None:
+    with linked_card("/events", "Bus"):
+        if bus.reachable:
+            ui.label(f"seq {bus.seq}").mark("bus-seq")
+            ui.label(f"{bus.rate:g} msg/s")
+        else:
+            ui.label("unreachable").classes(theme.health("down"))
+
+
+def revision_lines(desired: dict, last_revision: dict | None) -> None:
+    with ui.link(target="/drift").classes("no-underline"):
+        ui.label(revision_text(desired, last_revision)).mark("revision")
+    for problem in desired.get("problems") or []:
+        where = f"{problem.get('file')}:{problem.get('line')}"
+        with ui.link(target="/drift").classes("no-underline"):
+            ui.label(f"{where}: {problem.get('message')}").classes(theme.health("down"))
+
+
+def overview(s, pending: int, running: int, last_revision: dict | None) -> None:
+    with ui.row().classes("w-full gap-3 flex-wrap"):
+        health_card("Nodes", s.counts["nodes"])
+        health_card("Services", s.counts["services"])
+        drift_card(s.drift)
+        queue_card(pending, running)
+        bus_card(s.bus)
+    revision_lines(s.desired or {}, last_revision)
+
+
+def failures(found: list[dict]) -> None:
+    if not found:
+        ui.label("No failed actions.").classes("opacity-70").mark("no-failures")
+    for f in found:
+        with (
+            ui.link(target="/actions").classes("no-underline w-full"),
+            ui.card().classes("w-full").mark(f"failure-{f['id']}"),
+        ):
+            ui.label(f"{f['title']} · {f['at']}").classes(theme.health("down") + " wrap-anywhere")
+            if f["detail"]:
+                ui.label(f["detail"]).classes("text-xs wrap-anywhere")
+
+
+def rate_chart(ctx) -> ui.echart:
+    """The messages per second, from the ticks seen before this page opened on."""
+    rates = present.RateSeries()
+    for message in ctx.feed.recent_trusted():
+        rates.add(message)
+    with linked_card("/events", "Messages per second", wide=True):
+        chart = ui.echart(rate_options(rates)).classes("w-full h-40").mark("rate-chart")
+
+    def on_message(message: Message) -> None:
+        if rates.add(message):  # one point more, the chart element stays
+            chart.options["xAxis"]["data"] = rates.labels
+            chart.options["series"][0]["data"] = rates.values
+            chart.update()
+
+    ctx.feed.subscribe(on_message)
+    return chart
+
+
 def register(ctx) -> None:
+    async def load(last_revision: dict | None):
+        s = await run.io_bound(summary.read, ctx.root, ctx.config.bus, 1.0)
+        q = await run.io_bound(queue.read, ctx.root)
+        shown = (s, len(q.pending), len(q.running), last_revision)
+        return shown, present.failures(q.history, FAILURES_SHOWN)
+
     @ui.page("/")
     async def dashboard() -> RedirectResponse | None:
         operator = session.operator(ctx.operators)
         if operator is None:
             return RedirectResponse("/login")
-
-        @ui.refreshable
-        def cards(s, pending: int, running: int) -> None:
-            with ui.row().classes("w-full gap-3 flex-wrap"):
-                for title, counts in (
-                    ("Nodes", s.counts["nodes"]),
-                    ("Services", s.counts["services"]),
-                ):
-                    with (
-                        ui.link(target="/world").classes("no-underline"),
-                        ui.card().classes("min-w-40"),
-                    ):
-                        ui.label(title).classes("text-sm opacity-70")
-                        for health in ("healthy", "degraded", "down", "unknown"):
-                            number = getattr(counts, health)
-                            if number:
-                                ui.label(f"{number} {health}").mark(f"{title.lower()}-{health}")
-                        if not any(vars(counts).values()):
-                            ui.label("none observed yet")
-                with (
-                    ui.link(target="/drift").classes("no-underline"),
-                    ui.card().classes("min-w-40"),
-                ):
-                    ui.label("Drift").classes("text-sm opacity-70")
-                    ui.label(f"{s.drift.count} drifted").mark("drift-count")
-                    for item in s.drift.items[:5]:
-                        ui.label(item).classes("text-xs")
-                with (
-                    ui.link(target="/actions").classes("no-underline"),
-                    ui.card().classes("min-w-40"),
-                ):
-                    ui.label("Action Queue").classes("text-sm opacity-70")
-                    ui.label(f"{pending} pending").mark("pending-count")
-                    ui.label(f"{running} running")
-                with (
-                    ui.link(target="/events").classes("no-underline"),
-                    ui.card().classes("min-w-40"),
-                ):
-                    ui.label("Bus").classes("text-sm opacity-70")
-                    if s.bus.reachable:
-                        ui.label(f"seq {s.bus.seq}").mark("bus-seq")
-                        ui.label(f"{s.bus.rate:g} msg/s")
-                    else:
-                        ui.label("unreachable").classes("text-negative")
-            with ui.link(target="/drift").classes("no-underline"):
-                ui.label(revision_text(s.desired or {}, last_revision)).mark("revision")
-            for problem in (s.desired or {}).get("problems") or []:
-                where = f"{problem.get('file')}:{problem.get('line')}"
-                with ui.link(target="/drift").classes("no-underline"):
-                    ui.label(f"{where}: {problem.get('message')}").classes("text-negative")
-
-        @ui.refreshable
-        def failed(found: list[dict]) -> None:
-            if not found:
-                ui.label("No failed actions.").classes("opacity-70").mark("no-failures")
-            for f in found:
-                with (
-                    ui.link(target="/actions").classes("no-underline w-full"),
-                    ui.card().classes("w-full").mark(f"failure-{f['id']}"),
-                ):
-                    ui.label(f"{f['title']} · {f['at']}").classes("text-negative break-all")
-                    if f["detail"]:
-                        ui.label(f["detail"]).classes("text-xs break-all")
-
-        last_revision: dict | None = None
-
-        async def load():
-            s = await run.io_bound(summary.read, ctx.root, ctx.config.bus, 1.0)
-            q = await run.io_bound(queue.read, ctx.root)
-            return (s, len(q.pending), len(q.running)), present.failures(q.history, FAILURES_SHOWN)
-
-        rates = present.RateSeries()
-        for message in ctx.feed.recent:  # the ticks seen before this page opened
-            rates.add(message)
-        last_revision = await run.io_bound(eventlog.last_revision, ctx.root)
-        shown, failures = await load()
+        last = {"revision": await run.io_bound(eventlog.last_revision, ctx.root)}
+        shown, failed = await load(last["revision"])
         with theme.frame("Dashboard", operator, session.log_out):
-            cards(*shown)
-            with (
-                ui.link(target="/events").classes("no-underline w-full"),
-                ui.card().classes("w-full"),
-            ):
-                ui.label("Messages per second").classes("text-sm opacity-70")
-                chart = ui.echart(rate_options(rates)).classes("w-full h-40").mark("rate-chart")
+            counts = ui.refreshable(overview)  # this page's own: refresh() redraws only it
+            counts(*shown)
+            rate_chart(ctx)
             ui.label("Last failures").classes("text-xl")
-            failed(failures)
+            last_failures = ui.refreshable(failures)
+            last_failures(failed)
 
         async def refresh() -> None:
-            shown, failures = await load()
-            cards.refresh(*shown)
-            failed.refresh(failures)
+            shown, failed = await load(last["revision"])
+            counts.refresh(*shown)
+            last_failures.refresh(failed)
 
-        def on_message(message: Message) -> None:
-            nonlocal last_revision
+        def on_revision(message: Message) -> None:
             if message.topic == "desired.revision":
-                last_revision = message.payload  # the refresh that follows shows it
-            if rates.add(message):  # one point more, the chart element stays
-                chart.options["xAxis"]["data"] = rates.labels
-                chart.options["series"][0]["data"] = rates.values
-                chart.update()
+                last["revision"] = message.payload  # the refresh that follows shows it
 
-        ctx.feed.subscribe(on_message)
+        ctx.feed.subscribe(on_revision)
         follow(ctx, ("world.", "drift.", "action.", "desired."), refresh)
         return None

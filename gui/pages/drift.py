@@ -17,75 +17,83 @@ from gui.pages import follow
 CAUSES_SHOWN = 20  # sequence numbers linked per drift
 
 
+def compare_grid(d) -> None:
+    """Desired | actual, side by side; an actual that differs in bold, in the colour of
+    "down" (a row's own "matches" flag decides, see ``present.compared``)."""
+    grid = ui.grid(columns="auto 1fr 1fr").classes("w-full gap-x-4 gap-y-0 text-sm")
+    with grid.mark(f"compare-{d.service}").props(f"data-testid=compare-{d.service}"):
+        for heading in ("", "desired", "actual"):
+            ui.label(heading).classes("font-bold")
+        for aspect, want, have, same in present.compared(d.compared):
+            ui.label(aspect).classes("opacity-70")
+            ui.label(want).classes("wrap-anywhere")
+            shown = ui.label(have).classes("wrap-anywhere")
+            shown.props(f"data-matches={str(same).lower()}")
+            if not same:
+                shown.classes("font-bold " + theme.health("down"))
+
+
+def causes(d) -> None:
+    with ui.row().classes("items-center gap-x-2 gap-y-0 flex-wrap text-xs"):
+        ui.label(f"since {present.since(d.since, time.time()) or '?'};")
+        ui.label("caused by seq" if d.seqs else "no observation recorded")
+        for seq in d.seqs[:CAUSES_SHOWN]:  # each opens it on the Events page
+            ui.link(str(seq), f"/events?seq={seq}").mark(f"cause-{seq}")
+        if len(d.seqs) > CAUSES_SHOWN:
+            ui.label(f"and {len(d.seqs) - CAUSES_SHOWN} more")
+
+
+def drift_card(d, fix, held: str | None) -> None:
+    with ui.card().classes("w-full").mark(f"drift-{d.service}"):
+        ui.label(f"{d.service} on {d.node}: {present.words(d.kind)}").classes("text-lg")
+        ui.label(d.detail).classes("wrap-anywhere")
+        if d.compared:
+            compare_grid(d)
+        causes(d)
+        if fix is not None:
+            ui.link(f"fix: {present.words(fix.type)} ({fix.approval}) {fix.id}", "/actions")
+            ui.label(drivers.command_text(fix.commands)).classes("font-mono text-xs wrap-anywhere")
+        elif held is not None:
+            ui.label(f"no fix: {held}").classes("text-xs opacity-70")
+
+
+def report(found) -> None:
+    if isinstance(found, str):
+        ui.label(found).mark("drift-problem")
+        return
+    ui.label(f"Revision {found.revision} · world at seq {found.world_seq}").classes(
+        "wrap-anywhere"
+    ).mark("drift-revision")
+    if not found.drifts:
+        ui.label("No drift.").mark("no-drift")
+    fixes = {r.drift.key: r for r in found.recommended}
+    held = {h.drift: h.why for h in found.held}
+    for d in found.drifts:
+        drift_card(d, fixes.get(d.key), held.get(d.key))
+    for u in found.unobserved:
+        ui.label(f"{u.service}: not observed yet ({u.why})").classes("opacity-70")
+
+
 def register(ctx) -> None:
+    async def load():
+        if ctx.config.repo is None:
+            return "No repository configured (homelab ui --repo, or HOMELAB_REPO)."
+        try:
+            return await run.io_bound(drift.read, ctx.root, ctx.config.repo)
+        except (drift.NoWorld, inventory_files.InventoryError) as err:
+            return str(err)
+
     @ui.page("/drift")
     async def drift_page() -> RedirectResponse | None:
         operator = session.operator(ctx.operators)
         if operator is None:
             return RedirectResponse("/login")
-
-        async def load():
-            if ctx.config.repo is None:
-                return "No repository configured (homelab ui --repo, or HOMELAB_REPO)."
-            try:
-                return await run.io_bound(drift.read, ctx.root, ctx.config.repo)
-            except (drift.NoWorld, inventory_files.InventoryError) as err:
-                return str(err)
-
-        @ui.refreshable
-        def report(found) -> None:
-            if isinstance(found, str):
-                ui.label(found).mark("drift-problem")
-                return
-            ui.label(f"Revision {found.revision} · world at seq {found.world_seq}").mark(
-                "drift-revision"
-            )
-            if not found.drifts:
-                ui.label("No drift.").mark("no-drift")
-            fixes = {r.drift.key: r for r in found.recommended}
-            held = {h.drift: h.why for h in found.held}
-            for d in found.drifts:
-                with ui.card().classes("w-full").mark(f"drift-{d.service}"):
-                    ui.label(f"{d.service} on {d.node}: {d.kind}").classes("text-lg")
-                    ui.label(d.detail)
-                    if d.compared:  # desired | actual, side by side
-                        grid = ui.grid(columns="auto 1fr 1fr").classes(
-                            "w-full gap-x-4 gap-y-0 text-sm"
-                        )
-                        with grid.mark(f"compare-{d.service}").props(
-                            f"data-testid=compare-{d.service}"
-                        ):
-                            for heading in ("", "desired", "actual"):
-                                ui.label(heading).classes("font-bold")
-                            for aspect, want, have in d.compared:
-                                ui.label(aspect).classes("opacity-70")
-                                ui.label(want).classes("break-all")
-                                ui.label(have).classes(
-                                    "break-all" + (" text-negative" if have != want else "")
-                                )
-                    with ui.row().classes("items-center gap-x-2 gap-y-0 flex-wrap text-xs"):
-                        ui.label(f"since {present.since(d.since, time.time()) or '?'};")
-                        ui.label("caused by seq" if d.seqs else "no observation recorded")
-                        for seq in d.seqs[:CAUSES_SHOWN]:  # each opens it on the Events page
-                            ui.link(str(seq), f"/events?seq={seq}").mark(f"cause-{seq}")
-                        if len(d.seqs) > CAUSES_SHOWN:
-                            ui.label(f"and {len(d.seqs) - CAUSES_SHOWN} more")
-                    if d.key in fixes:
-                        fix = fixes[d.key]
-                        ui.link(f"fix: {fix.type} ({fix.approval}) {fix.id}", "/actions")
-                        ui.label(drivers.command_text(fix.commands)).classes(
-                            "font-mono text-xs break-all"
-                        )
-                    elif d.key in held:
-                        ui.label(f"no fix: {held[d.key]}").classes("text-xs opacity-70")
-            for u in found.unobserved:
-                ui.label(f"{u.service}: not observed yet ({u.why})").classes("opacity-70")
-
         with theme.frame("Drift", operator, session.log_out):
-            report(await load())
+            shown = ui.refreshable(report)
+            shown(await load())
 
         async def refresh() -> None:
-            report.refresh(await load())
+            shown.refresh(await load())
 
         follow(ctx, ("drift.", "desired.", "action."), refresh)
         return None

@@ -1,11 +1,12 @@
 """Events: the live tap in the browser (topic-prefix filter, pause), a replay from disk of a
 range by sequence or by time, and one record in full (``/events?seq=N``: what the Drift
-page links to)."""
+page links to). Every message shows, from whoever sent it, with its source."""
 
 from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
@@ -13,29 +14,30 @@ from nicegui import run, ui
 from actors.readmodel import eventlog
 from bus.envelope import Message
 from gui import present, session, theme
+from gui.feed import Feed
 from gui.tap_log import TapLog
 
 LINES = 500
 REPLAY_MAX = 1000
 
 
-def line(message: Message) -> str:
-    payload = " ".join(f"{k}={v}" for k, v in message.payload.items())
-    return f"{message.seq:>8} {message.topic} [{message.source}] {payload}"[:400]
+def replay(root, start: int, end: int, prefix: str) -> list[Message]:
+    """A range by sequence number, both ends included, bounded to ``REPLAY_MAX``."""
+    if start > end:
+        raise ValueError(f"from seq {start} is after to seq {end}: nothing can match")
+    return eventlog.by_seq(root, start, end, prefix, REPLAY_MAX)
 
 
-def replay(root, start: int, end: int, prefix: str) -> list[str]:
-    return [line(m) for m in eventlog.by_seq(root, start, end, prefix, REPLAY_MAX)]
-
-
-def replay_time(root, start: str, end: str, prefix: str, now: float) -> list[str]:
+def replay_time(root, start: str, end: str, prefix: str, now: float) -> list[Message]:
     """A range by time (``start`` inclusive, ``end`` exclusive; no end: up to now), bounded
-    to ``REPLAY_MAX`` lines. ValueError with a line for the operator for a bad time."""
+    to ``REPLAY_MAX`` messages. ValueError with a line for the operator for a bad range."""
+    if not start.strip():
+        raise ValueError("pick the time to start from")
     first = present.parse_time(start, now)
     last = present.parse_time(end, now) if end.strip() else now + 1
     if first >= last:
         raise ValueError("the start is not before the end: nothing can match")
-    return [line(m) for m in eventlog.by_time(root, first, last, prefix, REPLAY_MAX)]
+    return eventlog.by_time(root, first, last, prefix, REPLAY_MAX)
 
 
 def show_record(message: Message | None, seq: int) -> None:
@@ -48,10 +50,100 @@ def show_record(message: Message | None, seq: int) -> None:
         with ui.grid(columns="auto 1fr").classes("gap-x-3 gap-y-0 w-full"):
             for name, value in present.record_fields(message):
                 ui.label(name).classes("opacity-70")
-                ui.label(value).classes("break-all").mark(f"record-{name}")
+                ui.label(value).classes("wrap-anywhere").mark(f"record-{name}")
         ui.label(present.pretty(message.payload)).classes(
-            "whitespace-pre-wrap break-all font-mono text-xs w-full"
+            "whitespace-pre-wrap wrap-anywhere font-mono text-xs w-full"
         ).mark("record-payload")
+
+
+class LiveTap:
+    """The last ``LINES`` messages from the bus, shown through the topic-prefix filter. A
+    new filter redraws what is kept (one push of at most ``LINES`` lines); Pause freezes
+    the view and Resume redraws it with what came meanwhile, so it has no gap."""
+
+    def __init__(self, feed: Feed):
+        self.kept: collections.deque[Message] = collections.deque(feed.recent, maxlen=LINES)
+        self.paused_after: int | None = None  # the last seq shown when paused
+        with ui.row().classes("items-center gap-3 flex-wrap"):
+            self.prefix = ui.input("Topic prefix", placeholder="action.").mark("prefix")
+            self.prefix.props("clearable debounce=250").on_value_change(self.redraw)
+            ui.switch("Pause", on_change=self.pause).mark("pause")
+        self.log = TapLog(LINES, initial=self.lines()).classes("w-full h-96").mark("tap")
+        self.log.props("data-testid=tap")
+        feed.subscribe(self.live, anyone=True)  # everything, with who sent it
+
+    @property
+    def topic_prefix(self) -> str:
+        return (self.prefix.value or "").strip()
+
+    def shows(self, message: Message) -> bool:
+        after = self.paused_after
+        return message.topic.startswith(self.topic_prefix) and (
+            after is None or message.seq <= after
+        )
+
+    def lines(self) -> list[str]:
+        return [present.tap_line(m) for m in self.kept if self.shows(m)]
+
+    def live(self, message: Message) -> None:
+        self.kept.append(message)
+        if self.paused_after is None and self.shows(message):
+            self.log.push(present.tap_line(message))
+
+    def pause(self, event) -> None:
+        if event.value:
+            self.paused_after = self.kept[-1].seq if self.kept else 0
+        else:
+            self.paused_after = None
+            self.redraw()
+
+    def redraw(self) -> None:
+        self.log.clear()
+        shown = self.lines()
+        if shown:
+            self.log.push("\n".join(shown))
+
+
+class Replay:
+    """A range from disk, by sequence or by time, through the tap's prefix. A range that
+    cannot be read clears the old results and says why, in place."""
+
+    def __init__(self, root, seq: int | None, prefix: Callable[[], str]):
+        self.root, self.prefix = root, prefix
+        with ui.row().classes("items-center gap-3 flex-wrap"):
+            self.start = ui.number("From seq", value=seq or 1, min=1, precision=0)
+            self.end = ui.number("To seq", value=(seq or 1) + 99, min=1, precision=0)
+            ui.button("Replay from disk", on_click=self.by_seq).mark("replay")
+        with ui.row().classes("items-center gap-3 flex-wrap"):
+            self.since = ui.input("From time").props("type=datetime-local step=1").mark("from-time")
+            self.until = ui.input("To time").props("type=datetime-local step=1").mark("to-time")
+            ui.button("Replay time range", on_click=self.by_time).mark("replay-time")
+        self.said = ui.label("").classes("text-xs wrap-anywhere").mark("replayed-count")
+        self.log = TapLog(REPLAY_MAX).classes("w-full h-64").mark("replayed")
+        self.log.props("data-testid=replayed")
+
+    async def by_seq(self) -> None:
+        start, end = int(self.start.value or 1), int(self.end.value or 1)
+        await self.show(replay, self.root, start, end, self.prefix())
+
+    async def by_time(self) -> None:
+        since, until = self.since.value or "", self.until.value or ""
+        await self.show(replay_time, self.root, since, until, self.prefix(), time.time())
+
+    async def show(self, read, *args) -> None:
+        self.log.clear()
+        self.said.set_text("reading...")
+        try:
+            found = await run.io_bound(read, *args)
+        except ValueError as err:
+            self.said.set_text(f"Nothing replayed: {err}")
+            self.said.classes(add=theme.health("down"))
+            return
+        self.said.classes(remove=theme.health("down"))
+        capped = " (the first ones only: narrow the range)" if len(found) >= REPLAY_MAX else ""
+        self.said.set_text(f"{len(found)} records{capped}")
+        if found:
+            self.log.push("\n".join(present.tap_line(m, dated=True) for m in found))
 
 
 def register(ctx) -> None:
@@ -63,74 +155,6 @@ def register(ctx) -> None:
         with theme.frame("Events", operator, session.log_out):
             if seq is not None:
                 show_record(await run.io_bound(eventlog.record, ctx.root, seq), seq)
-            with ui.row().classes("items-center gap-3 flex-wrap"):
-                prefix = ui.input("Topic prefix", placeholder="action.").mark("prefix")
-                paused = ui.switch("Pause").mark("pause")
-            recent = [line(m) for m in ctx.feed.recent]  # no filter typed yet
-            tap = TapLog(LINES, initial=recent).classes("w-full h-96").mark("tap")
-            tap.props("data-testid=tap")
-            with ui.row().classes("items-center gap-3 flex-wrap"):
-                start = ui.number("From seq", value=seq or 1, min=1, precision=0)
-                end = ui.number("To seq", value=(seq or 1) + 99, min=1, precision=0)
-
-                async def do_replay() -> None:
-                    shown = await run.io_bound(
-                        replay,
-                        ctx.root,
-                        int(start.value or 1),
-                        int(end.value or 1),
-                        prefix.value or "",
-                    )
-                    fill(shown)
-
-                ui.button("Replay from disk", on_click=do_replay).mark("replay")
-            with ui.row().classes("items-center gap-3 flex-wrap"):
-                since = ui.input("From time").props("type=datetime-local step=1").mark("from-time")
-                until = ui.input("To time").props("type=datetime-local step=1").mark("to-time")
-
-                async def do_replay_time() -> None:
-                    if not since.value:
-                        ui.notify("Pick the time to start from", type="warning")
-                        return
-                    try:
-                        shown = await run.io_bound(
-                            replay_time,
-                            ctx.root,
-                            since.value,
-                            until.value or "",
-                            prefix.value or "",
-                            time.time(),
-                        )
-                    except ValueError as err:
-                        ui.notify(str(err), type="negative")
-                        return
-                    fill(shown)
-
-                ui.button("Replay time range", on_click=do_replay_time).mark("replay-time")
-            replayed_count = ui.label("").classes("text-xs opacity-70").mark("replayed-count")
-            replayed = TapLog(REPLAY_MAX).classes("w-full h-64").mark("replayed")
-
-        def fill(shown: list[str]) -> None:
-            replayed.clear()
-            replayed.push("\n".join(shown))
-            capped = " (the first ones only: narrow the range)" if len(shown) >= REPLAY_MAX else ""
-            replayed_count.set_text(f"{len(shown)} records{capped}")
-
-        held: collections.deque[str] = collections.deque(maxlen=LINES)
-
-        def on_message(message: Message) -> None:
-            if message.topic.startswith(prefix.value or ""):
-                (held.append if paused.value else tap.push)(line(message))
-
-        def on_pause(event) -> None:
-            """Pause freezes the view; what arrived meanwhile (the last LINES) follows on
-            resume, so the tap has no gap."""
-            if not event.value:
-                for text in held:
-                    tap.push(text)
-                held.clear()
-
-        paused.on_value_change(on_pause)
-
-        ctx.feed.subscribe(on_message)
+            tap = LiveTap(ctx.feed)
+            Replay(ctx.root, seq, lambda: tap.topic_prefix)
         return None

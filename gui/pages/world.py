@@ -42,6 +42,8 @@ CHECK_COLUMNS = _columns(
     ("since", "Since"),
     ("last_seen", "Last seen"),
 )
+# the health in its colour (a fixed template: the value is Vue text, never HTML)
+HEALTH_SLOT = '<q-td :props="props" :class="\'health-\' + props.value">{{ props.value }}</q-td>'
 OBSERVATION_COLUMNS = _columns(
     ("seq", "Seq"),
     ("time", "Time"),
@@ -113,6 +115,77 @@ def updated_check(row: dict, observation: dict) -> dict:
     }
 
 
+def table(columns: list[dict], rows: list[dict], key: str, marker: str) -> ui.table:
+    shown = ui.table(columns=columns, rows=rows, row_key=key)
+    shown.classes("w-full").props("dense wrap-cells").mark(marker)
+    return shown
+
+
+class WorldTable:
+    """Every node and service, filterable and sortable; a service opens its page."""
+
+    def __init__(self, view: WorldView):
+        self.view = view
+        search = ui.input("Filter").props("clearable").classes("w-64")
+        self.table = table(COLUMNS, rows(view), "name", "world")
+        self.table.add_slot("body-cell-health", HEALTH_SLOT)
+        theme.cards_on_a_phone(self.table, click="rowClick")
+        self.table.on("rowClick", self.open_row)
+        search.bind_value_to(self.table, "filter")
+        ui.label("Click a service for its checks and recent observations.").classes(
+            "text-xs opacity-70"
+        )
+
+    def show(self, view: WorldView | None = None) -> None:
+        """The rows again: of a newer world, or the same ("3 min ago" grows old)."""
+        self.view = view or self.view
+        self.table.rows = rows(self.view)
+
+    @staticmethod
+    def open_row(e) -> None:
+        row = e.args[1] if isinstance(e.args, list) and len(e.args) > 1 else {}
+        if isinstance(row, dict) and row.get("kind") == "service":
+            ui.navigate.to(f"/world/{quote(str(row['name']), safe='')}")
+
+
+class ServiceDetail:
+    """One service: its health, its checks and its recent observations, newest first; a new
+    observation updates both tables at once (before ``world/`` is written again)."""
+
+    def __init__(self, service: ServiceView, observed: list[Message]):
+        self.topic = eventlog.observation_topic(service.node, service.name)
+        ui.label(f"{service.name} on {service.node}").classes("text-xl wrap-anywhere").mark(
+            "service"
+        )
+        self.health = ui.label().mark("service-health")
+        ui.label("Checks").classes("text-lg")
+        self.checks = table(CHECK_COLUMNS, [], "check", "checks")
+        theme.cards_on_a_phone(self.checks)
+        ui.label(f"Recent observations (last {eventlog.RECENT_OBSERVATIONS}, newest first)")
+        self.recent = table(
+            OBSERVATION_COLUMNS, [observation_row(m) for m in observed], "seq", "observations"
+        )
+        theme.cards_on_a_phone(self.recent)
+        self.show(service)
+
+    def show(self, s: ServiceView) -> None:
+        now = time.time()
+        self.health.set_text(f"{s.health}: {s.reason} · since {present.since(s.since, now)}")
+        self.health.classes(replace=theme.health(s.health))
+        self.checks.rows = check_rows(s, now)
+
+    def observed(self, message: Message) -> None:
+        if message.topic != self.topic:
+            return
+        row = observation_row(message)
+        kept = [r for r in self.recent.rows if r["seq"] != row["seq"]]
+        self.recent.rows = [row, *kept][: eventlog.RECENT_OBSERVATIONS]
+        self.checks.rows = [
+            updated_check(r, message.payload) if r["check"] == row["check"] else r
+            for r in self.checks.rows
+        ]
+
+
 def register(ctx) -> None:
     @ui.page("/world")
     async def world_page() -> RedirectResponse | None:
@@ -121,30 +194,12 @@ def register(ctx) -> None:
             return RedirectResponse("/login")
         view = await run.io_bound(world.read, ctx.root)
         with theme.frame("World", operator, session.log_out):
-            search = ui.input("Filter").props("clearable").classes("w-64")
-            table = ui.table(columns=COLUMNS, rows=rows(view), row_key="name")
-            table.classes("w-full").props("wrap-cells").mark("world")
-            search.bind_value_to(table, "filter")
-            ui.label("Click a service for its checks and recent observations.").classes(
-                "text-xs opacity-70"
-            )
-
-        def open_row(e) -> None:
-            row = e.args[1] if isinstance(e.args, list) and len(e.args) > 1 else {}
-            if isinstance(row, dict) and row.get("kind") == "service":
-                ui.navigate.to(f"/world/{quote(str(row['name']), safe='')}")
-
-        table.on("rowClick", open_row)
+            shown = WorldTable(view)
 
         async def refresh() -> None:
-            nonlocal view
-            view = await run.io_bound(world.read, ctx.root)
-            table.rows = rows(view)
+            shown.show(await run.io_bound(world.read, ctx.root))
 
-        def ages() -> None:  # "3 min ago" grows old: recomputed from what is in memory
-            table.rows = rows(view)
-
-        ui.timer(AGES_EVERY, ages)
+        ui.timer(AGES_EVERY, lambda: shown.show())
         follow(ctx, ("world.",), refresh)
         return None
 
@@ -153,8 +208,7 @@ def register(ctx) -> None:
         operator = session.operator(ctx.operators)
         if operator is None:
             return RedirectResponse("/login")
-        view = await run.io_bound(world.read, ctx.root)
-        service = next((s for s in view.services if s.name == name), None)
+        service = find(await run.io_bound(world.read, ctx.root), name)
         with theme.frame("World", operator, session.log_out):
             ui.link("← World", "/world")
             if service is None:
@@ -162,47 +216,18 @@ def register(ctx) -> None:
                     "no-service"
                 )
                 return None
-            now = time.time()
-            ui.label(f"{service.name} on {service.node}").classes("text-xl").mark("service")
-            health = ui.label().mark("service-health")
-
-            def show_health(s: ServiceView) -> None:
-                health.set_text(f"{s.health}: {s.reason} · since {present.since(s.since, now)}")
-
-            show_health(service)
-            ui.label("Checks").classes("text-lg")
-            checks = ui.table(columns=CHECK_COLUMNS, rows=check_rows(service, now), row_key="check")
-            checks.classes("w-full").props("dense wrap-cells").mark("checks")
-            ui.label(f"Recent observations (last {eventlog.RECENT_OBSERVATIONS}, newest first)")
-            found = await run.io_bound(eventlog.observations, ctx.root, service.node, service.name)
-            recent = ui.table(
-                columns=OBSERVATION_COLUMNS,
-                rows=[observation_row(m) for m in found],
-                row_key="seq",
-            )
-            recent.classes("w-full").props("dense wrap-cells").mark("observations")
-
-        topic = eventlog.observation_topic(service.node, service.name)
-
-        def on_message(message: Message) -> None:
-            if message.topic == topic:
-                row = observation_row(message)
-                kept = [r for r in recent.rows if r["seq"] != row["seq"]]
-                recent.rows = [row, *kept][: eventlog.RECENT_OBSERVATIONS]
-                checks.rows = [
-                    updated_check(r, message.payload) if r["check"] == row["check"] else r
-                    for r in checks.rows
-                ]
+            found = await run.io_bound(eventlog.observations, ctx.root, service.node, name)
+            detail = ServiceDetail(service, found)
 
         async def refresh() -> None:
-            nonlocal now
-            latest = await run.io_bound(world.read, ctx.root)
-            found = next((s for s in latest.services if s.name == name), None)
-            if found is not None:
-                now = time.time()
-                show_health(found)
-                checks.rows = check_rows(found, now)
+            latest = find(await run.io_bound(world.read, ctx.root), name)
+            if latest is not None:
+                detail.show(latest)
 
-        ctx.feed.subscribe(on_message)
+        ctx.feed.subscribe(detail.observed)
         follow(ctx, (f"world.service.{name}",), refresh)
         return None
+
+
+def find(view: WorldView, name: str) -> ServiceView | None:
+    return next((s for s in view.services if s.name == name), None)

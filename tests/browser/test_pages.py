@@ -7,6 +7,7 @@ chart (updated in place) and the last failure."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,9 @@ from chromium import CHROMIUM, FLAGS, OPERATOR, PASSWORD, SERVE, javascript_erro
 
 from actors import commands
 from actors.readmodel import eventlog, queue
+from actors.readmodel.models import ActionView
 from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from gui import present
 from gui.auth import Operators
 from repos import commit, git
 
@@ -35,7 +38,8 @@ START = [
 ]
 
 
-def inventory(port: int, folder: Path) -> str:
+def inventory(port: int, folder: Path, ui_port: int) -> str:
+    """svc, whose start fails; its http check (the UI's own /healthz) passes."""
     status = [sys.executable, "-m", "homelab.demo.service", "status", "--name", "svc"]
     status += ["--port", str(port), "--dir", str(folder)]
     return textwrap.dedent(f"""\
@@ -49,6 +53,9 @@ def inventory(port: int, folder: Path) -> str:
             start: {json.dumps(START)}
             stop: {json.dumps(status)}
             status: {json.dumps(status)}
+            checks:
+              - type: http
+                url: http://127.0.0.1:{ui_port}/healthz
     """)
 
 
@@ -69,10 +76,10 @@ def product(tmp_path_factory):
         folder.mkdir()
     broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
     git(repo, "init", "-q")
-    commit(repo, inventory(free_port_pair(), services), "svc should run")
+    ui_port = free_port_pair()
+    commit(repo, inventory(free_port_pair(), services, ui_port), "svc should run")
     Operators(root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
     common = ["--root", str(root), "--bus", broker.endpoint]
-    ui_port = free_port_pair()
     argvs = [
         [sys.executable, "-m", "homelab", *args]
         for args in (
@@ -274,20 +281,59 @@ def test_a_cross_site_page_cannot_open_the_uis_websocket(browser, product):
         server.server_close()
 
 
-def test_every_page_fits_a_phone_without_horizontal_scrolling(product, page):
+# Text that reaches past the right edge of the window: cut off by its box, or making the
+# page scroll sideways.
+PAST_THE_EDGE = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.childElementCount === 0 && e.textContent.trim() && e.getClientRects().length)
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+    .map(e => e.textContent.trim().slice(0, 40))"""
+# On how many lines ``text`` is drawn, wherever the page shows it.
+LINES_OF = """(text) => {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const found = [];
+    while (walker.nextNode()) {
+        const at = walker.currentNode.textContent.indexOf(text);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(walker.currentNode, at);
+        range.setEnd(walker.currentNode, at + text.length);
+        const rects = [...range.getClientRects()];
+        if (rects.length) found.push(new Set(rects.map(r => Math.round(r.top))).size);
+    }
+    return found;
+}"""
+
+
+def an_ended_action(product: Product) -> ActionView:
+    """The newest action in History (the start of svc, approved and failed, if none yet)."""
+    if not queue.read(product.root).history:
+        commands.decide(product.root, product.endpoint, pending_start(product), "approve", "oskar")
+    return wait_until(lambda: next(iter(queue.read(product.root).history), None), 60, "History")
+
+
+def test_every_page_fits_a_phone_and_shows_everything(product, page):
+    ended = an_ended_action(product)
     page.set_viewport_size({"width": 390, "height": 844})
     for path, shows in (
         ("/", "Messages per second"),
         ("/world", "Filter"),
-        ("/world/svc", "svc"),
+        ("/world/svc", "Recent observations"),
         ("/drift", "Revision"),
-        ("/actions", "Pending"),
         ("/events", "Pause"),
+        ("/actions", "Decided by"),  # History, as cards (looked at below)
     ):
         page.goto(f"{product.base}{path}")
         page.get_by_text(shows).first.wait_for(timeout=15_000)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide at 390"
+        assert page.evaluate(PAST_THE_EDGE) == [], f"{path} cuts text off at the right"
+    # History on a phone: who decided and when, and the id on one line
+    card = page.get_by_test_id(f"card-{ended.id}")
+    decision = next(e for e in reversed(ended.history) if e.kind == "approve")
+    for shown in ("Decided by", decision.by, "At", present.absolute(decision.at)):
+        assert card.get_by_text(shown, exact=True).is_visible(), shown
+    assert card.get_by_test_id(f"output-{ended.id}").is_visible()
+    assert page.evaluate(LINES_OF, ended.id) == [1]
 
 
 @pytest.mark.parametrize("scheme", ["dark", "light"])
@@ -305,3 +351,115 @@ def test_the_ui_follows_the_systems_colour_scheme(browser, product, scheme):
         assert dark is (scheme == "dark")
     finally:
         context.close()
+
+
+COLOUR = "el => getComputedStyle(el).color"
+
+
+def colour(locator) -> str:
+    """The text colour of what ``locator`` finds; found again when a live redraw replaced
+    it meanwhile (a detached element has no computed colour)."""
+    return wait_until(lambda: locator.evaluate(COLOUR), 10, f"{locator} drawn")
+
+
+def test_the_drift_page_marks_only_what_differs(product, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{product.base}/drift")
+    compared = page.get_by_test_id("compare-svc")
+    expect(compared).to_contain_text("check http", timeout=30_000)
+    differs = compared.get_by_text("not running", exact=False)
+    matches = compared.get_by_text(re.compile(r"^ok: "))  # the check passes: "ok: ..."
+    matches.wait_for(timeout=30_000)
+    desired = compared.get_by_text("running", exact=True)
+    assert colour(matches) == colour(desired)  # as plain as the desired side
+    assert colour(differs) != colour(desired)
+
+
+HEALTH_SAMPLES = """() => {
+    const card = document.querySelector('.q-card');
+    const shown = {};
+    for (const health of ['healthy', 'degraded', 'down', 'unknown']) {
+        const span = document.createElement('span');
+        span.className = 'health-' + health;
+        span.textContent = health;
+        card.appendChild(span);
+        shown[health] = getComputedStyle(span).color;
+    }
+    let back = card;
+    while (getComputedStyle(back).backgroundColor === 'rgba(0, 0, 0, 0)') back = back.parentElement;
+    return [shown, getComputedStyle(back).backgroundColor];
+}"""
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast of two CSS rgb() colours."""
+
+    def luminance(colour: str) -> float:
+        r, g, b = (int(v) / 255 for v in re.findall(r"\d+", colour)[:3])
+        f = lambda c: c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4  # noqa: E731
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b)
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_each_health_has_its_own_readable_colour_on_the_dashboard(browser, product, scheme):
+    context = browser.new_context(color_scheme=scheme)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{product.base}/login")
+        submit_login(tab)
+        tab.get_by_text("1 down", exact=True).wait_for(timeout=30_000)  # svc
+        colours, background = tab.evaluate(HEALTH_SAMPLES)
+        assert len(set(colours.values())) == 4, colours
+        for health, shown in colours.items():
+            assert contrast(shown, background) >= 4.5, (health, shown, background)
+        assert colour(tab.get_by_text("1 down", exact=True)) == colours["down"]
+        assert colour(tab.get_by_text("1 healthy", exact=True)) == colours["healthy"]
+    finally:
+        context.close()
+
+
+LINES_SHOWN = "el => [...el.querySelectorAll(':scope > div > div')].map(line => line.textContent)"
+
+
+def test_the_events_filter_refilters_what_is_shown_and_a_bad_range_says_why(product, page):
+    from playwright.sync_api import expect
+
+    from bus.client import Publisher
+
+    page.goto(f"{product.base}/events")
+    tap = page.get_by_test_id("tap")
+    expect(tap.get_by_text("bus.stats", exact=False).first).to_be_visible(timeout=15_000)
+    with Publisher(product.endpoint, "emit", timeout=10) as publisher:
+        publisher.publish("tool.filtertest", {"n": 1, "note": "from a script"})
+    line = tap.get_by_text("tool.filtertest", exact=False)
+    expect(line).to_be_visible(timeout=10_000)
+    assert re.fullmatch(
+        r'\d\d:\d\d:\d\d +\d+ tool\.filtertest \[emit\] \{"n":1,"note":"from a script"\}',
+        line.inner_text(),
+    )
+    # a filter applies to what is already shown, and taking it away brings the rest back
+    page.get_by_label("Topic prefix").fill("tool.")
+    wait_until(lambda: len(set(map(topic_of, tap.evaluate(LINES_SHOWN)))) == 1, 10, "the filter")
+    assert set(map(topic_of, tap.evaluate(LINES_SHOWN))) == {"tool.filtertest"}
+    page.get_by_label("Topic prefix").fill("")
+    expect(tap.get_by_text("bus.stats", exact=False).first).to_be_visible(timeout=10_000)
+    # a good replay, then a bad range: the old results go and the reason shows in place
+    page.get_by_label("To seq").fill("5")
+    page.get_by_role("button", name="Replay from disk").click()
+    replayed = page.get_by_test_id("replayed")
+    wait_until(lambda: len(replayed.evaluate(LINES_SHOWN)) == 5, 10, "five records")
+    page.get_by_label("From time").fill("2026-01-02T00:00:00")
+    page.get_by_label("To time").fill("2026-01-01T00:00:00")
+    page.get_by_role("button", name="Replay time range").click()
+    expect(
+        page.get_by_text("Nothing replayed: the start is not before the end", exact=False)
+    ).to_be_visible()
+    assert replayed.evaluate(LINES_SHOWN) == []
+
+
+def topic_of(line: str) -> str:
+    return line.split()[2]

@@ -72,10 +72,30 @@ def test_a_replay_by_time_reads_the_range_and_says_what_is_wrong(tmp_path: Path)
     at = dt.datetime.fromtimestamp(NOW + 5).isoformat()
     until = dt.datetime.fromtimestamp(NOW + 9).isoformat()
     shown = events.replay_time(tmp_path, at, until, "", NOW + 100)
-    assert [int(text.split()[0]) for text in shown] == [5, 6, 7, 8]
+    assert [m.seq for m in shown] == [5, 6, 7, 8]
     assert len(events.replay_time(tmp_path, at, "", "t.a", NOW + 100)) == 8  # 5, 7, ... 19
     with pytest.raises(ValueError, match="not before the end"):
         events.replay_time(tmp_path, until, at, "", NOW)
+    with pytest.raises(ValueError, match="pick the time to start from"):
+        events.replay_time(tmp_path, " ", at, "", NOW)
+    assert [m.seq for m in events.replay(tmp_path, 3, 5, "")] == [3, 4, 5]
+    with pytest.raises(ValueError, match="after to seq 5"):
+        events.replay(tmp_path, 9, 5, "")
+
+
+def test_a_line_of_the_tap_has_the_local_time_who_sent_it_and_compact_json():
+    message = Message(42, NOW, "obs.node.n1.check", "m", "agent:n1", {"ok": True, "n": [1, 2]})
+    clock = dt.datetime.fromtimestamp(NOW).strftime("%H:%M:%S")
+    assert present.tap_line(message) == (
+        f'{clock}       42 obs.node.n1.check [agent:n1] {{"ok":true,"n":[1,2]}}'
+    )
+    day = dt.datetime.fromtimestamp(NOW).strftime("%Y-%m-%d")
+    assert present.tap_line(message, dated=True).startswith(f"{day} {clock} ")
+    forged = Message(43, NOW, "action.output", "m", "emit", {"chunk": "x"})
+    assert "[emit, not its owner]" in present.tap_line(forged)
+    long = Message(44, NOW, "t", "m", "emit", {"text": "é" * 1000})
+    assert len(present.tap_line(long)) == present.LINE_MAX
+    assert present.tap_line(long).endswith("…")
 
 
 def action(action_id: str, state: str, at: float, **result) -> ActionView:
@@ -111,6 +131,38 @@ def test_the_last_failures_are_the_newest_five_with_their_detail():
     assert [f["id"] for f in found] == [f"a-{i:016x}" for i in (1, 2, 4, 5, 6)]
     assert found[0]["title"] == "failed: start db" and found[0]["detail"] == "exit 1"
     assert found[0]["at"] == present.absolute(NOW - 10 + 3)
+
+
+def test_names_of_the_code_are_shown_in_words():
+    assert present.words("unexpected_running") == "unexpected running"
+    assert present.drift_item("svc-1: unexpected_running") == "svc-1: unexpected running"
+    assert present.drift_item("svc: wrong_image") == "svc: wrong image"
+    timed_out = action("a-0000000000000009", "timed_out", NOW)
+    assert present.failures([timed_out])[0]["title"] == "timed out: start db"
+    assert actions.history_row(timed_out)["state"] == "timed out"
+
+
+@pytest.mark.parametrize(
+    ("row", "matches"),
+    [
+        (("check http", "ok", "ok: 200 OK"), True),  # was shown in red
+        (("check http", "ok", "fail: 503 Service Unavailable"), False),
+        (("check http", "ok", "not observed"), False),
+        (("state", "running", "running"), True),
+        (("state", "running", "running (active)"), True),
+        (("state", "running", "not running: status exited 3"), False),
+        (("state", "stopped", "running"), False),
+        (("state", "stopped", "not running (inactive)"), True),
+        (("image", "nginx:1.27", "nginx:1.26"), False),
+        (("image", "nginx:1.27", "nginx:1.27"), True),
+        # the read model's own flag wins over the text
+        (("state", "running", "running", False), False),
+        (("check tcp", "ok", "whatever it says", True), True),
+        ({"aspect": "state", "desired": "a", "actual": "b", "matches": True}, True),
+    ],
+)
+def test_a_compared_row_matches_by_its_own_flag_or_else_by_its_text(row, matches):
+    assert present.compared([row])[0][3] is matches
 
 
 def test_the_rate_chart_keeps_only_its_last_points_from_stats_ticks():

@@ -1,11 +1,13 @@
 """The UI's pages with NiceGUI's simulated user (no browser) over a real plant: a broker,
-agent, observer and supervisor as processes on loopback, three services that should run and
-do not, so the queue holds three real pending actions. The app is ``gui.app.serve`` itself
-(``ui_main.py``) in the test's event loop: the test's side of the bus is asyncio too."""
+agent, observer and supervisor as processes on loopback, seven services that should run and
+do not, so the queue holds seven real pending actions (each test that decides takes its
+own). The app is ``gui.app.serve`` itself (``ui_main.py``) in the test's event loop: the
+test's side of the bus is asyncio too."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import subprocess
@@ -15,28 +17,30 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from nicegui import storage
+from nicegui import context, storage, ui
 from nicegui.testing import User, user_simulation
+from nicegui.testing.user_notify import UserNotify
 
 from actors import commands
-from bus import aio
+from bus import aio, client
 from bus.envelope import Message
 from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 from gui import session
 from gui.auth import Operators
+from gui.tap_log import TapLog
 from repos import commit, git
 
 pytestmark = pytest.mark.slow
 MAIN = Path(__file__).with_name("ui_main.py")
-SERVICES = ("alpha", "bravo", "charlie")
+SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf")  # one pending fix each
 LOGIN = '<input type="hidden" name="redirect_to"'  # the login form's mark
 WAIT = 15.0  # seconds for anything the page or the bus should show
 
 
 def inventory(folder: Path) -> str:
-    """Three command services on one node, all desired running (none is started)."""
+    """Command services on one node, all desired running (none is started)."""
     demo = [sys.executable, "-m", "homelab.demo.service"]
-    lines = ["nodes:", "  here: {address: 127.0.0.1, interval: 0.5}", "services:"]
+    lines = ["nodes:", "  here: {address: 127.0.0.1, interval: 1.0}", "services:"]
     for name in SERVICES:
         args = ["--name", name, "--port", str(free_port_pair()), "--dir", str(folder)]
         lines += [f"  {name}:", "    node: here", "    kind: command", "    desired: running"]
@@ -80,7 +84,7 @@ def plant(tmp_path_factory) -> Plant:
     root.mkdir()
     repo.mkdir()
     git(repo, "init", "-q")
-    commit(repo, inventory(base / "services"), "three services should run")
+    commit(repo, inventory(base / "services"), "six services should run")
     broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
     common = ["--root", str(root), "--bus", broker.endpoint]
     procs = [
@@ -91,7 +95,7 @@ def plant(tmp_path_factory) -> Plant:
     Operators(root / "ui" / "operators.json").add("oskar", "correct horse")
     p = Plant(broker)
     try:
-        wait_until(lambda: len(p.pending()) == len(SERVICES), 60, "three pending actions")
+        wait_until(lambda: len(p.pending()) == len(SERVICES), 60, "a pending action each")
         wait_until(lambda: world_services(root), WAIT, "the observer's world file")
         yield p
     finally:
@@ -116,11 +120,21 @@ async def user(plant: Plant, tmp_path: Path, monkeypatch, caplog) -> AsyncIterat
     monkeypatch.setenv("HOMELAB_TEST_UI_BUS", plant.bus)
     monkeypatch.setattr(storage.Storage, "path", tmp_path / "sessions")  # not ./.nicegui
     async with user_simulation(main_file=MAIN) as simulated:
+        simulated.notify = ClientNotify()
         yield simulated
     errors = [r.getMessage() for r in caplog.get_records("call") if r.levelname == "ERROR"]
     # A page sent to the login page: the simulated user cannot open it (plain HTML).
     errors = [e for e in errors if not (e.startswith("Expected a page response") and LOGIN in e)]
     assert not errors, errors
+
+
+class ClientNotify(UserNotify):
+    """The simulation's ``ui.notify`` records every call; the real one needs the client of
+    the slot it is called in, and raises once that slot's element has been deleted."""
+
+    def __call__(self, message: str, **kwargs) -> None:
+        assert context.client  # raises as ui.notify would
+        super().__call__(message, **kwargs)
 
 
 async def post_login(user: User, password: str, redirect_to: str = "/"):
@@ -253,3 +267,159 @@ async def bus_seq(plant: Plant) -> int:
         return await publisher.publish("test.mark", {}) + 1
     finally:
         publisher.close()
+
+
+def publish(plant: Plant, source: str, topic: str, payload: dict) -> int:
+    """One message as ``source``, durable when this returns (the broker is another process:
+    blocking here does not stop it)."""
+    publisher = client.Publisher(plant.bus, source, timeout=WAIT)
+    try:
+        return publisher.publish(topic, payload)
+    finally:
+        publisher.close()
+
+
+def observation(detail: str) -> dict:
+    return {"check": "test-probe", "outcome": "ok", "detail": detail, "observed_at": time.time()}
+
+
+async def test_a_services_page_shows_observations_from_its_agent_only(user: User, plant: Plant):
+    service = SERVICES[-1]
+    await log_in(user, f"/world/{service}")
+    table = user.find(marker="observations").elements.pop()
+    topic = f"obs.node.here.service.{service}"
+    publish(plant, "emit", topic, observation("forged by emit"))
+    publish(plant, "agent:here", topic, observation("said by the agent"))
+    details = lambda: [row["detail"] for row in table.rows]  # noqa: E731
+    await eventually(lambda: "said by the agent" in details(), "the agent's observation")
+    assert "forged by emit" not in details()
+
+
+async def test_the_dashboard_announces_a_rollback_from_the_supervisor_only(
+    user: User, plant: Plant
+):
+    await log_in(user, "/")
+    shown = user.find(marker="revision").elements.pop()
+    revision = shown.text.removeprefix("Desired state: revision ")
+    publish(
+        plant, "emit", "desired.revision", {"revision": revision, "rollback": True, "previous": "X"}
+    )
+    publish(plant, "observer", "world.test", {})  # the dashboard looks again
+    await eventually(lambda: user.find(marker="revision").elements.pop() is not shown, "a redraw")
+    assert label_texts(user, "revision") == [f"Desired state: revision {revision}"]
+
+
+async def test_a_running_actions_output_comes_from_the_executor_only(
+    user: User, plant: Plant, monkeypatch
+):
+    pushed: list[str] = []
+    push = TapLog.push
+    monkeypatch.setattr(TapLog, "push", lambda log, text: (pushed.append(text), push(log, text)))
+    action_id = next(iter(plant.pending().values()))["id"]
+    await commands.decide_async(
+        plant.root, plant.bus, action_id, "approve", "tester", channel="cli"
+    )
+    await log_in(user, "/actions")
+    await eventually(lambda: user._sees(marker=f"running-{action_id}"), "the Running card")  # noqa: SLF001
+    await eventually(lambda: pushed, "the output so far (none yet)")
+    publish(plant, "emit", "action.output", {"id": action_id, "chunk": "forged by emit\n"})
+    publish(
+        plant, "executor", "action.output", {"id": action_id, "chunk": "said by the executor\n"}
+    )
+    await eventually(
+        lambda: any("said by the executor" in t for t in pushed), "the executor's line"
+    )
+    assert not any("forged by emit" in t for t in pushed)
+
+
+async def test_the_events_tap_shows_every_message_with_who_sent_it(
+    user: User, plant: Plant, monkeypatch
+):
+    pushed: list[str] = []
+    push = TapLog.push
+    monkeypatch.setattr(TapLog, "push", lambda log, text: (pushed.append(text), push(log, text)))
+    await log_in(user, "/events")
+    publish(plant, "emit", "action.output", {"id": "A-none", "chunk": "forged by emit"})
+    await eventually(
+        lambda: [t for t in pushed if "action.output" in t and "emit" in t], "the line from emit"
+    )
+
+
+async def test_a_decision_answers_though_the_list_redrew_and_its_card_went_first(
+    user: User, plant: Plant, monkeypatch
+):
+    """The answer comes after another decision redrew the list and after this card went:
+    the operator still reads it."""
+    await log_in(user, "/actions")
+    mine, theirs = [record["id"] for record in plant.pending().values()][:2]
+    asked, answer = asyncio.Event(), asyncio.Event()
+    decide = commands.decide_async
+
+    async def late(*args, **kwargs) -> str:
+        asked.set()
+        await answer.wait()
+        said = await decide(*args, **kwargs)
+        await eventually(lambda: not user._sees(marker=f"pending-{mine}"), "my card to go")  # noqa: SLF001
+        gc.collect()  # a server collects at any time: what was deleted is gone
+        return said
+
+    monkeypatch.setattr(commands, "decide_async", late)
+    user.find(marker=f"approve-{mine}").click()
+    await asyncio.wait_for(asked.wait(), WAIT)
+    await decide(plant.root, plant.bus, theirs, "approve", "tester", channel="cli")
+    await eventually(lambda: not user._sees(marker=f"pending-{theirs}"), "the list to redraw")  # noqa: SLF001
+    answer.set()
+    await eventually(lambda: f"{mine} approved by oskar" in user.notify.messages, "the answer")
+
+
+async def test_reject_asks_for_a_reason_and_sends_it_trimmed(user: User, plant: Plant):
+    await log_in(user, "/actions")
+    action_id = next(iter(plant.pending().values()))["id"]
+    since = await bus_seq(plant)
+    reason = user.find(marker="reject-reason").elements.pop()
+    user.find(marker=f"reject-{action_id}").click()
+    assert asked(reason)
+    user.find(marker="reject-cancel").click()
+    assert not asked(reason)
+    user.find(marker=f"reject-{action_id}").click()
+    for typed in ("", "   ", "x" * 501):  # refused in place, the dialog stays
+        user.find(marker="reject-reason").clear().type(typed)
+        reason.error = None
+        user.find(marker="reject-confirm").click()
+        await eventually(lambda: reason.error, f"the refusal of {typed[:5]!r}")
+        assert asked(reason)
+    assert plant.record(action_id)["state"] == "pending"
+    user.find(marker="reject-reason").clear().type("  not during the backup  ")
+    user.find(marker="reject-confirm").click()
+    rejected = await bus_message(
+        plant, since, lambda m: m.topic == "action.rejected" and m.payload["id"] == action_id
+    )
+    assert (rejected.payload["by"], rejected.payload["reason"]) == (
+        "oskar",
+        "not during the backup",
+    )
+    await eventually(lambda: f"{action_id} rejected by oskar" in user.notify.messages, "the answer")
+    assert not asked(reason)
+
+
+def asked(element) -> bool:
+    """Whether the dialog around ``element`` is open (the simulation shows closed ones)."""
+    return any(isinstance(e, ui.dialog) and e.value for e in element.ancestors())
+
+
+async def test_a_decision_on_an_action_decided_meanwhile_says_why_it_was_refused(
+    user: User, plant: Plant
+):
+    await log_in(user, "/actions")
+    action_id = next(iter(plant.pending().values()))["id"]
+    user.find(marker=f"reject-{action_id}").click()
+    assert asked(user.find(marker="reject-reason").elements.pop())
+    await commands.decide_async(
+        plant.root, plant.bus, action_id, "approve", "tester", channel="cli"
+    )
+    await eventually(lambda: not user._sees(marker=f"pending-{action_id}"), "its card to go")  # noqa: SLF001
+    user.find(marker="reject-reason").type("too late")  # the dialog stayed open
+    user.find(marker="reject-confirm").click()
+    await eventually(
+        lambda: any("already approved" in m for m in user.notify.messages), "the refusal"
+    )
