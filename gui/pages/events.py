@@ -131,6 +131,8 @@ class Replay:
         await self.show(replay_time, self.root, since, until, self.prefix(), time.time())
 
     async def show(self, read, *args) -> None:
+        if session.require() is None:  # reads the log: only for a session that holds
+            return
         self.log.clear()
         self.said.set_text("reading...")
         try:

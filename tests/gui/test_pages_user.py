@@ -260,6 +260,20 @@ async def test_after_a_logout_elsewhere_approve_is_refused_and_nothing_is_sent(
     assert plant.record(action_id)["state"] == "pending"
 
 
+async def test_after_a_new_password_the_open_events_page_reads_nothing_from_disk(
+    user: User, plant: Plant
+):
+    await log_in(user, "/events")
+    await user.should_see(marker="replay")
+    Operators(plant.root / "ui" / "operators.json").add("oskar", "correct horse")  # a new hash
+    await eventually(lambda: not session.client_valid(user.client), "the session to end")
+    user.find(marker="replay").click()
+    await eventually(
+        lambda: "Your session has ended: log in again." in user.notify.messages, "the refusal"
+    )
+    assert label_texts(user, "replayed-count") == [""]  # nothing was read
+
+
 async def bus_seq(plant: Plant) -> int:
     """The next sequence number the bus will give."""
     publisher = aio.AsyncPublisher(plant.bus, "test", timeout=WAIT)
