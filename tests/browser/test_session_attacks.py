@@ -270,15 +270,16 @@ def test_no_page_of_the_ui_can_be_framed_by_a_sibling_subdomain(lab):
 # -- A.4, A.5 the login limit behind the proxy -------------------------------------------------
 
 
-def post_login(base: str, name: str, password: str, address: str, **kw) -> httpx.Response:
-    """A login from a browser at ``address``: the request leaves from that loopback
-    address, so nginx sees it as the client (and says so in X-Forwarded-For)."""
-    with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30) as http:
+def post_login(base: str, name: str, password: str, address: str, cookies=None) -> httpx.Response:
+    """A login from a browser at ``address`` (with its ``cookies``): the request leaves
+    from that loopback address, so nginx sees it as the client (and says so in
+    X-Forwarded-For)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(transport=transport, cookies=cookies, timeout=30) as http:
         return http.post(
             f"{base}/login",
             data={"operator": name, "password": password, "redirect_to": "/"},
             follow_redirects=False,
-            **kw,
         )
 
 
@@ -344,10 +345,11 @@ async def join(base: str, query: dict[str, str], cookie: str | None, transport: 
         await sio.emit("handshake", query)
         await asyncio.sleep(3)
         return got
-    except socketio.exceptions.ConnectionError as err:
-        return [f"refused: {err}"]
+    except (socketio.exceptions.ConnectionError, RuntimeError) as err:
+        return [f"refused: {err}"]  # RuntimeError: the websocket closed before it opened
     finally:
-        await sio.disconnect()
+        with contextlib.suppress(Exception):  # already closed by the refusal
+            await sio.disconnect()
 
 
 def in_a_thread(coroutine):
