@@ -52,7 +52,9 @@ class Loop:
         self.heartbeat()
 
     def _start(self) -> Supervisor:
-        supervisor = Supervisor(self.root, self.root, "tcp://127.0.0.1:9", **self.options)
+        supervisor = Supervisor(
+            self.root, self.root, "tcp://127.0.0.1:9", clock=self.clock, **self.options
+        )
         supervisor._publish = self._publish
         supervisor.desired = Desired(INVENTORY, Revision("rev1", "c1", "x"))
         return supervisor
@@ -82,7 +84,7 @@ class Loop:
 
     def _publish(self, topic: str, payload: dict, msg_id: str, source: str = "supervisor"):
         message = self.stamp(topic, payload, msg_id, source)
-        if topic.startswith("action."):
+        if topic.startswith("action.") or topic == "drift.gave_up":  # what it subscribes to
             self.supervisor._take(message)
 
     def feed(self, topic: str, payload: dict, source: str) -> None:

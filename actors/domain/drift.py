@@ -85,6 +85,21 @@ def expected_checks(service) -> set[str]:
     return ids if service.kind in ("http", "tcp") else ids | {STATE_CHECK}
 
 
+def observed_through(desired: Inventory, world: World) -> dict[str, int]:
+    """For each declared service, the seq by which every check it expects had been
+    observed at least once more (the oldest of their latest observations); 0 while one has
+    never been. What happened at or before that seq has been looked at since."""
+    found = {}
+    for name, service in desired.services.items():
+        observed = world.services.get(name)
+        checks = observed.checks if observed else {}
+        wanted = expected_checks(service)
+        found[name] = (
+            min((checks[c].last_seq for c in wanted), default=0) if wanted <= checks.keys() else 0
+        )
+    return found
+
+
 def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
     state = observed.checks.get(STATE_CHECK)
     running = _running(state)
