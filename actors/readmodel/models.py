@@ -173,6 +173,19 @@ class ActionView(View):
         return next((e for e in reversed(self.history) if e.kind in DECISIONS), None)
 
     @property
+    def state_text(self) -> str:
+        """The state with who decided it, as the queue says it (``lifecycle.state_text``):
+        ``approved by alice``, ``rejected by bob``, ``running (approved by alice)``."""
+        decision = self.decision
+        if self.state == "approved" and self.approved_by:
+            return f"approved by {self.approved_by}"
+        if self.state == "rejected" and decision is not None and decision.by:
+            return f"rejected by {decision.by}"
+        if self.approved_by:
+            return f"{self.state} (approved by {self.approved_by})"
+        return self.state
+
+    @property
     def ended(self) -> float:
         """When its last event happened: for an ended action, when it ended."""
         return self.history[-1].at if self.history else 0.0
