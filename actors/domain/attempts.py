@@ -5,8 +5,9 @@ observation that began it) under one desired definition of its service (as ``rej
 names them). The planner reads them:
 
 - every ended action is a round: the next fix is a new action (a final one cannot be
-  approved again), recommended once every check of the service has been observed after the
-  last end (``Attempt.seq``), so a fix is judged on evidence from after it;
+  approved again), recommended once the service has been observed again after the last end
+  (``Attempt.seq``; ``drift.observed_through``), so a fix is judged on evidence from after
+  it;
 - an attempt that ran and left the drift as it was (succeeded, failed, timed out,
   interrupted, or refused by the executor) counts: the next one waits a back-off that
   doubles, and after ``give_up_after`` of them the supervisor gives up on that drift;

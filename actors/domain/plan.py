@@ -149,7 +149,9 @@ def _after(
     """Why the next fix must wait after the last ended (None: it need not)."""
     last = tried.last
     if ctx.observed is not None and ctx.observed.get(drift.service, 0) <= last.seq:
-        why = f"{last.action} {last.state}; waiting for every check of {drift.service} to report after it"
+        why = (
+            f"{last.action} {last.state}; waiting for {drift.service} to be observed again after it"
+        )
         return Held(drift, why)
     count = tried.count
     if count >= give_up_after:

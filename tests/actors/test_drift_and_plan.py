@@ -188,7 +188,7 @@ def test_the_next_fix_waits_for_every_check_observed_after_the_last_ended():
     ended = tried("web", "succeeded", seq=60)
     waiting = {"web": 60}  # the http check was last seen at seq 60, before anything new
     _, [held] = plan([drift()], DESIRED, "r", ended, now=10**6, observed=waiting)
-    assert held.why == "a-0 succeeded; waiting for every check of web to report after it"
+    assert held.why == "a-0 succeeded; waiting for web to be observed again after it"
     recs, _ = plan([drift()], DESIRED, "r", ended, now=10**6, observed={"web": 61})
     assert len(recs) == 1
 
@@ -204,9 +204,11 @@ def test_attempts_at_another_occurrence_or_definition_do_not_count():
     assert rec.attempt == 0
 
 
-def test_observed_through_is_the_oldest_latest_observation_of_every_expected_check():
+def test_a_fix_is_judged_on_the_state_and_the_checks_that_fail_observed_again():
     w = world(web={"state": check("fail", seq=40, state="exited"), "http": check("fail", seq=50)})
     assert observed_through(DESIRED, w)["web"] == 43  # state last seen at 43, http at 53
+    w = world(web={"state": check("ok", seq=60, image="nginx:1.27"), "http": check("ok", seq=2)})
+    assert observed_through(DESIRED, w)["web"] == 63  # a passing check says nothing of a fix
     assert observed_through(DESIRED, world(web={"http": check("fail")}))["web"] == 0
 
 

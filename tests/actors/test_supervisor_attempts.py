@@ -34,7 +34,9 @@ def still_down_after(loop: Loop, action_id: str) -> str:
     loop.approve(action_id)
     loop.run(action_id)
     loop.evaluate()  # no word from the service since it ended: nothing to judge yet
-    assert f"{action_id} succeeded; waiting for every check of db" in loop.held()[KEY]
+    assert (
+        loop.held()[KEY] == f"{action_id} succeeded; waiting for db to be observed again after it"
+    )
     loop.observe("inactive", "fail")  # the same fact, observed after the end
     loop.evaluate()
     assert "next try in" in loop.held()[KEY]
