@@ -45,8 +45,6 @@ from bus.dataroot import DataRoot
 log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
 EVALUATE_EVERY = 1.0
-
-
 GAVE_UP = "drift.gave_up"
 
 
@@ -188,7 +186,7 @@ class Supervisor:
             if record.action.state in lifecycle.FINAL:
                 self._remember_end(record)
             elif record.action.state == "running" and action_id not in self.deadlines:
-                self.deadlines[action_id] = self.clock() + self.queue.running()[action_id]
+                self.deadlines[action_id] = self.clock() + self.queue.run_allowance(action_id)
         if changed:
             self._save()
 

@@ -138,13 +138,17 @@ class Queue:
         return out, changed
 
     def running(self) -> dict[str, float]:
-        """The running actions, each with how long it may run before the queue gives up
-        on hearing from it: the executor's timeout (as announced) and ``RUN_GRACE``."""
+        """The running actions, each with its ``run_allowance``."""
         return {
-            action_id: float(record.details.get("timeout") or RUN_TIMEOUT) + RUN_GRACE
+            action_id: self.run_allowance(action_id)
             for action_id, record in self.records.items()
             if record.action.state == "running"
         }
+
+    def run_allowance(self, action_id: str) -> float:
+        """How long a run may go on before the queue gives up on hearing from it: the
+        executor's timeout (as it announced it) and ``RUN_GRACE``."""
+        return float(self.records[action_id].details.get("timeout") or RUN_TIMEOUT) + RUN_GRACE
 
     def interrupt(self, action_id: str, now: float, seq: int = 0) -> tuple[list[Out], set[str]]:
         """A run the executor never reported the end of, within its time: interrupted, by
