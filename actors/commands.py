@@ -4,7 +4,11 @@ A decision is a request on the bus (``action.request.approve|reject``) from the 
 channel (``cli:NAME``, ``ui:NAME``) with the hash of what the operator was shown; the queue
 in the supervisor answers ``action.approved|rejected`` or ``action.refused`` with a reason.
 ``decide`` (blocking) and ``decide_async`` (the UI's event loop) send it and wait for that
-answer, so both refuse exactly the same things.
+answer, so both refuse exactly the same things. The answer names the request it answers, so
+of two operators approving at once the second is told who came first ("already approved by
+alice"). After an approval both wait briefly (``EXECUTOR_WAIT``) for the executor's first
+word on it, so the operator hears that it runs, or why it will not (``NotRun``: the
+executor refused it, or it became obsolete); with no word in time, just "approved".
 """
 
 from __future__ import annotations
@@ -13,18 +17,24 @@ import asyncio
 import time
 from pathlib import Path
 
-from actors.domain import lifecycle
+from actors.domain import actions, lifecycle, publishers
 from actors.readmodel import queue
 from actors.readmodel.models import ActionView
 from bus import aio, client
 from bus.envelope import Message
 
-ANSWER_TIMEOUT = 15.0
+ANSWER_TIMEOUT = 15.0  # for the queue's answer to the request
+EXECUTOR_WAIT = 3.0  # then, after an approval, for the executor's first word on it
 KINDS = ("approve", "reject")
+FIRST_WORDS = ("action.running", "action.refused", "action.obsolete")
 
 
 class Refused(Exception):
     """The decision was not taken: why, in one line for the operator."""
+
+
+class NotRun(Refused):
+    """The approval was taken, but the action will not run: what happened instead."""
 
 
 def request(
@@ -38,8 +48,7 @@ def request(
     except queue.NoSuchAction as err:
         raise Refused(str(err)) from None
     if record.state != "pending":
-        who = f" by {record.approved_by}" if record.approved_by else ""
-        raise Refused(f"{action_id} is already {record.state}{who}; nothing done")
+        raise Refused(f"{action_id} is already {record.state_text}; nothing done")
     if record.hash != _hash(record):
         raise Refused(f"{action_id}: its file does not match its own hash; not sent")
     if shown_hash is not None and shown_hash != record.hash:
@@ -58,17 +67,29 @@ def decide(
     channel: str = "cli",
     shown_hash: str | None = None,
 ) -> str:
-    """Send the decision and wait for the queue's answer; a line for people, or Refused."""
+    """Send the decision and wait for the queue's answer (to this request), and after an
+    approval briefly for the executor's first word on it; a line for people, or Refused
+    (``NotRun`` when the approval was taken but the action will not run)."""
     payload = request(root, action_id, kind, by, reason, shown_hash)
     with client.Publisher(endpoint, f"{channel}:{by}") as publisher:
         sent = publisher.publish(f"action.request.{kind}", payload)
-    deadline = time.monotonic() + ANSWER_TIMEOUT
     with client.Subscriber(endpoint, "action.", since=sent + 1) as subscriber:
-        while time.monotonic() < deadline:
-            message = subscriber.get(timeout=0.5)
-            if message is not None and _answers(message, sent, action_id, kind):
-                return _outcome(message, action_id, kind, by)
-    raise Refused(_no_answer())
+
+        def first(test, seconds: float) -> Message | None:
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                message = subscriber.get(timeout=min(0.5, left))
+                if message is not None and test(message):
+                    return message
+            return None
+
+        answer = first(lambda m: _answers(m, sent, action_id, kind), ANSWER_TIMEOUT)
+        if answer is None:
+            raise Refused(_no_answer())
+        said = _outcome(answer, action_id, kind, by)
+        if kind != "approve":
+            return said
+        return _after_approval(said, first(lambda m: _first_word(m, action_id), EXECUTOR_WAIT))
 
 
 async def decide_async(
@@ -89,24 +110,45 @@ async def decide_async(
         sent = await publisher.publish(f"action.request.{kind}", payload)
     finally:
         publisher.close()
+    heard: asyncio.Queue[Message] = asyncio.Queue()
 
-    async def answer() -> Message:
+    async def listen() -> None:
         async for message in aio.AsyncSubscriber(endpoint, "action.", since=sent + 1):
-            if _answers(message, sent, action_id, kind):
-                return message
-        raise Refused(_no_answer())
+            heard.put_nowait(message)
 
+    async def first(test, seconds: float) -> Message | None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = await asyncio.wait_for(heard.get(), left)
+            except TimeoutError:
+                return None
+            if test(message):
+                return message
+        return None
+
+    listener = asyncio.create_task(listen())
     try:
-        message = await asyncio.wait_for(answer(), ANSWER_TIMEOUT)
-    except TimeoutError:
-        raise Refused(_no_answer()) from None
-    return _outcome(message, action_id, kind, by)
+        answer = await first(lambda m: _answers(m, sent, action_id, kind), ANSWER_TIMEOUT)
+        if answer is None:
+            raise Refused(_no_answer())
+        said = _outcome(answer, action_id, kind, by)
+        if kind != "approve":
+            return said
+        word = await first(lambda m: _first_word(m, action_id), EXECUTOR_WAIT)
+        return _after_approval(said, word)
+    finally:
+        listener.cancel()
 
 
 def _answers(message: Message, sent: int, action_id: str, kind: str) -> bool:
+    """The queue's answer to the request ``sent`` (its seq): another operator's approval of
+    the same action a moment earlier is not this one's."""
+    if message.source != actions.QUEUE_SOURCE:
+        return False
     done = "action.approved" if kind == "approve" else "action.rejected"
     if message.topic == done and message.payload.get("id") == action_id:
-        return True
+        return message.payload.get("request", sent) == sent
     return message.topic == "action.refused" and message.payload.get("request") == sent
 
 
@@ -114,6 +156,29 @@ def _outcome(message: Message, action_id: str, kind: str, by: str) -> str:
     if message.topic == "action.refused":
         raise Refused(str(message.payload.get("reason", "refused")))
     return f"{action_id} {'approved' if kind == 'approve' else 'rejected'} by {by}"
+
+
+def _first_word(message: Message, action_id: str) -> bool:
+    """What the executor (or the queue, taking it back) said first of an approved action:
+    it runs, it refused it (not the queue's refusal of another request), it is obsolete."""
+    return (
+        message.topic in FIRST_WORDS
+        and message.payload.get("id") == action_id
+        and "request" not in message.payload
+        and publishers.may_publish(message.source, message.topic)
+    )
+
+
+def _after_approval(said: str, word: Message | None) -> str:
+    """The approval's answer with what came of it; NotRun if it will not run."""
+    if word is None:  # not started yet: waiting for its target, or no executor is up
+        return said
+    reason = str(word.payload.get("reason") or "")
+    if word.topic == "action.refused":
+        raise NotRun(f"{said}, but the {word.source} refused it: {reason}")
+    if word.topic == "action.obsolete":
+        raise NotRun(f"{said}, but it is obsolete: {reason}")
+    return f"{said}; the executor started it"
 
 
 def _no_answer() -> str:

@@ -12,8 +12,11 @@ else is logged and ignored (the bus is not authenticated yet, but ``homelab emit
 inbox cannot claim the supervisor's name). For such an approval, neither started nor finished:
 the hash must match what would run and the driver must build the same commands today (else
 ``action.refused``); just before running, the drift behind it must still be in the latest
-``drift.report`` (else ``action.obsolete``); then ``action.running`` is published and durable
-*before* anything is spawned, so a crash can never lead to a second run. Commands run
+``drift.report`` (else ``action.obsolete``); then ``action.running`` (with the executor's
+``timeout``) is published and durable *before* anything is spawned, so a crash can never
+lead to a second run. The queue records a refusal (the action is ``refused``, for good), and
+interrupts a run it hears no end of within that timeout and a grace: a report that comes
+after that changes nothing there. Commands run
 through ``runner.run`` in a thread pool, one action at a time per target (others for the same
 target wait, in order), streaming ``action.output`` and ending with one of
 ``action.succeeded`` / ``action.failed`` / ``action.timed_out``.
@@ -194,7 +197,8 @@ class Executor:
         self.started.add(job.id)  # before anything else: never twice, whatever happens next
         out.publish(
             "action.running",
-            {"id": job.id, "by": "executor", "hash": job.hash},
+            # its timeout: the queue interrupts a run it hears nothing more of beyond it
+            {"id": job.id, "by": "executor", "hash": job.hash, "timeout": self.timeout},
             id=f"running-{job.id}",
             timeout=PUBLISH_WAIT,
         )  # durable now: only then is anything spawned

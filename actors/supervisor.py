@@ -5,7 +5,14 @@ It follows the same observations as the observer and folds them with the same pu
 loaded (``desired.revision``, and each node's slice of it that changed, ``desired.node.<n>``)
 or why it could not (``desired.errors``, keeping the last good state); it publishes the
 drift when it changes (``drift.report``), one ``action.recommended`` per new
-recommendation, and ``action.obsolete`` when the drift behind one is gone.
+recommendation, ``action.obsolete`` when the drift behind one is gone, and ``drift.gave_up``
+once when it gives up on a drift (``give_up_after`` fixes without effect).
+
+It hosts the action queue (``actions.Queue``), rebuilt from the log's ``action.*`` at
+start, and decides what time decides: expiries (on the world's clock) and runs the executor
+never reported the end of (on this process's monotonic clock, counted from when it saw the
+run start, or from its own start). How the fixes of each drift ended (``attempts``) and the
+rejections are rebuilt from the queue; the give-ups announced, from the log.
 Message ids are derived from what they say, so a restart repeats nothing the broker stored.
 """
 
@@ -23,6 +30,7 @@ from typing import Any
 from actors import atomic, desired_state, revision, world_checkpoint
 from actors.domain import (
     actions,
+    attempts,
     evaluation,
     inventory_files,
     lifecycle,
@@ -37,19 +45,30 @@ from bus.dataroot import DataRoot
 log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
 EVALUATE_EVERY = 1.0
+GAVE_UP = "drift.gave_up"
 
 
 class Supervisor:
     def __init__(
-        self, root: Path, repo: Path, endpoint: str, approval_ttl: float = actions.APPROVAL_TTL
+        self,
+        root: Path,
+        repo: Path,
+        endpoint: str,
+        approval_ttl: float = actions.APPROVAL_TTL,
+        give_up_after: int = plan.GIVE_UP_AFTER,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.root, self.repo, self.endpoint = root, repo, endpoint
+        self.give_up_after, self.clock = give_up_after, clock
         self.data = DataRoot(root)
         self.state_path = self.data.supervisor_state
         for folder in (self.state_path.parent, self.data.actions):
             folder.mkdir(parents=True, exist_ok=True)
         saved = atomic.read_json_object(self.state_path)
-        self.failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
+        # How the fixes of each drift ended; rebuilt from the queue when the log is replayed.
+        self.tried: dict[str, attempts.Attempts] = {}
+        self.deadlines: dict[str, float] = {}  # running action -> when to stop waiting (clock)
+        self.gave_up: set[str] = set()  # the ids of the drift.gave_up messages on the bus
         self.open: dict[str, str] = saved.get("open", {})  # recommended action id -> drift key
         # The latest rejection per drift key: it holds the drift until the drift or the
         # service's desired state changes. Rebuilt from the queue when the log is replayed.
@@ -79,7 +98,7 @@ class Supervisor:
     def run(self, should_stop: Callable[[], bool]) -> int:
         self._replay_actions(until=self.world.seq)
         since = self.world.seq + 1
-        prefixes = (*world.PREFIXES, "action.")
+        prefixes = (*world.PREFIXES, "action.", GAVE_UP)
         next_watch = next_eval = 0.0
         last_idle = time.monotonic()
         with client.Subscriber(self.endpoint, *prefixes, since=since, reconnect=True) as subscriber:
@@ -98,48 +117,48 @@ class Supervisor:
                 if idle and now >= next_eval and self.desired is not None:
                     next_eval = now + EVALUATE_EVERY
                     self.evaluate_and_publish()
-                    self._queue_output(*self.queue.expire(self.world.time))
+                    self.check_deadlines()
         self.outbox.close()
         return 0
 
     def _take(self, message) -> None:
         if message.topic.startswith("action."):
             self._on_action(message)
+        elif message.topic == GAVE_UP:
+            if message.source == actions.QUEUE_SOURCE:
+                self.gave_up.add(message.id)
         else:
             world.apply(self.world, message)
 
     def _on_action(self, message) -> None:
+        # Only what the queue took counts (a forged report changes nothing).
         outgoing, changed = self.queue.apply(message)
         self._queue_output(outgoing, changed)
-        action_id = message.payload.get("id")
-        record = self.queue.records.get(action_id)
-        # Only what the queue took counts (a forged report changes nothing); an expiry is
-        # the queue's own decision, coming back from the bus.
-        taken = action_id in changed or (
-            message.topic == "action.expired" and message.source == actions.QUEUE_SOURCE
-        )
-        if record is None or not taken:
-            return
-        key = (record.details.get("drift") or {}).get("key")
-        # Each of these ends an attempt without a fix: the next one comes after a back-off,
-        # as a new action (a final action cannot be approved again).
-        retry = ("action.failed", "action.timed_out", "action.interrupted", "action.expired")
-        if message.topic in retry and key:
-            earlier = self.failures.get(key)
-            self.failures[key] = plan.Failures((earlier.count if earlier else 0) + 1, message.time)
-        elif message.topic == "action.succeeded" and key:
-            self.failures.pop(key, None)
-        if record.action.state == "rejected":
-            self._remember_rejection(record)
-        if record.action.state in lifecycle.FINAL:
-            self.open.pop(action_id, None)  # ended: a drift that comes back gets a new one
-        self._save()
 
-    def _remember_rejection(self, record: actions.Record) -> None:
-        found = rejections.of_record(record.to_dict())
+    def check_deadlines(self) -> None:
+        """What time decides: approvals and pending actions that expired; runs that
+        outlived their time without a word from the executor."""
+        self._queue_output(*self.queue.expire(self.world.time, self.world.seq))
+        now = self.clock()
+        running = self.queue.running()
+        self.deadlines = {i: d for i, d in self.deadlines.items() if i in running}
+        for action_id, allowed in running.items():
+            if now > self.deadlines.setdefault(action_id, now + allowed):
+                log.warning("%s: no word from the executor in time; interrupted", action_id)
+                out = self.queue.interrupt(action_id, self.world.time, self.world.seq)
+                self._queue_output(*out)
+
+    def _remember_end(self, record: actions.Record) -> None:
+        """An action ended: as a rejection, as an attempt, and out of the open set (a drift
+        that comes back gets a new one)."""
+        as_dict = record.to_dict()
+        found = rejections.of_record(as_dict)
         if found is not None:
             key, rejection = found
             self.rejected[key] = rejection
+        attempts.add(self.tried, as_dict)
+        self.open.pop(record.action.id, None)
+        self.deadlines.pop(record.action.id, None)
 
     def _replay_actions(self, until: int) -> None:
         """Rebuild the queue from the log on disk up to where the live feed starts (what
@@ -147,12 +166,15 @@ class Supervisor:
         events = self.data.events
         if until <= 0 or not events.is_dir():
             return
-        for message in filelog.FileLog(events).messages(until=until, prefixes=["action."]):
-            self.queue.apply(message)
+        for message in filelog.FileLog(events).messages(until=until, prefixes=["action.", GAVE_UP]):
+            if message.topic == GAVE_UP:
+                self._take(message)
+            else:
+                self.queue.apply(message)
+        records = [r.to_dict() for r in self.queue.records.values()]
+        self.tried = attempts.from_records(records)
+        self.rejected.update(rejections.from_records(records))
         self._queue_output([], set(self.queue.records))
-        self.rejected.update(
-            rejections.from_records(r.to_dict() for r in self.queue.records.values())
-        )
 
     def _queue_output(self, outgoing, changed) -> None:
         """Publish what the queue decided, then write the changed actions' files."""
@@ -161,6 +183,12 @@ class Supervisor:
         for action_id in changed:
             record = self.queue.records[action_id]
             atomic.write_json(self.data.action_file(action_id), record.to_dict())
+            if record.action.state in lifecycle.FINAL:
+                self._remember_end(record)
+            elif record.action.state == "running" and action_id not in self.deadlines:
+                self.deadlines[action_id] = self.clock() + self.queue.run_allowance(action_id)
+        if changed:
+            self._save()
 
     # -- the repository ---------------------------------------------------------------------
 
@@ -253,10 +281,11 @@ class Supervisor:
             self.desired.inventory,
             revision_id,
             self.world,
-            self.failures,
+            self.tried,
             self.epoch,
             closed,
             self.rejected,
+            self.give_up_after,
         )
         current = evaluation.report(revision_id, drifts, recommended, held)
         if _settled(current) != self.last_report:  # not every new observation of the same drift
@@ -280,13 +309,35 @@ class Supervisor:
             if state in lifecycle.FINAL:
                 continue  # it ended already: there is nothing to take back
             gone = not any(d.key == key for d in drifts)
-            why = "the drift is gone" if gone else "superseded (revision or attempt changed)"
+            why = "the drift is gone" if gone else attempts.SUPERSEDED
             self._publish(
                 "action.obsolete",
                 {"id": action_id, "drift_key": key, "reason": why},
                 f"obsolete-{action_id}",
             )
+        for given_up in held:
+            if given_up.gave_up:
+                self._announce_give_up(given_up, revision_id)
         self._save()
+
+    def _announce_give_up(self, held: plan.Held, revision_id: str) -> None:
+        """Once per occurrence of a drift and desired definition: a notifier's message."""
+        d = held.drift
+        definition = rejections.fingerprint(self.desired.inventory, d.service)
+        text = "\0".join((d.key, str(d.seqs[0]), definition))
+        msg_id = f"gave-up-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+        if msg_id in self.gave_up:
+            return
+        self.gave_up.add(msg_id)
+        log.warning("gave up on %s: %s", d.key, held.why)
+        payload = evaluation.gave_up(held) | {
+            "key": d.key,
+            "node": d.node,
+            "began": d.seqs[0],
+            "revision": revision_id,
+            "why": held.why,
+        }
+        self._publish(GAVE_UP, payload, msg_id)
 
     # -- I/O helpers --------------------------------------------------------------------------
 
@@ -303,7 +354,7 @@ class Supervisor:
         atomic.write_json(
             self.state_path,
             {
-                "failures": {k: [f.count, f.last_at] for k, f in sorted(self.failures.items())},
+                "give_up_after": self.give_up_after,  # what `homelab drift` plans with
                 "open": dict(sorted(self.open.items())),
                 "rejections": rejections.to_json(self.rejected),
                 "revision": self.announced.id if self.announced else None,
@@ -352,5 +403,6 @@ def run(
     endpoint: str,
     should_stop: Callable[[], bool],
     approval_ttl: float = actions.APPROVAL_TTL,
+    give_up_after: int = plan.GIVE_UP_AFTER,
 ) -> int:
-    return Supervisor(root, repo, endpoint, approval_ttl).run(should_stop)
+    return Supervisor(root, repo, endpoint, approval_ttl, give_up_after).run(should_stop)

@@ -74,6 +74,7 @@ EVENT_WORDS = {  # lifecycle event -> the state it led to, as people read it
     "reject": "rejected",
     "expire": "expired",
     "obsolete": "obsolete",
+    "refuse": "refused",
     "start": "running",
     "succeed": "succeeded",
     "fail": "failed",
@@ -83,14 +84,17 @@ EVENT_WORDS = {  # lifecycle event -> the state it led to, as people read it
 
 
 def decision_lines(action: ActionView) -> list[tuple[str, str]]:
-    """Who decided and why, as ``key: value`` lines: ``approved_by``, ``rejected_by``, or
-    ``decided_by`` (nobody for an expiry, nobody yet while pending), and ``why``."""
+    """Who decided and why, as ``key: value`` lines: ``approved_by``, ``rejected_by``,
+    ``refused_by`` (the executor would not run what was approved), or ``decided_by`` (nobody
+    for an expiry, nobody yet while pending), and ``why``."""
     decision = action.decision
     lines = [("approved_by", action.approved_by)] if action.approved_by else []
     if decision is None:
         return lines or [("decided_by", "nobody yet")]
     if decision.kind == "reject":
         return [("rejected_by", decision.by), ("why", decision.reason or "no reason given")]
+    if decision.kind == "refuse":
+        return [*lines, ("refused_by", decision.by), ("why", decision.reason or "refused")]
     if decision.kind == "expire" and not action.approved_by:
         lines.append(("decided_by", "nobody"))
     elif decision.kind == "obsolete":

@@ -472,19 +472,26 @@ def observer(root, bus) -> int:
     type=float,
     help="Seconds a pending action or an approval stays valid [env HOMELAB_APPROVAL_TTL; 86400].",
 )
-def supervisor(repo, root, bus, approval_ttl) -> int:
+@click.option(
+    "--give-up-after",
+    type=int,
+    help="Fixes without effect before it gives up on a drift [env HOMELAB_GIVE_UP_AFTER; 3].",
+)
+def supervisor(repo, root, bus, approval_ttl, give_up_after) -> int:
     """Compare the repository with the world and recommend fixes, live."""
     from actors import supervisor as supervisor_module
     from homelab import diag
 
-    s = settings.load(repo=repo, root=root, bus=bus, approval_ttl=approval_ttl)
+    s = settings.load(
+        repo=repo, root=root, bus=bus, approval_ttl=approval_ttl, give_up_after=give_up_after
+    )
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     diag.setup(layout.ensure(s.root), "supervisor")
     stop = diag.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
-    return supervisor_module.run(s.root, Path(s.repo), s.bus, stop, s.approval_ttl)
+    return supervisor_module.run(s.root, Path(s.repo), s.bus, stop, s.approval_ttl, s.give_up_after)
 
 
 @cli.command()

@@ -40,7 +40,7 @@ def _show_drifts(report: dict[str, Any], console: Console) -> None:
         Text(f"{report['drifted']} drifted (revision {report['revision']}):", style="bold")
     )
     fixes = {r["drift"]["key"]: r for r in report["recommended"]}
-    held = {h["drift"]: h["why"] for h in report["held"]}
+    held = {h["drift"]: h for h in report["held"]}
     for d in report["drifts"]:
         since = (
             dt.datetime.fromtimestamp(d["since"]).strftime("%Y-%m-%d %H:%M:%S")
@@ -60,5 +60,8 @@ def _show_drifts(report: dict[str, Any], console: Console) -> None:
                     f"{', escalated' if fix['escalated'] else ''}) [{fix['id']}]: {commands}"
                 )
             )
+            if fix.get("previous"):  # the fix before it ended without mending the drift
+                console.print(Text(f"      after: {fix['previous']}", style="dim"))
         elif d["key"] in held:
-            console.print(Text(f"      no fix: {held[d['key']]}", style="dim"))
+            why, gave_up = held[d["key"]]["why"], held[d["key"]].get("gave_up")
+            console.print(Text(f"      no fix: {why}", style="bold red" if gave_up else "dim"))

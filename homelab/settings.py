@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     listen: str | None = Field(None, description="where the broker listens (default: bus)")
     node: str | None = Field(None, description="this machine's node name in the inventory")
     approval_ttl: float = Field(86400.0, gt=0, description="seconds an approval stays valid")
+    give_up_after: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="fixes without effect before the supervisor gives up on a drift",
+    )
     fsync: Literal["always", "batch", "never"] = "batch"
     # At most what a publisher sends in one batch (bus.client.BATCH_BYTES).
     max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=1024 * 1024)

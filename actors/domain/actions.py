@@ -5,8 +5,15 @@ Pure: ``Queue.apply(message)`` changes the records and returns the messages to p
 restart stores nothing twice. The supervisor hosts it and writes ``actions/<id>.json``.
 
 Requests come as ``action.request.approve`` {id, by, hash} and ``action.request.reject``
-{id, by, reason}; the answer is ``action.approved`` / ``action.rejected``, or
-``action.refused`` {id, request, reason} when the request changes nothing.
+{id, by, reason}; the answer names the request it answers (``request``, its seq):
+``action.approved`` / ``action.rejected``, or ``action.refused`` {id, request, reason} when
+the request changes nothing ("a-... is already approved by alice; nothing done").
+
+The queue also decides by time (the supervisor calls it): ``expire`` a pending action or an
+approval older than the approval TTL, ``interrupt`` a run that outlived the timeout the
+executor announced in ``action.running`` by ``RUN_GRACE`` (the queue's ``action.interrupted``;
+nothing the executor says later reopens it). Its own decisions come back from the log as
+facts, so a queue rebuilt from the log is the one that was live.
 
 Until the bus is authenticated, the sender's ``source`` is what can be checked: only the
 supervisor recommends, only the executor reports runs, and a request counts only from an
@@ -23,8 +30,12 @@ from actors.domain import lifecycle
 from bus.envelope import Message
 
 APPROVAL_TTL = 24 * 3600.0
-RECORDED = {  # facts other actors publish, and the lifecycle event each one is
+RUN_TIMEOUT = 300.0  # what a run may take when the executor did not say (its default)
+RUN_GRACE = 60.0  # beyond that: the executor kills, reaps and reports within it
+RECORDED = {  # facts published, and the lifecycle event each one is
     "action.obsolete": "obsolete",
+    "action.refused": "refuse",
+    "action.expired": "expire",
     "action.running": "start",
     "action.succeeded": "succeed",
     "action.failed": "fail",
@@ -32,13 +43,15 @@ RECORDED = {  # facts other actors publish, and the lifecycle event each one is
     "action.interrupted": "interrupt",
 }
 QUEUE_SOURCE = "supervisor"  # hosts the queue, and the only one that recommends
-FACT_SOURCES = {  # who may report each fact
+FACT_SOURCES = {  # who may report each fact (the queue's own come back from the log)
     "action.obsolete": ("supervisor", "executor"),
+    "action.refused": ("executor",),  # the queue's refusals answer requests: no fact
+    "action.expired": ("supervisor",),
     "action.running": ("executor",),
     "action.succeeded": ("executor",),
     "action.failed": ("executor",),
     "action.timed_out": ("executor",),
-    "action.interrupted": ("executor",),
+    "action.interrupted": ("executor", "supervisor"),
 }
 OPERATOR_CHANNELS = ("cli:", "ui:")  # where decisions come from: the shell and the UI
 Out = tuple[str, dict[str, Any], str]
@@ -87,29 +100,71 @@ class Queue:
             and p.get("id") in self.records
             and message.source in FACT_SOURCES[topic]
         ):
+            kind = RECORDED[topic]
             event = lifecycle.Event(
-                RECORDED[topic],
+                kind,
                 message.time,
-                by=message.source,
+                by="" if kind == "expire" else message.source,  # an expiry: decided by nobody
                 reason=str(p.get("reason") or p.get("detail") or ""),
+                seq=message.seq,
             )
-            changed = self._decide(p["id"], event)
-            if changed and topic != "action.running":
-                self.records[p["id"]].result = {k: v for k, v in p.items() if k != "id"}
-            return [], ({p["id"]} if changed else set())
+            return [], self._fact(p, event)
         return [], set()
 
-    def expire(self, now: float) -> tuple[list[Out], set[str]]:
-        """Expiry is decided by nobody (``by`` is empty): the reason says what ran out."""
+    def _fact(self, p: dict[str, Any], event: lifecycle.Event) -> set[str]:
+        """Records what happened to an action; its id if that changed it."""
+        if not self._decide(p["id"], event):
+            return set()
+        record = self.records[p["id"]]
+        if event.kind == "start":
+            timeout = p.get("timeout")
+            if isinstance(timeout, int | float) and 0 < timeout < 10**9:
+                record.details["timeout"] = float(timeout)  # as the executor announced it
+        else:
+            record.result = {k: v for k, v in p.items() if k != "id"}
+        return {p["id"]}
+
+    def expire(self, now: float, seq: int = 0) -> tuple[list[Out], set[str]]:
+        """Expiry is decided by nobody (``by`` is empty): the reason says what ran out.
+        ``seq``: the last message the caller had seen (what happens after it is news)."""
         out, changed = [], set()
         for action_id, record in self.records.items():
             if lifecycle.expired(record.action, now, self.approval_ttl):
-                why = self._why_expired(record.action)
-                if self._decide(action_id, lifecycle.Event("expire", now, reason=why)):
+                payload = {"id": action_id, "reason": self._why_expired(record.action)}
+                event = lifecycle.Event("expire", now, reason=payload["reason"], seq=seq)
+                if self._fact(payload, event):
                     changed.add(action_id)
-                    payload = {"id": action_id, "reason": why}
                     out.append(("action.expired", payload, f"expired-{action_id}"))
         return out, changed
+
+    def running(self) -> dict[str, float]:
+        """The running actions, each with its ``run_allowance``."""
+        return {
+            action_id: self.run_allowance(action_id)
+            for action_id, record in self.records.items()
+            if record.action.state == "running"
+        }
+
+    def run_allowance(self, action_id: str) -> float:
+        """How long a run may go on before the queue gives up on hearing from it: the
+        executor's timeout (as it announced it) and ``RUN_GRACE``."""
+        return float(self.records[action_id].details.get("timeout") or RUN_TIMEOUT) + RUN_GRACE
+
+    def interrupt(self, action_id: str, now: float, seq: int = 0) -> tuple[list[Out], set[str]]:
+        """A run the executor never reported the end of, within its time: interrupted, by
+        the queue. Final: a late report from the executor changes nothing."""
+        record = self.records.get(action_id)
+        if record is None or record.action.state != "running":
+            return [], set()
+        timeout = float(record.details.get("timeout") or RUN_TIMEOUT)
+        reason = (
+            f"no word from the executor within its timeout ({duration_text(timeout)}) and "
+            f"{duration_text(RUN_GRACE)} more: interrupted by the queue, not run again"
+        )
+        payload = {"id": action_id, "reason": reason}
+        event = lifecycle.Event("interrupt", now, by=QUEUE_SOURCE, reason=reason, seq=seq)
+        changed = self._fact(payload, event)
+        return [("action.interrupted", payload, f"overdue-{action_id}")], changed
 
     def _why_expired(self, action: lifecycle.Action) -> str:
         after = duration_text(self.approval_ttl)
@@ -135,11 +190,12 @@ class Queue:
                 "attempt",
                 "escalated",
                 "definition",
+                "previous",
             )
             if k in p
         }
         self.records[p["id"]] = Record(action, details)
-        self._decide(p["id"], lifecycle.Event("queue", message.time, by="queue"))
+        self._decide(p["id"], lifecycle.Event("queue", message.time, by="queue", seq=message.seq))
         out: list[Out] = [("action.pending", {"id": p["id"]}, f"pending-{p['id']}")]
         if p.get("approval") == "auto":
             event = lifecycle.Event(
@@ -148,9 +204,10 @@ class Queue:
                 by="policy:auto",
                 reason="self-healing: the service's policy is auto",
                 approval_hash=self.records[p["id"]].action.hash,
+                seq=message.seq,
             )
             self._decide(p["id"], event)
-            out.append(self._approved(p["id"]))
+            out.append(self._approved(p["id"], None))
         return out, {p["id"]}
 
     def _request(self, message: Message) -> tuple[list[Out], set[str]]:
@@ -180,6 +237,7 @@ class Queue:
             by=by,
             reason=str(p.get("reason", "")),
             approval_hash=str(p.get("hash", "")),
+            seq=message.seq,
         )
         decision = lifecycle.decide(record.action, event)
         if not decision.changed:
@@ -187,11 +245,12 @@ class Queue:
             return [refused], set()
         record.action = decision.action
         if kind == "approve":
-            return [self._approved(action_id)], {action_id}
+            return [self._approved(action_id, message.seq)], {action_id}
         payload = {"id": action_id, "by": by, "reason": event.reason, "request": message.seq}
         return [("action.rejected", payload, f"rejected-{action_id}")], {action_id}
 
-    def _approved(self, action_id: str) -> Out:
+    def _approved(self, action_id: str, request: int | None) -> Out:
+        """``request``: the seq of the operator's request this answers (None: by policy)."""
         record = self.records[action_id]
         a = record.action
         payload = {
@@ -205,6 +264,7 @@ class Queue:
             "at": a.approved_at,
             "service": record.details.get("service"),
             "drift_key": (record.details.get("drift") or {}).get("key"),
+            "request": request,
         }
         return ("action.approved", payload, f"approved-{action_id}")
 

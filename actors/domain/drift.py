@@ -85,6 +85,23 @@ def expected_checks(service) -> set[str]:
     return ids if service.kind in ("http", "tcp") else ids | {STATE_CHECK}
 
 
+def observed_through(desired: Inventory, world: World) -> dict[str, int]:
+    """For each declared service, the seq by which every check its drift can rest on had
+    been observed once more (the oldest of their latest observations): its state probe and
+    every check that is not ok (a passing check, a TLS check run twice a day, says nothing
+    of whether a fix worked); 0 while an expected check has never reported."""
+    found = {}
+    for name, service in desired.services.items():
+        observed = world.services.get(name)
+        checks = observed.checks if observed else {}
+        if not expected_checks(service) <= checks.keys():
+            found[name] = 0
+            continue
+        relevant = [c for k, c in checks.items() if k == STATE_CHECK or c.outcome != "ok"]
+        found[name] = min(c.last_seq for c in relevant or checks.values())
+    return found
+
+
 def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
     state = observed.checks.get(STATE_CHECK)
     running = _running(state)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors.domain import drift, plan, rejections, world
+from actors.domain import attempts, drift, plan, rejections, world
 from actors.domain.inventory import Inventory
 
 
@@ -14,35 +14,57 @@ def evaluate(
     inventory: Inventory,
     revision: str,
     state: world.World,
-    failures: dict[str, plan.Failures],
+    tried: dict[str, attempts.Attempts],
     epoch: int = 0,
     closed: dict[str, str] | None = None,
     rejected: dict[str, rejections.Rejection] | None = None,
+    give_up_after: int = plan.GIVE_UP_AFTER,
 ):
-    """``closed``: the finished actions (id -> final state); ``rejected``: the latest
-    rejection per drift key."""
+    """``tried``: how the fixes of each drift key ended; ``closed``: the finished actions
+    (id -> final state); ``rejected``: the latest rejection per drift key."""
     drifts = drift.diff(inventory, state)
     recommended, held = plan.plan(
         drifts,
         inventory,
         revision,
-        failures,
+        tried,
         now=state.time,
         epoch=epoch,
         closed=closed,
         rejected=rejected,
+        observed=drift.observed_through(inventory, state),
+        give_up_after=give_up_after,
     )
     return drifts, recommended, held
 
 
 def report(revision: str, drifts, recommended, held) -> dict[str, Any]:
+    """``gave_up``: the drifts the supervisor gave up on, each with its attempts."""
     return {
         "revision": revision,
         "drifts": [dataclasses.asdict(d) | {"key": d.key} for d in drifts],
         "recommended": [recommendation_payload(r) for r in recommended],
-        "held": [{"drift": held_.drift.key, "why": held_.why} for held_ in held],
+        "held": [_held(h) for h in held],
         "drifted": sum(1 for d in drifts if d.managed),
+        "gave_up": [gave_up(h) for h in held if h.gave_up],
     }
+
+
+def gave_up(held: plan.Held) -> dict[str, Any]:
+    """A drift given up on, as the report lists it and ``drift.gave_up`` announces it."""
+    d = held.drift
+    return {
+        "drift": d.key,
+        "service": d.service,
+        "kind": d.kind,
+        "attempts": len(held.gave_up),
+        "actions": list(held.gave_up),
+    }
+
+
+def _held(held: plan.Held) -> dict[str, Any]:
+    entry = {"drift": held.drift.key, "why": held.why}
+    return entry | {"gave_up": list(held.gave_up)} if held.gave_up else entry
 
 
 def recommendation_payload(rec: plan.Recommendation) -> dict[str, Any]:

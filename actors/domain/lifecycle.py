@@ -1,7 +1,7 @@
 """The life of an action, as a pure state machine (no clock, no I/O).
 
     recommended -> pending -> approved | rejected | expired | obsolete
-    approved -> running | expired | obsolete
+    approved -> running | refused | expired | obsolete
     running -> succeeded | failed | timed_out | interrupted
 
 ``decide(action, event)`` says what an event does to an action: the new state, or why it
@@ -25,7 +25,12 @@ TRANSITIONS: dict[str, dict[str, str]] = {
         "expire": "expired",
         "obsolete": "obsolete",
     },
-    "approved": {"start": "running", "expire": "expired", "obsolete": "obsolete"},
+    "approved": {
+        "start": "running",
+        "refuse": "refused",  # the executor would not run it (it says why)
+        "expire": "expired",
+        "obsolete": "obsolete",
+    },
     "running": {
         "succeed": "succeeded",
         "fail": "failed",
@@ -33,7 +38,16 @@ TRANSITIONS: dict[str, dict[str, str]] = {
         "interrupt": "interrupted",
     },
 }
-FINAL = ("rejected", "expired", "obsolete", "succeeded", "failed", "timed_out", "interrupted")
+FINAL = (
+    "rejected",
+    "expired",
+    "obsolete",
+    "refused",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "interrupted",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +57,7 @@ class Event:
     by: str = ""  # who: an operator's name, "policy:auto", "executor", "supervisor"; "" nobody
     reason: str = ""
     approval_hash: str = ""  # with approve: the hash the approver saw
+    seq: int = 0  # the message that said it (a decision the queue takes: the world's seq then)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +98,13 @@ def run_hash(type_: str, target: str, commands: Sequence[Sequence[str]], revisio
 def decide(action: Action, event: Event) -> Decision:
     allowed = TRANSITIONS.get(action.state, {})
     if event.kind not in allowed:
-        if action.state in FINAL:
-            return Decision(action, False, f"{action.id} is already {action.state}; nothing done")
-        return Decision(action, False, f"{action.id} is {action.state}: cannot {event.kind} it")
+        if action.state in FINAL or event.kind in ("approve", "reject"):
+            return Decision(
+                action, False, f"{action.id} is already {state_text(action)}; nothing done"
+            )
+        return Decision(
+            action, False, f"{action.id} is {state_text(action)}: cannot {event.kind} it"
+        )
     if event.kind == "approve" and not event.approval_hash:
         return Decision(
             action, False, f"{action.id}: an approval must carry the hash of what was shown"
@@ -102,6 +121,19 @@ def decide(action: Action, event: Event) -> Decision:
             action, False, f"{action.id}: the approval no longer matches what would run"
         )
     return Decision(new, True, f"{action.id}: {action.state} -> {new.state}")
+
+
+def state_text(action: Action) -> str:
+    """The state with who decided it, as an operator who comes second needs to read it:
+    ``approved by alice``, ``rejected by bob``, ``running (approved by alice)``."""
+    if action.state == "approved" and action.approved_by:
+        return f"approved by {action.approved_by}"
+    deciders = [e.by for e in action.history if e.kind == "reject" and e.by]
+    if action.state == "rejected" and deciders:
+        return f"rejected by {deciders[-1]}"
+    if action.approved_by:
+        return f"{action.state} (approved by {action.approved_by})"
+    return action.state
 
 
 def expired(action: Action, now: float, approval_ttl: float) -> bool:

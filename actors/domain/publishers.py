@@ -2,9 +2,9 @@
 
 The control plane owns some topics: only the agent of node N reports ``obs.node.N.*``, only
 the observer ``world.*``, only the supervisor (which hosts the action queue) ``desired.*``,
-``drift.*`` and the queue's ``action.*``, only the executor the run's ``action.*``, only an
-operator's channel (``cli:NAME``, ``ui:NAME``) ``action.request.*``, only the broker
-``bus.*``. Any other topic is anyone's (``homelab emit``, the inbox, scripts), and a reader
+``drift.*`` (``drift.report``, ``drift.gave_up``) and the queue's ``action.*``, only the
+executor the run's ``action.*``, only an operator's channel (``cli:NAME``, ``ui:NAME``)
+``action.request.*``, only the broker ``bus.*``. Any other topic is anyone's (``homelab emit``, the inbox, scripts), and a reader
 shows it as what it is: a message from that source, never as the control plane's own.
 
 Pure: a message that slipped past the broker (an old log, a forged source) is ignored by
@@ -31,7 +31,8 @@ ACTION_PUBLISHERS: dict[str, tuple[str, ...]] = {
     "succeeded": (RUNNER,),
     "failed": (RUNNER,),
     "timed_out": (RUNNER,),
-    "interrupted": (RUNNER,),
+    # the executor, of a run it finds at start; the queue, of a run it heard no end of
+    "interrupted": (RUNNER, QUEUE),
 }
 OWNED_PREFIXES = ("obs.node.", "world.", "desired.", "drift.", "action.", "bus.")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from actors import atomic, desired_state, world_checkpoint
 from actors.domain import (
+    attempts,
     compare,
     evaluation,
     inventory_files,
@@ -42,16 +43,19 @@ def read(root: Path, repo: Path) -> DriftReport:
             f"{data.checkpoint.relative_to(root)} (is `homelab observer` running?)"
         )
     saved = atomic.read_json_object(data.supervisor_state)
-    failures = {k: plan.Failures(*v) for k, v in saved.get("failures", {}).items()}
     revision = desired.revision.id
     epoch = saved.get("epoch", 0) if saved.get("revision") == revision else -1
-    actions = queue.records(root)
-    closed = {  # a fix that has ended is not offered again for the same drift
-        a.id: a.state for a in actions if a.state in lifecycle.FINAL
-    }
-    rejected = rejections.from_records(a.model_dump(mode="json") for a in actions)
+    actions = [a.model_dump(mode="json") for a in queue.records(root)]
+    closed = {a["id"]: a["state"] for a in actions if a["state"] in lifecycle.FINAL}
     found = evaluation.evaluate(
-        desired.inventory, revision, state, failures, epoch, closed, rejected
+        desired.inventory,
+        revision,
+        state,
+        attempts.from_records(actions),  # how the fixes of each drift ended
+        epoch,
+        closed,  # an action that ended is never offered again
+        rejections.from_records(actions),
+        _give_up_after(saved),  # as the running supervisor does
     )
     shown = evaluation.report(revision, *found)
     for d in shown["drifts"]:
@@ -63,6 +67,11 @@ def read(root: Path, repo: Path) -> DriftReport:
         world_seq=state.seq,
         unobserved=unobserved(desired.inventory, state),
     )
+
+
+def _give_up_after(saved: dict) -> int:
+    value = saved.get("give_up_after")
+    return value if isinstance(value, int) and value >= 1 else plan.GIVE_UP_AFTER
 
 
 def freshest_world(data: DataRoot) -> world.World | None:

@@ -135,9 +135,10 @@ class ActionEvent(View):
     by: str
     reason: str
     approval_hash: str = ""
+    seq: int = 0  # the message that said it (0 in records written before it was kept)
 
 
-DECISIONS = ("approve", "reject", "expire", "obsolete")  # the events that decide an action
+DECISIONS = ("approve", "reject", "expire", "obsolete", "refuse")  # events that decide an action
 
 
 class ActionView(View):
@@ -166,10 +167,23 @@ class ActionView(View):
 
     @property
     def decision(self) -> ActionEvent | None:
-        """The event that decided it (approved, rejected, expired, obsolete); None while
-        nobody has. An expiry is decided by nobody: its ``by`` is empty (``queue`` in
+        """The event that decided it (approved, rejected, expired, obsolete, refused by the
+        executor); None while nobody has. An expiry is decided by nobody: its ``by`` is empty (``queue`` in
         records written before that), its reason says what ran out."""
         return next((e for e in reversed(self.history) if e.kind in DECISIONS), None)
+
+    @property
+    def state_text(self) -> str:
+        """The state with who decided it, as the queue says it (``lifecycle.state_text``):
+        ``approved by alice``, ``rejected by bob``, ``running (approved by alice)``."""
+        decision = self.decision
+        if self.state == "approved" and self.approved_by:
+            return f"approved by {self.approved_by}"
+        if self.state == "rejected" and decision is not None and decision.by:
+            return f"rejected by {decision.by}"
+        if self.approved_by:
+            return f"{self.state} (approved by {self.approved_by})"
+        return self.state
 
     @property
     def ended(self) -> float:
@@ -225,11 +239,23 @@ class RecommendationView(View):
     attempt: int
     escalated: bool
     definition: str = ""  # fingerprint of the service's desired definition
+    previous: str = ""  # how the last fix of this drift ended ("a-... expired after ...")
 
 
 class HeldView(View):
     drift: str  # the drift's key
     why: str
+    gave_up: list[str] = []  # the fixes without effect, when the supervisor gave up on it
+
+
+class GaveUpView(View):
+    """A drift the supervisor gave up on: ``attempts`` fixes had no effect."""
+
+    drift: str  # its key
+    service: str
+    kind: str
+    attempts: int
+    actions: list[str]
 
 
 class Unobserved(View):
@@ -246,6 +272,7 @@ class DriftReport(View):
     drifted: int
     world_seq: int
     unobserved: list[Unobserved]
+    gave_up: list[GaveUpView] = []
 
     @property
     def exit_code(self) -> int:

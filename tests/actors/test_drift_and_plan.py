@@ -6,9 +6,11 @@ import dataclasses
 
 import pytest
 
-from actors.domain.drift import Drift, diff
+from actors.domain.attempts import Attempt, Attempts
+from actors.domain.drift import Drift, diff, observed_through
 from actors.domain.inventory import Inventory
-from actors.domain.plan import BACKOFF, ESCALATE_AFTER, Failures, action_id, plan
+from actors.domain.plan import BACKOFF, ESCALATE_AFTER, action_id, plan
+from actors.domain.rejections import fingerprint
 from actors.domain.world import CheckState, NodeState, ServiceState, World
 
 DESIRED = Inventory.model_validate(
@@ -137,22 +139,77 @@ def test_auto_policy_is_carried_into_the_recommendation():
     assert rec.approval == "auto"
 
 
-def test_after_a_failure_the_fix_waits_doubling_then_escalates():
-    key = drift("db").key
-    _, [held] = plan(
-        [drift("db")], DESIRED, "r", {key: Failures(1, 1000.0)}, now=1000.0 + BACKOFF - 1
+def tried(service: str, *ends: str, at: float = 1000.0, seq: int = 60) -> dict[str, Attempts]:
+    """How the fixes of ``service``'s stopped drift ended: one action per state in ``ends``,
+    the last at ``at`` (broker time) and ``seq``."""
+    ended = tuple(
+        Attempt(f"a-{n}", state, at - len(ends) + n + 1, seq - len(ends) + n + 1)
+        for n, state in enumerate(ends)
     )
-    assert "next try in" in held.why
-    [retry], _ = plan([drift("db")], DESIRED, "r", {key: Failures(1, 1000.0)}, now=1000.0 + BACKOFF)
+    return {f"{service}/stopped": Attempts(40, fingerprint(DESIRED, service), ended)}
+
+
+def test_after_a_fix_without_effect_the_next_waits_doubling_then_escalates():
+    one, two = tried("db", "failed"), tried("db", "failed", "succeeded")
+    _, [held] = plan([drift("db")], DESIRED, "r", one, now=1000.0 + BACKOFF - 1)
+    assert held.why == "1 fix had no effect (a-0 failed); next try in 1 s"
+    [retry], _ = plan([drift("db")], DESIRED, "r", one, now=1000.0 + BACKOFF)
     assert retry.attempt == 1 and retry.approval == "auto" and not retry.escalated
-    _, [held] = plan([drift("db")], DESIRED, "r", {key: Failures(2, 1000.0)}, now=1000.0 + BACKOFF)
-    assert "next try in" in held.why  # the second wait is twice as long
+    assert retry.previous == "a-0 failed"
+    _, [held] = plan([drift("db")], DESIRED, "r", two, now=1000.0 + BACKOFF)
+    assert held.why.startswith("2 fixes had no effect (a-1 succeeded, but the drift stayed)")
     late = 1000.0 + BACKOFF * 2**ESCALATE_AFTER
-    [escalated], _ = plan(
-        [drift("db")], DESIRED, "r", {key: Failures(ESCALATE_AFTER, 1000.0)}, now=late
-    )
+    three = tried("db", "failed", "timed_out", "interrupted")
+    [escalated], _ = plan([drift("db")], DESIRED, "r", three, now=late, give_up_after=4)
     assert escalated.escalated and escalated.approval == "approve"
-    assert escalated.id == action_id("r", drift("db"), "start", ESCALATE_AFTER) != retry.id
+    assert escalated.id == action_id("r", drift("db"), "start", 3) != retry.id
+
+
+def test_after_give_up_after_fixes_without_effect_it_gives_up_and_names_them():
+    three = tried("db", "failed", "expired", "succeeded", "refused")
+    recs, [held] = plan([drift("db")], DESIRED, "r", three, now=10**6)
+    assert recs == [] and held.gave_up == ("a-0", "a-2", "a-3")
+    assert held.why == (
+        "3 fixes had no effect (a-0 failed, a-2 succeeded, but the drift stayed, a-3 refused); "
+        "held until the drift or the service's desired state changes"
+    )
+    [rec], _ = plan([drift("db")], DESIRED, "r", three, now=10**6, give_up_after=4)
+    assert rec.attempt == 3
+
+
+@pytest.mark.parametrize("end", ["expired", "obsolete"])
+def test_a_fix_that_never_ran_is_offered_again_at_once_without_counting(end):
+    [rec], _ = plan([drift()], DESIRED, "r", tried("web", end, at=1000.0), now=1000.0)
+    assert rec.attempt == 0 and rec.id == action_id("r", drift(), "start", 1)
+    assert rec.previous.startswith(f"a-0 {end}")
+
+
+def test_the_next_fix_waits_for_every_check_observed_after_the_last_ended():
+    ended = tried("web", "succeeded", seq=60)
+    waiting = {"web": 60}  # the http check was last seen at seq 60, before anything new
+    _, [held] = plan([drift()], DESIRED, "r", ended, now=10**6, observed=waiting)
+    assert held.why == "a-0 succeeded; waiting for web to be observed again after it"
+    recs, _ = plan([drift()], DESIRED, "r", ended, now=10**6, observed={"web": 61})
+    assert len(recs) == 1
+
+
+def test_attempts_at_another_occurrence_or_definition_do_not_count():
+    given_up = tried("web", "failed", "failed", "failed")
+    again = dataclasses.replace(drift(), seqs=(90, 93))
+    [rec], _ = plan([again], DESIRED, "r", given_up, now=1000.0)
+    assert rec.attempt == 0 and rec.previous == ""
+    data = DESIRED.model_dump(mode="json", exclude_defaults=True)
+    data["services"]["web"]["description"] = "changed"
+    [rec], _ = plan([drift()], Inventory.model_validate(data), "r2", given_up, now=1000.0)
+    assert rec.attempt == 0
+
+
+def test_a_fix_is_judged_on_the_state_and_the_checks_that_fail_observed_again():
+    w = world(web={"state": check("fail", seq=40, state="exited"), "http": check("fail", seq=50)})
+    assert observed_through(DESIRED, w)["web"] == 43  # state last seen at 43, http at 53
+    w = world(web={"state": check("ok", seq=60, image="nginx:1.27"), "http": check("ok", seq=2)})
+    assert observed_through(DESIRED, w)["web"] == 63  # a passing check says nothing of a fix
+    assert observed_through(DESIRED, world(web={"http": check("fail")}))["web"] == 0
 
 
 def test_no_fix_is_recommended_until_every_check_of_the_service_has_reported():
@@ -204,7 +261,7 @@ def test_a_drift_that_comes_back_after_its_fix_gets_a_new_action():
     assert before.id != after.id  # same service, kind and revision; another occurrence
 
 
-def test_a_drift_whose_fix_has_ended_is_held_until_the_drift_changes():
+def test_an_action_that_ended_is_never_offered_again_under_its_id():
     [rec], _ = plan([drift()], DESIRED, "rev1", {}, now=1.0)
-    recs, [held] = plan([drift()], DESIRED, "rev1", {}, now=2.0, closed={rec.id: "rejected"})
-    assert recs == [] and f"{rec.id} rejected" in held.why
+    [again], held = plan([drift()], DESIRED, "rev1", {}, now=2.0, closed={rec.id: "obsolete"})
+    assert held == [] and again.id != rec.id and again.id == action_id("rev1", drift(), "start", 1)

@@ -35,6 +35,7 @@ def event(kind: str, when: float = 1.0) -> Event:
         ("pending", "reject", "rejected"),
         ("pending", "expire", "expired"),
         ("pending", "obsolete", "obsolete"),
+        ("approved", "refuse", "refused"),
         ("running", "succeed", "succeeded"),
         ("running", "fail", "failed"),
         ("running", "time_out", "timed_out"),
@@ -50,17 +51,26 @@ def test_each_allowed_transition(state, kind, after):
 @pytest.mark.parametrize(
     ("state", "kind", "says"),
     [
-        ("approved", "approve", "cannot approve"),
+        ("approved", "approve", "already approved"),
         ("rejected", "approve", "already rejected"),
         ("succeeded", "reject", "already succeeded"),
         ("pending", "start", "cannot start"),
-        ("running", "approve", "cannot approve"),
+        ("running", "approve", "already running"),
     ],
 )
 def test_events_that_change_nothing_say_so(state, kind, says):
     decision = decide(at(state), event(kind))
     assert not decision.changed and says in decision.message
     assert decision.action == at(state)
+
+
+def test_a_second_decision_is_told_who_took_the_first():
+    second = decide(approved(), event("approve", 11.0))
+    assert second.message == "a-1 is already approved by oskar; nothing done"
+    started = decide(approved(), Event("start", 12.0, by="executor")).action
+    assert "already running (approved by oskar)" in decide(started, event("reject")).message
+    rejected = decide(at("pending"), Event("reject", 3.0, by="bob")).action
+    assert "already rejected by bob" in decide(rejected, event("approve")).message
 
 
 def test_an_approval_records_who_when_and_what_will_run():

@@ -16,6 +16,8 @@ from actors.domain.publishers import may_publish, owned
         ("supervisor", "action.approved"),
         ("executor", "action.output"),
         ("executor", "action.refused"),
+        ("supervisor", "action.interrupted"),  # a run the queue heard no end of
+        ("supervisor", "drift.gave_up"),
         ("cli:oskar", "action.request.approve"),
         ("ui:oskar", "action.request.reject"),
         ("broker", "bus.stats"),
@@ -38,6 +40,7 @@ def test_the_owner_of_a_topic_may_publish_it(source, topic):
         ("emit", "action.output"),
         ("supervisor", "action.output"),
         ("executor", "action.approved"),
+        ("emit", "drift.gave_up"),
         ("emit", "action.request.approve"),
         ("cli:", "action.request.approve"),  # a channel with no name
         ("emit", "bus.stats"),

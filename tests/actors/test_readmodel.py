@@ -30,7 +30,9 @@ def action(action_id: str, state: str, at: float, **extra) -> dict:
         "service": "db",
         "reason": "stopped: inactive",
         "result": {},
-        "history": [{"kind": "queue", "at": at, "by": "queue", "reason": "", "approval_hash": ""}],
+        "history": [
+            {"kind": "queue", "at": at, "by": "queue", "reason": "", "approval_hash": "", "seq": 3}
+        ],
     }
     return record | extra
 

@@ -1,96 +1,25 @@
-"""The supervisor's loop without sockets: what it publishes comes straight back to it, as
-the bus would deliver it. A drift that is fixed and comes back gets a new action; an action
-that has ended is never declared obsolete."""
+"""The supervisor's loop (``supervisor_loop.Loop``: no sockets). A drift that is fixed and
+comes back gets a new action; an action that has ended is never declared obsolete."""
 
 from __future__ import annotations
 
 import pytest
 
-from actors.desired_state import Desired
 from actors.domain.inventory import Inventory
-from actors.domain.world import CheckState, NodeState, ServiceState, World, apply
-from actors.revision import Revision
-from actors.supervisor import Supervisor
+from actors.domain.world import World, apply
 from bus.envelope import Message
-
-INVENTORY = Inventory.model_validate(
-    {
-        "nodes": {"vps": {"address": "127.0.0.1"}},
-        "services": {"db": {"node": "vps", "kind": "systemd", "unit": "postgresql.service"}},
-    }
-)
-
-
-class Loop:
-    """A supervisor whose messages are stamped and handed back to it in order."""
-
-    def __init__(self, root):
-        self.supervisor = Supervisor(root, root, "tcp://127.0.0.1:9")
-        self.supervisor._publish = self._publish
-        self.supervisor.desired = Desired(INVENTORY, Revision("rev1", "c1", "x"))
-        self.supervisor.world = World(seq=10, time=100.0)
-        self.supervisor.world.nodes["vps"] = NodeState(health="healthy", since=1.0)
-        self.seq = 10
-        self.published: list[Message] = []
-
-    def _publish(self, topic: str, payload: dict, msg_id: str, source: str = "supervisor"):
-        self.seq += 1
-        message = Message(self.seq, 100.0 + self.seq, topic, msg_id, source, payload)
-        self.published.append(message)
-        if topic.startswith("action."):
-            self.supervisor._on_action(message)
-
-    def observe(self, state: str, outcome: str) -> None:
-        """The db unit's state probe reports, beginning a new fact (a new since_seq)."""
-        self.seq += 1
-        check = CheckState(
-            outcome, state, {"state": state}, None, 0.0, 0.0, self.seq, 0.0, self.seq
-        )
-        self.supervisor.world.services["db"] = ServiceState("vps", checks={"state": check})
-        self.supervisor.world.seq = self.seq
-
-    def topics(self, since: int = 0) -> list[tuple[str, str]]:
-        return [(m.topic, m.payload.get("id", "")) for m in self.published[since:]]
-
-    def approve(self, action_id: str) -> None:
-        """An operator approves from the shell, with the hash they were shown."""
-        record = self.supervisor.queue.records[action_id]
-        self._publish(
-            "action.request.approve",
-            {"id": action_id, "by": "oskar", "hash": record.action.hash},
-            "r1",
-            "cli:oskar",
-        )
-
-    def reject(self, action_id: str, reason: str = "not during backups") -> None:
-        self._publish(
-            "action.request.reject",
-            {"id": action_id, "by": "oskar", "reason": reason},
-            f"reject-{action_id}",
-            "cli:oskar",
-        )
-
-    def commit(self, inventory: Inventory, revision: str) -> None:
-        """A new commit of the repository, as ``watch_repository`` takes it."""
-        self.supervisor.desired = Desired(inventory, Revision(revision, revision, revision))
-        self.supervisor.epoch += 1
-
-    def fix(self, action_id: str) -> None:
-        """Approved, and the executor runs it successfully."""
-        self.approve(action_id)
-        self._publish("action.running", {"id": action_id}, "r2", "executor")
-        self._publish("action.succeeded", {"id": action_id}, "r3", "executor")
+from supervisor_loop import INVENTORY, Loop
 
 
 @pytest.fixture
 def loop(tmp_path):
     made = Loop(tmp_path)
     yield made
-    made.supervisor.outbox.close(0)
+    made.close()
 
 
 def recommended(loop: Loop, since: int = 0) -> list[str]:
-    return [i for t, i in loop.topics(since) if t == "action.recommended"]
+    return loop.recommended(since)
 
 
 def test_a_drift_that_comes_back_after_its_fix_gets_a_new_action(loop):
@@ -182,11 +111,7 @@ def test_a_rejection_holds_across_a_commit_that_changes_only_another_service(loo
 
 def test_a_rejection_holds_across_a_restart_of_the_supervisor(loop, tmp_path):
     rejected_fix(loop)
-    before = loop.supervisor
-    before.outbox.close(0)
-    loop.supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")  # from its files
-    loop.supervisor._publish = loop._publish
-    loop.supervisor.world = before.world  # the same drift, still there
+    loop.restart()  # from its files and the log; the same drift, still there
     loop.commit(with_services(cache=OTHER_SERVICE), "rev2")
     mark = len(loop.published)
     loop.supervisor.evaluate_and_publish()
@@ -233,10 +158,7 @@ def test_each_nodes_desired_state_is_sent_once_and_not_again_after_a_restart(loo
     assert sent.payload["services"]["db"]["unit"] == "postgresql.service"
     loop.supervisor.publish_slices()
     assert len(slices_sent(loop)) == 1  # unchanged: not again
-    loop.supervisor.outbox.close(0)
-    loop.supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")  # from its files
-    loop.supervisor._publish = loop._publish
-    loop.supervisor.desired = Desired(INVENTORY, Revision("rev1", "c1", "x"))
+    loop.restart()  # from its files
     loop.supervisor.publish_slices()
     assert len(slices_sent(loop)) == 1
 
@@ -259,7 +181,7 @@ def test_a_service_declared_stopped_and_stopped_is_healthy_in_the_world_it_folds
     feed = [
         Message(1, 1.0, "obs.node.vps.agent", "b", "agent:vps", beat),
         Message(2, 1.0, "obs.node.vps.service.db", "o", "agent:vps", stopped),
-        *slices_sent(loop),
+        *[m._replace(seq=3 + n) for n, m in enumerate(slices_sent(loop))],
     ]
     for message in feed:
         apply(world, message)

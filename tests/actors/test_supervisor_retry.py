@@ -1,5 +1,6 @@
-"""An attempt that ends without a fix counts as a failure, so the fix comes back later as a
-new action (a final action cannot be approved again)."""
+"""How each end of a fix counts: one that ran without effect is an attempt (the next comes
+after a back-off), one that never ran is not (the next comes at once); either way the next
+fix is a new action (a final action cannot be approved again)."""
 
 from __future__ import annotations
 
@@ -14,33 +15,44 @@ RECOMMENDED = {
     "target": "unit:x.service",
     "commands": [["systemctl", "start", "--", "x.service"]],
     "revision": "r",
-    "drift": {"key": "x/stopped"},
+    "drift": {"key": "x/stopped", "seqs": [1, 1]},
+    "definition": "d1",
     "approval": "auto",
 }
 
 
+@pytest.fixture
+def supervisor(tmp_path):
+    made = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")
+    made._publish = lambda *args: None  # no bus here: only the bookkeeping is tested
+    made._on_action(Message(1, 10.0, "action.recommended", "m1", "supervisor", RECOMMENDED))
+    yield made
+    made.outbox.close(0)
+
+
 @pytest.mark.parametrize(
-    "end", ["action.failed", "action.timed_out", "action.interrupted", "action.expired"]
+    ("end", "counts"),
+    [
+        ("action.succeeded", 1),  # and the drift stayed, or no fix would be looked for
+        ("action.failed", 1),
+        ("action.timed_out", 1),
+        ("action.interrupted", 1),
+        ("action.expired", 0),
+    ],
 )
-def test_an_attempt_that_ends_without_a_fix_counts_as_a_failure(tmp_path, end):
-    supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")
-    supervisor._publish = lambda *args: None  # no bus here: only the bookkeeping is tested
-    supervisor._on_action(Message(1, 10.0, "action.recommended", "m1", "supervisor", RECOMMENDED))
-    if end == "action.expired":  # the queue's own decision, back from the bus
+def test_each_end_of_a_fix_is_a_round_and_those_that_ran_count(supervisor, end, counts):
+    if end == "action.expired":  # the queue's own decision, back from the log
         supervisor._on_action(Message(2, 20.0, end, "m2", "supervisor", {"id": "a-1"}))
     else:
         supervisor._on_action(Message(2, 15.0, "action.running", "m2", "executor", {"id": "a-1"}))
         supervisor._on_action(Message(3, 20.0, end, "m3", "executor", {"id": "a-1"}))
-    assert supervisor.failures["x/stopped"].count == 1
-    assert supervisor.failures["x/stopped"].last_at == 20.0
-    supervisor.outbox.close(0)
+    tried = supervisor.tried["x/stopped"]
+    assert (len(tried.ended), tried.count, tried.last.at) == (1, counts, 20.0)
+    assert "a-1" not in supervisor.open
 
 
-def test_a_forged_end_counts_for_nothing(tmp_path):
-    supervisor = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")
-    supervisor._publish = lambda *args: None
-    supervisor._on_action(Message(1, 10.0, "action.recommended", "m1", "supervisor", RECOMMENDED))
+def test_a_forged_end_counts_for_nothing(supervisor):
     supervisor._on_action(Message(2, 15.0, "action.running", "m2", "executor", {"id": "a-1"}))
     supervisor._on_action(Message(3, 20.0, "action.failed", "m3", "emit", {"id": "a-1"}))
-    assert "x/stopped" not in supervisor.failures
-    supervisor.outbox.close(0)
+    supervisor._on_action(Message(4, 21.0, "action.expired", "m4", "emit", {"id": "a-1"}))
+    assert "x/stopped" not in supervisor.tried

@@ -135,6 +135,7 @@ def test_runs_once_after_running_is_durable(root, broker, executor):
     running = of(broker.endpoint, "a1", "action.running")
     assert len(running) == 1 and running[0].seq < done.seq
     assert running[0].payload["by"] == "executor"
+    assert running[0].payload["timeout"] == 60  # the queue interrupts a run silent beyond it
     assert seen.read_text().split() == ["a1"]  # one run, and it saw its running message
     assert done.payload["log"] == "logs/actions/a1.log" and done.payload["drift_key"] == DRIFT
     assert done.payload["exit_code"] == 0

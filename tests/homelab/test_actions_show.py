@@ -42,11 +42,14 @@ def request(seq: int, kind: str, action_id: str, **payload) -> Message:
 
 
 REJECTED, EXPIRED, APPROVED = "a-0000000000000001", "a-0000000000000002", "a-0000000000000003"
+REFUSED = "a-0000000000000004"
+WHY_REFUSED = "the commands are not what the driver builds for this service now"
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """Three actions: one rejected with a reason, one that expired pending, one approved."""
+    """Four actions: one rejected with a reason, one that expired pending, one approved, one
+    approved that the executor refused."""
     data = DataRoot(tmp_path / "root")
     for folder in (data.events, data.actions):
         folder.mkdir(parents=True)
@@ -55,6 +58,10 @@ def root(tmp_path: Path) -> Path:
         queue.apply(recommended(seq, action_id))
     queue.apply(request(4, "reject", REJECTED, reason="not during backups"))
     queue.apply(request(5, "approve", APPROVED, hash=HASH))
+    queue.apply(recommended(6, REFUSED))
+    queue.apply(request(7, "approve", REFUSED, hash=HASH))
+    refusal = {"id": REFUSED, "reason": WHY_REFUSED}
+    queue.apply(Message(8, T0 + 8, "action.refused", "m8", "executor", refusal))
     queue.expire(T0 + 2.5 + DAY)  # the pending one only: the approval is younger
     for action_id, record in queue.records.items():
         atomic.write_json(data.action_file(action_id), record.to_dict())
@@ -88,3 +95,13 @@ def test_an_approved_action_says_who_approved_it(capsys, root):
     shown = show(capsys, root, APPROVED)
     assert shown["approved_by"].strip() == "oskar" and "why" not in shown
     assert "  pending\n" in shown[""] and "approved    by oskar" in shown[""]
+
+
+def test_an_approval_the_executor_refused_says_so_and_why(capsys, root):
+    shown = show(capsys, root, REFUSED)
+    assert shown["state"].strip() == "refused" and shown["approved_by"].strip() == "oskar"
+    assert (shown["refused_by"].strip(), shown["why"].strip()) == ("executor", WHY_REFUSED)
+    assert f"refused     by executor: {WHY_REFUSED}" in shown[""]
+    assert cli.main(["actions", "list", "--root", str(root)]) == 0
+    [listed] = [line for line in capsys.readouterr().out.splitlines() if REFUSED in line]
+    assert "refused" in listed

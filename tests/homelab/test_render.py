@@ -86,3 +86,51 @@ def test_status_shows_a_desired_state_other_than_running():
     [db] = [line for line in lines if line.startswith("  db")]
     assert "healthy" in api and api.endswith("stopped, as desired [stopped (desired)]")
     assert "desired" not in db
+
+
+def test_drift_says_when_the_supervisor_gave_up_and_how_the_last_fix_ended():
+    def stopped(service: str) -> dict:
+        return {
+            "service": service,
+            "node": "vps",
+            "kind": "stopped",
+            "detail": "inactive",
+            "since": 0.0,
+            "seqs": [4, 7],
+            "managed": True,
+            "settled": True,
+            "key": f"{service}/stopped",
+        }
+
+    fix = {
+        "id": "a-2",
+        "type": "start",
+        "service": "api",
+        "node": "vps",
+        "target": "unit:api.service",
+        "commands": [["systemctl", "start", "--", "api.service"]],
+        "reason": "stopped: inactive",
+        "drift": stopped("api"),
+        "revision": "r1",
+        "approval": "approve",
+        "attempt": 0,
+        "escalated": False,
+        "previous": "a-1 expired after 24 h without a decision",
+    }
+    why = "3 fixes had no effect (a-3 failed, a-4 failed, a-5 failed); held until ..."
+    report = DriftReport(
+        revision="r1",
+        drifts=[stopped("api"), stopped("db")],
+        recommended=[fix],
+        held=[{"drift": "db/stopped", "why": why, "gave_up": ["a-3", "a-4", "a-5"]}],
+        drifted=2,
+        world_seq=9,
+        unobserved=[],
+        gave_up=[
+            {"drift": "db/stopped", "service": "db", "kind": "stopped", "attempts": 3}
+            | {"actions": ["a-3", "a-4", "a-5"]}
+        ],
+    )
+    lines = printed(drift_report.show, report).splitlines()
+    assert "      after: a-1 expired after 24 h without a decision" in lines
+    assert f"      no fix: {why}" in lines
