@@ -14,7 +14,7 @@ from actors.readmodel import timespec
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 
-FAILED = ("failed", "timed_out", "interrupted")
+FAILED = ("failed", "timed_out", "interrupted", "refused")
 LINE_MAX = 400  # characters of one line of the Events page
 RATE_POINTS = 120  # bus.stats ticks kept on the dashboard's chart
 
@@ -153,7 +153,7 @@ def failures(history: list[ActionView], count: int = 5) -> list[dict[str, str]]:
                 {
                     "id": a.id,
                     "title": f"{words(a.state)}: {words(a.type)} {service}",
-                    "detail": str(a.result.get("detail") or ""),
+                    "detail": str(a.result.get("detail") or a.result.get("reason") or ""),
                     "at": absolute(ended),
                 }
             )

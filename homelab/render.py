@@ -167,6 +167,8 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
                 style="yellow",
             )
         )
+        for line in drift.get("gave_up") or []:  # the supervisor stopped trying
+            console.print(Text(f"  gave up: {line}", style="red"))
     elif desired.get("revision"):
         unknown = [n for n, e in report["services"].items() if e["health"] == "unknown"]
         if not report["services"] or unknown:  # the supervisor saw nothing there to judge

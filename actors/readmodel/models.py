@@ -42,6 +42,7 @@ class DriftBrief(View):
     count: int
     items: list[str]
     recommended: int
+    gave_up: list[str] = []  # "db: 3 fixes had no effect": the supervisor stopped trying
 
 
 class BusStatus(View):

@@ -58,7 +58,7 @@ def public(summary: Summary) -> dict[str, Any]:
     return {
         "observed": summary.observed,
         "counts": {kind: c.model_dump() for kind, c in summary.counts.items()},
-        "drift": {"count": summary.drift.count},
+        "drift": {"count": summary.drift.count, "gave_up": len(summary.drift.gave_up)},
         "actions": summary.actions.model_dump(),
         "bus": {
             "reachable": summary.bus.reachable,
@@ -92,6 +92,11 @@ def _drift(report: dict[str, Any]) -> DriftBrief:
             f"{d['service']}: {d['kind']}" for d in report.get("drifts", []) if d.get("managed")
         ],
         recommended=len(report.get("recommended", [])),
+        gave_up=[
+            f"{g['service']}: {g['attempts']} fixes had no effect"
+            for g in report.get("gave_up", [])
+            if isinstance(g, dict) and {"service", "attempts"} <= g.keys()
+        ],
     )
 
 

@@ -65,20 +65,18 @@ def history_shown(history: list[ActionView]) -> str:
 
 def history_row(a: ActionView) -> dict:
     extra = a.model_extra or {}
-    decision = next(
-        (e for e in reversed(a.history) if e.kind in ("approve", "reject", "expire", "obsolete")),
-        None,
-    )
+    decision = a.decision
+    why = a.result.get("detail") or a.result.get("reason") or (decision.reason if decision else "")
     return {
         "id": a.id,
         "service": extra.get("service") or "",
         "type": present.words(a.type),
         "state": present.words(a.state),
-        "decided": decision.by if decision else "",
+        "decided": (decision.by or "nobody") if decision else "",
         "at": present.absolute(decision.at if decision else a.created),
         "seconds": a.result.get("seconds", ""),
         "duration": present.duration(a.result.get("seconds")),
-        "detail": str(a.result.get("detail") or (decision.reason if decision else "")),
+        "detail": str(why),
         "ran": bool(a.result.get("log")) or "seconds" in a.result,
     }
 

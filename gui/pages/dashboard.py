@@ -63,6 +63,8 @@ def drift_card(drift) -> None:
         ui.label(f"{drift.count} drifted").mark("drift-count")
         for item in drift.items[:5]:
             ui.label(present.drift_item(item)).classes("text-xs").mark("drift-item")
+        for line in drift.gave_up[:5]:  # the supervisor stopped trying: the operator must act
+            ui.label(line).classes("text-xs " + theme.health("down")).mark("gave-up")
 
 
 def queue_card(pending: int, running: int) -> None:

@@ -43,7 +43,7 @@ def causes(d) -> None:
             ui.label(f"and {len(d.seqs) - CAUSES_SHOWN} more")
 
 
-def drift_card(d, fix, held: str | None) -> None:
+def drift_card(d, fix, held) -> None:
     with ui.card().classes("w-full").mark(f"drift-{d.service}"):
         ui.label(f"{d.service} on {d.node}: {present.words(d.kind)}").classes("text-lg")
         ui.label(d.detail).classes("wrap-anywhere")
@@ -53,8 +53,17 @@ def drift_card(d, fix, held: str | None) -> None:
         if fix is not None:
             ui.link(f"fix: {present.words(fix.type)} ({fix.approval}) {fix.id}", "/actions")
             ui.label(drivers.command_text(fix.commands)).classes("font-mono text-xs wrap-anywhere")
+            if fix.previous:
+                ui.label(f"after: {fix.previous}").classes("text-xs opacity-70 wrap-anywhere")
+        elif held is not None and held.gave_up:  # the supervisor gave up: the operator must act
+            ui.label(f"no fix: {held.why}").classes(
+                "text-sm wrap-anywhere " + theme.health("down")
+            ).mark(f"gave-up-{d.service}")
+            with ui.row().classes("gap-x-2 gap-y-0 flex-wrap text-xs"):
+                for action_id in held.gave_up:
+                    ui.link(action_id, "/actions")
         elif held is not None:
-            ui.label(f"no fix: {held}").classes("text-xs opacity-70")
+            ui.label(f"no fix: {held.why}").classes("text-xs opacity-70 wrap-anywhere")
 
 
 def report(found) -> None:
@@ -67,7 +76,7 @@ def report(found) -> None:
     if not found.drifts:
         ui.label("No drift.").mark("no-drift")
     fixes = {r.drift.key: r for r in found.recommended}
-    held = {h.drift: h.why for h in found.held}
+    held = {h.drift: h for h in found.held}
     for d in found.drifts:
         drift_card(d, fixes.get(d.key), held.get(d.key))
     for u in found.unobserved:

@@ -181,3 +181,25 @@ def test_services_carry_their_desired_state_to_the_summary_and_the_world(data):
         "api": "stopped",
         "stray": None,
     }
+
+
+def test_the_summary_counts_open_actions_and_says_where_the_supervisor_gave_up(data):
+    down = BusStatus(endpoint="tcp://127.0.0.1:9", reachable=False, error="no answer")
+    atomic.write_json(
+        data.actions / "a-0000000000000001.json", action("a-0000000000000001", "pending", 1.0)
+    )
+    atomic.write_json(
+        data.actions / "a-0000000000000002.json", action("a-0000000000000002", "running", 2.0)
+    )
+    gave_up = {"drift": "db/stopped", "service": "db", "kind": "stopped", "attempts": 3}
+    data.drift.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(
+        data.drift, {"drifted": 1, "drifts": [], "recommended": [], "gave_up": [gave_up]}
+    )
+    found = summary.build(data.path, down)
+    assert found.actions.pending == 1 and found.actions.running == 1
+    assert found.drift.gave_up == ["db: 3 fixes had no effect"]
+    public = summary.public(found)
+    assert public["actions"] == {"pending": 1, "running": 1}
+    assert public["drift"] == {"count": 1, "gave_up": 1}
+    assert "db" not in str(public)

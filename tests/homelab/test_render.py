@@ -134,3 +134,10 @@ def test_drift_says_when_the_supervisor_gave_up_and_how_the_last_fix_ended():
     lines = printed(drift_report.show, report).splitlines()
     assert "      after: a-1 expired after 24 h without a decision" in lines
     assert f"      no fix: {why}" in lines
+
+
+def test_status_says_when_the_supervisor_gave_up():
+    report = status_report()
+    report["drift"]["gave_up"] = ["old_db: 3 fixes had no effect"]
+    text = printed(render.status, report)
+    assert "gave up: old_db: 3 fixes had no effect" in text
