@@ -39,6 +39,8 @@ from bus.client import (
 from bus.envelope import Message
 from bus.subscription import Tracker
 
+LOSSY_QUEUE = 256  # publication frames a lossy subscriber's socket holds at most
+
 
 class AsyncPublisher:
     """``publish`` returns the message's sequence number once the broker has it on disk.
@@ -120,10 +122,16 @@ class AsyncSubscriber:
         *prefixes: str,
         since: int | None = None,
         timeout: float | None = None,
+        lossy: bool = False,
     ):
+        """``lossy``: for a view that must never fall behind (the UI's feed): live only, a
+        short queue, and what it could not take in time is skipped and counted
+        (``skipped``), never fetched from the log."""
         self.endpoint = endpoint
-        self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
+        start = None if since is None else max(since, 1) - 1
+        self.tracker = Tracker(prefixes, start, skip_gaps=lossy)
         self.timeout = timeout
+        self.lossy = lossy
         self._numbers = itertools.count(1)
 
     async def __aiter__(self) -> AsyncIterator[Message]:
@@ -131,6 +139,8 @@ class AsyncSubscriber:
         dealer = _dealer(ctx, self.endpoint)
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
+        if self.lossy:
+            sub.setsockopt(zmq.RCVHWM, LOSSY_QUEUE)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         sub.connect(publish_endpoint(self.endpoint))
         try:
@@ -146,9 +156,16 @@ class AsyncSubscriber:
                         yield message
                 for message in self.tracker.on_live(await sub.recv()):
                     yield message
+                if self.lossy:
+                    await asyncio.sleep(0)  # a frame at a time: the loop serves the rest too
         finally:
             dealer.close(0)
             sub.close(0)
+
+    @property
+    def skipped(self) -> int:
+        """Messages a lossy subscriber missed (its queue was full) and did not fetch."""
+        return self.tracker.skipped
 
     async def _request(self, dealer: zmq.asyncio.Socket, kind: str, *fields: Any) -> tuple:
         number = next(self._numbers)
