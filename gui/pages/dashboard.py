@@ -84,7 +84,7 @@ class BusCard:
         self.ctx = ctx
         with linked_card("/events", "Bus", wide=True):
             with ui.row().classes("gap-4 items-baseline"):
-                self.seq = ui.label().mark("bus-seq")
+                self.seq = ui.label().mark("bus-seq").props("data-testid=bus-seq")
                 self.rate = ui.label().mark("bus-rate")
             ui.label("Messages per second").classes("text-xs opacity-70")
             self.chart = rate_chart(ctx)
