@@ -71,6 +71,7 @@ class LiveTap:
         self.log = TapLog(LINES, initial=self.lines()).classes("w-full h-96").mark("tap")
         self.log.props("data-testid=tap")
         self.dropped = ui.label("").classes("text-xs " + theme.health("degraded")).mark("dropped")
+        self.dropped.props("data-testid=dropped")
         self.feed, self.dropped_before = feed, feed.dropped
         feed.subscribe(self.live, anyone=True)  # everything, with who sent it
         ui.timer(1.0, self.count_dropped)
