@@ -353,4 +353,8 @@ def run(
     should_stop: Callable[[], bool],
     approval_ttl: float = actions.APPROVAL_TTL,
 ) -> int:
-    return Supervisor(root, repo, endpoint, approval_ttl).run(should_stop)
+    supervisor = Supervisor(root, repo, endpoint, approval_ttl)
+    try:
+        return supervisor.run(should_stop)
+    finally:  # also when it stops on an error (a full disk): its messages are not left behind
+        supervisor.outbox.close()
