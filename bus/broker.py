@@ -36,7 +36,7 @@ LIVE_FRAME_BYTES = 256 * 1024
 RECORD_OVERHEAD = records.HEADER_SIZE + 18  # a record is its envelope and this much more
 SUBSCRIBER_BYTES = 16 * 1024 * 1024  # held for one subscriber that does not read, at most
 TRIM_EVERY = 10.0  # seconds between handing freed memory back to the system
-ALARM_STATS_EVERY = 30.0  # seconds between stored bus.stats while the disk is low
+ALARM_STATS_EVERY = 30.0  # seconds between stored bus.stats while a disk alarm is active
 CLIENT_LIMITS = limits.Limits(messages=2000, bytes=4 * 1024 * 1024, burst=2.0)
 log = logging.getLogger("homelab.bus.broker")
 rejects = logging.getLogger("homelab.bus.rejects")

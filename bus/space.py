@@ -2,7 +2,7 @@
 
     guard = space.Guard(events_dir, reserve=128 * MIB)
     guard.refusal(size, essential)   # None, or why a frame of that size waits
-    guard.wrote(size); guard.failed(err); guard.look(now)
+    guard.wrote(size); guard.failed(err); guard.look()   # after a write; each tick
 
 Below the *reserve* (``HOMELAB_DISK_RESERVE``), only the control plane's own messages are
 stored (``essential``: its services' decisions, results and world changes, not observations
