@@ -31,6 +31,7 @@ from bus.client import (
     FETCH_LIMIT,
     RESEND_AFTER,
     BusError,
+    PublishDeferred,
     PublishRejected,
     _dealer,
     _unavailable,
@@ -72,14 +73,26 @@ class AsyncPublisher:
         async with self._lock:
             if self._sock is None:
                 self._sock = _dealer(zmq.asyncio.Context.instance(), self.endpoint)
-            batch = next(self._batches)
-            reply = await _ask(self._sock, protocol.encode_publish(batch, [wire]), batch, self)
+            reply = await self._until_taken(wire)
         if reply[0] == "err":
             raise PublishRejected(f"broker rejected the message: {reply[2]}")
         result = reply[2][0]
         if isinstance(result, str):
             raise PublishRejected(f"broker rejected the message: {result}")
         return result
+
+    async def _until_taken(self, wire: bytes) -> tuple:
+        """Send until the broker answers other than ``retry`` (it asked to wait: its disk,
+        a limit), or raise PublishDeferred with its reason after ``timeout`` seconds."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            batch = next(self._batches)
+            reply = await _ask(self._sock, protocol.encode_publish(batch, [wire]), batch, self)
+            if reply[0] != "retry":
+                return reply
+            if time.monotonic() + reply[3] > deadline:
+                raise PublishDeferred(f"the broker cannot take it now: {reply[2]}")
+            await asyncio.sleep(reply[3])
 
     def close(self) -> None:
         if self._sock is not None:
