@@ -46,7 +46,6 @@ def flood(endpoint: str, stop: threading.Event, sent: list[int], payload: dict) 
             sent.append(batch)
 
 
-@pytest.mark.parametrize("payload", [{"n": 1}, {"blob": "x" * 20_000}], ids=["small", "large"])
 @pytest.fixture
 def broker(root: Path):
     unlimited = {"HOMELAB_CLIENT_RATE": "0", "HOMELAB_CLIENT_BANDWIDTH": "0"}
@@ -55,6 +54,7 @@ def broker(root: Path):
     process.stop()
 
 
+@pytest.mark.parametrize("payload", [{"n": 1}, {"blob": "x" * 20_000}], ids=["small", "large"])
 def test_during_a_flood_the_ui_answers_within_a_second_and_stays_flat(
     broker, tmp_path: Path, payload
 ):
