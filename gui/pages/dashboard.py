@@ -5,7 +5,7 @@ number a link to the page behind it; live."""
 from __future__ import annotations
 
 from fastapi.responses import RedirectResponse
-from nicegui import run, ui
+from nicegui import background_tasks, run, ui
 
 from actors.readmodel import eventlog, queue, summary
 from bus.envelope import Message
@@ -86,6 +86,9 @@ class BusCard:
             with ui.row().classes("gap-4 items-baseline"):
                 self.seq = ui.label().mark("bus-seq").props("data-testid=bus-seq")
                 self.rate = ui.label().mark("bus-rate")
+            self.alarms = ui.label().classes("text-sm " + theme.health("down")).mark("alarm")
+            self.alarms.props("data-testid=bus-alarm")
+            self.limited = ui.label().classes("text-xs " + theme.health("degraded"))
             ui.label("Messages per second").classes("text-xs opacity-70")
             self.chart = rate_chart(ctx)
         self.show(first)
@@ -101,16 +104,23 @@ class BusCard:
             self.seq.set_text("unreachable")
             self.seq.classes(add=theme.health("down"))
             self.rate.set_text("")
+        self.alarms.set_text("; ".join(present.alarm(a) for a in bus.alarms))
+        self.limited.set_text(present.limited_clients((bus.model_extra or {}).get("clients")))
 
     def on_message(self, message: Message) -> None:
-        if message.topic == "bus.stats":
+        if message.topic == "bus.alarm":  # during an alarm the ticks are rare: ask now
+            background_tasks.create(self.ask(), name="bus card")
+        elif message.topic == "bus.stats":
             status = self.ctx.feed.bus_status()
             if status is not None:
                 self.show(status)
 
     async def look(self) -> None:
         if self.ctx.feed.bus_status() is None:  # silent: ask the broker itself
-            self.show(await bus_status(self.ctx))
+            await self.ask()
+
+    async def ask(self) -> None:
+        self.show(await run.io_bound(summary.bus_status, self.ctx.config.bus, 1.0))
 
 
 async def bus_status(ctx):
