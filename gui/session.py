@@ -67,7 +67,7 @@ def of_headers(scheme: str, headers: Mapping[str, str]) -> Session | None:
 # -- pages ---------------------------------------------------------------------------------------
 
 
-def operator(_operators=None) -> str | None:
+def operator() -> str | None:
     """In a page function: the operator of the request that builds this page (None: not
     logged in). The page's client is bound to that session from now on."""
     client = context.client
@@ -83,7 +83,7 @@ def operator(_operators=None) -> str | None:
     return found.operator if found else None
 
 
-def require(_operators=None) -> str | None:
+def require() -> str | None:
     """In a handler: the operator whose session owns this page, or None after sending the
     page to the login page."""
     client = context.client

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
 from bus.envelope import Message
-from gui import auth
+from gui import auth, limiter, session, theme
 from gui.config import UiConfig
 from gui.feed import Feed
 
@@ -20,11 +24,37 @@ SETTLE = 3.0  # seconds after a change during which each bus.stats tick refreshe
 
 @dataclasses.dataclass
 class Context:
+    """What every page works with: the settings, the data root, the operators, the login
+    limit and the one feed from the bus."""
+
     config: UiConfig
     root: Path
     operators: auth.Operators
-    limiter: auth.LoginLimiter
+    limiter: limiter.LoginLimiter
     feed: Feed
+
+
+def page(path: str, title: str) -> Callable:
+    """Register the decorated ``async`` function as the page at ``path``, shown in the
+    shared frame under ``title``, and only to a logged-in operator: the one place pages
+    check the login (a page load without a valid session goes to the login page; handlers
+    check again, ``session.require``). The function takes the page's path and query
+    parameters, as with ``ui.page``."""
+
+    def decorate(build: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        @functools.wraps(build)  # NiceGUI reads the parameters through __wrapped__
+        async def handler(*args, **kwargs) -> RedirectResponse | None:
+            operator = session.operator()
+            if operator is None:
+                return RedirectResponse("/login")
+            with theme.frame(title, operator, session.log_out):
+                await build(*args, **kwargs)
+            return None
+
+        ui.page(path)(handler)
+        return build
+
+    return decorate
 
 
 def register(ctx: Context) -> None:

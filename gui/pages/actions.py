@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi.responses import RedirectResponse
 from nicegui import background_tasks, context, run, ui
 
 from actors import commands
@@ -16,7 +15,7 @@ from actors.readmodel import eventlog, queue
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 from gui import present, session, theme
-from gui.pages import follow
+from gui.pages import follow, page
 from gui.present import words
 from gui.tap_log import TapLog
 
@@ -126,7 +125,7 @@ class Decisions:
         self.ask_reason.ask(a)
 
     async def send(self, a: ActionView, kind: str, reason: str = "") -> None:
-        name = session.require(self.ctx.operators)  # the websocket skips the middleware
+        name = session.require()  # the websocket skips the middleware
         if name is None:
             return
         try:
@@ -317,7 +316,7 @@ class History:
         self.note.set_text(history_shown(history))
 
     async def show_output(self, action_id: str) -> None:
-        if session.require(self.ctx.operators) is None:
+        if session.require() is None:
             return
         try:
             found = await run.io_bound(queue.detail, self.ctx.root, action_id)
@@ -347,12 +346,8 @@ def output_dialog(found) -> None:
 
 
 def register(ctx) -> None:
-    @ui.page("/actions")
-    async def actions_page() -> RedirectResponse | None:
-        operator = session.operator(ctx.operators)
-        if operator is None:
-            return RedirectResponse("/login")
-
+    @page("/actions", "Action Queue")
+    async def actions_page() -> None:
         async def refresh() -> None:
             show(await run.io_bound(queue.read, ctx.root))
 
@@ -362,15 +357,13 @@ def register(ctx) -> None:
             history.show(found.history)
 
         found = await run.io_bound(queue.read, ctx.root)
-        with theme.frame("Action Queue", operator, session.log_out):
-            decisions = Decisions(ctx, refresh)
-            ui.label("Pending").classes("text-xl")
-            pending = PendingCards(decisions)
-            ui.label("Running").classes("text-xl")
-            running = RunningCards(ctx)
-            ui.label("History").classes("text-xl")
-            history = History(ctx)
+        decisions = Decisions(ctx, refresh)
+        ui.label("Pending").classes("text-xl")
+        pending = PendingCards(decisions)
+        ui.label("Running").classes("text-xl")
+        running = RunningCards(ctx)
+        ui.label("History").classes("text-xl")
+        history = History(ctx)
         show(found)
         ctx.feed.subscribe(running.live)
         follow(ctx, CHANGES, refresh)
-        return None

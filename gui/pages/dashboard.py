@@ -4,13 +4,12 @@ number a link to the page behind it; live."""
 
 from __future__ import annotations
 
-from fastapi.responses import RedirectResponse
 from nicegui import background_tasks, run, ui
 
 from actors.readmodel import eventlog, queue, summary
 from bus.envelope import Message
-from gui import present, session, theme
-from gui.pages import follow
+from gui import present, theme
+from gui.pages import follow, page
 
 FAILURES_SHOWN = 5
 
@@ -183,20 +182,16 @@ def register(ctx) -> None:
         shown = (s, len(q.pending), len(q.running), last_revision)
         return shown, present.failures(q.history, FAILURES_SHOWN)
 
-    @ui.page("/")
-    async def dashboard() -> RedirectResponse | None:
-        operator = session.operator(ctx.operators)
-        if operator is None:
-            return RedirectResponse("/login")
+    @page("/", "Dashboard")
+    async def dashboard() -> None:
         last = {"revision": await run.io_bound(eventlog.last_revision, ctx.root)}
         shown, failed = await load(last["revision"])
-        with theme.frame("Dashboard", operator, session.log_out):
-            counts = ui.refreshable(overview)  # this page's own: refresh() redraws only it
-            counts(*shown)
-            BusCard(ctx, shown[0].bus)
-            ui.label("Last failures").classes("text-xl")
-            last_failures = ui.refreshable(failures)
-            last_failures(failed)
+        counts = ui.refreshable(overview)  # this page's own: refresh() redraws only it
+        counts(*shown)
+        BusCard(ctx, shown[0].bus)
+        ui.label("Last failures").classes("text-xl")
+        last_failures = ui.refreshable(failures)
+        last_failures(failed)
 
         async def refresh() -> None:
             shown, failed = await load(last["revision"])
@@ -209,4 +204,3 @@ def register(ctx) -> None:
 
         ctx.feed.subscribe(on_revision)
         follow(ctx, ("world.", "drift.", "action.", "desired."), refresh)
-        return None

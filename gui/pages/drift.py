@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import time
 
-from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
 from actors.domain import drivers, inventory_files
 from actors.readmodel import drift
-from gui import present, session, theme
-from gui.pages import follow
+from gui import present, theme
+from gui.pages import follow, page
 
 CAUSES_SHOWN = 20  # sequence numbers linked per drift
 
@@ -92,14 +91,10 @@ def register(ctx) -> None:
         except (drift.NoWorld, inventory_files.InventoryError) as err:
             return str(err)
 
-    @ui.page("/drift")
-    async def drift_page() -> RedirectResponse | None:
-        operator = session.operator(ctx.operators)
-        if operator is None:
-            return RedirectResponse("/login")
-        with theme.frame("Drift", operator, session.log_out):
-            shown = ui.refreshable(report)
-            shown(await load())
+    @page("/drift", "Drift")
+    async def drift_page() -> None:
+        shown = ui.refreshable(report)
+        shown(await load())
 
         async def refresh() -> None:
             shown.refresh(await load())

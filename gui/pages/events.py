@@ -8,13 +8,13 @@ import collections
 import time
 from collections.abc import Callable
 
-from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
 from actors.readmodel import eventlog
 from bus.envelope import Message
 from gui import present, session, theme
 from gui.feed import Feed
+from gui.pages import page
 from gui.tap_log import TapLog
 
 LINES = 500
@@ -162,14 +162,9 @@ class Replay:
 
 
 def register(ctx) -> None:
-    @ui.page("/events")
-    async def events_page(seq: int | None = None) -> RedirectResponse | None:
-        operator = session.operator(ctx.operators)
-        if operator is None:
-            return RedirectResponse("/login")
-        with theme.frame("Events", operator, session.log_out):
-            if seq is not None:
-                show_record(await run.io_bound(eventlog.record, ctx.root, seq), seq)
-            tap = LiveTap(ctx.feed)
-            Replay(ctx.root, seq, lambda: tap.topic_prefix)
-        return None
+    @page("/events", "Events")
+    async def events_page(seq: int | None = None) -> None:
+        if seq is not None:
+            show_record(await run.io_bound(eventlog.record, ctx.root, seq), seq)
+        tap = LiveTap(ctx.feed)
+        Replay(ctx.root, seq, lambda: tap.topic_prefix)

@@ -7,14 +7,13 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
-from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
 from actors.readmodel import eventlog, world
 from actors.readmodel.models import ServiceView, WorldView
 from bus.envelope import Message
-from gui import present, session, theme
-from gui.pages import follow
+from gui import present, theme
+from gui.pages import follow, page
 
 AGES_EVERY = 15.0  # seconds between updates of the "3 min ago" column (from memory, no file)
 
@@ -187,37 +186,25 @@ class ServiceDetail:
 
 
 def register(ctx) -> None:
-    @ui.page("/world")
-    async def world_page() -> RedirectResponse | None:
-        operator = session.operator(ctx.operators)
-        if operator is None:
-            return RedirectResponse("/login")
-        view = await run.io_bound(world.read, ctx.root)
-        with theme.frame("World", operator, session.log_out):
-            shown = WorldTable(view)
+    @page("/world", "World")
+    async def world_page() -> None:
+        shown = WorldTable(await run.io_bound(world.read, ctx.root))
 
         async def refresh() -> None:
             shown.show(await run.io_bound(world.read, ctx.root))
 
         ui.timer(AGES_EVERY, lambda: shown.show())
         follow(ctx, ("world.",), refresh)
-        return None
 
-    @ui.page("/world/{name}")
-    async def service_page(name: str) -> RedirectResponse | None:
-        operator = session.operator(ctx.operators)
-        if operator is None:
-            return RedirectResponse("/login")
+    @page("/world/{name}", "World")
+    async def service_page(name: str) -> None:
         service = find(await run.io_bound(world.read, ctx.root), name)
-        with theme.frame("World", operator, session.log_out):
-            ui.link("← World", "/world")
-            if service is None:
-                ui.label(f"No service {name!r} in the world (not observed yet?).").mark(
-                    "no-service"
-                )
-                return None
-            found = await run.io_bound(eventlog.observations, ctx.root, service.node, name)
-            detail = ServiceDetail(service, found)
+        ui.link("← World", "/world")
+        if service is None:
+            ui.label(f"No service {name!r} in the world (not observed yet?).").mark("no-service")
+            return
+        found = await run.io_bound(eventlog.observations, ctx.root, service.node, name)
+        detail = ServiceDetail(service, found)
 
         async def refresh() -> None:
             latest = find(await run.io_bound(world.read, ctx.root), name)
@@ -226,7 +213,6 @@ def register(ctx) -> None:
 
         ctx.feed.subscribe(detail.observed)
         follow(ctx, (f"world.service.{name}",), refresh)
-        return None
 
 
 def find(view: WorldView, name: str) -> ServiceView | None:

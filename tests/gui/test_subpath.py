@@ -65,3 +65,14 @@ def test_settings_compose_leaves_empty_are_unset(monkeypatch):
     loaded = settings.load()
     assert loaded.summary_token is None and loaded.ui_secret is None
     assert loaded.trusted_proxies == ()  # believe no forwarded header at all
+
+
+def test_pages_are_registered_only_through_the_page_decorator_that_checks_the_login():
+    """The login check of a page load lives in one place (``gui.pages.page``)."""
+    gui = Path(__file__).resolve().parents[2] / "gui"
+    direct = [
+        str(path.relative_to(gui))
+        for path in gui.rglob("*.py")
+        if "ui.page(" in path.read_text() and path != gui / "pages" / "__init__.py"
+    ]
+    assert direct == []
