@@ -47,8 +47,12 @@ def compress(path: Path, level: int = LEVEL) -> tuple[Path, int, int]:
         raise NotWhole(f"{path}: its compressed copy does not decompress to the same bytes")
     target = segments.compressed_path(path)
     tmp = target.with_name(target.name + TMP)
-    _write_durably(tmp, packed)
-    os.replace(tmp, target)
+    try:
+        _write_durably(tmp, packed)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk: the plain segment stays, nothing is lost
+        raise
     _fsync_dir(path.parent)
     path.unlink()
     _fsync_dir(path.parent)

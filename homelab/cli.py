@@ -110,6 +110,11 @@ class Seconds(click.FloatRange):
 
 BUS_TIMEOUT = Seconds(0.1, 3600)
 
+
+class Days(Seconds):
+    name = "DAYS"
+
+
 root_option = click.option(
     "--root", type=click.Path(), help="Data root [env HOMELAB_ROOT; /opt/homelab]."
 )
@@ -165,10 +170,31 @@ def init(root: str | None) -> None:
     type=click.IntRange(1),
     help="The same limit in publication frames (each a group of messages), for tests.",
 )
+@click.option(
+    "--retention-days",
+    type=Days(0, 36500),
+    help="Days of event log kept; older sealed segments are deleted (0: no limit) "
+    "[env HOMELAB_RETENTION_DAYS; 30].",
+)
+@click.option(
+    "--retention-bytes",
+    metavar="SIZE",
+    help="What the event log may take on disk, e.g. 4G or 500M; the oldest sealed segments "
+    "go first (0: no limit) [env HOMELAB_RETENTION_BYTES; 4G].",
+)
 def broker_cmd(
-    root, listen, bus, fsync, stats_interval, subscriber_buffer, subscriber_queue
+    root,
+    listen,
+    bus,
+    fsync,
+    stats_interval,
+    subscriber_buffer,
+    subscriber_queue,
+    retention_days,
+    retention_bytes,
 ) -> int:
-    """Run the broker: sequence, persist, then publish every message."""
+    """Run the broker: sequence, persist, then publish every message; keep the history
+    within its retention (sealed segments compressed, the oldest deleted)."""
     from homelab import broker_service
 
     s = settings.load(
@@ -179,6 +205,8 @@ def broker_cmd(
         stats_interval=stats_interval,
         subscriber_buffer=subscriber_buffer,
         subscriber_queue=subscriber_queue,
+        retention_days=retention_days,
+        retention_bytes=retention_bytes,
     )
     return broker_service.serve(s)
 
