@@ -4,9 +4,10 @@
     broker.housekeeping = keeper           # called from every tick of the broker's loop
 
 Each call is cheap: it looks whether the compression running in its thread is done (the
-writer then reads the ``.zst``), starts the next one (the newest sealed plain segment
-first: one at a time, so it takes at most one core), and every ``RETENTION_EVERY`` seconds
-(or at once while a backlog remains) applies retention. Deletions are published as
+writer then reads the ``.zst``s), starts the next (sealed plain segments, newest first, up
+to ``BATCH_BYTES`` at a time in one thread, so it takes at most one core; retention leaves
+them alone meanwhile), and every ``RETENTION_EVERY`` seconds (or at once while a backlog
+remains) applies retention. Deletions are published as
 ``bus.log.retention`` and the state of the history is written to ``status_path`` for
 ``homelab status`` and the dashboard (``actors.readmodel.disk``).
 """
@@ -27,6 +28,7 @@ from bus.filelog import FileLog, Segment
 
 RETENTION_EVERY = 60.0  # seconds between looks at the policy
 RETRY_COMPRESSION = 600.0  # seconds before compressing again after a failure (a full disk)
+BATCH_BYTES = 64 * 1024 * 1024  # plain segments handed to the thread at once, at most
 TOPIC = "bus.log.retention"
 log = logging.getLogger("homelab.bus.history")
 
@@ -47,7 +49,7 @@ class Housekeeper:
         self.status_path, self.publish, self.every = status_path, publish, every
         self.compress = compress
         self._pool = concurrent.futures.ThreadPoolExecutor(1, "compress") if compress else None
-        self._running: tuple[Segment, concurrent.futures.Future] | None = None
+        self._running: tuple[list[Segment], concurrent.futures.Future] | None = None
         self._plain = self._packed = 0  # bytes in and out of compression, for the ratio
         self._next = self._compress_after = 0.0
         self._held: tuple[str, int] | None = None
@@ -56,16 +58,17 @@ class Housekeeper:
             log.warning("recovered: %s", line)
 
     def __call__(self) -> None:
-        self._collect()
+        if self._collect():
+            self._next = 0.0  # the status changed, and retention may have waited for it
         now = time.monotonic()
-        if self.compress and self._running is None and now >= self._compress_after:
-            self._start_next()
-        if now >= self._next:
+        if now >= self._next:  # first: what goes needs no compressing
             self._next = now + self.every
             if self._retain():
                 self._next = now  # a backlog: more at the next tick
             self._write_status()
             self.log.drop_decompressed()
+        if self.compress and self._running is None and now >= self._compress_after:
+            self._start_next()
 
     def close(self) -> None:
         """Let a compression in progress finish (its swap is atomic either way)."""
@@ -80,43 +83,45 @@ class Housekeeper:
     # -- compression --------------------------------------------------------------------------
 
     def _start_next(self) -> None:
-        sealed = [s for s in self.log.segments[:-1] if not s.compressed]
-        if sealed and self._pool is not None:
-            segment = sealed[-1]
-            self._running = (segment, self._pool.submit(compression.compress, segment.path))
+        batch, size = [], 0
+        for segment in reversed(self.log.segments[:-1]):  # the newest sealed first
+            if not segment.compressed and size < BATCH_BYTES:
+                batch.append(segment)
+                size += segments.disk_size(segment.path)
+        if batch and self._pool is not None:
+            paths = [s.path for s in batch]
+            self._running = (batch, self._pool.submit(_compress_all, paths))
 
-    def _collect(self) -> None:
+    def _collect(self) -> bool:
+        """Take the thread's results once it is done; True then."""
         if self._running is None or not self._running[1].done():
-            return
-        segment, future = self._running
+            return False
+        batch, future = self._running
         self._running = None
-        try:
-            path, before, after = future.result()
-        except FileNotFoundError:  # retention took it first, or it was compressed already
-            return
-        except OSError as err:  # a full disk, say: the plain segment stays; try again later
-            log.warning("cannot compress %s now: %s", segment.path, err)
-            self._compress_after = time.monotonic() + RETRY_COMPRESSION
-            return
-        except compression.NotWhole as err:  # a bug: never again in this process
-            log.error("%s; compression stopped, the log stays readable, only larger", err)
+        done, failure = future.result()
+        for segment, (path, before, after) in zip(batch, done, strict=False):
+            segment.path = path
+            self._plain, self._packed = self._plain + before, self._packed + after
+            log.info(
+                "compressed %s/%s: %s to %s",
+                path.parent.name,
+                path.name,
+                retention.size_text(before),
+                retention.size_text(after),
+            )
+        if isinstance(failure, compression.NotWhole):  # a bug: never again in this process
+            log.error("%s; compression stopped, the log stays readable, only larger", failure)
             self.compress = False
-            return
-        segment.path = path
-        self._plain, self._packed = self._plain + before, self._packed + after
-        log.info(
-            "compressed %s/%s: %s to %s",
-            path.parent.name,
-            path.name,
-            retention.size_text(before),
-            retention.size_text(after),
-        )
+        elif failure is not None:  # a full disk, say: the plain segment stays; try later
+            log.warning("cannot compress now: %s", failure)
+            self._compress_after = time.monotonic() + RETRY_COMPRESSION
+        return True
 
     # -- retention ----------------------------------------------------------------------------
 
     def _retain(self) -> bool:
         """Apply the policy; True when more is to be deleted at once."""
-        busy = [self._running[0].path] if self._running else []
+        busy = [s.path for s in self._running[0]] if self._running else []
         try:
             done = retention.apply(
                 self.log, self.policy, self.holds_dir, busy=busy, ratio=self.ratio
@@ -163,3 +168,14 @@ class Housekeeper:
             os.replace(tmp, self.status_path)
         except OSError as err:  # the disk may be full: the history is still kept right
             log.warning("cannot write %s: %s", self.status_path, err)
+
+
+def _compress_all(paths: list[Path]) -> tuple[list[tuple[Path, int, int]], Exception | None]:
+    """In the thread: compress each in turn; what was done, and what stopped it (if)."""
+    done = []
+    for path in paths:
+        try:
+            done.append(compression.compress(path))
+        except (OSError, compression.NotWhole) as err:
+            return done, err
+    return done, None

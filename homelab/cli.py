@@ -19,6 +19,7 @@ from actors.readmodel import queue, timespec
 from actors.readmodel.queue import BadActionId, NoSuchAction
 from bus import broker, client, envelope, records
 from bus.dataroot import DataRoot, NoDataRoot
+from bus.log import Trimmed
 from homelab import layout, procs, rootcheck, settings, ui_cli, user_input
 
 EXPECTED_ERRORS = (
@@ -362,8 +363,9 @@ def tap(prefixes, since, as_json, bus) -> int:
 def replay(start, end, prefixes, as_json, root) -> int:
     """Print messages from the event log on disk; needs no running broker.
 
-    Exit 1 when the range holds no message (e.g. --from beyond the end of the log), 2 when
-    it cannot hold any (--from after --to).
+    Reads compressed segments too. A range that starts before the history retention kept
+    says where it begins, on stderr. Exit 1 when the range holds no message (e.g. --from
+    beyond the end of the log), 2 when it cannot hold any (--from after --to).
     """
     from homelab import reading
 
@@ -373,6 +375,9 @@ def replay(start, end, prefixes, as_json, root) -> int:
         return reading.replay(settings.load(root=root), start, end, prefixes, as_json)
     except reading.NothingInRange as err:
         click.echo(f"homelab: {err}", err=True)
+        return 1
+    except Trimmed as err:  # retention deleted what was being read: say so, like a gap
+        click.echo(f"homelab: error: {err}; run again to read what is left", err=True)
         return 1
 
 
