@@ -460,15 +460,22 @@ def check_inventory(repo: str | None, schema: bool) -> int:
 
 @cli.command()
 @click.option("--node", help="The node to probe, as named in the inventory [env HOMELAB_NODE].")
+@click.option(
+    "--refresh",
+    type=Seconds(0, 86400),
+    help="Seconds after which an unchanged result is sent in full anyway; until then the "
+    "heartbeat names it (0: every result in full) [env HOMELAB_AGENT_REFRESH; 600].",
+)
 @repo_option
 @root_option
 @bus_option
-def agent(node, repo, root, bus) -> int:
-    """Run the probes of one node and publish what they see."""
+def agent(node, refresh, repo, root, bus) -> int:
+    """Run the probes of one node and publish what they see: a result when it changes, a
+    heartbeat naming the checks that found the same otherwise."""
     from actors import agent as agent_module
     from homelab import diag
 
-    s = settings.load(node=node, repo=repo, root=root, bus=bus)
+    s = settings.load(node=node, repo=repo, root=root, bus=bus, agent_refresh=refresh)
     if not s.node:
         raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
     if s.repo is None:
@@ -477,7 +484,7 @@ def agent(node, repo, root, bus) -> int:
     stop = diag.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
-    return agent_module.run(Path(s.repo), s.node, s.bus, stop)
+    return agent_module.run(Path(s.repo), s.node, s.bus, stop, s.agent_refresh)
 
 
 @cli.command()
