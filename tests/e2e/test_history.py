@@ -77,6 +77,11 @@ def test_the_broker_compresses_keeps_30_days_and_readers_start_where_history_beg
         assert said[-1].payload["to_seq"] == first - 1 and said[-1].source == "broker"
         history = json.loads((root / "state" / "history.json").read_text())
         assert history["first_seq"] == first and history["policy"]["days"] == 30
+        status = homelab("status", "--json", "--root", str(root), "--bus", broker.endpoint)
+        shown = json.loads(status.stdout)["disk"]
+        assert shown["history"]["first_seq"] == first and shown["parts"]["events"] > 0
+        said = homelab("status", "--root", str(root), "--bus", broker.endpoint).stdout
+        assert f"history from seq {first} (" in said and "kept 30 days or 4.0 GiB" in said
     finally:
         broker.stop()
     kept = FileLog(events)
