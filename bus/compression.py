@@ -4,8 +4,8 @@
 its content size and checksum) of exactly the file's bytes. The swap is safe for readers and
 for a crash at any moment:
 
-1. the frame is written to ``NAME.log.zst.tmp``, fsynced, and checked to decompress to the
-   very bytes of the ``.log``;
+1. the frame is written to ``NAME.log.zst.tmp`` (streamed: the broker holds a few MB, not
+   the segment), fsynced, and checked to decompress to the very bytes of the ``.log``;
 2. it is renamed to ``NAME.log.zst`` and the folder fsynced: from here on readers may take
    either file, both hold the same records;
 3. the ``.log`` is unlinked and the folder fsynced. A reader that had mapped it keeps
@@ -26,7 +26,8 @@ import zstandard
 
 from bus import segments
 
-LEVEL = 9  # a quarter of a second for a 16 MiB segment on one core; beyond, little is won
+LEVEL = 6  # within 5 % of level 9's size, with a third of its memory (6 MB); 0.2 s a segment
+CHUNK = 256 * 1024  # bytes read and written at a time
 TMP = ".tmp"
 FRAME_HEADER_MAX = 18  # bytes: the longest zstd frame header
 log = logging.getLogger("homelab.bus.history")
@@ -39,16 +40,17 @@ class NotWhole(Exception):
 def compress(path: Path, level: int = LEVEL) -> tuple[Path, int, int]:
     """Replace the plain segment ``path`` by its compressed form; (new path, bytes before,
     bytes after)."""
-    data = path.read_bytes()
-    packed = zstandard.ZstdCompressor(
-        level=level, write_checksum=True, write_content_size=True
-    ).compress(data)
-    if segments.decompress(packed) != data:  # a bug here would lose history: check, always
-        raise NotWhole(f"{path}: its compressed copy does not decompress to the same bytes")
+    size = path.stat().st_size  # sealed: it does not grow
     target = segments.compressed_path(path)
     tmp = target.with_name(target.name + TMP)
+    compressor = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
     try:
-        _write_durably(tmp, packed)
+        with open(path, "rb") as source, open(tmp, "wb") as out:
+            compressor.copy_stream(source, out, size=size, read_size=CHUNK, write_size=CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        if not _same(path, tmp):  # a bug here would lose history: check, always
+            raise NotWhole(f"{path}: its compressed copy does not decompress to the same bytes")
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk: the plain segment stays, nothing is lost
@@ -56,7 +58,7 @@ def compress(path: Path, level: int = LEVEL) -> tuple[Path, int, int]:
     _fsync_dir(path.parent)
     path.unlink()
     _fsync_dir(path.parent)
-    return target, len(data), len(packed)
+    return target, size, target.stat().st_size
 
 
 def recover(events_dir: Path) -> list[str]:
@@ -90,15 +92,16 @@ def content_size(path: Path) -> int | None:
     return size if size >= 0 else None
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _same(plain: Path, packed: Path) -> bool:
+    """Whether ``packed`` decompresses to exactly ``plain``'s bytes, a chunk at a time."""
+    with open(plain, "rb") as expected, open(packed, "rb") as source:
+        with zstandard.ZstdDecompressor().stream_reader(source) as reader:
+            while True:
+                chunk = reader.read(CHUNK)
+                if chunk != expected.read(len(chunk) or 1):
+                    return False
+                if not chunk:
+                    return True
 
 
 def _fsync_dir(path: Path) -> None:

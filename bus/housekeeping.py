@@ -66,7 +66,7 @@ class Housekeeper:
             if self._retain():
                 self._next = now  # a backlog: more at the next tick
             self._write_status()
-            self.log.drop_decompressed()
+        self.log.drop_decompressed()  # a catch-up's segment is not held for long
         if self.compress and self._running is None and now >= self._compress_after:
             self._start_next()
 
