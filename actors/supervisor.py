@@ -439,4 +439,8 @@ def run(
     approval_ttl: float = actions.APPROVAL_TTL,
     give_up_after: int = plan.GIVE_UP_AFTER,
 ) -> int:
-    return Supervisor(root, repo, endpoint, approval_ttl, give_up_after).run(should_stop)
+    supervisor = Supervisor(root, repo, endpoint, approval_ttl, give_up_after)
+    try:
+        return supervisor.run(should_stop)
+    finally:  # also when it stops on an error (a full disk): its messages are not left behind
+        supervisor.outbox.close()

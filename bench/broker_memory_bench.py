@@ -24,7 +24,14 @@ from conftest import BrokerProcess, free_port_pair  # noqa: E402
 
 def measure(count: int, *flags: str) -> tuple[float, float, float]:
     root = Path(tempfile.mkdtemp())
-    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0", *flags).start()
+    broker = BrokerProcess(
+        root,
+        free_port_pair(),
+        "--stats-interval",
+        "0",
+        *flags,
+        env={"HOMELAB_CLIENT_RATE": "0", "HOMELAB_CLIENT_BANDWIDTH": "0"},  # memory, not limits
+    ).start()
     rss = psutil.Process(broker.proc.pid).memory_info
     try:
         base, peak = rss().rss, 0

@@ -68,8 +68,13 @@ def _free_pair() -> int:
     raise RuntimeError("no free ports")
 
 
+NO_LIMITS = {"HOMELAB_CLIENT_RATE": "0", "HOMELAB_CLIENT_BANDWIDTH": "0"}
+
+
 @contextlib.contextmanager
-def broker(fsync: str) -> Iterator[str]:
+def broker(fsync: str, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A broker process; ``settings``: its HOMELAB_* environment (default: no per-client
+    limits, so one publisher measures the bus itself)."""
     root = Path(tempfile.mkdtemp(prefix="bench-root-"))
     endpoint = f"tcp://127.0.0.1:{_free_pair()}"
     argv = [
@@ -86,7 +91,7 @@ def broker(fsync: str) -> Iterator[str]:
         "--stats-interval",
         "1",
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(NO_LIMITS if settings is None else settings)}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         deadline = time.monotonic() + 20

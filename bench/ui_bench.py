@@ -95,7 +95,7 @@ WATCH_FIRST_CARD = """(() => {
   const obs = new MutationObserver(records => {
     for (const r of records) for (const n of r.addedNodes) {
       if (n.nodeType !== 1) continue;
-      const cards = n.matches('.q-card') ? [n] : n.querySelectorAll('.q-card');
+      const cards = n.matches('.q-card, form') ? [n] : n.querySelectorAll('.q-card, form');
       for (const c of cards) if (re.test(c.textContent)) {
         window.__rendered = performance.now();
         requestAnimationFrame(() => { window.__painted = performance.now(); });
@@ -119,7 +119,7 @@ PAINTED = """([token, wait]) => new Promise(done => {
 LAST_SEQ = """() => { const log = document.querySelector('.nicegui-log');
   const divs = log ? log.querySelectorAll('div') : [];
   for (let i = divs.length - 1; i >= 0; i--) {
-    const m = /^\\s*(\\d+) \\S/.exec(divs[i].textContent);
+    const m = /^\\s*\\d\\d:\\d\\d:\\d\\d\\s+(\\d+) \\S/.exec(divs[i].textContent);
     if (m && !divs[i].querySelector('div')) return parseInt(m[1]);
   }
   return 0; }"""
@@ -260,7 +260,8 @@ def memory(page, stack: ui_stack.Stack, tap: ui_stack.Tap, messages: int, budget
         end = min(deadline, time.monotonic() + 120)
         while shown(page) < seq:
             if time.monotonic() > end:
-                raise TimeoutError(f"the browser did not show seq {seq} in time")
+                said = page.get_by_test_id("dropped").inner_text()
+                raise TimeoutError(f"the browser did not show seq {seq} in time ({said})")
             time.sleep(0.05)
 
     sent, pending = 0, []

@@ -31,6 +31,7 @@ from bus.client import (
     FETCH_LIMIT,
     RESEND_AFTER,
     BusError,
+    PublishDeferred,
     PublishRejected,
     _dealer,
     _unavailable,
@@ -38,6 +39,8 @@ from bus.client import (
 )
 from bus.envelope import Message
 from bus.subscription import Tracker
+
+LOSSY_QUEUE = 256  # publication frames a lossy subscriber's socket holds at most
 
 
 class AsyncPublisher:
@@ -70,14 +73,26 @@ class AsyncPublisher:
         async with self._lock:
             if self._sock is None:
                 self._sock = _dealer(zmq.asyncio.Context.instance(), self.endpoint)
-            batch = next(self._batches)
-            reply = await _ask(self._sock, protocol.encode_publish(batch, [wire]), batch, self)
+            reply = await self._until_taken(wire)
         if reply[0] == "err":
             raise PublishRejected(f"broker rejected the message: {reply[2]}")
         result = reply[2][0]
         if isinstance(result, str):
             raise PublishRejected(f"broker rejected the message: {result}")
         return result
+
+    async def _until_taken(self, wire: bytes) -> tuple:
+        """Send until the broker answers other than ``retry`` (it asked to wait: its disk,
+        a limit), or raise PublishDeferred with its reason after ``timeout`` seconds."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            batch = next(self._batches)
+            reply = await _ask(self._sock, protocol.encode_publish(batch, [wire]), batch, self)
+            if reply[0] != "retry":
+                return reply
+            if time.monotonic() + reply[3] > deadline:
+                raise PublishDeferred(f"the broker cannot take it now: {reply[2]}")
+            await asyncio.sleep(reply[3])
 
     def close(self) -> None:
         if self._sock is not None:
@@ -120,10 +135,16 @@ class AsyncSubscriber:
         *prefixes: str,
         since: int | None = None,
         timeout: float | None = None,
+        lossy: bool = False,
     ):
+        """``lossy``: for a view that must never fall behind (the UI's feed): live only, a
+        short queue, and what it could not take in time is skipped and counted
+        (``skipped``), never fetched from the log."""
         self.endpoint = endpoint
-        self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
+        start = None if since is None else max(since, 1) - 1
+        self.tracker = Tracker(prefixes, start, skip_gaps=lossy)
         self.timeout = timeout
+        self.lossy = lossy
         self._numbers = itertools.count(1)
 
     async def __aiter__(self) -> AsyncIterator[Message]:
@@ -131,6 +152,8 @@ class AsyncSubscriber:
         dealer = _dealer(ctx, self.endpoint)
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
+        if self.lossy:
+            sub.setsockopt(zmq.RCVHWM, LOSSY_QUEUE)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         sub.connect(publish_endpoint(self.endpoint))
         try:
@@ -146,9 +169,16 @@ class AsyncSubscriber:
                         yield message
                 for message in self.tracker.on_live(await sub.recv()):
                     yield message
+                if self.lossy:
+                    await asyncio.sleep(0)  # a frame at a time: the loop serves the rest too
         finally:
             dealer.close(0)
             sub.close(0)
+
+    @property
+    def skipped(self) -> int:
+        """Messages a lossy subscriber missed (its queue was full) and did not fetch."""
+        return self.tracker.skipped
 
     async def _request(self, dealer: zmq.asyncio.Socket, kind: str, *fields: Any) -> tuple:
         number = next(self._numbers)

@@ -4,6 +4,11 @@ Clients talk to a ROUTER socket (publish batches, catch-up fetches, time seeks, 
 subscribers receive the framed records just written, in groups, from an XPUB socket on the
 next port. Work is
 done in batches of whatever has arrived, so one fsync covers many messages (group commit).
+
+Two things make a publisher wait (a ``retry`` reply: nothing stored, send it again later)
+instead of failing: its client's publish limit (``limits``), and a disk that is below its
+reserve or full (``space``: the control plane's own messages go on into the reserve). A
+write that fails is cut off the log; the broker goes on, and raises ``bus.alarm``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, inbox, memory, protocol, records
+from bus import envelope, inbox, limits, memory, protocol, records, space
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -28,8 +33,11 @@ MAX_DRAIN = 4096  # frames taken per batch
 FETCH_REPLY_BYTES = 1024 * 1024
 FETCH_SCAN = 50_000  # records looked at per fetch when filtering by topic
 LIVE_FRAME_BYTES = 256 * 1024
+RECORD_OVERHEAD = records.HEADER_SIZE + 18  # a record is its envelope and this much more
 SUBSCRIBER_BYTES = 16 * 1024 * 1024  # held for one subscriber that does not read, at most
 TRIM_EVERY = 10.0  # seconds between handing freed memory back to the system
+ALARM_STATS_EVERY = 30.0  # seconds between stored bus.stats while a disk alarm is active
+CLIENT_LIMITS = limits.Limits(messages=2000, bytes=4 * 1024 * 1024, burst=2.0)
 log = logging.getLogger("homelab.bus.broker")
 rejects = logging.getLogger("homelab.bus.rejects")
 
@@ -51,6 +59,7 @@ class Stats:
     started: float = field(default_factory=time.time)
     published: int = 0
     rejected: int = 0
+    deferred: int = 0  # messages answered ``retry`` (a limit, the disk), resends included
     subscribers: int = 0
     last_tick_seq: int = 0
     last_tick: float = field(default_factory=time.monotonic)
@@ -77,11 +86,14 @@ class Broker:
         subscriber_queue: int | None = None,
         subscriber_bytes: int = SUBSCRIBER_BYTES,
         serves: dict[str, str] | None = None,
+        client_limits: limits.Limits = CLIENT_LIMITS,
+        disk: space.Guard | None = None,
     ):
         """``subscriber_bytes``: how much a subscriber that does not read may hold in the
         broker before the newest frames are dropped for it (it catches up from the log), and
         as much again in unread ``fetch`` replies; ``subscriber_queue`` sets the live part
-        in frames instead (tests)."""
+        in frames instead (tests). ``disk``: the log's file system and its reserve (None:
+        no such checks, for a log in memory)."""
         self.log = log_
         self.serves = dict(serves or {})  # which data root: told in every pong
         self.fsync = fsync
@@ -91,6 +103,10 @@ class Broker:
         self._inbox_stuck: set[str] = set()  # names that could not be moved: said once
         self._inbox_unlisted: str | None = None  # why inbox/ cannot be listed: said once
         self.stats = Stats()
+        self.limiter = limits.Limiter(client_limits)
+        self.disk = disk
+        self._alarm_sent = "ok"  # the disk state last stored as bus.alarm
+        self._alarm_logged = "ok"
         self.sequencer = Sequencer(log_.last_seq, _last_time(log_), _recent_ids(log_))
         self.stats.last_tick_seq = log_.last_seq
         self._boot = os.urandom(4).hex()
@@ -165,6 +181,8 @@ class Broker:
                 self._reject(parts[0], None, f"expected one frame, got {len(parts) - 1}")
                 continue
             identity, frame = parts
+            if self._limited(identity, frame):
+                continue
             try:
                 request = protocol.decode_request(frame, self.max_message_bytes)
             except protocol.ProtocolError as err:
@@ -176,18 +194,53 @@ class Broker:
                 queries.append((identity, request))
         if publishes:
             self._commit(publishes)
+            self._sound_alarm()
         for identity, query in queries:
             self._answer(identity, query)
 
-    def _commit(self, publishes: list[tuple[bytes, protocol.Publish]]) -> None:
-        accepted = [item for _, p in publishes for item in p.items if not isinstance(item, str)]
+    def _limited(self, identity: bytes, frame: bytes) -> bool:
+        """Answer ``retry`` to a publish frame over its client's limit, before decoding it:
+        a flood costs the broker little more than its refusals."""
+        peeked = protocol.peek_publish(frame) if limits.enabled(self.limiter.limits) else None
+        if peeked is None:
+            return False
+        batch, count = peeked
+        wait, reason = self.limiter.admit(client_key(identity), count, len(frame), time.monotonic())
+        if not wait:
+            return False
+        self.stats.deferred += count
+        self._note_reject(identity, reason, counted=False)
+        self._reply(identity, "retry", batch, reason, round(wait, 3))
+        return True
+
+    def _commit(self, publishes: list[tuple[bytes, protocol.Publish]]) -> bool:
+        """Store what can be stored and answer each frame; False when something was not
+        stored (the disk)."""
+        admitted = []
+        for identity, publish in publishes:
+            reason = self._disk_refusal(publish)
+            if reason is None:
+                admitted.append((identity, publish))
+            else:
+                self._defer(identity, publish, reason)
+        accepted = [item for _, p in admitted for item in p.items if not isinstance(item, str)]
+        mark = self.sequencer.mark()
         bodies, _, seqs = self.sequencer.stamp(accepted, time.time())
-        framed = self._persist(bodies)
+        try:
+            framed = self._persist(bodies)
+        except OSError as err:  # cut off the log again: nothing of it is stored
+            self.sequencer.undo(mark)
+            reason = self._write_failed(err)
+            for identity, publish in admitted:
+                self._defer(identity, publish, reason)
+            return False
         for frame in live_frames(framed):
             self.xpub.send(frame)
         self.stats.published += len(bodies)
+        if self.disk is not None:
+            self.disk.wrote(sum(map(len, framed)))
         next_seq = iter(seqs)
-        for identity, publish in publishes:
+        for identity, publish in admitted:
             results: list[int | str] = []
             for item in publish.items:
                 if isinstance(item, str):
@@ -196,27 +249,82 @@ class Broker:
                 else:
                     results.append(next(next_seq))
             self._reply(identity, "ack", publish.batch, results)
+        self._saw_sources(admitted)
+        return len(admitted) == len(publishes)
 
     def _persist(self, bodies: list[bytes]) -> list[bytes]:
-        if self.fsync == "always":
-            framed = []
-            for body in bodies:
-                framed += self.log.append([body])
+        """Append and fsync; on an OSError, cut what was written and raise it. When even
+        that fails, BrokerError: the broker stops, and its next start cuts the torn tail."""
+        before = self.log.last_seq
+        try:
+            if self.fsync == "always":
+                framed = []
+                for body in bodies:
+                    framed += self.log.append([body])
+                    self.log.sync()
+                return framed
+            framed = self.log.append(bodies)
+            if self.fsync == "batch":
                 self.log.sync()
             return framed
-        framed = self.log.append(bodies)
-        if self.fsync == "batch":
-            self.log.sync()
-        return framed
+        except OSError as err:
+            try:
+                self.log.discard(before)
+            except OSError as cut:
+                raise BrokerError(
+                    f"cannot write the event log ({err.strerror or err}) nor cut what was "
+                    f"written ({cut.strerror or cut}): stopping"
+                ) from None
+            raise
 
-    def publish_own(self, topic: str, payload: dict) -> int:
-        """Publish a message of the broker's own (stats, reports) through the same path."""
+    def _disk_refusal(self, publish: protocol.Publish) -> str | None:
+        if self.disk is None:
+            return None
+        items = [item for item in publish.items if not isinstance(item, str)]
+        size = sum(len(item.wire) + RECORD_OVERHEAD for item in items)
+        essential = all(space.essential(item.topic, item.source) for item in items)
+        return self.disk.refusal(size, essential) if items else None
+
+    def _write_failed(self, err: OSError) -> str:
+        if self.disk is None:
+            return f"cannot write the event log: {err.strerror or err}"
+        self.disk.failed(err)
+        return self.disk.reason(essential=True)
+
+    def _defer(self, identity: bytes, publish: protocol.Publish, reason: str) -> None:
+        """Nothing of this frame is stored: its publisher sends it again later."""
+        self.stats.deferred += len(publish.items)
+        self._reply(identity, "retry", publish.batch, reason, space.RETRY_AFTER)
+
+    def _saw_sources(self, admitted: list[tuple[bytes, protocol.Publish]]) -> None:
+        for identity, publish in admitted:
+            for item in publish.items:
+                if not isinstance(item, str):
+                    self.limiter.saw(client_key(identity), item.source)
+                    break
+
+    def publish_own(self, topic: str, payload: dict) -> int | None:
+        """Publish a message of the broker's own (stats, reports) through the same path;
+        its seq, or None when the disk did not take it."""
         self._own_count += 1
         msg_id = f"broker-{self._boot}-{self._own_count}"
         wire = envelope.encode_wire(topic, msg_id, "broker", payload)
         item = protocol.Envelope(wire, topic, msg_id, "broker")
-        self._commit([(b"", protocol.Publish(0, [item]))])
+        if not self._commit([(b"", protocol.Publish(0, [item]))]):
+            return None
         return self.sequencer.last_seq
+
+    def _sound_alarm(self) -> None:
+        """Say on the bus (``bus.alarm``) and in the broker's log when the disk's state
+        changes; a message the disk does not take is tried again at the next tick."""
+        if self.disk is None:
+            return
+        alarm = self.disk.alarm()
+        if alarm["state"] != self._alarm_logged:
+            self._alarm_logged = alarm["state"]
+            (log.warning if alarm["active"] else log.info)("alarm: %s", alarm["reason"])
+        if alarm["state"] != self._alarm_sent and self.publish_own("bus.alarm", alarm):
+            self._alarm_sent = alarm["state"]
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -274,14 +382,22 @@ class Broker:
         return seq, bodies
 
     def status(self) -> dict:
+        alarms = []
+        if self.disk is not None and self.disk.state != "ok":
+            alarms.append(self.disk.alarm())
         return {
             "seq": self.log.last_seq,
             "rate": round(self.stats.rate, 1),
             "subscribers": self.stats.subscribers,
             "published": self.stats.published,
             "rejected": self.stats.rejected,
+            "deferred": self.stats.deferred,
             "uptime_s": round(time.time() - self.stats.started, 1),
             "fsync": self.fsync,
+            "alarms": alarms,
+            "disk": self.disk.alarm() if self.disk is not None else None,
+            "limits": self.limiter.limits.status(),
+            "clients": self.limiter.status(time.monotonic()),
         }
 
     # -- housekeeping ----------------------------------------------------------------------
@@ -293,10 +409,14 @@ class Broker:
         stats = self.stats
         if self.inbox_dir is not None:
             self._take_inbox()
+        if self.disk is not None:
+            self.disk.look()
+            self._sound_alarm()
         if now >= self._next_trim:  # what a slow subscriber held goes back to the system
             self._next_trim = now + TRIM_EVERY
             for identity in list(self._held):  # clients that left or stopped asking
                 self._held_for(identity)
+            self.limiter.forget_idle(now)
             memory.trim()
         if now - stats.last_tick >= 1.0:  # the rate and the rejection log: once a second
             stats.rate = (self.log.last_seq - stats.last_tick_seq) / (now - stats.last_tick)
@@ -304,7 +424,10 @@ class Broker:
             if stats.rejects_unlogged:
                 rejects.warning("... and %d more rejected messages", stats.rejects_unlogged)
             stats.rejects_logged_this_tick = stats.rejects_unlogged = 0
-        if self.stats_interval and now - stats.last_stats >= self.stats_interval:
+        interval = self.stats_interval
+        if interval and self.disk is not None and self.disk.state != "ok":
+            interval = max(interval, ALARM_STATS_EVERY)  # the reserve is not for heartbeats
+        if interval and now - stats.last_stats >= interval:
             stats.last_stats = now
             self.publish_own("bus.stats", self.status())
 
@@ -319,8 +442,8 @@ class Broker:
         self._inbox_unlisted = None
         for dropped in waiting:
             item, reason = dropped.item, self._inbox_refusal(dropped)
-            if reason is None:  # a failure to store it stops the broker, as for any publisher
-                self._commit([(b"", protocol.Publish(0, [item]))])
+            if reason is None and not self._commit([(b"", protocol.Publish(0, [item]))]):
+                return  # the disk did not take it: it stays in inbox/ for a later look
             try:
                 if reason is None:
                     inbox.done(dropped)
@@ -360,12 +483,15 @@ class Broker:
         self._note_reject(identity, reason)
         self._reply(identity, "err", req, reason)
 
-    def _note_reject(self, identity: bytes, reason: str) -> None:
+    def _note_reject(self, identity: bytes, reason: str, counted: bool = True) -> None:
+        """Log a refusal (at most 20 lines a second); ``counted``: in ``rejected`` (a
+        deferral is counted in ``deferred`` by the caller)."""
         stats = self.stats
-        stats.rejected += 1
+        stats.rejected += counted
         if stats.rejects_logged_this_tick < 20:
             stats.rejects_logged_this_tick += 1
-            rejects.warning("rejected from %s: %s", identity.hex() or "broker", reason)
+            what = "rejected" if counted else "deferred"
+            rejects.warning("%s from %s: %s", what, identity.hex() or "broker", reason)
         else:
             stats.rejects_unlogged += 1
 
@@ -391,6 +517,12 @@ def live_frames(framed: list[bytes]) -> Iterator[bytes]:
         size += len(record)
     if group:
         yield b"".join(group)
+
+
+def client_key(identity: bytes) -> str:
+    """Who a client is, for its publish limit: its connection until the bus authenticates
+    clients (then the name it proved)."""
+    return f"conn:{identity.hex()}"
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:

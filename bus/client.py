@@ -45,6 +45,12 @@ class PublishRejected(BusError):
     pass
 
 
+class PublishDeferred(BusError):
+    """The broker is there but stores nothing from this publisher for now (its disk is
+    full, or the publisher went over its limit): sending the same messages again later
+    works. The text is the broker's reason."""
+
+
 def publish_endpoint(endpoint: str) -> str:
     """Subscribers connect to the broker's request port + 1."""
     base, _, port = endpoint.rpartition(":")
@@ -139,7 +145,10 @@ class Publisher:
         window: int = 32,
         linger: float = 0.002,
         quiet: float = 0.0003,
+        patience: float | None = None,
     ):
+        """``patience``: seconds to keep sending again what the broker asked to wait
+        (a ``retry``) before raising PublishDeferred (None: ``timeout``; 0: at once)."""
         self.endpoint = endpoint
         self.source = source or f"pid{os.getpid()}"
         envelope.validate_heads([("a", "a", self.source)])
@@ -148,6 +157,10 @@ class Publisher:
         self.window = window  # batches in flight
         self.linger = linger
         self.quiet = quiet
+        self.patience = timeout if patience is None else patience
+        self._allowed = window  # batches sent before an answer: down to 1 after a retry
+        self._deferred_since: float | None = None  # the broker said retry, nothing since
+        self._deferral = ""  # the broker's last reason to wait
         self._open_since = 0.0
         self._last_send = 0.0
         self._open_bytes = 0
@@ -157,7 +170,7 @@ class Publisher:
         self._counter = itertools.count(1)
         self._batches = itertools.count(1)
         self._open: list[bytes] = []
-        self._in_flight: dict[int, list] = {}  # batch -> [frame, sent at or None], in order
+        self._in_flight: dict[int, list] = {}  # batch -> [frame, sent at, not before], in order
         self.results: dict[int, list[int | str]] = {}  # of single-message and kept batches
         self._kept: set[int] = set()  # batches whose results publish_batch waits for
         self.rejected: list[str] = []
@@ -264,38 +277,62 @@ class Publisher:
 
     def _send_batch(self, wires: Sequence[bytes]) -> int:
         batch = next(self._batches)
-        self._in_flight[batch] = [protocol.encode_publish(batch, wires), None]
+        self._in_flight[batch] = [protocol.encode_publish(batch, wires), None, 0.0]
         self._pump()
         return batch
 
     def _pump(self) -> None:
-        """Send what is due, oldest first, stopping at the first batch that cannot go out:
-        a publisher's messages are stored in the order it submitted them."""
+        """Send what is due, oldest first, stopping at the first batch that cannot go out
+        (not connected, or told to wait): a publisher's messages are stored in the order it
+        submitted them. After a ``retry``, one batch at a time until acks come again."""
         now = time.monotonic()
+        unanswered = sum(1 for entry in self._in_flight.values() if entry[1] is not None)
         for entry in self._in_flight.values():
-            if entry[1] is None or now - entry[1] > RESEND_AFTER:
-                try:
-                    self._sock.send(entry[0], zmq.NOBLOCK)
-                except zmq.Again:  # not connected (yet)
-                    return
-                entry[1] = now
+            if entry[1] is not None and now - entry[1] <= RESEND_AFTER:
+                continue  # sent, its answer may still come
+            if entry[2] > now or (entry[1] is None and unanswered >= self._allowed):
+                return
+            try:
+                self._sock.send(entry[0], zmq.NOBLOCK)
+            except zmq.Again:  # not connected (yet)
+                return
+            unanswered += entry[1] is None
+            entry[1] = now
 
     def _wait(self, done) -> None:
         last_progress = time.monotonic()
         while not done():
-            if time.monotonic() - last_progress > self.timeout:
+            now = time.monotonic()
+            deferred = self._deferred_since
+            stuck = now - last_progress > self.timeout
+            if deferred is not None and (stuck or now - deferred >= self.patience):
+                self._deferred_since = None  # the next call has its own patience
+                raise PublishDeferred(f"the broker cannot take it now: {self._deferral}")
+            if stuck:
                 raise _unavailable(self.endpoint, self.timeout)
             if self._sock.poll(20):
-                while self._take_reply():
-                    last_progress = time.monotonic()
+                while kind := self._take_reply():
+                    if kind != "retry":
+                        last_progress = time.monotonic()
             self._pump()
 
-    def _take_reply(self) -> bool:
+    def _take_reply(self) -> str | None:
+        """Take one reply if there is one; its kind."""
         try:
             frame = self._sock.recv(zmq.NOBLOCK)
         except zmq.Again:
-            return False
+            return None
         reply = protocol.decode_reply(frame)
+        if reply[0] == "retry" and reply[1] in self._in_flight:  # nothing stored: again later
+            entry = self._in_flight[reply[1]]
+            entry[1], entry[2] = None, time.monotonic() + reply[3]
+            self._deferral, self._allowed = reply[2], 1
+            if self._deferred_since is None:
+                self._deferred_since = time.monotonic()
+            return "retry"
+        if reply[1] in self._in_flight and reply[0] in ("ack", "err"):
+            self._deferred_since = None
+            self._allowed = min(self.window, self._allowed * 2)
         if reply[0] == "ack" and reply[1] in self._in_flight:
             del self._in_flight[reply[1]]
             if len(reply[2]) == 1 or reply[1] in self._kept:
@@ -309,7 +346,7 @@ class Publisher:
             del self._in_flight[reply[1]]
             self.results[reply[1]] = [reply[2]]
             self.rejected.append(reply[2])
-        return True
+        return reply[0]
 
 
 class Subscriber:

@@ -28,7 +28,7 @@ from pathlib import Path
 import msgpack
 import zstandard
 
-from bus import envelope, records, segments
+from bus import envelope, records, segments, space
 from bus.envelope import Message
 from bus.log import SequenceError, Trimmed
 
@@ -105,7 +105,11 @@ class FileLog:
 
     def append(self, bodies: Sequence[bytes]) -> list[bytes]:
         """Write the bodies as framed records; return those records (the live feed reuses
-        them, so subscribers get the very bytes that are on disk)."""
+        them, so subscribers get the very bytes that are on disk).
+
+        The space is reserved first (``fallocate``), so a full file system fails the append
+        before anything is written. An ``OSError`` leaves the log as it was in memory; the
+        file may hold part of the batch: ``discard`` cuts it off."""
         if not bodies:
             return []
         first = envelope.body_seq(bodies[0])
@@ -114,20 +118,42 @@ class FileLog:
         day = utc_day(envelope.body_time(bodies[0]))
         if self._fd is None or self._size >= self.segment_bytes or day != self.segments[-1].day:
             self._start_segment(first, day)
+        chunks = [records.frame(body) for body in bodies]
+        data = b"".join(chunks)
+        space.reserve(self._fd, self._size, len(data))
+        _write_all(self._fd, data)
         segment = self.segments[-1]
         offset = self._size
-        chunks = []
-        for body in bodies:
+        for chunk in chunks:  # only once it is written: a failed write leaves no marks
             if segment.indexed_count % MARK_EVERY == 0:
                 segment.marks.append(offset)
             segment.indexed_count += 1
-            chunk = records.frame(body)
             offset += len(chunk)
-            chunks.append(chunk)
-        _write_all(self._fd, b"".join(chunks))
         self._size = segment.indexed_size = offset
         self._last_seq = first + len(bodies) - 1
         return chunks
+
+    def discard(self, after: int) -> None:
+        """Cut the records after seq ``after`` from the open segment, and any part of a
+        record a failed write left there: they were never acknowledged (an append or a sync
+        failed). Raises ``OSError`` when the file cannot be cut (the broker must stop: the
+        next start cuts the torn tail)."""
+        if self._fd is None:  # nothing was opened for the failed append
+            self._last_seq = min(self._last_seq, after)
+            return
+        segment = self.segments[-1]
+        keep = after - segment.first_seq + 1
+        if not 0 <= keep <= segment.indexed_count:
+            raise ValueError(f"seq {after} is not in the open segment {segment.path}")
+        offset = self._size
+        if keep < segment.indexed_count:
+            mark = keep // MARK_EVERY
+            offset = records.hop(_mapped(segment.path), segment.marks[mark], keep % MARK_EVERY)
+        os.ftruncate(self._fd, offset)
+        os.fdatasync(self._fd)
+        del segment.marks[-(-keep // MARK_EVERY) :]
+        segment.indexed_count, segment.indexed_size, self._size = keep, offset, offset
+        self._last_seq = after
 
     def sync(self) -> None:
         if self._fd is not None:
@@ -140,7 +166,9 @@ class FileLog:
             self._fd = None
 
     def _start_segment(self, first_seq: int, day: str) -> None:
-        """Continue the last segment if it still fits, else seal it and start a new one."""
+        """Continue the last segment if it still fits, else seal it and start a new one.
+        The new segment joins the list only once its file is open: a failure (a full file
+        system) leaves the log as it was, and the next append tries again."""
         last = self.segments[-1] if self.segments else None
         if self._fd is None and last is not None:
             size = last.path.stat().st_size
@@ -152,12 +180,11 @@ class FileLog:
                 self.segments.pop()
         self.close()
         day_dir = self.events_dir / day
-        if not day_dir.exists():
-            day_dir.mkdir(parents=True)
-            _fsync_dir(self.events_dir)
+        day_dir.mkdir(parents=True, exist_ok=True)
+        _fsync_dir(self.events_dir)  # every time: a first try may have failed after mkdir
         segment = Segment(day_dir / f"{first_seq:020d}.log", first_seq)
-        self.segments.append(segment)
         self._open(segment)
+        self.segments.append(segment)
         _fsync_dir(day_dir)
 
     def _open(self, segment: Segment) -> None:

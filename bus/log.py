@@ -40,6 +40,10 @@ class EventLog(Protocol):
     def sync(self) -> None:
         """Make everything appended so far survive a machine crash."""
 
+    def discard(self, after: int) -> None:
+        """Forget what was appended after seq ``after`` (an append or a sync that failed:
+        never acknowledged), within the last append's segment."""
+
     def read(
         self, after: int = 0, until: int | None = None, prefixes: Sequence[str] = ()
     ) -> Iterator[bytes]:
@@ -88,6 +92,10 @@ class MemoryLog:
 
     def sync(self) -> None:
         pass
+
+    def discard(self, after: int) -> None:
+        del self._bodies[after:]
+        del self._times[after:]
 
     def read(
         self, after: int = 0, until: int | None = None, prefixes: Sequence[str] = ()

@@ -10,9 +10,10 @@ messages from any of them:
     await asyncio.wrap_future(outbox.send(...))                 # from asyncio code
     outbox.drained(timeout=5)                                   # is everything durable?
 
-While the broker is away, messages wait and are sent again (with the same ids, so each is
-stored once) until it is back: the outage is logged once, and its end. A message the broker
-refuses fails its Future (and is logged). Messages from one thread keep their order.
+While the broker is away, or asks to wait (its disk is full, or this publisher went over
+its limit), messages wait and are sent again (with the same ids, so each is stored once)
+until it takes them: the reason is logged once, and its end. A message the broker refuses
+fails its Future (and is logged). Messages from one thread keep their order.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Outbox:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._closing = False
+        self.trouble: str | None = None  # why messages wait now (None: they do not)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"outbox-{source}", daemon=True)
         self._thread.start()
@@ -80,6 +82,11 @@ class Outbox:
         try:
             return self.send(topic, payload, id=id).result(timeout)
         except concurrent.futures.TimeoutError:
+            trouble = self.trouble
+            if trouble is not None and not trouble.startswith("no answer"):
+                raise client.PublishDeferred(
+                    f"{topic} not durable within {timeout:g} s: {trouble}"
+                ) from None
             raise client.BusUnavailable(
                 f"{topic} not durable within {timeout:g} s: the broker at {self.endpoint} is away"
             ) from None
@@ -93,6 +100,8 @@ class Outbox:
         """Send what is queued (for up to ``timeout`` seconds), then stop; False if some
         messages were left unsent (logged)."""
         with self._lock:
+            if self._stop.is_set():  # closed already
+                return self._unsent == 0
             self._closing = True
         drained = self.drained(timeout)
         if not drained:
@@ -105,7 +114,6 @@ class Outbox:
         return drained
 
     def _loop(self) -> None:
-        away = False
         while True:
             first = self._items.get()
             if first is None:
@@ -120,25 +128,27 @@ class Outbox:
                     self._items.put(None)  # stop after this batch
                     break
                 batch.append(item)
-            while not self._deliver(batch):
-                if not away:
-                    log.warning("the broker at %s is away; holding messages", self.endpoint)
-                    away = True
+            while (trouble := self._deliver(batch)) is not None:
+                if self.trouble is None:
+                    log.warning("holding messages from %s: %s", self.source, trouble)
+                self.trouble = trouble
                 if self._stop.wait(RETRY_AFTER):
                     return
-            if away:
-                log.info("the broker at %s is back", self.endpoint)
-                away = False
+            if self.trouble is not None:
+                log.info(
+                    "the broker at %s takes messages from %s again", self.endpoint, self.source
+                )
+                self.trouble = None
 
-    def _deliver(self, batch: list[_Item]) -> bool:
-        """Publish a batch; False if the broker did not answer (try again: same ids)."""
+    def _deliver(self, batch: list[_Item]) -> str | None:
+        """Publish a batch; why not, if the broker did not take it (try again: same ids)."""
         for index, (topic, payload, msg_id, future) in enumerate(batch):
             if msg_id is None:  # chosen once, so a second try is recognised as the same
                 batch[index] = (topic, payload, self._publisher.new_id(), future)
         try:
             results = self._publisher.publish_batch([item[:3] for item in batch])
-        except client.BusUnavailable:
-            return False
+        except (client.BusUnavailable, client.PublishDeferred) as err:
+            return str(err)
         except client.BusError as err:  # no retry would help
             results = [str(err)] * len(batch)
         for (topic, _, _, future), result in zip(batch, results, strict=True):
@@ -150,4 +160,4 @@ class Outbox:
         with self._idle:
             self._unsent -= len(batch)
             self._idle.notify_all()
-        return True
+        return None

@@ -94,11 +94,36 @@ def decode_request(
 
 
 def _is_publish(frame: bytes) -> bool:
-    if not frame:
-        return False
-    first = frame[0]
-    header = 1 if 0x90 <= first <= 0x9F else 3 if first == 0xDC else 5 if first == 0xDD else 0
+    header = _array_header(frame)[0]
     return header > 0 and frame[header : header + 4] == b"\xa3pub"
+
+
+def _array_header(frame: bytes) -> tuple[int, int]:
+    """(header size, element count) of the msgpack array ``frame`` starts with; (0, 0) if
+    it does not start with one."""
+    first = frame[0] if frame else 0
+    if 0x90 <= first <= 0x9F:
+        return 1, first - 0x90
+    if first in (0xDC, 0xDD) and len(frame) >= (3 if first == 0xDC else 5):
+        size = 3 if first == 0xDC else 5
+        return size, int.from_bytes(frame[1:size], "big")
+    return 0, 0
+
+
+def peek_publish(frame: bytes) -> tuple[int, int] | None:
+    """(batch, number of envelopes) of a publish frame, read without decoding the
+    envelopes (what a per-client limit needs); None when it is not a readable one (the
+    full decoder then says why)."""
+    header, count = _array_header(frame)
+    if header == 0 or frame[header : header + 4] != b"\xa3pub" or count < 3:
+        return None
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(frame[header + 4 : header + 13])
+    try:
+        batch = unpacker.unpack()
+    except Exception:
+        return None
+    return (batch, count - 2) if type(batch) is int else None
 
 
 def _decode_publish(frame: bytes, max_message_bytes: int) -> Publish:
@@ -164,6 +189,9 @@ _replies = {
     "seek": TypeAdapter(tuple[Literal["seek"], int, int], config=_STRICT),
     "pong": TypeAdapter(tuple[Literal["pong"], int, dict[str, Any]], config=_STRICT),
     "err": TypeAdapter(tuple[Literal["err"], int | None, str], config=_STRICT),
+    "retry": TypeAdapter(
+        tuple[Literal["retry"], int, str, Annotated[float, Field(ge=0)]], config=_STRICT
+    ),
 }
 
 

@@ -65,6 +65,20 @@ class Sequencer:
         self.last_seq, self.last_time = seq, time
         return bodies, topics, seqs
 
+    def mark(self) -> tuple:
+        """Where the sequencer is now: ``undo(mark)`` forgets every stamp made after it
+        (a batch the log could not store)."""
+        return self.last_seq, self.last_time, self._older, self._newer, len(self._newer)
+
+    def undo(self, mark: tuple) -> None:
+        last_seq, last_time, older, newer, size = mark
+        # A generation that was replaced since is only dropped, never changed: keep it
+        # again, and drop the keys added to the newer one since (dicts keep their order).
+        self._older, self._newer = older, newer
+        while len(newer) > size:
+            newer.popitem()
+        self.last_seq, self.last_time = last_seq, last_time
+
     def _remember(self, key: tuple[str, str], seq: int) -> None:
         self._newer[key] = seq
         if len(self._newer) >= self.window // 2:

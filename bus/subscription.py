@@ -19,11 +19,17 @@ from bus.envelope import Message
 class Tracker:
     """Position in the global sequence, and whether the log must be asked for more."""
 
-    def __init__(self, prefixes: Sequence[str] = (), position: int | None = None):
+    def __init__(
+        self, prefixes: Sequence[str] = (), position: int | None = None, skip_gaps: bool = False
+    ):
+        """``skip_gaps``: a view that cannot keep up (a page in a browser) goes on from the
+        next message it receives, counting what it missed, instead of fetching it."""
         self.prefixes = tuple(prefixes)
         self.position = position  # every seq <= position is delivered or not ours
         self.behind = position is not None  # fetch before trusting live frames
         self.gaps = 0  # times the live feed skipped a seq (for stats and tests)
+        self.skip_gaps = skip_gaps
+        self.skipped = 0  # messages missed and not fetched (with ``skip_gaps``)
 
     @property
     def started(self) -> bool:
@@ -45,9 +51,11 @@ class Tracker:
             if seq <= self.position:
                 continue
             if seq != self.position + 1:
-                self.behind = True
                 self.gaps += 1
-                break
+                if not self.skip_gaps:
+                    self.behind = True
+                    break
+                self.skipped += seq - self.position - 1
             self.position = seq
             if not self.prefixes or envelope.body_topic(body).startswith(self.prefixes):
                 delivered.append(envelope.decode_body(body))

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 from collections.abc import Callable
 
 from nicegui import Client, context
 
 from actors.domain import publishers
+from actors.readmodel.models import BusStatus
 from bus import aio
 from bus.envelope import Message
 
 log = logging.getLogger("homelab.ui")
 RECENT = 500  # messages kept for the Events page's first screen
+BUDGET = 200.0  # messages a second the pages are told of, beyond the control plane's own
+BURST = 1000.0  # ... and at once, after a quiet spell
+STALE = 5.0  # seconds without the broker's bus.stats before its figures are old
 
 
 def trusted(message: Message) -> bool:
@@ -30,17 +35,60 @@ def trusted(message: Message) -> bool:
 
 
 class Feed:
+    """Never behind, never blocking: the subscription is lossy (a page cannot show 60,000
+    messages a second; what the socket could not hold is skipped and counted), pages are
+    told of at most ``BUDGET`` messages a second (``BURST`` at once) besides the control
+    plane's own (the rest are counted in ``dropped``), and the event loop gets a turn after every frame, so
+    ``/healthz`` and Approve answer during any flood."""
+
     def __init__(self, endpoint: str, allowed: Callable[[Client], bool] = lambda client: True):
         """``allowed``: whether a page may still receive messages (its session holds)."""
         self.endpoint, self.allowed = endpoint, allowed
         self._listeners: list[tuple[Client, Callable[[Message], None], bool]] = []
         self.recent: collections.deque[Message] = collections.deque(maxlen=RECENT)
+        self._subscriber: aio.AsyncSubscriber | None = None
+        self._over_budget = 0
+        self._tokens, self._filled = BURST, time.monotonic()
+        self._stats: Message | None = None  # the broker's latest bus.stats
+        self._stats_at = 0.0  # when it came (monotonic)
 
     async def run(self) -> None:
         """Follow the bus from now on (pages read the state so far from the read model)."""
-        async for message in aio.AsyncSubscriber(self.endpoint):
+        self._subscriber = aio.AsyncSubscriber(self.endpoint, lossy=True)
+        async for message in self._subscriber:
+            if message.topic == "bus.stats" and message.source == "broker":
+                self._stats, self._stats_at = message, time.monotonic()
+            if not self._within_budget(message):
+                self._over_budget += 1
+                continue
             self.recent.append(message)
             self._tell(message)
+
+    @property
+    def dropped(self) -> int:
+        """Messages no page was told of: too many, too fast (since the UI started)."""
+        skipped = self._subscriber.skipped if self._subscriber else 0
+        return skipped + self._over_budget
+
+    def bus_status(self) -> BusStatus | None:
+        """The broker's figures from its latest ``bus.stats``; None when none came for
+        ``STALE`` seconds (the broker is away, or sends none: ask it)."""
+        if self._stats is None or time.monotonic() - self._stats_at > STALE:
+            return None
+        figures = {k: v for k, v in self._stats.payload.items() if k not in BusStatus.model_fields}
+        return BusStatus(endpoint=self.endpoint, reachable=True, **figures)
+
+    def _within_budget(self, message: Message) -> bool:
+        """The control plane's own messages always; others while the budget lasts."""
+        if publishers.owned(message.topic) and trusted(message):
+            return True
+        now = time.monotonic()
+        self._tokens = min(BURST, self._tokens + (now - self._filled) * BUDGET)
+        self._filled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     def recent_trusted(self) -> list[Message]:
         """The recent messages a view of the control plane's state may use."""

@@ -24,6 +24,23 @@ def words(name: str) -> str:
     return str(name).replace("_", " ")
 
 
+def alarm(entry: dict) -> str:
+    """One of the broker's alarms (``bus.alarm``) in a line: its reason, and since when."""
+    reason = str(entry.get("reason") or entry.get("alarm") or "alarm")
+    since = entry.get("since")
+    return f"{reason} (since {absolute(since)})" if isinstance(since, int | float) else reason
+
+
+def limited_clients(clients) -> str:
+    """The clients the broker holds to their publish limit, as "source (client): N deferred"."""
+    held = [c for c in clients or [] if isinstance(c, dict) and c.get("limited")]
+    return "; ".join(
+        f"held to its limit: {c.get('source') or '?'} ({c.get('client')}), "
+        f"{c.get('deferred', 0)} deferred"
+        for c in held
+    )
+
+
 def drift_item(item: str) -> str:
     """A summary's drift line, "SERVICE: KIND", in words."""
     service, colon, kind = item.rpartition(": ")

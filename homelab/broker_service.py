@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 
-from bus import broker, filelog, housekeeping, retention
+from bus import broker, filelog, housekeeping, limits, retention, space
 from bus.dataroot import DataRoot
 from homelab import diag, layout
 from homelab.settings import Settings
 
 log = logging.getLogger("homelab.broker")
+MIB = 1024 * 1024
 
 
 def serve(settings: Settings) -> int:
@@ -31,6 +32,12 @@ def serve(settings: Settings) -> int:
         subscriber_queue=settings.subscriber_queue,
         subscriber_bytes=settings.subscriber_buffer * 1024 * 1024,
         serves={"root": str(root.resolve()), "root_id": layout.root_id(root)},
+        client_limits=limits.Limits(
+            messages=settings.client_rate,
+            bytes=settings.client_bandwidth * MIB,
+            burst=settings.client_burst,
+        ),
+        disk=space.Guard(data.events, int(settings.disk_reserve * MIB)),
     )
     for line in report:
         server.publish_own("bus.log.recovered", {"report": line})
@@ -41,10 +48,13 @@ def serve(settings: Settings) -> int:
     server.housekeeping = keeper
     log.info("history: sealed segments compressed, kept %s", policy.describe())
     log.info(
-        "broker listening on %s (subscribers: port + 1), log at seq %d, fsync=%s",
+        "broker listening on %s (subscribers: port + 1), log at seq %d, fsync=%s, "
+        "per client %s, disk reserve %g MiB",
         settings.listen_endpoint,
         event_log.last_seq,
         settings.fsync,
+        server.limiter.describe() if limits.enabled(server.limiter.limits) else "no limit",
+        settings.disk_reserve,
     )
     should_stop = diag.stop_flag()
     try:

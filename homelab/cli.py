@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import math
 import os
@@ -20,7 +22,7 @@ from actors.readmodel.queue import BadActionId, NoSuchAction
 from bus import broker, client, envelope, records
 from bus.dataroot import DataRoot, NoDataRoot
 from bus.log import Trimmed
-from homelab import layout, procs, rootcheck, settings, ui_cli, user_input
+from homelab import diskwait, layout, procs, rootcheck, settings, ui_cli, user_input
 
 EXPECTED_ERRORS = (
     client.BusError,
@@ -69,11 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED_ERRORS as err:
         click.echo(f"homelab: error: {err}", err=True)
         return 1
+    except OSError as err:
+        if err.errno not in STORAGE_ERRORS:
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        click.echo(f"homelab: error: {err.strerror or err}{where}", err=True)
+        return 1
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
         sys.stderr.close()  # `homelab tap | head`: the reader left, which is fine
         return 0
+
+
+# The file system said no (read-only, full, not allowed, failing): one line, not a traceback.
+STORAGE_ERRORS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EIO)
 
 
 def _one_line(text: str) -> str:
@@ -484,7 +496,8 @@ def agent(node, refresh, repo, root, bus) -> int:
     stop = diag.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
-    return agent_module.run(Path(s.repo), s.node, s.bus, stop, s.agent_refresh)
+    work = functools.partial(agent_module.run, Path(s.repo), s.node, s.bus, stop, s.agent_refresh)
+    return diskwait.run(s.root, "agent", work, stop)
 
 
 @cli.command()
@@ -500,7 +513,8 @@ def observer(root, bus) -> int:
     stop = diag.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
-    return observer_module.run(s.root, s.bus, stop)
+    work = functools.partial(observer_module.run, s.root, s.bus, stop)
+    return diskwait.run(s.root, "observer", work, stop)
 
 
 @cli.command()
@@ -531,7 +545,10 @@ def supervisor(repo, root, bus, approval_ttl, give_up_after) -> int:
     stop = diag.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
-    return supervisor_module.run(s.root, Path(s.repo), s.bus, stop, s.approval_ttl, s.give_up_after)
+    work = functools.partial(
+        supervisor_module.run, s.root, Path(s.repo), s.bus, stop, s.approval_ttl, s.give_up_after
+    )
+    return diskwait.run(s.root, "supervisor", work, stop)
 
 
 @cli.command()
@@ -591,9 +608,16 @@ def executor(repo, root, bus, timeout, parallel) -> int:
     stop = diag.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
-    return executor_module.run(
-        s.root, s.bus, stop, timeout=timeout, parallel=parallel, repo=Path(s.repo)
+    work = functools.partial(
+        executor_module.run,
+        s.root,
+        s.bus,
+        stop,
+        timeout=timeout,
+        parallel=parallel,
+        repo=Path(s.repo),
     )
+    return diskwait.run(s.root, "executor", work, stop)
 
 
 @cli.group()

@@ -222,10 +222,21 @@ def _disk_lines(disk: dict[str, Any], console: Console) -> None:
 
 
 def _bus_line(bus: dict[str, Any], console: Console) -> None:
-    if bus["reachable"]:
-        console.print(
-            f"bus {bus['endpoint']}: seq {bus['seq']}, {bus['rate']} msg/s, "
-            f"{bus['subscribers']} subscriber(s), {bus['rejected']} rejected"
-        )
-    else:
+    if not bus["reachable"]:
         console.print(Text(f"bus {bus['endpoint']}: not reachable: {bus['error']}", style="red"))
+        return
+    deferred = f", {bus['deferred']} deferred" if bus.get("deferred") else ""
+    console.print(
+        f"bus {bus['endpoint']}: seq {bus['seq']}, {bus['rate']} msg/s, "
+        f"{bus['subscribers']} subscriber(s), {bus['rejected']} rejected{deferred}"
+    )
+    for alarm in bus.get("alarms") or []:  # a broker before alarms sends none
+        console.print(Text(f"  alarm: {alarm['reason']}", style="red"))
+    for client in bus.get("clients") or []:
+        if client.get("limited"):
+            who = (
+                f"{client['client']} ({client['source']})" if client["source"] else client["client"]
+            )
+            console.print(
+                Text(f"  limited: {who}, {client['deferred']} message(s) deferred", style="yellow")
+            )

@@ -41,6 +41,21 @@ class Settings(BaseSettings):
     subscriber_buffer: int = Field(
         16, ge=1, le=4096, description="MiB the broker holds for a subscriber that does not read"
     )
+    disk_reserve: float = Field(
+        128,
+        ge=0,
+        description="MiB of free space under the event log kept for the control plane's own "
+        "messages: below it, other messages wait",
+    )
+    client_rate: float = Field(
+        2000, ge=0, description="messages per second one client may publish (0: no limit)"
+    )
+    client_bandwidth: float = Field(
+        4, ge=0, description="MiB per second one client may publish (0: no limit)"
+    )
+    client_burst: float = Field(
+        2, gt=0, le=3600, description="seconds' worth of its limits a client may send at once"
+    )
 
     # The operator UI (`homelab ui`, and the UI `homelab up` starts).
     ui_host: str = Field("127.0.0.1", min_length=1, description="the address the UI listens on")

@@ -13,7 +13,7 @@ from typing import TextIO
 import click
 
 from bus.dataroot import DataRoot
-from homelab import procs, user_input
+from homelab import layout, procs, user_input
 from homelab.settings import Settings
 
 READY_TIMEOUT = 0.5  # seconds per readiness request
@@ -27,6 +27,7 @@ def serve(s: Settings) -> int:
     """Run the UI in this process until it is stopped; refuse in one line first when its
     port is taken or the data root is missing."""
     DataRoot(s.root).require()
+    layout.ensure(s.root)  # a read-only root is one line here, not a traceback later
     check_port_free(s.ui_host, s.ui_port)
     try:
         from gui import app

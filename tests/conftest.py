@@ -56,8 +56,9 @@ def child_env(**extra: str) -> dict[str, str]:
 class BrokerProcess:
     """``homelab broker`` as a real child process on free loopback ports."""
 
-    def __init__(self, root: Path, port: int, *args: str):
-        self.root, self.port, self.args = root, port, args
+    def __init__(self, root: Path, port: int, *args: str, env: dict[str, str] | None = None):
+        """``env``: settings for this broker (``HOMELAB_DISK_RESERVE``, ...)."""
+        self.root, self.port, self.args, self.env = root, port, args, env or {}
         self.endpoint = f"tcp://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
         self.log_path = root / "broker-stderr.log"
@@ -76,7 +77,11 @@ class BrokerProcess:
         ]
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=child_env(**self.env),
+                start_new_session=True,
             )
         if wait:
             wait_until(self.answers, 15, "the broker to answer")

@@ -64,6 +64,11 @@ class BusStatus(View):
     def rate(self) -> float:
         return float((self.model_extra or {}).get("rate", 0.0))
 
+    @property
+    def alarms(self) -> list[dict[str, Any]]:
+        """The broker's active alarms (``bus.alarm``): a disk below its reserve or full."""
+        return list((self.model_extra or {}).get("alarms") or [])
+
 
 class ActionCounts(View):
     pending: int = 0

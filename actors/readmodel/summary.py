@@ -65,6 +65,7 @@ def public(summary: Summary) -> dict[str, Any]:
             "reachable": summary.bus.reachable,
             "seq": summary.bus.seq,
             "rate": summary.bus.rate,
+            "alarms": [{"alarm": a["alarm"], "state": a["state"]} for a in summary.bus.alarms],
         },
     }
 

@@ -5,7 +5,7 @@ number a link to the page behind it; live."""
 from __future__ import annotations
 
 from fastapi.responses import RedirectResponse
-from nicegui import run, ui
+from nicegui import background_tasks, run, ui
 
 from actors.readmodel import eventlog, queue, summary
 from bus.envelope import Message
@@ -73,13 +73,59 @@ def queue_card(pending: int, running: int) -> None:
         ui.label(f"{running} running")
 
 
-def bus_card(bus) -> None:
-    with linked_card("/events", "Bus"):
+class BusCard:
+    """The broker's sequence and rate, live from its ``bus.stats`` (the sequence moves at
+    every tick), and the messages per second over the last two minutes; "unreachable" as
+    soon as the ticks stop coming and the broker does not answer."""
+
+    LOOK_EVERY = 2.0  # seconds between looks for a silent broker
+
+    def __init__(self, ctx, first):
+        self.ctx = ctx
+        with linked_card("/events", "Bus", wide=True):
+            with ui.row().classes("gap-4 items-baseline"):
+                self.seq = ui.label().mark("bus-seq").props("data-testid=bus-seq")
+                self.rate = ui.label().mark("bus-rate")
+            self.alarms = ui.label().classes("text-sm " + theme.health("down")).mark("alarm")
+            self.alarms.props("data-testid=bus-alarm")
+            self.limited = ui.label().classes("text-xs " + theme.health("degraded"))
+            ui.label("Messages per second").classes("text-xs opacity-70")
+            self.chart = rate_chart(ctx)
+        self.show(first)
+        ctx.feed.subscribe(self.on_message)
+        ui.timer(self.LOOK_EVERY, self.look)
+
+    def show(self, bus) -> None:
         if bus.reachable:
-            ui.label(f"seq {bus.seq}").mark("bus-seq")
-            ui.label(f"{bus.rate:g} msg/s")
+            self.seq.set_text(f"seq {bus.seq}")
+            self.seq.classes(remove=theme.health("down"))
+            self.rate.set_text(f"{bus.rate:g} msg/s")
         else:
-            ui.label("unreachable").classes(theme.health("down"))
+            self.seq.set_text("unreachable")
+            self.seq.classes(add=theme.health("down"))
+            self.rate.set_text("")
+        self.alarms.set_text("; ".join(present.alarm(a) for a in bus.alarms))
+        self.limited.set_text(present.limited_clients((bus.model_extra or {}).get("clients")))
+
+    def on_message(self, message: Message) -> None:
+        if message.topic == "bus.alarm":  # during an alarm the ticks are rare: ask now
+            background_tasks.create(self.ask(), name="bus card")
+        elif message.topic == "bus.stats":
+            status = self.ctx.feed.bus_status()
+            if status is not None:
+                self.show(status)
+
+    async def look(self) -> None:
+        if self.ctx.feed.bus_status() is None:  # silent: ask the broker itself
+            await self.ask()
+
+    async def ask(self) -> None:
+        self.show(await run.io_bound(summary.bus_status, self.ctx.config.bus, 1.0))
+
+
+async def bus_status(ctx):
+    """The broker's figures: from the feed's latest tick, else by asking it (1 s at most)."""
+    return ctx.feed.bus_status() or await run.io_bound(summary.bus_status, ctx.config.bus, 1.0)
 
 
 def revision_lines(desired: dict, last_revision: dict | None) -> None:
@@ -97,7 +143,6 @@ def overview(s, pending: int, running: int, last_revision: dict | None) -> None:
         health_card("Services", s.counts["services"])
         drift_card(s.drift)
         queue_card(pending, running)
-        bus_card(s.bus)
     revision_lines(s.desired or {}, last_revision)
 
 
@@ -119,8 +164,7 @@ def rate_chart(ctx) -> ui.echart:
     rates = present.RateSeries()
     for message in ctx.feed.recent_trusted():
         rates.add(message)
-    with linked_card("/events", "Messages per second", wide=True):
-        chart = ui.echart(rate_options(rates)).classes("w-full h-40").mark("rate-chart")
+    chart = ui.echart(rate_options(rates)).classes("w-full h-40").mark("rate-chart")
 
     def on_message(message: Message) -> None:
         if rates.add(message):  # one point more, the chart element stays
@@ -134,7 +178,7 @@ def rate_chart(ctx) -> ui.echart:
 
 def register(ctx) -> None:
     async def load(last_revision: dict | None):
-        s = await run.io_bound(summary.read, ctx.root, ctx.config.bus, 1.0)
+        s = await run.io_bound(summary.build, ctx.root, await bus_status(ctx))
         q = await run.io_bound(queue.read, ctx.root)
         shown = (s, len(q.pending), len(q.running), last_revision)
         return shown, present.failures(q.history, FAILURES_SHOWN)
@@ -149,7 +193,7 @@ def register(ctx) -> None:
         with theme.frame("Dashboard", operator, session.log_out):
             counts = ui.refreshable(overview)  # this page's own: refresh() redraws only it
             counts(*shown)
-            rate_chart(ctx)
+            BusCard(ctx, shown[0].bus)
             ui.label("Last failures").classes("text-xl")
             last_failures = ui.refreshable(failures)
             last_failures(failed)

@@ -70,7 +70,20 @@ class LiveTap:
             ui.switch("Pause", on_change=self.pause).mark("pause")
         self.log = TapLog(LINES, initial=self.lines()).classes("w-full h-96").mark("tap")
         self.log.props("data-testid=tap")
+        self.dropped = ui.label("").classes("text-xs " + theme.health("degraded")).mark("dropped")
+        self.dropped.props("data-testid=dropped")
+        self.feed, self.dropped_before = feed, feed.dropped
         feed.subscribe(self.live, anyone=True)  # everything, with who sent it
+        ui.timer(1.0, self.count_dropped)
+
+    def count_dropped(self) -> None:
+        """Say how many messages the page could not show since it opened (a flood)."""
+        missed = self.feed.dropped - self.dropped_before
+        if missed:
+            self.dropped.set_text(
+                f"{missed:,} messages not shown: the bus was faster than a page can show "
+                "(all are in the log: replay them below, or `homelab tap` in a shell)"
+            )
 
     @property
     def topic_prefix(self) -> str:

@@ -29,6 +29,7 @@ from bus import (
     records,
     retention,
     sequencer,
+    space,
 )
 from bus.filelog import FileLog
 from bus.sequencer import Sequencer
@@ -376,6 +377,17 @@ def fetch_prefix_limits() -> tuple[int, int]:
     return count, chars
 
 
+def setting(name: str):
+    return settings.Settings.model_fields[name].default
+
+
+def test_the_brokers_own_default_limits_are_the_settings_defaults():
+    assert broker.CLIENT_LIMITS.messages == setting("client_rate")
+    assert broker.CLIENT_LIMITS.bytes == setting("client_bandwidth") * MIB
+    assert broker.CLIENT_LIMITS.burst == setting("client_burst")
+    assert space.FLOOR_SHARE == 4  # "a quarter" in the docs
+
+
 MESSAGE_BYTES_RANGE = [
     m.ge if hasattr(m, "ge") else m.le
     for m in settings.Settings.model_fields["max_message_bytes"].metadata
@@ -408,6 +420,14 @@ LIMITS = {
         "Python `Publisher` message size": [client.BATCH_BYTES],
         "Python `Publisher` batches in flight": [default(client.Publisher, "window")],
         "Python `Publisher` timings": None,  # durations: see the test below
+        "Publish limit per client": [
+            int(setting("client_rate")),
+            int(setting("client_bandwidth")),
+            int(setting("client_burst")),
+        ],
+        "Disk reserve": [int(setting("disk_reserve"))],
+        "`retry` after a full disk": [int(space.RETRY_AFTER)],
+        "`bus.stats` while a disk alarm is active": [int(broker.ALARM_STATS_EVERY)],
     },
     "log-format.md": {
         "Segment size before a new segment starts": [filelog.SEGMENT_BYTES],
@@ -505,6 +525,14 @@ PHRASES = {
         f"resent after {client.RESEND_AFTER:g} s",
         f"for `timeout` seconds ({default(client.Publisher, 'timeout'):g} s)",
         f"limit={client.FETCH_LIMIT}",
+        f"(`HOMELAB_DISK_RESERVE`, in MiB, {setting('disk_reserve'):g} by default)",
+        f"`HOMELAB_CLIENT_RATE` messages ({setting('client_rate'):g})",
+        f"`HOMELAB_CLIENT_BANDWIDTH` MiB ({setting('client_bandwidth'):g})",
+        f"`HOMELAB_CLIENT_BURST` seconds' worth ({setting('client_burst'):g})",
+        f"`bus.stats` is stored every {broker.ALARM_STATS_EVERY:g} s",
+        f"every {broker.ALARM_STATS_EVERY:g} s while a disk alarm is active",
+        f"answers `retry` to every frame of the batch and goes on (the [disk's alarm](#a-full-disk) "
+        f"holds for at least {space.RETRY_AFTER:g} s)",
     ],
     "log-format.md": [
         f"at least 16 MiB ({filelog.SEGMENT_BYTES} bytes)",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
-from bus import envelope, records
+from bus import envelope, records, space
 from bus.filelog import FileLog
 from helpers import bodies
 
@@ -107,3 +109,67 @@ def test_an_empty_looking_record_inside_a_torn_tail_does_not_count_as_data(tmp_p
     segment.write_bytes(segment.read_bytes() + torn)
     log, report = FileLog.open_for_append(tmp_path)
     assert log.last_seq == 2 and "torn" in report[0]
+
+
+def test_a_batch_written_half_way_is_cut_off_and_the_log_goes_on(tmp_path: Path, monkeypatch):
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 300, time=T0))
+    segment = next(tmp_path.glob("*/*.log"))
+    size = segment.stat().st_size
+    real_write = os.write
+
+    def half_then_full(fd, data):  # what a file system without room left does
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(OSError):
+        log.append(bodies(301, 10, time=T0))
+    monkeypatch.setattr(os, "write", real_write)
+    assert segment.stat().st_size > size  # a torn tail, for now: readers stop there
+    seen = [envelope.body_seq(b) for b in FileLog(tmp_path).read()]
+    assert seen == list(range(1, len(seen) + 1)) and 300 <= len(seen) < 310
+    log.discard(300)
+    assert [envelope.body_seq(b) for b in FileLog(tmp_path).read()] == list(range(1, 301))
+    assert segment.stat().st_size == size and log.last_seq == 300
+    log.append(bodies(301, 10, time=T0))
+    log.close()
+    reopened, report = FileLog.open_for_append(tmp_path)
+    assert report == [] and reopened.last_seq == 310  # nothing torn was left
+
+
+def test_a_segment_that_cannot_be_created_leaves_the_log_as_it_was(tmp_path: Path, monkeypatch):
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 3, time=T0))
+    real_open = os.open
+
+    def no_new_files(path, flags, *args):
+        if flags & os.O_CREAT and str(path).endswith(".log"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_new_files)
+    with pytest.raises(OSError):
+        log.append(bodies(4, 2, time=T0 + DAY))  # a new day: a new segment
+    log.discard(3)
+    monkeypatch.setattr(os, "open", real_open)
+    assert log.last_seq == 3 and len(log.segments) == 1
+    log.append(bodies(4, 2, time=T0 + DAY))
+    assert [envelope.body_seq(b) for b in FileLog(tmp_path).read()] == [1, 2, 3, 4, 5]
+
+
+def test_the_space_is_taken_before_the_write_so_a_full_disk_writes_nothing(
+    tmp_path: Path, monkeypatch
+):
+    log, _ = FileLog.open_for_append(tmp_path)
+    log.append(bodies(1, 3, time=T0))
+    segment = next(tmp_path.glob("*/*.log"))
+    size = segment.stat().st_size
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(space, "reserve", full)
+    with pytest.raises(OSError):
+        log.append(bodies(4, 2, time=T0))
+    assert segment.stat().st_size == size and log.last_seq == 3

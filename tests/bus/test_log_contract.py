@@ -95,3 +95,12 @@ def test_the_first_seq_is_1_until_retention_deletes_history(log):
 def test_reading_is_repeatable_and_does_not_consume(log):
     log.append(bodies(1, 10))
     assert seqs(log.read()) == seqs(log.read()) == list(range(1, 11))
+
+
+def test_discard_forgets_what_was_appended_after_a_seq(log):
+    log.append(bodies(1, 300))
+    log.append(bodies(301, 5))
+    log.discard(300)
+    assert log.last_seq == 300
+    log.append(bodies(301, 2))
+    assert seqs(log.read(after=295)) == [296, 297, 298, 299, 300, 301, 302]

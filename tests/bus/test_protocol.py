@@ -101,3 +101,19 @@ def test_replies_are_validated_too():
         protocol.decode_reply(protocol.encode("ack", "one", [5]))
     with pytest.raises(ProtocolError):
         protocol.decode_reply(b"\xc1")
+
+
+def test_a_publish_frame_shows_its_batch_and_size_without_being_decoded():
+    wire = envelope.encode_wire("obs.a", "1", "t", {})
+    assert protocol.peek_publish(protocol.encode_publish(7, [wire] * 3)) == (7, 3)
+    assert protocol.peek_publish(protocol.encode_publish(2**40, [wire] * 20)) == (2**40, 20)
+    assert protocol.peek_publish(protocol.encode("ping", 1)) is None
+    assert protocol.peek_publish(b"\x93\xa3pub\xc1") is None  # no readable batch: decode says why
+    assert protocol.peek_publish(b"") is None
+
+
+def test_a_retry_reply_carries_the_reason_and_how_long_to_wait():
+    reply = protocol.decode_reply(protocol.encode("retry", 4, "disk full at /x: 0 bytes free", 1.0))
+    assert reply == ("retry", 4, "disk full at /x: 0 bytes free", 1.0)
+    with pytest.raises(ProtocolError):
+        protocol.decode_reply(protocol.encode("retry", 4, "x", -1.0))

@@ -58,3 +58,15 @@ def test_the_same_id_from_two_sources_is_two_messages():
     other = Envelope(envelope.encode_wire("obs.a", "a", "u", {}), "obs.a", "a", "u")
     _, _, seqs = Sequencer().stamp([item("a"), other], now=1.0)
     assert seqs == [1, 2]
+
+
+def test_undo_forgets_the_stamps_of_a_batch_the_log_could_not_store():
+    sequencer = Sequencer(window=4)
+    sequencer.stamp([item("a")], now=5.0)
+    mark = sequencer.mark()
+    sequencer.stamp([item(x) for x in "bcdefg"], now=9.0)  # two generations replaced
+    sequencer.undo(mark)
+    assert (sequencer.last_seq, sequencer.last_time) == (1, 5.0)
+    bodies, _, seqs = sequencer.stamp([item("a"), item("b"), item("c")], now=9.0)
+    assert seqs == [1, 2, 3]  # "a" still known; "b" and "c" were forgotten: stored anew
+    assert [envelope.body_seq(b) for b in bodies] == [2, 3]

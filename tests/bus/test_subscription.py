@@ -68,3 +68,12 @@ def test_a_frame_of_many_records_delivers_up_to_a_gap_and_stops_there():
     frame = b"".join(records.frame(body(s)) for s in (1, 2, 4, 5))
     assert [m.seq for m in tracker.on_live(frame)] == [1, 2]
     assert tracker.behind and tracker.position == 2 and tracker.gaps == 1
+
+
+def test_a_lossy_subscriber_goes_on_past_a_gap_and_counts_what_it_missed():
+    tracker = Tracker(skip_gaps=True)
+    tracker.start_at(10)
+    assert live(tracker, 11).seq == 11
+    assert live(tracker, 15).seq == 15  # 12, 13 and 14 are never fetched
+    assert not tracker.behind and tracker.skipped == 3 and tracker.gaps == 1
+    assert live(tracker, 15) is None and live(tracker, 16).seq == 16

@@ -264,3 +264,18 @@ def test_history_shows_the_newest_ended_actions_and_says_how_many_are_left_out()
         "(all: `homelab actions list`)"
     )
     assert actions.history_shown(ended[:3]) == "3 ended actions, newest first"
+
+
+def test_the_brokers_alarms_and_held_clients_read_as_lines():
+    alarm = {"alarm": "disk", "state": "low", "reason": "disk full at /e: 9 bytes free"}
+    assert present.alarm(alarm) == "disk full at /e: 9 bytes free"
+    assert present.alarm(alarm | {"since": 0.0}).startswith("disk full at /e: 9 bytes free (since")
+    clients = [
+        {"client": "conn:0a1b", "source": "backup", "deferred": 1000, "limited": True},
+        {"client": "conn:0c2d", "source": "", "deferred": 200, "limited": False},
+        "junk",
+    ]
+    assert present.limited_clients(clients) == (
+        "held to its limit: backup (conn:0a1b), 1000 deferred"
+    )
+    assert present.limited_clients(None) == ""

@@ -141,3 +141,26 @@ def test_status_says_when_the_supervisor_gave_up():
     report["drift"]["gave_up"] = ["old_db: 3 fixes had no effect"]
     text = printed(render.status, report)
     assert "gave up: old_db: 3 fixes had no effect" in text
+
+
+def test_status_shows_the_brokers_alarm_and_the_clients_held_to_their_limit():
+    bus = {
+        "endpoint": "tcp://127.0.0.1:7001",
+        "reachable": True,
+        **{"seq": 42, "rate": 3.0, "subscribers": 4, "rejected": 0, "deferred": 1200},
+        "alarms": [{"alarm": "disk", "state": "low", "reason": "disk full at /e: 9 bytes free"}],
+        "clients": [
+            {"client": "conn:0a1b", "source": "backup", "deferred": 1000, "limited": True},
+            {"client": "conn:0c2d", "source": "", "deferred": 200, "limited": False},
+        ],
+    }
+    lines = printed(render.status, status_report() | {"bus": bus}).splitlines()
+    assert lines[-3].endswith("4 subscriber(s), 0 rejected, 1200 deferred")
+    assert lines[-2] == "  alarm: disk full at /e: 9 bytes free"
+    assert lines[-1] == "  limited: conn:0a1b (backup), 1000 message(s) deferred"
+
+
+def test_status_of_a_broker_without_alarms_says_nothing_more():
+    bus = {"endpoint": "e", "reachable": True, "seq": 1, "rate": 0.0, "subscribers": 0}
+    text = printed(render.status, status_report() | {"bus": bus | {"rejected": 0}})
+    assert text.splitlines()[-1] == "bus e: seq 1, 0.0 msg/s, 0 subscriber(s), 0 rejected"

@@ -1,0 +1,114 @@
+"""Clients flood the bus: the UI still answers within a second (its feed drops what no page
+can show, and never blocks its event loop) and its memory stays flat. Real broker (its own
+per-client limits off: many clients within their limits add up to the same), real UI
+process, raw publishers on loopback; the flood is bounded in count and time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from bus import client
+from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from gui.auth import Operators
+
+pytestmark = pytest.mark.slow
+SERVE = (
+    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
+    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]))))"
+)
+FLOOD_SECONDS = 8.0
+FLOOD_MESSAGES = 400_000  # at most, over all flooders
+FLOODERS = 3
+
+
+def flood(endpoint: str, stop: threading.Event, sent: list[int], payload: dict) -> None:
+    """Publish batches as fast as the broker takes them until ``stop`` or the cap."""
+    batch = 500
+    with client.Publisher(endpoint, "flood", timeout=10) as publisher:
+        n = 0
+        while not stop.is_set() and sum(sent) < FLOOD_MESSAGES:
+            try:
+                publisher.publish_batch(
+                    [(f"flood.{n % 7}", payload, f"f-{id(stop)}-{n + i}") for i in range(batch)]
+                )
+            except client.BusError:
+                time.sleep(0.05)  # refused (a limit): a flooder just tries again
+                continue
+            n += batch
+            sent.append(batch)
+
+
+@pytest.fixture
+def broker(root: Path):
+    unlimited = {"HOMELAB_CLIENT_RATE": "0", "HOMELAB_CLIENT_BANDWIDTH": "0"}
+    process = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5", env=unlimited)
+    yield process.start()
+    process.stop()
+
+
+@pytest.mark.parametrize("payload", [{"n": 1}, {"blob": "x" * 20_000}], ids=["small", "large"])
+def test_during_a_flood_the_ui_answers_within_a_second_and_stays_flat(
+    broker, tmp_path: Path, payload
+):
+    Operators(broker.root / "ui" / "operators.json").add("oskar", "correct horse")
+    port = free_port_pair()
+    base = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "ui.log", "wb") as out:
+        ui = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(broker.root), broker.endpoint, str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+        )
+    try:
+        wait_until(lambda: _answers(base), 30, "the UI")
+        process = psutil.Process(ui.pid)
+        login = httpx.post(
+            f"{base}/login", data={"operator": "oskar", "password": "correct horse"}, timeout=10
+        )
+        before = process.memory_info().rss
+        stop, sent = threading.Event(), [0]
+        flooders = [
+            threading.Thread(target=flood, args=(broker.endpoint, stop, sent, payload))
+            for _ in range(FLOODERS)
+        ]
+        for t in flooders:
+            t.start()
+        slowest, pages = 0.0, 0
+        deadline = time.monotonic() + FLOOD_SECONDS
+        try:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                assert httpx.get(f"{base}/healthz", timeout=5).status_code in (200, 503)
+                page = httpx.get(f"{base}/events", cookies=login.cookies, timeout=5)
+                assert page.status_code == 200
+                slowest = max(slowest, time.monotonic() - started)
+                pages += 1
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            for t in flooders:
+                t.join(30)
+        grown = (process.memory_info().rss - before) / 2**20
+        assert sum(sent) > 10_000, "the flood did not happen"
+        assert slowest < 1.0, f"the UI took {slowest:.2f} s to answer during the flood"
+        assert grown < 80, f"the UI grew {grown:.0f} MiB during the flood"
+        assert pages >= 10
+    finally:
+        ui.terminate()
+        ui.wait(15)
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
