@@ -1,19 +1,27 @@
-"""The agent: runs one node's probes on their intervals and publishes what it sees.
+"""The agent: runs one node's probes on their intervals and publishes what they see.
 
 ``plan`` (pure) says what to probe and how often; ``Agent`` runs the plan on an asyncio
 loop. Each probe has its own timeout (inside ``probes``), and a probe that is still running
 when it is due again is not started twice, so one slow probe delays nothing else.
+
+``Reporter`` (pure) says what goes on the bus: a result in full when it differs from the
+last one the broker stored (outcome, detail, facts) or once ``refresh`` seconds have passed
+since it went in full; otherwise the check is named in the next heartbeat as run again
+unchanged, with the seq the agent knew stored when the run began (``observations``). So a
+quiet node writes one heartbeat per interval instead of a message per check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from actors import probes
 from actors.domain import inventory_files, observations
@@ -25,6 +33,7 @@ log = logging.getLogger("homelab.agent")
 RELOAD_EVERY = 5.0
 JITTER = 0.05  # each run is due interval * (1 ± 5 %) after the last
 HELD_WHILE_AWAY = 2000  # observations kept for a broker that is away; then newer are dropped
+REFRESH = 600.0  # seconds after which an unchanged result goes in full anyway
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,10 +94,88 @@ def _state_probe(name, service, node_name, interval):
     return probe
 
 
+class Reporter:
+    """Which results go on the bus in full, and which checks the next heartbeat names as
+    run again unchanged. Pure: the caller gives the clock and says what the broker stored.
+
+    A result counts as known to the world only once it is durable (``stored``): one that
+    was never stored (the broker away, the outbox full) is sent in full again next time,
+    and so is every result while one of the same check is on its way (the world will have
+    that one, whatever the agent knew stored before)."""
+
+    def __init__(self, refresh: float = REFRESH):
+        self.refresh = refresh
+        self.stored_seq = 0  # the highest seq of this agent's messages known stored
+        self._known: dict[str, tuple[tuple, float]] = {}  # key -> (what, sent at), stored
+        self._same: dict[str, int] = {}  # key -> stored_seq when its unchanged run began
+        self._on_the_way: dict[str, int] = {}  # key -> results sent, not yet stored
+
+    def began(self) -> int:
+        """Call when a probe starts: what it will be "observed after"."""
+        return self.stored_seq
+
+    def full(self, key: str, observation: Observation, began: int, now: float) -> bool:
+        """Whether this result goes in full (else the next heartbeat names it)."""
+        known = self._known.get(key)
+        if (
+            self.refresh <= 0
+            or self._on_the_way.get(key)
+            or known is None
+            or known[0] != what(observation)
+            or now - known[1] >= self.refresh
+            or began <= 0
+        ):
+            self._same.pop(key, None)
+            return True
+        self._same[key] = began
+        return False
+
+    def sending(self, key: str) -> None:
+        """A result of ``key`` in full was handed to the outbox."""
+        self._on_the_way[key] = self._on_the_way.get(key, 0) + 1
+
+    def stored(self, seq: int | None, key: str | None = None, sent: tuple | None = None) -> None:
+        """The broker stored one of this agent's messages at ``seq`` (None: refused): a
+        result in full (``key``, ``sent``: ``(what, when)``) or anything else."""
+        if key is not None:
+            self._on_the_way[key] -= 1
+        if seq is None:
+            return
+        self.stored_seq = max(self.stored_seq, seq)
+        if key is not None and sent is not None:
+            self._known[key] = sent
+
+    def heartbeat(self) -> dict[str, Any]:
+        """``unchanged`` and ``since`` for the next heartbeat ({} when none), then forgets."""
+        if not self._same:
+            return {}
+        unchanged: dict[str, list[str]] = {}
+        for key in sorted(self._same):
+            owner, _, check = key.rpartition("/")
+            service = "" if owner == "node" else owner.removeprefix("service/")
+            unchanged.setdefault(service, []).append(check)
+        since = min(self._same.values())
+        self._same = {}
+        return {"unchanged": unchanged, "since": since}
+
+
+def what(observation: Observation) -> tuple:
+    """What of a result the world keeps and judges by (not its latency or its clock)."""
+    return observation.outcome, observation.detail, tuple(sorted(observation.facts.items()))
+
+
 class Agent:
-    def __init__(self, repo: Path, node: str, endpoint: str, rng: random.Random | None = None):
+    def __init__(
+        self,
+        repo: Path,
+        node: str,
+        endpoint: str,
+        rng: random.Random | None = None,
+        refresh: float = REFRESH,
+    ):
         self.repo, self.node, self.endpoint = repo, node, endpoint
         self.rng = rng or random.Random()
+        self.reporter = Reporter(refresh)
         self.inventory = inventory_files.load(repo)
         if node not in self.inventory.nodes:
             known = ", ".join(sorted(self.inventory.nodes)) or "none"
@@ -137,13 +224,20 @@ class Agent:
             self._outbox.close(timeout=2.0)
 
     async def _probe_and_publish(self, job: Job) -> None:
+        began = self.reporter.began()
         try:
             observation = await job.probe()
         except Exception:  # probes never raise; if one does, it is a bug worth a log line
             log.exception("probe %s failed", job.key)
             return
-        if observation is not None:
-            await self._publish(observations.topic_for(observation), observation.model_dump())
+        if observation is None:
+            return
+        now = time.monotonic()
+        if self.reporter.full(job.key, observation, began, now):
+            sent = (what(observation), now)
+            await self._publish(
+                observations.topic_for(observation), observation.model_dump(), job.key, sent
+            )
 
     async def _heartbeat(self, checks: int) -> None:
         node = self.inventory.nodes[self.node]
@@ -153,18 +247,38 @@ class Agent:
             missed_intervals=node.missed_intervals,
             checks=checks,
             started_at=self._started_at,
+            **self.reporter.heartbeat(),
         )
-        await self._publish(observations.heartbeat_topic(self.node), beat.model_dump())
+        payload = beat.model_dump(exclude={"unchanged", "since"} if not beat.unchanged else None)
+        await self._publish(observations.heartbeat_topic(self.node), payload)
 
-    async def _publish(self, topic: str, payload: dict) -> None:
-        """Handed to the outbox, never awaited: a broker that is away delays no probe."""
+    async def _publish(
+        self, topic: str, payload: dict, key: str | None = None, sent: tuple | None = None
+    ) -> None:
+        """Handed to the outbox, never awaited: a broker that is away delays no probe. Once
+        stored, the reporter hears of it (on this loop)."""
         try:
-            self._outbox.send(topic, payload)
+            future = self._outbox.send(topic, payload)
             self._warned = False
         except outbox.Full as err:
             if not self._warned:  # observations are periodic: newer ones will come
                 log.warning("dropping observations until the broker is back: %s", err)
                 self._warned = True
+            return
+        if key is not None:
+            self.reporter.sending(key)
+        loop = asyncio.get_running_loop()
+
+        def stored(done: concurrent.futures.Future) -> None:  # in the outbox's thread
+            ok = not done.cancelled() and done.exception() is None
+            try:
+                loop.call_soon_threadsafe(
+                    self.reporter.stored, done.result() if ok else None, key, sent
+                )
+            except RuntimeError:  # the loop is gone: the agent stopped
+                pass
+
+        future.add_done_callback(stored)
 
     def _reload(self) -> bool:
         stamp = _files_stamp(self.repo)
@@ -195,7 +309,15 @@ def _files_stamp(repo: Path) -> tuple:
     return tuple(stamps)
 
 
-def run(repo: Path, node: str, endpoint: str, should_stop: Callable[[], bool]) -> int:
-    agent = Agent(repo, node, endpoint)
+def run(
+    repo: Path,
+    node: str,
+    endpoint: str,
+    should_stop: Callable[[], bool],
+    refresh: float = REFRESH,
+) -> int:
+    """``refresh``: seconds after which an unchanged result goes in full anyway (0: every
+    result in full)."""
+    agent = Agent(repo, node, endpoint, refresh=refresh)
     asyncio.run(agent.run(should_stop))
     return 0

@@ -1,7 +1,8 @@
 """The executor: runs approved actions, each at most once, and says how they went.
 
-It follows ``action.`` on the bus from the start (the action history is small at homelab
-scale) and folds it into two sets: ``started`` (an ``action.running`` was published) and
+It follows ``action.`` on the bus from the start of the log (the action history is small at
+homelab scale; once retention has deleted the log's beginning, the files of the actions
+recommended before it say what those messages said, ``seed``) and folds it into two sets: ``started`` (an ``action.running`` was published) and
 ``finished`` (the action reached an end). Once caught up, whatever was started but never
 finished was running when an executor died: it is published as ``action.interrupted`` and
 never run again (the operator approves again to retry).
@@ -39,9 +40,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors import runner
-from actors.domain import drivers, inventory_files, lifecycle
-from bus import client, outbox
+from actors import atomic, runner
+from actors.domain import drivers, inventory_files, lifecycle, queue_files
+from bus import client, filelog, outbox
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 
@@ -119,6 +120,26 @@ class Executor:
                 self.approve(payload, out)
             else:
                 self.backlog.append(payload)
+
+    def seed(self, first_seq: int) -> None:
+        """What the deleted beginning of the log said of the actions recommended before
+        ``first_seq``, from their files (the queue's, written by the supervisor before
+        retention could delete a message it had not written down)."""
+        if first_seq <= 1:
+            return
+        for path in sorted(DataRoot(self.root).actions.glob("a-*.json")):
+            data = atomic.read_json_object(path)
+            action_id, state = data.get("id"), data.get("state")
+            if action_id != path.stem or not queue_files.begun_before(data, first_seq):
+                continue
+            if state in CLOSED:
+                self.finished.add(action_id)
+                continue
+            if state == "running":
+                self.started.add(action_id)
+            self.recommended.setdefault(action_id, queue_files.recommendation(data))
+            if state == "approved":
+                self.backlog.append(queue_files.approval(data))
 
     def catch_up(self, out: outbox.Outbox) -> None:
         """The history is read: what was running is interrupted; old approvals are taken."""
@@ -252,6 +273,8 @@ class Executor:
         out = outbox.Outbox(self.endpoint, "executor")
         pool = concurrent.futures.ThreadPoolExecutor(self.parallel, "executor-run")
         prefixes = ("action.", "drift.report")
+        events = DataRoot(self.root).events
+        self.seed(filelog.FileLog(events).first_seq if events.is_dir() else 1)
         try:
             with client.Subscriber(self.endpoint, *prefixes, since=1, reconnect=True) as subscriber:
                 while not should_stop():

@@ -26,6 +26,11 @@ root (``state/observer.lock``).
 Deleting the checkpoint is the operator's way to ask for a rebuild: the observer notices
 within ``LOOK_EVERY`` seconds and rebuilds in place, and never writes a new checkpoint over
 the deletion (not on shutdown either), so a restart right after the deletion rebuilds too.
+
+Once retention has deleted the log's beginning, a rebuild starts from the oldest world
+snapshot the retained log continues (``world_snapshots``: the observer keeps them in
+``state/snapshots/`` and holds retention at the newest), and says so; with none, it says
+what the world lacks.
 """
 
 from __future__ import annotations
@@ -40,13 +45,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from actors import atomic
-from actors.domain.world import PREFIXES, Change, World, apply, files
+from actors import atomic, world_snapshots
+from actors.domain.world import PREFIXES, Change, World, apply, files, iso
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
 from bus import client, outbox
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
+from bus.log import Trimmed
 
 log = logging.getLogger("homelab.observer")
 
@@ -222,7 +228,7 @@ def run(
     """
     root = Path(root)
     data = DataRoot(root)
-    world_dir, events_dir = data.world, data.events
+    world_dir = data.world
     checkpoint = data.checkpoint
     world_dir.mkdir(parents=True, exist_ok=True)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -234,19 +240,14 @@ def run(
             progress = sys.stderr.isatty()
         outbox = _Changes(endpoint)
         try:
-            while _serve(
-                world_dir,
-                events_dir,
-                checkpoint,
-                endpoint,
-                outbox,
-                should_stop,
-                checkpoint_every,
-                write_every,
-                progress,
-            ):
-                pass  # the operator deleted the checkpoint: serve again, which rebuilds
-            return 0
+            while True:
+                try:
+                    if not _serve(
+                        data, outbox, should_stop, checkpoint_every, write_every, progress
+                    ):
+                        return 0
+                except Trimmed as err:  # read too slowly: start again from what is kept
+                    log.warning("%s: starting again from what the log still holds", err)
         finally:
             outbox.close()
     finally:
@@ -254,10 +255,7 @@ def run(
 
 
 def _serve(
-    world_dir: Path,
-    events_dir: Path,
-    checkpoint: Path,
-    endpoint: str,
+    data: DataRoot,
     outbox: _Changes,
     should_stop: Callable[[], bool],
     checkpoint_every: float,
@@ -266,18 +264,30 @@ def _serve(
 ) -> bool:
     """Serve until ``should_stop()`` (False) or until the checkpoint this wrote is deleted
     (True: the caller serves again, rebuilding the world from the log)."""
-    log_end = FileLog(events_dir).last_seq
+    world_dir, events_dir, checkpoint = data.world, data.events, data.checkpoint
+    endpoint = outbox.outbox.endpoint
+    on_disk = FileLog(events_dir)
+    log_first, log_end = on_disk.first_seq, on_disk.last_seq
     loaded = load_checkpoint(checkpoint, log_end if log_end else None)
     saved_seq = -1
     if loaded is None:
         # Rebuild. Changes up to the log's end now were published when they happened:
         # ``quiet_until`` remembers that, in the checkpoint too, should this be cut short.
-        world, quiet_until = World(), log_end
-        log.info("no checkpoint: rebuilding the world from %s (seq 1 to %d)", events_dir, log_end)
+        world, quiet_until = _rebuild_from(data, log_first, log_end), log_end
     else:
         world, quiet_until = loaded
         saved_seq = world.seq
         log.info("loaded the checkpoint at seq %d", world.seq)
+        if world.seq < log_first - 1:
+            log.warning(
+                "the log now begins at seq %d: retention deleted seq %d to %d before the "
+                "observer read them; what happened then is missing from the world until "
+                "it is observed again",
+                log_first,
+                world.seq + 1,
+                log_first - 1,
+            )
+    world_snapshots.keep_hold(data.snapshots, data.holds)
 
     def publish(changes: list[Change]) -> None:
         loud = [c for c in changes if c.cause_seq > quiet_until]
@@ -304,6 +314,9 @@ def _serve(
             return False
         save_checkpoint(checkpoint, world, quiet_until)
         saved_seq, wrote_checkpoint = world.seq, True
+        if world_snapshots.due(data.snapshots, world):  # what a rebuild starts from one day
+            world_snapshots.save(data.snapshots, world, data.holds)
+            world_snapshots.prune(data.snapshots, FileLog(events_dir).first_seq)
         return True
 
     save_world()
@@ -363,6 +376,37 @@ def _serve(
             world.rejected,
         )
     return rebuild
+
+
+def _rebuild_from(data: DataRoot, first: int, end: int) -> World:
+    """Where a rebuild starts: an empty world while the log begins at seq 1, else the
+    oldest snapshot the retained log continues; said either way."""
+    if first <= 1:
+        log.info("no checkpoint: rebuilding the world from %s (seq 1 to %d)", data.events, end)
+        return World()
+    world = world_snapshots.oldest_usable(data.snapshots, first, end)
+    if world is not None:
+        log.info(
+            "no checkpoint, and the log begins at seq %d (history before it was deleted by "
+            "retention): rebuilding the world from the snapshot at seq %d (%s) and the log "
+            "after it (seq %d to %d)",
+            first,
+            world.seq,
+            iso(world.time),
+            world.seq + 1,
+            end,
+        )
+        return world
+    log.warning(
+        "no checkpoint, and no world snapshot reaches the log's beginning at seq %d (history "
+        "before it was deleted by retention): rebuilding the world from seq %d to %d only; "
+        "what was said only before it (a node's desired state, a check not reported since) "
+        "is missing until it is said again",
+        first,
+        first,
+        end,
+    )
+    return World()
 
 
 def _lock(path: Path) -> int:

@@ -9,7 +9,9 @@ recommendation, ``action.obsolete`` when the drift behind one is gone, and ``dri
 once when it gives up on a drift (``give_up_after`` fixes without effect).
 
 It hosts the action queue (``actions.Queue``), rebuilt from the log's ``action.*`` at
-start, and decides what time decides: expiries (on the world's clock) and runs the executor
+start (once retention has deleted the log's beginning, from the files of the actions
+recommended before it, ``queue_files``, and the log; it holds retention at what it has
+written down, ``state/holds/supervisor.json``), and decides what time decides: expiries (on the world's clock) and runs the executor
 never reported the end of (on this process's monotonic clock, counted from when it saw the
 run start, or from its own start). How the fixes of each drift ended (``attempts``) and the
 rejections are rebuilt from the queue; the give-ups announced, from the log.
@@ -35,16 +37,18 @@ from actors.domain import (
     inventory_files,
     lifecycle,
     plan,
+    queue_files,
     rejections,
     slices,
     world,
 )
-from bus import client, filelog, outbox
+from bus import client, filelog, outbox, retention
 from bus.dataroot import DataRoot
 
 log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
 EVALUATE_EVERY = 1.0
+HOLD_EVERY = 10.0  # seconds between telling retention how far the queue's files go
 GAVE_UP = "drift.gave_up"
 
 
@@ -99,16 +103,21 @@ class Supervisor:
         self._replay_actions(until=self.world.seq)
         since = self.world.seq + 1
         prefixes = (*world.PREFIXES, "action.", GAVE_UP)
-        next_watch = next_eval = 0.0
+        next_watch = next_eval = next_hold = 0.0
         last_idle = time.monotonic()
+        taken = held = self.world.seq  # every message up to here is in the queue's files
         with client.Subscriber(self.endpoint, *prefixes, since=since, reconnect=True) as subscriber:
             while not should_stop():
                 message = subscriber.get(timeout=0.2)
                 now = time.monotonic()
                 if message is not None:
                     self._take(message)
+                    taken = message.seq
                 else:
                     last_idle = now
+                if now >= next_hold and taken != held:
+                    next_hold, held = now + HOLD_EVERY, taken
+                    retention.hold(self.data.holds, "supervisor", taken + 1, "actions/*.json")
                 if now >= next_watch:
                     next_watch = now + WATCH_EVERY
                     self.watch_repository()
@@ -162,11 +171,14 @@ class Supervisor:
 
     def _replay_actions(self, until: int) -> None:
         """Rebuild the queue from the log on disk up to where the live feed starts (what
-        it decided then was published then: nothing is sent again)."""
+        it decided then was published then: nothing is sent again); the actions the log no
+        longer begins (retention) from their files first."""
         events = self.data.events
-        if until <= 0 or not events.is_dir():
+        if not events.is_dir():
             return
-        for message in filelog.FileLog(events).messages(until=until, prefixes=["action.", GAVE_UP]):
+        on_disk = filelog.FileLog(events)
+        self._seed_queue(on_disk.first_seq)
+        for message in on_disk.messages(until=until, prefixes=["action.", GAVE_UP]):
             if message.topic == GAVE_UP:
                 self._take(message)
             else:
@@ -175,6 +187,28 @@ class Supervisor:
         self.tried = attempts.from_records(records)
         self.rejected.update(rejections.from_records(records))
         self._queue_output([], set(self.queue.records))
+
+    def _seed_queue(self, first_seq: int) -> None:
+        """The records of the actions recommended before the log's ``first_seq``, from
+        their files (none while the log begins at seq 1)."""
+        if first_seq <= 1:
+            return
+        seeded = 0
+        for path in sorted(self.data.actions.glob("a-*.json")):
+            data = atomic.read_json_object(path)
+            if data.get("id") != path.stem or not queue_files.begun_before(data, first_seq):
+                continue
+            try:
+                self.queue.records[path.stem] = queue_files.record(data)
+                seeded += 1
+            except ValueError as err:
+                log.warning("%s: %s; left out of the queue", path, err)
+        log.info(
+            "the log begins at seq %d (retention deleted what was before): %d action(s) "
+            "recommended before it taken from actions/",
+            first_seq,
+            seeded,
+        )
 
     def _queue_output(self, outgoing, changed) -> None:
         """Publish what the queue decided, then write the changed actions' files."""

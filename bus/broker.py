@@ -70,6 +70,10 @@ class Stats:
 
 
 class Broker:
+    # The history's housekeeping (``bus.housekeeping``: compress sealed segments, apply
+    # retention), called from every tick; set by ``homelab.broker_service``.
+    housekeeping: Callable[[], None] | None = None
+
     def __init__(
         self,
         log_: EventLog,
@@ -365,6 +369,7 @@ class Broker:
 
     def _fetch(self, after: int, limit: int, prefixes: list[str]) -> tuple[int, list]:
         head = self.log.last_seq
+        after = max(after, self.log.first_seq - 1)  # before it, retention deleted the history
         until = min(head, after + (FETCH_SCAN if prefixes else limit))
         bodies, size, seq = [], 0, after
         for body in self.log.read(after, until):
@@ -398,6 +403,8 @@ class Broker:
     # -- housekeeping ----------------------------------------------------------------------
 
     def _tick(self) -> None:
+        if self.housekeeping is not None:
+            self.housekeeping()
         now = time.monotonic()
         stats = self.stats
         if self.inbox_dir is not None:

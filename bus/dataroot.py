@@ -54,6 +54,16 @@ class DataRoot:
     def inbox(self) -> Path:
         return self.path / "inbox"
 
+    @property
+    def holds(self) -> Path:
+        """What consumers still need of the log (``bus.retention``): one file each."""
+        return self.path / "state" / "holds"
+
+    @property
+    def history(self) -> Path:
+        """The broker's account of the log's history: retention, compression, size."""
+        return self.path / "state" / "history.json"
+
     # the observer's world and checkpoint
     @property
     def world(self) -> Path:
@@ -62,6 +72,11 @@ class DataRoot:
     @property
     def checkpoint(self) -> Path:
         return self.path / "state" / "observer_checkpoint.json"
+
+    @property
+    def snapshots(self) -> Path:
+        """World snapshots the observer rebuilds from once retention trimmed the log."""
+        return self.path / "state" / "snapshots"
 
     @property
     def observer_lock(self) -> Path:

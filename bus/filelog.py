@@ -4,6 +4,11 @@ Each segment is named after the sequence number of its first record
 (``events/2026-11-26/00000000000000000001.log``), so finding where a sequence number lives
 is a search over file names, and finding a time is a search over segments' first records;
 neither reads the history. The record format is in ``records`` and ``docs/log-format.md``.
+
+Sealed segments may be compressed (``NAME.log.zst``, ``compression``) and the oldest deleted
+(``retention``): readers read both forms alike (``segments``), the log begins at its first
+retained segment (``first_seq``), and a segment deleted while a reader needed it raises
+``Trimmed``.
 """
 
 from __future__ import annotations
@@ -15,18 +20,21 @@ import itertools
 import math
 import mmap
 import os
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgpack
+import zstandard
 
-from bus import envelope, records, space
+from bus import envelope, records, segments, space
 from bus.envelope import Message
-from bus.log import SequenceError
+from bus.log import SequenceError, Trimmed
 
 SEGMENT_BYTES = 16 * 1024 * 1024
 MARK_EVERY = 256  # remember every 256th record's offset for seeking within a segment
+KEEP_DECOMPRESSED = 10.0  # seconds a decompressed segment stays in memory after its last use
 
 
 @dataclasses.dataclass
@@ -41,18 +49,17 @@ class Segment:
     def day(self) -> str:
         return self.path.parent.name
 
+    @property
+    def compressed(self) -> bool:
+        return segments.is_compressed(self.path)
+
 
 def utc_day(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
 
 
 def list_segments(events_dir: Path) -> list[Segment]:
-    found = []
-    for path in events_dir.glob("????-??-??/*.log"):
-        if path.stem.isdigit():
-            found.append(Segment(path, int(path.stem)))
-    found.sort(key=lambda s: s.first_seq)
-    return found
+    return [Segment(path, seq) for seq, path in segments.find(events_dir)]
 
 
 class FileLog:
@@ -67,6 +74,7 @@ class FileLog:
         self._fd: int | None = None
         self._size = 0
         self._writer = False
+        self._unpacked: tuple[Path, bytes, float] | None = None  # the last decompressed one
         self.refresh()
 
     # -- writing -------------------------------------------------------------------------
@@ -81,13 +89,19 @@ class FileLog:
         log = cls.__new__(cls)
         log.events_dir, log.segment_bytes = Path(events_dir), segment_bytes
         log.segments, log._fd, log._size, log._writer = list_segments(log.events_dir), None, 0, True
-        log._last_seq = 0
+        log._last_seq, log._unpacked = 0, None
         report = log._recover_tail()
         return log, report
 
     @property
     def last_seq(self) -> int:
         return self._last_seq
+
+    @property
+    def first_seq(self) -> int:
+        """The seq of the oldest record the log still holds (retention deletes whole
+        segments, oldest first); ``last_seq + 1`` when it holds none."""
+        return self.segments[0].first_seq if self.segments else self._last_seq + 1
 
     def append(self, bodies: Sequence[bytes]) -> list[bytes]:
         """Write the bodies as framed records; return those records (the live feed reuses
@@ -205,23 +219,36 @@ class FileLog:
     # -- reading -------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Pick up what a writer in another process has appended since the last look."""
+        """Pick up what a writer in another process has appended since the last look (and
+        which segments it compressed or deleted meanwhile)."""
         if self._writer:
             return
-        known = {s.path: s for s in self.segments}
-        self.segments = [known.get(s.path, s) for s in list_segments(self.events_dir)]
-        self._last_seq = 0
+        known = {s.first_seq: s for s in self.segments}
+        self.segments = []
+        for found in list_segments(self.events_dir):
+            segment = known.get(found.first_seq, found)
+            segment.path = found.path  # compressed, or moved to a new day when empty
+            self.segments.append(segment)
+        self._last_seq = self.segments[0].first_seq - 1 if self.segments else 0
         if self.segments:
             last = self.segments[-1]
-            data = _mapped(last.path)
+            data = self._load(last)
             _index(last, data)
             self._last_seq = last.first_seq + last.indexed_count - 1
-            if last.indexed_size < len(data):  # a tail being written, torn, or corruption
+            if last.indexed_size < len(data) and not last.compressed:  # being written, torn
                 _settle(data, last, last.indexed_size, False, self._last_seq + 1)
+
+    def drop_decompressed(self, idle: float = KEEP_DECOMPRESSED) -> None:
+        """Forget the decompressed segment kept for the next read once unused for ``idle``
+        seconds (the broker calls this from its tick: a catch-up holds no memory after)."""
+        if self._unpacked is not None and time.monotonic() - self._unpacked[2] >= idle:
+            self._unpacked = None
 
     def read(
         self, after: int = 0, until: int | None = None, prefixes: Sequence[str] = ()
     ) -> Iterator[bytes]:
+        """Bodies with ``after < seq <= until``; from ``first_seq`` when ``after`` is before it
+        (that history was deleted by retention)."""
         return self._scan(after, until, prefixes, decode=False)
 
     def messages(
@@ -240,17 +267,17 @@ class FileLog:
             return
         firsts = [s.first_seq for s in self.segments]
         index = max(bisect.bisect_right(firsts, after + 1) - 1, 0)
-        segments = self.segments[index:]
-        for segment, following in zip(segments, [*segments[1:], None], strict=True):
+        chosen = self.segments[index:]
+        for segment, following in zip(chosen, [*chosen[1:], None], strict=True):
             if segment.first_seq > stop:
                 return
             next_first = following.first_seq if following else None
-            yield _scan_segment(segment, after, stop, tuple(prefixes), decode, next_first)
+            yield _scan_segment(segment, after, stop, tuple(prefixes), decode, next_first, self)
 
     def seq_at(self, time: float) -> int:
         """First seq stamped at or after ``time``: a search over segments, then one segment."""
         newest = self.segments[-1] if self.segments else None
-        candidates = [s for s in self.segments if s.path.stat().st_size > 0]
+        candidates = [s for s in self.segments if segments.disk_size(s.path) > 0]
         lo, hi = 0, len(candidates)
         while lo < hi:  # the last segment whose first record is before ``time``
             mid = (lo + hi) // 2
@@ -262,7 +289,7 @@ class FileLog:
             return candidates[0].first_seq if candidates else self._last_seq + 1
         segment = candidates[lo - 1]
         seq = segment.first_seq
-        walk = records.walk(_mapped(segment.path), str(segment.path), first_seq=seq)
+        walk = records.walk(self._load(segment), str(segment.path), first_seq=seq)
         try:
             for _, body in walk:
                 if envelope.body_time(body) >= time:
@@ -273,6 +300,27 @@ class FileLog:
                 raise records.CorruptLog(str(segment.path), torn.offset, torn.reason) from None
         return seq
 
+    def _load(self, segment: Segment) -> bytes | mmap.mmap:
+        """A segment's records: mapped when plain, decompressed when compressed (the last
+        one decompressed is kept a while: a catch-up reads one segment in many fetches).
+        Follows a segment compressed meanwhile; ``Trimmed`` when it was deleted."""
+        unpacked = self._unpacked
+        if unpacked is not None and unpacked[0] == segment.path:
+            self._unpacked = (unpacked[0], unpacked[1], time.monotonic())
+            return unpacked[1]
+        try:
+            segment.path, data = segments.load(segment.path)
+        except segments.Gone:
+            raise Trimmed(
+                f"seq {segment.first_seq} and on were deleted by retention while being read "
+                f"({segment.path.parent.name}/{segment.path.name})"
+            ) from None
+        except zstandard.ZstdError as err:
+            raise records.CorruptLog(str(segment.path), 0, f"does not decompress: {err}") from None
+        if segment.compressed:
+            self._unpacked = (segment.path, data, time.monotonic())
+        return data
+
 
 def _scan_segment(
     segment: Segment,
@@ -281,16 +329,18 @@ def _scan_segment(
     prefixes: tuple[str, ...],
     decode: bool,
     next_first: int | None,
+    log: FileLog,
 ) -> Iterator:
-    """Bodies (or decoded messages) of one segment with ``after < seq <= stop``.
+    """Bodies (or decoded messages) of one segment with ``after < seq <= stop``; ``log`` reads
+    its bytes (``FileLog._load``) when the first one is asked for.
 
     One loop, no nested generators: this is what replay speed comes down to. Anything odd
     goes to ``_settle``: in the newest segment a torn tail is where the data ends (the
     broker may be writing it), anywhere else it is corruption. A sealed segment must also
     end exactly where the next one begins.
     """
-    sealed = next_first is not None
-    data = _mapped(segment.path)
+    data = log._load(segment)
+    sealed = next_first is not None or segment.compressed  # only sealed ones are compressed
     skip = max(after + 1 - segment.first_seq, 0)
     offset = 0
     if skip:  # seek: from the nearest remembered offset, hopping over headers
@@ -384,27 +434,28 @@ def _index(segment: Segment, data: bytes | mmap.mmap) -> None:
 def _first_time(segment: Segment, sealed: bool) -> float:
     """The time of a segment's first record, checked like any record: infinity when the
     newest segment has no whole record yet (a crash cut its first one: nothing is there to
-    find), ``CorruptLog`` when a sealed segment's first record is bad."""
-    data = _mapped(segment.path)
+    find), ``CorruptLog`` when a sealed segment's first record is bad. Reads that record
+    only, compressed or not."""
+    try:
+        data = segments.head(segment.path, records.HEADER_SIZE)
+        if len(data) == records.HEADER_SIZE:
+            length = records.HEADER.unpack_from(data)[2]
+            if length <= records.MAX_BODY:
+                data = segments.head(segment.path, records.HEADER_SIZE + length)
+    except segments.Gone:
+        raise Trimmed(f"seq {segment.first_seq} and on were deleted by retention") from None
+    except zstandard.ZstdError as err:
+        raise records.CorruptLog(str(segment.path), 0, f"does not decompress: {err}") from None
     try:
         for _, body in records.walk(data, str(segment.path), first_seq=segment.first_seq):
             return envelope.body_time(body)
     except records.TornTail as torn:
-        if sealed:
+        if sealed or segment.compressed:
             raise records.CorruptLog(str(segment.path), torn.offset, torn.reason) from None
     return math.inf
 
 
-def _mapped(path: Path) -> bytes | mmap.mmap:
-    """The file's current content, memory-mapped (no copy); empty files give b''.
-
-    Not closed explicitly: views into it may outlive a generator's early exit, and CPython
-    unmaps it as soon as the last one is gone.
-    """
-    with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            return b""
-        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+_mapped = segments.mapped  # the writer's name for it
 
 
 def _write_all(fd: int, data: bytes) -> None:

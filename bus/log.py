@@ -17,10 +17,21 @@ class SequenceError(ValueError):
     """An append whose first sequence number does not follow the log's last one."""
 
 
+class Trimmed(LookupError):
+    """Records a reader was reading were deleted by retention meanwhile (the oldest segments
+    go first: reading again from ``first_seq`` gives what the log still holds)."""
+
+
 class EventLog(Protocol):
     @property
     def last_seq(self) -> int:
         """The sequence number of the last record, 0 when the log is empty."""
+
+    @property
+    def first_seq(self) -> int:
+        """The sequence number of the oldest record still held (retention deletes the oldest
+        history), ``last_seq + 1`` when the log holds none. Reading from before it reads
+        from it."""
 
     def append(self, bodies: Sequence[bytes]) -> list[bytes]:
         """Append bodies whose seqs continue from ``last_seq``; visible to readers at once.
@@ -68,6 +79,10 @@ class MemoryLog:
     @property
     def last_seq(self) -> int:
         return len(self._bodies)
+
+    @property
+    def first_seq(self) -> int:
+        return 1  # nothing is ever deleted from memory
 
     def append(self, bodies: Sequence[bytes]) -> list[bytes]:
         check_continues(self.last_seq, bodies)

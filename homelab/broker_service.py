@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from bus import broker, filelog, limits, space
+from bus import broker, filelog, housekeeping, limits, retention, space
 from bus.dataroot import DataRoot
 from homelab import diag, layout
 from homelab.settings import Settings
@@ -41,6 +41,12 @@ def serve(settings: Settings) -> int:
     )
     for line in report:
         server.publish_own("bus.log.recovered", {"report": line})
+    policy = retention.Policy(days=settings.retention_days, bytes=settings.retention_bytes)
+    keeper = housekeeping.Housekeeper(
+        event_log, policy, data.holds, data.history, server.publish_own
+    )
+    server.housekeeping = keeper
+    log.info("history: sealed segments compressed, kept %s", policy.describe())
     log.info(
         "broker listening on %s (subscribers: port + 1), log at seq %d, fsync=%s, "
         "per client %s, disk reserve %g MiB",
@@ -54,6 +60,7 @@ def serve(settings: Settings) -> int:
     try:
         server.run(should_stop)
     finally:
+        keeper.close()
         server.close()
         event_log.close()
         log.info("broker stopped at seq %d", event_log.last_seq)

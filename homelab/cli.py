@@ -21,6 +21,7 @@ from actors.readmodel import queue, timespec
 from actors.readmodel.queue import BadActionId, NoSuchAction
 from bus import broker, client, envelope, records
 from bus.dataroot import DataRoot, NoDataRoot
+from bus.log import Trimmed
 from homelab import diskwait, layout, procs, rootcheck, settings, ui_cli, user_input
 
 EXPECTED_ERRORS = (
@@ -122,6 +123,11 @@ class Seconds(click.FloatRange):
 
 BUS_TIMEOUT = Seconds(0.1, 3600)
 
+
+class Days(Seconds):
+    name = "DAYS"
+
+
 root_option = click.option(
     "--root", type=click.Path(), help="Data root [env HOMELAB_ROOT; /opt/homelab]."
 )
@@ -177,10 +183,31 @@ def init(root: str | None) -> None:
     type=click.IntRange(1),
     help="The same limit in publication frames (each a group of messages), for tests.",
 )
+@click.option(
+    "--retention-days",
+    type=Days(0, 36500),
+    help="Days of event log kept; older sealed segments are deleted (0: no limit) "
+    "[env HOMELAB_RETENTION_DAYS; 30].",
+)
+@click.option(
+    "--retention-bytes",
+    metavar="SIZE",
+    help="What the event log may take on disk, e.g. 4G or 500M; the oldest sealed segments "
+    "go first (0: no limit) [env HOMELAB_RETENTION_BYTES; 4G].",
+)
 def broker_cmd(
-    root, listen, bus, fsync, stats_interval, subscriber_buffer, subscriber_queue
+    root,
+    listen,
+    bus,
+    fsync,
+    stats_interval,
+    subscriber_buffer,
+    subscriber_queue,
+    retention_days,
+    retention_bytes,
 ) -> int:
-    """Run the broker: sequence, persist, then publish every message."""
+    """Run the broker: sequence, persist, then publish every message; keep the history
+    within its retention (sealed segments compressed, the oldest deleted)."""
     from homelab import broker_service
 
     s = settings.load(
@@ -191,6 +218,8 @@ def broker_cmd(
         stats_interval=stats_interval,
         subscriber_buffer=subscriber_buffer,
         subscriber_queue=subscriber_queue,
+        retention_days=retention_days,
+        retention_bytes=retention_bytes,
     )
     return broker_service.serve(s)
 
@@ -346,8 +375,9 @@ def tap(prefixes, since, as_json, bus) -> int:
 def replay(start, end, prefixes, as_json, root) -> int:
     """Print messages from the event log on disk; needs no running broker.
 
-    Exit 1 when the range holds no message (e.g. --from beyond the end of the log), 2 when
-    it cannot hold any (--from after --to).
+    Reads compressed segments too. A range that starts before the history retention kept
+    says where it begins, on stderr. Exit 1 when the range holds no message (e.g. --from
+    beyond the end of the log), 2 when it cannot hold any (--from after --to).
     """
     from homelab import reading
 
@@ -357,6 +387,9 @@ def replay(start, end, prefixes, as_json, root) -> int:
         return reading.replay(settings.load(root=root), start, end, prefixes, as_json)
     except reading.NothingInRange as err:
         click.echo(f"homelab: {err}", err=True)
+        return 1
+    except Trimmed as err:  # retention deleted what was being read: say so, like a gap
+        click.echo(f"homelab: error: {err}; run again to read what is left", err=True)
         return 1
 
 
@@ -439,15 +472,22 @@ def check_inventory(repo: str | None, schema: bool) -> int:
 
 @cli.command()
 @click.option("--node", help="The node to probe, as named in the inventory [env HOMELAB_NODE].")
+@click.option(
+    "--refresh",
+    type=Seconds(0, 86400),
+    help="Seconds after which an unchanged result is sent in full anyway; until then the "
+    "heartbeat names it (0: every result in full) [env HOMELAB_AGENT_REFRESH; 600].",
+)
 @repo_option
 @root_option
 @bus_option
-def agent(node, repo, root, bus) -> int:
-    """Run the probes of one node and publish what they see."""
+def agent(node, refresh, repo, root, bus) -> int:
+    """Run the probes of one node and publish what they see: a result when it changes, a
+    heartbeat naming the checks that found the same otherwise."""
     from actors import agent as agent_module
     from homelab import diag
 
-    s = settings.load(node=node, repo=repo, root=root, bus=bus)
+    s = settings.load(node=node, repo=repo, root=root, bus=bus, agent_refresh=refresh)
     if not s.node:
         raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
     if s.repo is None:
@@ -456,7 +496,7 @@ def agent(node, repo, root, bus) -> int:
     stop = diag.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
-    work = functools.partial(agent_module.run, Path(s.repo), s.node, s.bus, stop)
+    work = functools.partial(agent_module.run, Path(s.repo), s.node, s.bus, stop, s.agent_refresh)
     return diskwait.run(s.root, "agent", work, stop)
 
 

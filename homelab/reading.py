@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import signal
 import sys
 import threading
@@ -37,7 +38,12 @@ def replay(
     log = filelog.FileLog(DataRoot(settings.root).require().events)
     after = _position(log, start, now, default=1) - 1
     until = _position(log, end, now, default=log.last_seq, inclusive_end=True)
+    trimmed = _trimmed(log, start, now)
+    if trimmed and until < log.first_seq:
+        raise NothingInRange(f"nothing in range: {trimmed}")
     _check_not_empty(log.last_seq, after, until)
+    if trimmed:
+        print(trimmed, file=sys.stderr, flush=True)
     printer = Printer(as_json)
     messages = log.messages(after, until, prefixes)
     total = max(0, until - after)
@@ -47,6 +53,19 @@ def replay(
         printer(message)
     printer.flush()
     return 0
+
+
+def _trimmed(log: filelog.FileLog, start: str | None, now: float) -> str:
+    """What to say when the range starts before the history retention kept ('' if not)."""
+    first = log.first_seq
+    if first <= 1 or first > log.last_seq:
+        return ""
+    began = next(iter(log.messages(first - 1, first)))
+    kind, value = timespec.parse(start, now) if start is not None else ("seq", 1)
+    if value >= (first if kind == "seq" else began.time):
+        return ""
+    day = dt.datetime.fromtimestamp(began.time, dt.UTC).strftime("%Y-%m-%d")
+    return f"history before seq {first} ({day}) was deleted by retention"
 
 
 def _check_order(start: str | None, end: str | None, now: float) -> None:

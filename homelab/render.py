@@ -14,6 +14,7 @@ from rich.text import Text
 
 from actors.domain import drift as drifts
 from bus.envelope import Message
+from bus.retention import size_text
 
 _TOPIC_STYLES = {
     "bus": "dim",
@@ -177,12 +178,47 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
         else:
             console.print("drift: none")
     _bus_line(report["bus"], console)
+    if report.get("disk"):
+        _disk_lines(report["disk"], console)
 
 
 def _drift_item(item: str) -> str:
     """``web: unexpected_running`` as ``web: unexpected running``."""
     service, colon, kind = item.rpartition(": ")
     return f"{service}{colon}{drifts.words(kind)}"
+
+
+def _disk_lines(disk: dict[str, Any], console: Console) -> None:
+    """The data root on disk, the history the log keeps, and the file system's room."""
+    free, total = disk["free_bytes"], disk["total_bytes"]
+    share = 100 * free / total if total else 0.0
+    history = disk.get("history")
+    kept = ""
+    if history:
+        policy = " or ".join(
+            part
+            for part in (
+                f"{history['days']:g} days" if history.get("days") else "",
+                size_text(history["bytes"]) if history.get("bytes") else "",
+            )
+            if part
+        )
+        kept = (
+            f" (event log {size_text(disk['parts'].get('events', 0))}: history from seq "
+            f"{history['first_seq']} ({history['first_day']})"
+            + (f", kept {policy}" if policy else "")
+            + f", {history['compressed']} of {history['segments']} segments compressed)"
+        )
+    style = "red" if share < 5 else "yellow" if share < 10 else ""
+    console.print(
+        Text(
+            f"disk: data root {size_text(disk['root_bytes'])}{kept}; "
+            f"{size_text(free)} free of {size_text(total)} ({share:.0f}%)",
+            style=style,
+        )
+    )
+    if history and history.get("held_by"):
+        console.print(Text(f"  history over its limit but kept: {history['held_by']}", style="red"))
 
 
 def _bus_line(bus: dict[str, Any], console: Console) -> None:

@@ -74,6 +74,25 @@ class Settings(BaseSettings):
         None, min_length=32, description="a tool sending it as a bearer token reads all /summary"
     )
 
+    # The event log's history (docs/log-format.md, "Retention"): the broker compresses sealed
+    # segments and deletes the oldest once older than the days or over the bytes.
+    retention_days: float = Field(
+        30.0, ge=0, le=36500, description="days of event log kept (0: no limit by age)"
+    )
+    retention_bytes: int = Field(
+        4 * 1024**3,
+        ge=0,
+        description="bytes the event log may take on disk (0: no limit), e.g. 4G or 500M",
+    )
+    # The agent (docs/operations.md, "What agents send").
+    agent_refresh: float = Field(
+        600.0,
+        ge=0,
+        le=86400,
+        description="seconds after which an agent sends an unchanged check result in full "
+        "anyway (0: every result in full, as before)",
+    )
+
     @property
     def listen_endpoint(self) -> str:
         return self.listen or self.bus
@@ -90,6 +109,11 @@ class Settings(BaseSettings):
     @classmethod
     def _urls(cls, value: str) -> str:
         return ",".join(public_url(u) for u in value.split(",") if u.strip())
+
+    @field_validator("retention_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> Any:
+        return byte_count(value) if isinstance(value, str) else value
 
     @field_validator("summary_token", "ui_secret", mode="before")
     @classmethod
@@ -124,6 +148,23 @@ def public_url(text: str) -> str:
     ):
         raise ValueError(f"{text!r} {rule}")
     return origin(url.scheme, url.hostname, url.port)
+
+
+UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def byte_count(text: str) -> int:
+    """``4G``, ``500M``, ``4GiB``, ``123``: a number of bytes (powers of 1024)."""
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = cleaned[-1:] if cleaned[-1:] in UNITS else ""
+    number = cleaned[: len(cleaned) - len(unit)].strip()
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (like 4G, 500M or 1073741824)") from None
+    if not 0 <= value < 2**63 / UNITS[unit]:
+        raise ValueError(f"{text!r} is not a size (like 4G, 500M or 1073741824)")
+    return int(value * UNITS[unit])
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -1,8 +1,16 @@
-"""What agents publish: one observation per check run, and a heartbeat per agent.
+"""What agents publish: a check's result when it changed, and a heartbeat per agent.
 
 Topics: ``obs.node.<node>.service.<service>`` for a service's check,
 ``obs.node.<node>.check`` for a node's own checks (disk...), and ``obs.node.<node>.agent`` for
 the agent's heartbeat. Payloads are validated with these models wherever they are read.
+
+An agent sends a check's result in full (an ``Observation``) when it differs from the last
+one it sent (outcome, detail or facts), and at least every few minutes anyway (the
+refresh). A check that ran and found the same is named in the next heartbeat
+(``Heartbeat.unchanged``), with ``since``: a seq the broker had stored before each of those
+runs began. The world counts such a check as observed at ``since``, so "observed again after
+an action ended" stays true to what ran when. A quiet homelab thus writes a heartbeat per
+node per interval, not a message per check.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ container stopped). error: it could not run (CLI missing, bad answer). timeout: 
 
 FactValue = str | int | float | bool | None
 MAX_DETAIL = 500
+CheckId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+NODE_CHECKS = ""  # the key of a node's own checks in ``Heartbeat.unchanged``
 
 
 class Observation(BaseModel):
@@ -26,7 +36,7 @@ class Observation(BaseModel):
 
     node: Name
     service: Name | None = None
-    check: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    check: CheckId
     outcome: Outcome
     detail: Annotated[str, Field(max_length=MAX_DETAIL)] = ""
     latency_ms: Annotated[float, Field(ge=0)] | None = None
@@ -50,6 +60,12 @@ class Heartbeat(BaseModel):
     checks: Annotated[int, Field(ge=0)]
     started_at: float
     version: str = ""
+    # service -> check ids ("" for the node's own): ran since the last heartbeat, each
+    # begun after seq ``since`` was stored, and found what the agent last sent in full
+    unchanged: dict[Literal[""] | Name, Annotated[list[CheckId], Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=4096
+    )
+    since: Annotated[int, Field(ge=0)] | None = None
 
 
 def topic_for(observation: Observation) -> str:

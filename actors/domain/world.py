@@ -7,7 +7,10 @@ is the world that was built live, and ``to_dict`` of both gives equal JSON, byte
 What is folded (``PREFIXES``):
 
 - ``obs.node.<n>.agent``: an agent's heartbeat (``Heartbeat``). The node is seen: healthy,
-  or degraded while one of its own checks fails.
+  or degraded while one of its own checks fails. The checks it names as ``unchanged`` (they
+  ran again and found what they last reported) are seen again: ``last_seen`` is the
+  heartbeat's time, ``last_seq`` its ``since`` (a seq stored before they ran), never lower
+  than before; their results stay as they are.
 - ``obs.node.<n>.check``: a node's own check, such as disk (``Observation``, no service).
 - ``obs.node.<n>.service.<s>``: a service's check (``Observation``); check id ``state`` is the
   service's own state probe (container, unit, process).
@@ -49,7 +52,7 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter, ValidationError
 
 from actors.domain import publishers, slices
-from actors.domain.observations import Heartbeat, Observation
+from actors.domain.observations import NODE_CHECKS, Heartbeat, Observation
 from bus.envelope import Message
 
 PREFIXES = ("obs.", "bus.stats", slices.PREFIX)
@@ -88,7 +91,10 @@ class CheckState:
     observed_at: float
     since: float  # when ``outcome`` last changed
     since_seq: int  # the message that changed it
-    last_seen: float  # when it was last observed
+    # When it was last observed: the time of the message that said so (its result, or a
+    # heartbeat naming it unchanged), and a seq stored before it ran (the result's own, or
+    # that heartbeat's ``since``): "observed after seq X" is ``last_seq > X``.
+    last_seen: float
     last_seq: int
 
 
@@ -303,8 +309,37 @@ def _on_heartbeat(world: World, message: Message, node: str) -> str | None:
     deadline = _deadline_of(state)
     if deadline < world.deadline:
         world.deadline = deadline
+    if beat.unchanged and beat.since is not None and beat.since < world.seq:
+        _seen_again(world, node, state, beat.unchanged, beat.since)
     # A node that reports and reported before, at the same pace: nothing can move.
     return None if same and state.health != "unknown" else node
+
+
+def _seen_again(
+    world: World, node: str, state: NodeState, unchanged: dict[str, list[str]], since: int
+) -> None:
+    """The checks a heartbeat names as run again with the same result: seen, results kept.
+    Only what the world already has of this node counts (a check never reported in full,
+    or a service seen on another node since, is skipped)."""
+    for service_name, check_ids in unchanged.items():
+        if service_name == NODE_CHECKS:
+            owner, checks = None, state.checks
+        else:
+            owner = world.services.get(service_name)
+            if owner is None or owner.node != node:
+                continue
+            checks = owner.checks
+        for check_id in check_ids:
+            check = checks.get(check_id)
+            if check is None:
+                continue
+            check.last_seen = world.time
+            if since > check.last_seq:
+                check.last_seq = since
+            if owner is not None:
+                owner.last_seen = world.time
+                if since > owner.last_seq:
+                    owner.last_seq = since
 
 
 def _on_node_check(world: World, message: Message, node: str) -> str | None:

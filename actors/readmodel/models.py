@@ -75,6 +75,32 @@ class ActionCounts(View):
     running: int = 0  # approved or running
 
 
+class History(View):
+    """How much of the event log is kept (``bus.retention``), as the broker last said."""
+
+    first_seq: int  # the oldest record still held
+    first_day: str  # its UTC day, YYYY-MM-DD
+    segments: int
+    compressed: int  # segments compressed (all but the newest, once the broker got to them)
+    days: float | None = None  # the policy: days kept (0: no limit), None: not said yet
+    bytes: int | None = None  # and bytes (0: no limit)
+    held_by: str | None = None  # "observer needs the log from seq N": over its limit, kept
+
+
+class DiskUse(View):
+    """``actors.readmodel.disk.usage``: the data root on disk."""
+
+    root_bytes: int  # everything under the data root
+    parts: dict[str, int]  # events, actions, logs, state, world, ui, inbox
+    free_bytes: int  # free on its file system (for this user)
+    total_bytes: int  # that file system's size
+    history: History | None = None  # None: no event log yet
+
+    @property
+    def free_percent(self) -> float:
+        return 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 0.0
+
+
 class Summary(View):
     nodes: dict[str, Brief]
     services: dict[str, ServiceBrief]
@@ -85,6 +111,7 @@ class Summary(View):
     drift: DriftBrief
     actions: ActionCounts = ActionCounts()
     bus: BusStatus
+    disk: DiskUse | None = None  # the data root's disk use and the log's history
 
 
 # -- the world -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic
-from actors.readmodel import queue
+from actors.readmodel import disk, queue
 from actors.readmodel.models import (
     ActionCounts,
     Brief,
@@ -49,6 +49,7 @@ def build(root: Path, bus: BusStatus) -> Summary:
         drift=_drift(atomic.read_json_object(data.drift)),
         actions=_actions(root),
         bus=bus,
+        disk=disk.usage(root),
     )
 
 

@@ -181,3 +181,34 @@ def test_the_give_up_setting_is_the_supervisors(tmp_path):
         assert drift.read(tmp_path, tmp_path).gave_up[0].actions == [first]
     finally:
         loop.close()
+
+
+def same_again(loop: Loop, since: int) -> None:
+    """The agent's heartbeat naming db's state probe as run again unchanged (its result is
+    not sent again), each run begun after ``since`` was stored."""
+    beat = {
+        "node": "vps",
+        "interval": 2.0,
+        "checks": 1,
+        "started_at": 0.0,
+        "unchanged": {"db": ["state"]},
+        "since": since,
+    }
+    loop.feed("obs.node.vps.agent", beat, "agent:vps")
+
+
+def test_a_state_probe_named_unchanged_by_a_heartbeat_after_the_fix_ended_counts(loop):
+    first = first_fix(loop)
+    loop.approve(first)
+    loop.run(first)  # it ends at loop.seq
+    ended = loop.seq
+    same_again(loop, since=ended - 1)  # runs begun before it ended: not evidence of it
+    loop.evaluate()
+    assert loop.held()[KEY] == f"{first} succeeded; waiting for db to be observed again after it"
+    same_again(loop, since=loop.seq)  # begun after the heartbeat before, itself after the end
+    loop.evaluate()
+    assert "next try in" in loop.held()[KEY]  # judged: the fix had no effect
+    loop.wait(BACKOFF * 8)
+    same_again(loop, since=loop.seq)
+    [again] = loop.recommended(loop.evaluate())
+    assert loop.supervisor.queue.records[again].details["attempt"] == 1

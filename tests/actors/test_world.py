@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from actors import atomic
+from actors.domain import drift
+from actors.domain.inventory import Inventory
 from actors.domain.world import (
     HEALTHS,
     NO_HEARTBEAT,
@@ -683,3 +685,71 @@ def test_files_and_summary():
     assert written["services.json"]["db"]["reason"] == "http: refused"
     assert list(written["services.json"]) == ["cache", "db", "nginx"]
     assert set(HEALTHS) <= set(written["summary.json"]["nodes"])
+
+
+# -- checks named unchanged in a heartbeat --------------------------------------------------
+
+
+def same(stream: Stream, since: int, node: str = "web1", after: float = 0.0, **unchanged):
+    """A heartbeat naming checks that ran again with the same result (``_`` for the node's)."""
+    payload = {
+        "node": node,
+        "interval": 10.0,
+        "missed_intervals": 3,
+        "checks": 2,
+        "started_at": T0,
+        "unchanged": {("" if k == "_" else k): v for k, v in unchanged.items()},
+        "since": since,
+    }
+    return stream.send(f"obs.node.{node}.agent", payload, after)
+
+
+def test_a_check_named_unchanged_is_seen_again_at_the_heartbeats_since():
+    s = Stream()
+    s.beat()
+    s.obs("db", "state", "fail", "inactive", state="inactive")  # seq 2
+    s.obs(None, "disk", detail="40% used")  # seq 3
+    s.beat(after=10)  # seq 4
+    before = to_dict(s.world)
+    assert same(s, since=4, after=10, db=["state"], _=["disk"]) == []  # seq 5: no change
+    db, disk = s.world.services["db"], s.world.nodes["web1"].checks["disk"]
+    state = db.checks["state"]
+    assert (state.last_seen, state.last_seq) == (s.time, 4)
+    assert (disk.last_seen, disk.last_seq) == (s.time, 4)
+    assert (db.last_seen, db.last_seq) == (s.time, 4)
+    assert (state.outcome, state.detail, state.since_seq) == ("fail", "inactive", 2)
+    assert db.health == before["services"]["db"]["health"] == "down"
+
+
+def test_since_never_takes_last_seq_back_and_what_the_world_lacks_is_skipped():
+    s = Stream()
+    s.beat()
+    s.obs("db", "state", state="active")  # seq 2
+    s.obs("web", "http", node="web2")  # seq 3: another node's service
+    same(s, since=1, db=["state", "never-reported"], web=["http"], ghost=["state"])
+    assert s.world.services["db"].checks["state"].last_seq == 2  # not back to 1
+    assert s.world.services["web"].checks["http"].last_seq == 3  # not web1's to refresh
+    assert "never-reported" not in s.world.services["db"].checks
+    same(s, since=s.seq + 1, db=["state"])  # a seq not stored yet: says nothing
+    assert s.world.services["db"].checks["state"].last_seq == 2
+    assert s.world.rejected == 0
+
+
+def test_a_check_seen_unchanged_after_an_action_ended_counts_as_observed_after_it():
+    desired = Inventory.model_validate(
+        {
+            "nodes": {"web1": {"address": "127.0.0.1"}},
+            "services": {"db": {"node": "web1", "kind": "systemd", "unit": "db.service"}},
+        }
+    )
+    s = Stream()
+    s.beat()
+    s.obs("db", "state", "fail", "inactive", state="inactive")  # seq 2
+    started = s.seq + 1
+    s.send("action.running", {"id": "a-1"})  # seq 3: the fix starts, then ends
+    ended = s.seq + 1
+    s.send("action.succeeded", {"id": "a-1"})  # seq 4
+    same(s, since=started, db=["state"])  # a run begun before it ended: not evidence
+    assert drift.observed_through(desired, s.world)["db"] <= ended
+    same(s, since=s.seq, db=["state"])  # begun after the heartbeat before: it counts
+    assert drift.observed_through(desired, s.world)["db"] > ended

@@ -1,7 +1,7 @@
 """Property: the fold does not care where it was stopped, saved and resumed.
 
-For any stream of heartbeats, observations, slices of the desired state (some forged), clock
-ticks and junk, folding it in one go gives
+For any stream of heartbeats (some naming checks that ran unchanged), observations, slices of
+the desired state (some forged), clock ticks and junk, folding it in one go gives
 the same world (and the same changes) as folding a prefix, saving the world to JSON, loading
 it and folding the rest. Re-applying anything already applied changes nothing.
 """
@@ -40,6 +40,14 @@ service_check = st.tuples(
     st.sampled_from(DETAILS),
     st.sampled_from([None, "running", "exited"]),
 )
+same = st.tuples(  # a heartbeat naming checks that ran again unchanged, since some seq back
+    st.just("same"),
+    st.sampled_from(NODES),
+    st.dictionaries(
+        st.sampled_from(["", *SERVICES]), st.lists(st.sampled_from([*CHECKS, "disk"]), max_size=3)
+    ),
+    st.integers(1, 8),
+)
 node_check = st.tuples(st.just("disk"), st.sampled_from(NODES), st.sampled_from(OUTCOMES))
 tick = st.tuples(st.just("tick"))
 desire = st.tuples(
@@ -63,6 +71,7 @@ junk = st.tuples(
 event = st.one_of(
     heartbeat,
     heartbeat,
+    same,
     service_check,
     service_check,
     service_check,
@@ -95,6 +104,17 @@ def messages(events) -> list[Message]:
                 "missed_intervals": missed,
                 "checks": 3,
                 "started_at": T0,
+            }
+        elif kind == "same":
+            _, node, unchanged, back = item
+            topic = f"obs.node.{node}.agent"
+            payload = {
+                "node": node,
+                "interval": 5.0,
+                "checks": 3,
+                "started_at": T0,
+                "unchanged": unchanged,
+                "since": max(0, seq - back),
             }
         elif kind in ("obs", "disk"):
             node = item[1]

@@ -18,7 +18,19 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from bus import broker, client, envelope, filelog, protocol, records, sequencer, space
+from bus import (
+    broker,
+    client,
+    compression,
+    envelope,
+    filelog,
+    housekeeping,
+    protocol,
+    records,
+    retention,
+    sequencer,
+    space,
+)
 from bus.filelog import FileLog
 from bus.sequencer import Sequencer
 from bus.subscription import Tracker
@@ -30,7 +42,7 @@ EXAMPLE_HEADING = "## Worked example"
 RECORD_HEADING = "## Example record"
 LIMITS_HEADING = "## Limits"
 PUB_HEADING = "### `pub`: publish envelopes"
-ALLOWED_IMPORTS = {"struct", "zlib", "pathlib", "msgpack"}
+ALLOWED_IMPORTS = {"struct", "zlib", "pathlib", "msgpack", "zstandard"}
 
 EXAMPLE_TOPIC = "obs.node.web1"
 EXAMPLE_WIRE_ARGS = (EXAMPLE_TOPIC, "m1", "agent:web1", {"up": True})
@@ -179,6 +191,48 @@ def test_the_doc_reader_starts_after_a_seq_like_filelog(
     events: Path, read_events: Reader, after: int
 ):
     assert list(read_events(events, after=after)) == from_filelog(events, after)
+
+
+def compress_sealed(events: Path) -> None:
+    for segment in filelog.list_segments(events)[:-1]:
+        compression.compress(segment.path)
+
+
+@pytest.mark.parametrize("after", [0, 19, 57, 120])
+def test_the_doc_reader_reads_compressed_segments_like_filelog(
+    events: Path, read_events: Reader, after: int
+):
+    expected = from_filelog(events, after)
+    compress_sealed(events)
+    assert all(s.compressed for s in filelog.list_segments(events)[:-1])
+    assert list(read_events(events, after=after)) == from_filelog(events, after) == expected
+
+
+def test_the_doc_reader_follows_a_segment_compressed_after_it_listed_it(
+    events: Path, read_events: Reader
+):
+    expected = from_filelog(events)
+    reading = read_events(events)
+    first = next(reading)  # the segments are listed, the first one read
+    compress_sealed(events)  # every sealed .log it listed is gone now
+    assert [first, *reading] == expected
+
+
+def test_the_doc_reader_reads_from_where_retention_left_the_log(events: Path, read_events: Reader):
+    log, _ = FileLog.open_for_append(events, 4096)
+    policy = retention.Policy(days=0, bytes=1, keep_records=0)
+    retention.apply(log, policy, at_once=2)
+    compress_sealed(events)
+    first = FileLog(events).first_seq
+    assert first > 1
+    assert [r[0] for r in read_events(events)] == list(range(first, 121))
+    assert list(read_events(events)) == from_filelog(events)
+
+
+def test_the_documented_retention_defaults_are_the_settings():
+    fields = settings.Settings.model_fields
+    assert fields["retention_bytes"].default == retention.BYTES
+    assert fields["retention_days"].default == retention.DAYS
 
 
 def test_the_doc_reader_stops_at_a_torn_tail_like_filelog(events: Path, read_events: Reader):
@@ -381,6 +435,12 @@ LIMITS = {
         "Smallest body length `L` of a good record": [records.MIN_BODY],
         "Largest body length `L` of a good record": [records.MAX_BODY],
         "Records read at start for de-duplication": [sequencer.DEDUP_WINDOW],
+        "Retention by age, by default": [retention.DAYS],
+        "Retention by size, by default": [retention.BYTES],
+        "Records retention always keeps": [retention.Policy().keep_records],
+        "Segments deleted per broker tick, at most": [retention.AT_ONCE],
+        "Plain segments compressed at a time, at most": [housekeeping.BATCH_BYTES],
+        "zstd compression level": [compression.LEVEL],
     },
 }
 
@@ -485,6 +545,13 @@ PHRASES = {
         f"the broker reads the last {sequencer.DEDUP_WINDOW} records",
         f"every {filelog.MARK_EVERY}th record",
         f"a {records.HEADER_SIZE}-byte header",
+        f"up to 64 MiB ({housekeeping.BATCH_BYTES} bytes) of plain segments at a time",
+        f"at zstd level {compression.LEVEL}.",
+        f"`HOMELAB_RETENTION_DAYS` ({retention.DAYS:g};",
+        f"`HOMELAB_RETENTION_BYTES` (4G, i.e. {retention.BYTES} bytes;",
+        f"any of the last {retention.Policy().keep_records} records",
+        f"At most {retention.AT_ONCE} segments go per tick",
+        f"checked every minute ({housekeeping.RETENTION_EVERY:g} s)",
     ],
 }
 

@@ -6,19 +6,32 @@ from pathlib import Path
 
 import pytest
 
-from bus import envelope
+from bus import compression, envelope
 from bus.filelog import FileLog
 from bus.log import MemoryLog, SequenceError
 from helpers import bodies, body
 
 
-@pytest.fixture(params=["memory", "file", "file-small-segments"])
+class CompressingLog(FileLog):
+    """A file log whose sealed segments are compressed after every append, as the broker's
+    housekeeping does a moment later."""
+
+    def append(self, items):
+        framed = super().append(items)
+        for segment in self.segments[:-1]:
+            if not segment.compressed:
+                segment.path = compression.compress(segment.path)[0]
+        return framed
+
+
+@pytest.fixture(params=["memory", "file", "file-small-segments", "file-compressed"])
 def log(request, tmp_path: Path):
     if request.param == "memory":
         yield MemoryLog()
         return
-    segment_bytes = 2000 if request.param == "file-small-segments" else 16 * 1024 * 1024
-    opened, report = FileLog.open_for_append(tmp_path / "events", segment_bytes)
+    segment_bytes = 16 * 1024 * 1024 if request.param == "file" else 2000
+    kind = CompressingLog if request.param == "file-compressed" else FileLog
+    opened, report = kind.open_for_append(tmp_path / "events", segment_bytes)
     assert report == []
     yield opened
     opened.close()
@@ -71,6 +84,12 @@ def test_seq_at_finds_the_first_message_at_or_after_a_time(log):
     assert log.seq_at(1_800_000_010.5) == 12
     assert log.seq_at(1_800_000_099.0) == 100
     assert log.seq_at(1_900_000_000.0) == 101
+
+
+def test_the_first_seq_is_1_until_retention_deletes_history(log):
+    assert log.first_seq == 1
+    log.append(bodies(1, 30))
+    assert log.first_seq == 1
 
 
 def test_reading_is_repeatable_and_does_not_consume(log):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.domain.world import World, apply
 from bus import client
 from conftest import child_env
 
@@ -29,7 +30,7 @@ def web():
     server.server_close()
 
 
-def start_agent(repo: Path, root: Path, endpoint: str) -> subprocess.Popen:
+def start_agent(repo: Path, root: Path, endpoint: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -44,6 +45,7 @@ def start_agent(repo: Path, root: Path, endpoint: str) -> subprocess.Popen:
             str(root),
             "--bus",
             endpoint,
+            *args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -86,7 +88,7 @@ def test_the_agent_publishes_each_check_and_a_slow_probe_delays_nothing(broker, 
     """)
     )
     with client.Subscriber(broker.endpoint, "obs.") as subscriber:
-        agent = start_agent(repo, broker.root, broker.endpoint)
+        agent = start_agent(repo, broker.root, broker.endpoint, "--refresh", "0")
         try:
 
             def enough(seen):
@@ -116,3 +118,48 @@ def test_an_agent_for_a_node_not_in_the_inventory_says_so(broker, tmp_path):
     assert agent.returncode == 1
     assert "node 'here' is not in the inventory (known: other)" in output
     assert "Traceback" not in output
+
+
+def test_a_quiet_check_is_sent_once_then_named_by_heartbeats_and_refreshed_in_full(
+    broker, tmp_path, web
+):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "inventory.yml").write_text(
+        textwrap.dedent(f"""\
+        nodes:
+          here:
+            address: 127.0.0.1
+            interval: 0.4
+        services:
+          site:
+            node: here
+            kind: http
+            checks:
+              - {{type: http, url: "http://127.0.0.1:{web}/"}}
+    """)
+    )
+    with client.Subscriber(broker.endpoint, "obs.") as subscriber:
+        agent = start_agent(repo, broker.root, broker.endpoint, "--refresh", "3")
+        try:
+            seen = collect(subscriber, lambda seen: False, timeout=7.5)
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            output, _ = agent.communicate(timeout=15)
+    full = [m for m in seen if m.topic == "obs.node.here.service.site"]
+    beats = [m for m in seen if m.topic == "obs.node.here.agent"]
+    naming = [m for m in beats if m.payload.get("unchanged") == {"site": ["http"]}]
+    assert 2 <= len(full) <= 4, output  # the first, then every 3 s: not every 0.4 s
+    assert len(naming) >= 8, [m.payload for m in beats]
+    for beat in naming:
+        assert beat.payload["since"] < beat.seq
+    world = World()
+    for message in seen:
+        apply(world, message)
+    check = world.services["site"].checks["http"]
+    later = [b.payload["since"] for b in naming if b.seq > full[-1].seq]
+    assert check.last_seq == max([full[-1].seq, *later])  # never back, moved by heartbeats
+    assert check.last_seen == max(full[-1].time, naming[-1].time)
+    # seen again, by a heartbeat, after a full result: a run begun after it was stored
+    assert any(b.payload["since"] > f.seq for f in full for b in naming if b.seq > f.seq)
+    assert agent.returncode == 0 and "Traceback" not in output

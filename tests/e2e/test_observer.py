@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from actors import atomic, world_checkpoint
+from actors import atomic, world_checkpoint, world_snapshots
 from actors.domain.world import PREFIXES, Change, World, apply, files, to_dict
-from bus import client
+from bus import client, retention
 from bus.filelog import FileLog
 from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 
@@ -371,6 +371,79 @@ def test_deleting_the_checkpoint_rebuilds_the_same_world_files_byte_for_byte(roo
         assert "is corrupt" in obs.output()
     finally:
         quiet.stop()
+
+
+SNAPSHOTTING_DRIVER = DRIVER.replace(
+    "from actors import observer", "from actors import observer, world_snapshots"
+).replace("sys.exit(", "world_snapshots.EVERY = 0.3\nsys.exit(")
+
+
+def resegment(events: Path, segment_bytes: int = 4096) -> None:
+    """The same records in small segments (the broker's are 16 MiB: one, in a test)."""
+    old = events.with_name("events-one-segment")
+    events.rename(old)
+    log, _ = FileLog.open_for_append(events, segment_bytes)
+    for body in FileLog(old).read():
+        log.append([bytes(body)])
+    log.close()
+
+
+def test_deleting_the_checkpoint_after_retention_trimmed_the_log_rebuilds_the_same_world(
+    root, observers
+):
+    quiet = BrokerProcess(root, free_port_pair(), "--stats-interval", "0").start()
+    try:
+        obs = observers(root, quiet.endpoint, driver=SNAPSHOTTING_DRIVER).start()
+        obs.wait_live()
+        with client.Publisher(quiet.endpoint, "agents") as agent:
+            for round_ in range(4):  # a snapshot is due 0.3 s of the world's clock later
+                for i in range(60):
+                    node, service = f"node{i % 2}", f"svc{i % 7}"
+                    if i % 10 == 0:
+                        agent.submit(f"obs.node.{node}.agent", heartbeat(node))
+                    outcome = "fail" if (i + round_) % 5 == 0 else "ok"
+                    agent.submit(
+                        f"obs.node.{node}.service.{service}",
+                        observation(node, service, "http", outcome, f"round {round_}"),
+                    )
+                agent.flush()
+                last = agent.last_seq
+                wait_until(lambda n=last: summary_seq(root) == n, 15, "the observer to catch up")
+                time.sleep(0.5)
+        assert obs.stop() == 0
+    finally:
+        quiet.stop()
+    before = {name: (root / "world" / name).read_bytes() for name in files(World())}
+    snapshots = world_snapshots.find(root / "state" / "snapshots")
+    assert len(snapshots) >= 2
+    assert retention.read_holds(root / "state" / "holds") == {"observer": snapshots[-1].seq + 1}
+
+    resegment(root / "events")
+    log, _ = FileLog.open_for_append(root / "events", 4096)
+    policy = retention.Policy(days=0, bytes=1, keep_records=0)
+    done = retention.apply(log, policy, root / "state" / "holds", at_once=10**6)
+    log.close()
+    assert done.held == ("observer", snapshots[-1].seq + 1)  # the log needs it from there
+    first = FileLog(root / "events").first_seq
+    assert 1 < first <= snapshots[-1].seq + 1
+    published = len(world_messages(root))
+
+    (root / world_checkpoint.PATH).unlink()
+    for name in before:
+        (root / "world" / name).unlink()
+    quiet = BrokerProcess(root, free_port_pair(), "--stats-interval", "0").start()
+    try:
+        obs = observers(root, quiet.endpoint, driver=SNAPSHOTTING_DRIVER).start()
+        obs.wait_live()
+        assert obs.stop() == 0
+    finally:
+        quiet.stop()
+    said = obs.this_run()
+    assert f"the log begins at seq {first} (history before it was deleted by retention)" in said
+    assert "rebuilding the world from the snapshot at seq" in said
+    after = {name: (root / "world" / name).read_bytes() for name in before}
+    assert after == before
+    assert len(world_messages(root)) == published  # nothing published again
 
 
 def test_the_observer_waits_for_a_broker_that_is_not_up_yet(root, observers):
