@@ -122,7 +122,9 @@ def test_an_agent_that_pauses_while_a_fix_is_pending_does_not_strand_the_drift(b
         restarted(procs, "supervisor", *supervisor)
         procs["agent"].send_signal(signal.SIGCONT)  # back, and svc is still down
         again = watch.until(lambda m: m.topic == "action.pending" and m.payload["id"] != first)
-        record = atomic.read_json_object(DataRoot(broker.root).action_file(again.payload["id"]))
+        path = DataRoot(broker.root).action_file(again.payload["id"])
+        # the supervisor publishes, then writes the action's file
+        record = wait_until(lambda: atomic.read_json_object(path), 10, "the action's file")
         assert (
             record["attempt"] == 0 and record["previous"] == f"{first} obsolete: the drift is gone"
         )
