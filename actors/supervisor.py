@@ -9,7 +9,8 @@ recommendation, ``action.obsolete`` when the drift behind one is gone, and ``dri
 once when it gives up on a drift (``give_up_after`` fixes without effect).
 
 It hosts the action queue (``actions.Queue``), rebuilt from the log's ``action.*`` at
-start, and decides what time decides: expiries (on the world's clock) and runs the executor
+start, and decides what time decides: expiries (on the bus's clock, which takes off the
+steps of the broker's wall clock, ``bus.clock``) and runs the executor
 never reported the end of (on this process's monotonic clock, counted from when it saw the
 run start, or from its own start). How the fixes of each drift ended (``attempts``) and the
 rejections are rebuilt from the queue; the give-ups announced, from the log.
@@ -39,7 +40,7 @@ from actors.domain import (
     slices,
     world,
 )
-from bus import client, filelog, outbox
+from bus import client, filelog, outbox, wallclock
 from bus.dataroot import DataRoot
 
 log = logging.getLogger("homelab.supervisor")
@@ -128,6 +129,8 @@ class Supervisor:
             if message.source == actions.QUEUE_SOURCE:
                 self.gave_up.add(message.id)
         else:
+            if message.topic == wallclock.TOPIC:
+                self.queue.apply(message)  # its ages are on the bus's clock too
             world.apply(self.world, message)
 
     def _on_action(self, message) -> None:
@@ -166,7 +169,8 @@ class Supervisor:
         events = self.data.events
         if until <= 0 or not events.is_dir():
             return
-        for message in filelog.FileLog(events).messages(until=until, prefixes=["action.", GAVE_UP]):
+        prefixes = ["action.", GAVE_UP, wallclock.TOPIC]
+        for message in filelog.FileLog(events).messages(until=until, prefixes=prefixes):
             if message.topic == GAVE_UP:
                 self._take(message)
             else:
