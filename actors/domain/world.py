@@ -1,11 +1,13 @@
 """The world: the health of every node and service, as a deterministic fold of the bus.
 
 ``apply(world, message)`` reads nothing but the world and the message: no clock (time is the
-broker's stamp on each message), no I/O, no sockets. Durations are measured on the world's
-``clock``: the latest stamp less the steps of the broker's wall clock announced so far
-(``bus.clock``), never going back; so a clock set back or forward neither holds nor hastens
-a node's silence. Stored times (``since``, ``last_seen``) are the stamps, as they are. So the world rebuilt from the event log
+broker's stamp on each message), no I/O, no sockets. So the world rebuilt from the event log
 is the world that was built live, and ``to_dict`` of both gives equal JSON, byte for byte.
+
+Stored times (``since``, ``last_seen``) are the stamps: the broker's wall clock as it was.
+Durations are measured on the world's ``clock``: the latest stamp less the steps of that
+wall clock announced so far (``bus.clock``), never going back. So a clock set back or
+forward neither holds nor hastens a node's silence.
 
 What is folded (``PREFIXES``):
 
