@@ -11,7 +11,9 @@ once when it gives up on a drift (``give_up_after`` fixes without effect).
 It hosts the action queue (``actions.Queue``), rebuilt from the log's ``action.*`` at
 start (once retention has deleted the log's beginning, from the files of the actions
 recommended before it, ``queue_files``, and the log; it holds retention at what it has
-written down, ``state/holds/supervisor.json``), and decides what time decides: expiries (on the world's clock) and runs the executor
+written down, ``state/holds/supervisor.json``), and decides what time decides: expiries (on
+the bus's clock, which takes off the steps of the broker's wall clock, ``bus.clock``) and
+runs the executor
 never reported the end of (on this process's monotonic clock, counted from when it saw the
 run start, or from its own start). How the fixes of each drift ended (``attempts``) and the
 rejections are rebuilt from the queue; the give-ups announced, from the log.
@@ -42,7 +44,7 @@ from actors.domain import (
     slices,
     world,
 )
-from bus import client, filelog, outbox, retention
+from bus import client, filelog, outbox, retention, wallclock
 from bus.dataroot import DataRoot
 
 log = logging.getLogger("homelab.supervisor")
@@ -137,6 +139,8 @@ class Supervisor:
             if message.source == actions.QUEUE_SOURCE:
                 self.gave_up.add(message.id)
         else:
+            if message.topic == wallclock.TOPIC:
+                self.queue.apply(message)  # its ages are on the bus's clock too
             world.apply(self.world, message)
 
     def _on_action(self, message) -> None:
@@ -178,7 +182,8 @@ class Supervisor:
             return
         on_disk = filelog.FileLog(events)
         self._seed_queue(on_disk.first_seq)
-        for message in on_disk.messages(until=until, prefixes=["action.", GAVE_UP]):
+        prefixes = ["action.", GAVE_UP, wallclock.TOPIC]
+        for message in on_disk.messages(until=until, prefixes=prefixes):
             if message.topic == GAVE_UP:
                 self._take(message)
             else:

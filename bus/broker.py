@@ -9,6 +9,9 @@ Two things make a publisher wait (a ``retry`` reply: nothing stored, send it aga
 instead of failing: its client's publish limit (``limits``), and a disk that is below its
 reserve or full (``space``: the control plane's own messages go on into the reserve). A
 write that fails is cut off the log; the broker goes on, and raises ``bus.alarm``.
+
+Stamps are the wall time as it is (``clock``); a step of the wall clock is logged once and
+announced once, as ``bus.clock``, the first message stamped after it (``wallclock``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, inbox, limits, memory, protocol, records, space
+from bus import envelope, inbox, limits, memory, protocol, records, space, wallclock
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -56,7 +59,7 @@ class BrokerError(Exception):
 
 @dataclass
 class Stats:
-    started: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
     published: int = 0
     rejected: int = 0
     deferred: int = 0  # messages answered ``retry`` (a limit, the disk), resends included
@@ -88,12 +91,14 @@ class Broker:
         serves: dict[str, str] | None = None,
         client_limits: limits.Limits = CLIENT_LIMITS,
         disk: space.Guard | None = None,
+        clock: wallclock.Clock | None = None,
     ):
         """``subscriber_bytes``: how much a subscriber that does not read may hold in the
         broker before the newest frames are dropped for it (it catches up from the log), and
         as much again in unread ``fetch`` replies; ``subscriber_queue`` sets the live part
         in frames instead (tests). ``disk``: the log's file system and its reserve (None:
-        no such checks, for a log in memory)."""
+        no such checks, for a log in memory). ``clock``: the wall and steady clocks that
+        stamps and steps are read from (tests pass their own)."""
         self.log = log_
         self.serves = dict(serves or {})  # which data root: told in every pong
         self.fsync = fsync
@@ -107,7 +112,11 @@ class Broker:
         self.disk = disk
         self._alarm_sent = "ok"  # the disk state last stored as bus.alarm
         self._alarm_logged = "ok"
-        self.sequencer = Sequencer(log_.last_seq, _last_time(log_), _recent_ids(log_))
+        self.sequencer = Sequencer(log_.last_seq, recent=_recent_ids(log_))
+        self.clock = clock or wallclock.Clock()
+        self._watch = wallclock.StepWatch()
+        self._step_due: tuple[protocol.Envelope, dict] | None = None  # found, not stored yet
+        self.clock_step: dict | None = None  # the last step announced, with its time
         self.stats.last_tick_seq = log_.last_seq
         self._boot = os.urandom(4).hex()
         self._own_count = 0
@@ -122,6 +131,7 @@ class Broker:
         self._held: dict[bytes, list[tuple[zmq.MessageTracker, int]]] = {}
         memory.settle()
         self._bind(endpoint)
+        self._look_at_start(_last_time(log_) if log_.last_seq else None)
 
     def _bind(self, endpoint: str) -> None:
         host, port = split_endpoint(endpoint)
@@ -224,8 +234,10 @@ class Broker:
             else:
                 self._defer(identity, publish, reason)
         accepted = [item for _, p in admitted for item in p.items if not isinstance(item, str)]
+        now = self._now()
+        step = self._step_due  # goes first, or nothing of the batch is stored
         mark = self.sequencer.mark()
-        bodies, _, seqs = self.sequencer.stamp(accepted, time.time())
+        bodies, _, seqs = self.sequencer.stamp([step[0], *accepted] if step else accepted, now)
         try:
             framed = self._persist(bodies)
         except OSError as err:  # cut off the log again: nothing of it is stored
@@ -234,6 +246,9 @@ class Broker:
             for identity, publish in admitted:
                 self._defer(identity, publish, reason)
             return False
+        if step is not None:
+            seqs = seqs[1:]
+            self._step_due, self.clock_step = None, {**step[1], "time": now}
         for frame in live_frames(framed):
             self.xpub.send(frame)
         self.stats.published += len(bodies)
@@ -306,13 +321,41 @@ class Broker:
     def publish_own(self, topic: str, payload: dict) -> int | None:
         """Publish a message of the broker's own (stats, reports) through the same path;
         its seq, or None when the disk did not take it."""
+        if not self._commit([(b"", protocol.Publish(0, [self._own(topic, payload)]))]):
+            return None
+        return self.sequencer.last_seq
+
+    def _own(self, topic: str, payload: dict) -> protocol.Envelope:
         self._own_count += 1
         msg_id = f"broker-{self._boot}-{self._own_count}"
         wire = envelope.encode_wire(topic, msg_id, "broker", payload)
-        item = protocol.Envelope(wire, topic, msg_id, "broker")
-        if not self._commit([(b"", protocol.Publish(0, [item]))]):
-            return None
-        return self.sequencer.last_seq
+        return protocol.Envelope(wire, topic, msg_id, "broker")
+
+    # -- the clock -------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        """The wall time to stamp with; a step of it since the last look is made due."""
+        wall, steady = self.clock.read()
+        step = self._watch.look(wall, steady)
+        if step is not None:
+            self._found_step(step, "running")
+        return wall
+
+    def _look_at_start(self, last_time: float | None) -> None:
+        """The first look; a log whose last stamp is ahead of the clock: a step back."""
+        wall, steady = self.clock.read()
+        self._watch.look(wall, steady)
+        if last_time is not None and last_time - wall >= self._watch.threshold:
+            self._found_step(wall - last_time, "start")
+
+    def _found_step(self, step: float, found: str) -> None:
+        """Log a step once; ``bus.clock`` goes first in the next batch stored (two steps
+        that come before it is stored are announced as one, their sum)."""
+        log.warning("clock: %s", wallclock.report(step, found))
+        if self._step_due is not None:
+            step += self._step_due[1]["step"]
+        payload = wallclock.payload(step, found)
+        self._step_due = (self._own(wallclock.TOPIC, payload), payload)
 
     def _sound_alarm(self) -> None:
         """Say on the bus (``bus.alarm``) and in the broker's log when the disk's state
@@ -392,12 +435,13 @@ class Broker:
             "published": self.stats.published,
             "rejected": self.stats.rejected,
             "deferred": self.stats.deferred,
-            "uptime_s": round(time.time() - self.stats.started, 1),
+            "uptime_s": round(time.monotonic() - self.stats.started, 1),
             "fsync": self.fsync,
             "alarms": alarms,
             "disk": self.disk.alarm() if self.disk is not None else None,
             "limits": self.limiter.limits.status(),
             "clients": self.limiter.status(time.monotonic()),
+            "clock_step": self.clock_step,
         }
 
     # -- housekeeping ----------------------------------------------------------------------

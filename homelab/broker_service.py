@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from bus import broker, filelog, housekeeping, limits, retention, space
+from bus import broker, filelog, housekeeping, limits, retention, space, wallclock
 from bus.dataroot import DataRoot
 from homelab import diag, layout
 from homelab.settings import Settings
@@ -38,6 +38,7 @@ def serve(settings: Settings) -> int:
             burst=settings.client_burst,
         ),
         disk=space.Guard(data.events, int(settings.disk_reserve * MIB)),
+        clock=wallclock.from_env(),
     )
     for line in report:
         server.publish_own("bus.log.recovered", {"report": line})

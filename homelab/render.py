@@ -232,6 +232,10 @@ def _bus_line(bus: dict[str, Any], console: Console) -> None:
     )
     for alarm in bus.get("alarms") or []:  # a broker before alarms sends none
         console.print(Text(f"  alarm: {alarm['reason']}", style="red"))
+    step = bus.get("clock_step")  # the last step of the broker's wall clock (bus.clock)
+    if step:
+        when = dt.datetime.fromtimestamp(step["time"]).strftime("%Y-%m-%d %H:%M:%S")
+        console.print(Text(f"  clock: {step['report']} (at {when})", style="yellow"))
     for client in bus.get("clients") or []:
         if client.get("limited"):
             who = (

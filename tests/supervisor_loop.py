@@ -119,6 +119,12 @@ class Loop:
         self.clock.now += seconds
         self.feed("bus.stats", {}, "broker")
 
+    def clock_step(self, seconds: float) -> None:
+        """The broker's wall clock steps by ``seconds``; the first message it stamps after
+        says so (``bus.clock``). The supervisor's own clock does not move."""
+        self.time += seconds - 1.0
+        self.feed("bus.clock", {"step": seconds, "found": "running", "report": ""}, "broker")
+
     def evaluate(self) -> int:
         """One evaluation; the number of messages so far, to read what came after."""
         mark = len(self.published)

@@ -10,7 +10,8 @@ Requests come as ``action.request.approve`` {id, by, hash} and ``action.request.
 the request changes nothing ("a-... is already approved by alice; nothing done").
 
 The queue also decides by time (the supervisor calls it): ``expire`` a pending action or an
-approval older than the approval TTL, ``interrupt`` a run that outlived the timeout the
+approval older than the approval TTL (on the bus's clock: it folds ``bus.clock`` too, and
+each event keeps its time less the clock's steps announced before it), ``interrupt`` a run that outlived the timeout the
 executor announced in ``action.running`` by ``RUN_GRACE`` (the queue's ``action.interrupted``;
 nothing the executor says later reopens it). Its own decisions come back from the log as
 facts, so a queue rebuilt from the log is the one that was live.
@@ -26,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors.domain import lifecycle
+from actors.domain import lifecycle, publishers
+from bus import wallclock
 from bus.envelope import Message
 
 APPROVAL_TTL = 24 * 3600.0
@@ -85,10 +87,16 @@ class Queue:
     def __init__(self, approval_ttl: float = APPROVAL_TTL):
         self.records: dict[str, Record] = {}
         self.approval_ttl = approval_ttl
+        self.steps = 0.0  # the steps of the broker's wall clock so far (``bus.clock``)
 
     def apply(self, message: Message) -> tuple[list[Out], set[str]]:
         """Messages to publish, and the ids whose records changed."""
         topic, p = message.topic, message.payload
+        if topic == wallclock.TOPIC:
+            step = wallclock.step_of(p)
+            if step is not None and publishers.may_publish(message.source, topic):
+                self.steps += step
+            return [], set()
         if topic == "action.recommended":
             if message.source != QUEUE_SOURCE:
                 return [], set()
@@ -107,6 +115,7 @@ class Queue:
                 by="" if kind == "expire" else message.source,  # an expiry: decided by nobody
                 reason=str(p.get("reason") or p.get("detail") or ""),
                 seq=message.seq,
+                clock=self.clock(message.time),
             )
             return [], self._fact(p, event)
         return [], set()
@@ -127,11 +136,13 @@ class Queue:
     def expire(self, now: float, seq: int = 0) -> tuple[list[Out], set[str]]:
         """Expiry is decided by nobody (``by`` is empty): the reason says what ran out.
         ``seq``: the last message the caller had seen (what happens after it is news)."""
-        out, changed = [], set()
+        out, changed, clock = [], set(), self.clock(now)
         for action_id, record in self.records.items():
-            if lifecycle.expired(record.action, now, self.approval_ttl):
+            if lifecycle.expired(record.action, clock, self.approval_ttl):
                 payload = {"id": action_id, "reason": self._why_expired(record.action)}
-                event = lifecycle.Event("expire", now, reason=payload["reason"], seq=seq)
+                event = lifecycle.Event(
+                    "expire", now, reason=payload["reason"], seq=seq, clock=clock
+                )
                 if self._fact(payload, event):
                     changed.add(action_id)
                     out.append(("action.expired", payload, f"expired-{action_id}"))
@@ -162,9 +173,15 @@ class Queue:
             f"{duration_text(RUN_GRACE)} more: interrupted by the queue, not run again"
         )
         payload = {"id": action_id, "reason": reason}
-        event = lifecycle.Event("interrupt", now, by=QUEUE_SOURCE, reason=reason, seq=seq)
+        event = lifecycle.Event(
+            "interrupt", now, by=QUEUE_SOURCE, reason=reason, seq=seq, clock=self.clock(now)
+        )
         changed = self._fact(payload, event)
         return [("action.interrupted", payload, f"overdue-{action_id}")], changed
+
+    def clock(self, time: float) -> float:
+        """A broker time on the bus's clock: less the steps announced so far."""
+        return time - self.steps
 
     def _why_expired(self, action: lifecycle.Action) -> str:
         after = duration_text(self.approval_ttl)
@@ -195,7 +212,9 @@ class Queue:
             if k in p
         }
         self.records[p["id"]] = Record(action, details)
-        self._decide(p["id"], lifecycle.Event("queue", message.time, by="queue", seq=message.seq))
+        clock = self.clock(message.time)
+        queued = lifecycle.Event("queue", message.time, by="queue", seq=message.seq, clock=clock)
+        self._decide(p["id"], queued)
         out: list[Out] = [("action.pending", {"id": p["id"]}, f"pending-{p['id']}")]
         if p.get("approval") == "auto":
             event = lifecycle.Event(
@@ -205,6 +224,7 @@ class Queue:
                 reason="self-healing: the service's policy is auto",
                 approval_hash=self.records[p["id"]].action.hash,
                 seq=message.seq,
+                clock=clock,
             )
             self._decide(p["id"], event)
             out.append(self._approved(p["id"], None))
@@ -238,6 +258,7 @@ class Queue:
             reason=str(p.get("reason", "")),
             approval_hash=str(p.get("hash", "")),
             seq=message.seq,
+            clock=self.clock(message.time),
         )
         decision = lifecycle.decide(record.action, event)
         if not decision.changed:

@@ -38,7 +38,8 @@ SUPERSEDED = "superseded (revision or attempt changed)"  # the supervisor's obso
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
-    """One ended action: how, when (broker time), and the seq of what ended it."""
+    """One ended action: how, when (on the bus's clock: back-off is measured on it), and
+    the seq of what ended it."""
 
     action: str
     state: str
@@ -106,7 +107,8 @@ def of_record(record: Mapping[str, Any]) -> tuple[str, int, str, Attempt] | None
     reason = str(end.get("reason") or "")
     if state == "obsolete" and reason.startswith("superseded"):
         return None
-    attempt = Attempt(str(record["id"]), state, float(end["at"]), int(end.get("seq") or 0), reason)
+    at = end["at"] if end.get("clock") is None else end["clock"]  # none in older records
+    attempt = Attempt(str(record["id"]), state, float(at), int(end.get("seq") or 0), reason)
     return str(key), int(seqs[0]), str(record.get("definition") or ""), attempt
 
 

@@ -28,7 +28,7 @@ def evaluate(
         inventory,
         revision,
         tried,
-        now=state.time,
+        now=state.clock,  # not the stamps: a step of the wall clock is no back-off
         epoch=epoch,
         closed=closed,
         rejected=rejected,

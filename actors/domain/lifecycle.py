@@ -58,6 +58,13 @@ class Event:
     reason: str = ""
     approval_hash: str = ""  # with approve: the hash the approver saw
     seq: int = 0  # the message that said it (a decision the queue takes: the world's seq then)
+    # ``at`` on the bus's clock: less the steps of the broker's wall clock announced before
+    # it (``bus.wallclock``); what ages are measured on. None: recorded before it was kept.
+    clock: float | None = None
+
+    @property
+    def on_clock(self) -> float:
+        return self.at if self.clock is None else self.clock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,9 +144,9 @@ def state_text(action: Action) -> str:
 
 
 def expired(action: Action, now: float, approval_ttl: float) -> bool:
-    """An approval (or a pending recommendation) older than ``approval_ttl`` seconds."""
-    if action.state == "approved" and action.approved_at is not None:
-        return now - action.approved_at > approval_ttl
-    if action.state == "pending" and action.history:
-        return now - action.history[-1].at > approval_ttl
+    """An approval (or a pending recommendation) older than ``approval_ttl`` seconds, ``now``
+    being on the bus's clock (``Event.clock``): a step of the wall clock ages nothing. Its
+    last event is what made it pending, or approved."""
+    if action.state in ("approved", "pending") and action.history:
+        return now - action.history[-1].on_clock > approval_ttl
     return False

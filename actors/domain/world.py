@@ -4,6 +4,11 @@
 broker's stamp on each message), no I/O, no sockets. So the world rebuilt from the event log
 is the world that was built live, and ``to_dict`` of both gives equal JSON, byte for byte.
 
+Stored times (``since``, ``last_seen``) are the stamps: the broker's wall clock as it was.
+Durations are measured on the world's ``clock``: the latest stamp less the steps of that
+wall clock announced so far (``bus.clock``), never going back. So a clock set back or
+forward neither holds nor hastens a node's silence.
+
 What is folded (``PREFIXES``):
 
 - ``obs.node.<n>.agent``: an agent's heartbeat (``Heartbeat``). The node is seen: healthy,
@@ -17,6 +22,7 @@ What is folded (``PREFIXES``):
 - ``desired.node.<n>``: node n's slice of the desired state (``actors.domain.slices``), from
   the supervisor only (``publishers.may_publish``): what each of its services should be,
   ``running`` or ``stopped``. It replaces what the last slice of that node said.
+- ``bus.clock``: a step of the broker's wall clock, taken off the stamps that follow.
 - anything else, ``bus.stats`` above all (the broker sends one every second): only moves the
   world's clock. A node whose last heartbeat is more than ``interval * missed_intervals``
   seconds older than that clock turns ``unknown``, and so do its services.
@@ -53,11 +59,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from actors.domain import publishers, slices
 from actors.domain.observations import NODE_CHECKS, Heartbeat, Observation
+from bus import wallclock
 from bus.envelope import Message
 
-PREFIXES = ("obs.", "bus.stats", slices.PREFIX)
-"""The topics the observer folds: observations, the broker's clock ticks, and the desired
-state node by node."""
+PREFIXES = ("obs.", "bus.stats", wallclock.TOPIC, slices.PREFIX)
+"""The topics the observer folds: observations, the broker's clock ticks and steps, and the
+desired state node by node."""
 
 HEALTHS = ("healthy", "degraded", "down", "unknown")
 STATE_CHECK = "state"
@@ -118,6 +125,7 @@ class NodeState:
     since_seq: int = 0
     last_seen: float | None = None  # the last heartbeat (broker time); None: never
     last_seq: int = 0  # the last heartbeat's seq
+    last_clock: float | None = None  # the world's clock at the last heartbeat
     interval: float | None = None  # seconds between heartbeats, as the agent announced
     missed_intervals: int | None = None  # heartbeats missed before the node is unknown
     version: str = ""  # the agent's
@@ -127,7 +135,9 @@ class NodeState:
 @dataclass(slots=True)
 class World:
     seq: int = 0  # the last message applied
-    time: float = 0.0  # its broker time: the world's clock
+    time: float = 0.0  # its broker time (the wall clock: it goes back when that does)
+    clock: float = 0.0  # the world's clock: max(time - steps) so far; durations are on it
+    steps: float = 0.0  # the steps of the broker's wall clock announced so far (bus.clock)
     nodes: dict[str, NodeState] = field(default_factory=dict)
     services: dict[str, ServiceState] = field(default_factory=dict)
     # node -> service -> "running" | "stopped": the last desired.node.<node> slice of each
@@ -188,6 +198,11 @@ def apply(world: World, message: Message) -> list[Change]:
         return []
     world.seq = seq
     world.time = time
+    if topic == wallclock.TOPIC:  # before the clock moves: this stamp is after the step
+        _on_step(world, message)
+    clock = time - world.steps
+    if clock > world.clock:
+        world.clock = clock
     node = service = None  # what the message touched, to settle
     if topic.startswith("obs.node."):
         parts = topic.split(".")
@@ -201,9 +216,9 @@ def apply(world: World, message: Message) -> list[Change]:
                 node = _on_node_check(world, message, parts[2])
     elif topic.startswith(slices.PREFIX):  # rare: not on the path of every observation
         touched = _on_slice(world, message, topic[len(slices.PREFIX) :])
-        silent = _expire(world) if time > world.deadline else ()
+        silent = _expire(world) if world.clock > world.deadline else ()
         return _settle(world, None, None, silent, touched) if touched or silent else []
-    silent = _expire(world) if time > world.deadline else ()
+    silent = _expire(world) if world.clock > world.deadline else ()
     if node is None and service is None and not silent:
         return []
     return _settle(world, node, service, silent)
@@ -303,6 +318,7 @@ def _on_heartbeat(world: World, message: Message, node: str) -> str | None:
     same = state.interval == beat.interval and state.missed_intervals == beat.missed_intervals
     state.last_seen = world.time
     state.last_seq = world.seq
+    state.last_clock = world.clock
     state.interval = beat.interval
     state.missed_intervals = beat.missed_intervals
     state.version = beat.version
@@ -340,6 +356,14 @@ def _seen_again(
                 owner.last_seen = world.time
                 if since > owner.last_seq:
                     owner.last_seq = since
+
+
+def _on_step(world: World, message: Message) -> None:
+    step = wallclock.step_of(message.payload)
+    if not publishers.may_publish(message.source, message.topic) or step is None:
+        _reject(world, message, "not a step of the broker's clock")
+    else:
+        world.steps += step
 
 
 def _on_node_check(world: World, message: Message, node: str) -> str | None:
@@ -419,8 +443,8 @@ def _node(world: World, name: str) -> NodeState:
 
 def _deadline_of(state: NodeState) -> float:
     """The one formula for silence: the node is silent once the clock is past this."""
-    assert state.last_seen is not None and state.interval is not None
-    return state.last_seen + state.interval * (state.missed_intervals or 1)
+    assert state.last_clock is not None and state.interval is not None
+    return state.last_clock + state.interval * (state.missed_intervals or 1)
 
 
 def _expire(world: World) -> list[str]:
@@ -429,10 +453,10 @@ def _expire(world: World) -> list[str]:
     earliest = math.inf
     silent = []
     for name, state in world.nodes.items():
-        if state.last_seen is None:
+        if state.last_clock is None:
             continue
         deadline = _deadline_of(state)
-        if world.time > deadline:
+        if world.clock > deadline:
             if state.health != "unknown":
                 silent.append(name)
         elif deadline < earliest:
@@ -442,9 +466,9 @@ def _expire(world: World) -> list[str]:
 
 
 def _node_health(world: World, state: NodeState) -> tuple[str, str]:
-    if state.last_seen is None:
+    if state.last_clock is None:
         return "unknown", NO_HEARTBEAT
-    if world.time > _deadline_of(state):
+    if world.clock > _deadline_of(state):
         return "unknown", f"agent silent since {iso(state.last_seen)}"
     failing = _failing(state.checks)
     if failing:
@@ -568,6 +592,8 @@ def to_dict(world: World) -> dict[str, Any]:
     return {
         "seq": world.seq,
         "time": world.time,
+        "clock": world.clock,
+        "steps": world.steps,
         "rejected": world.rejected,
         "last_rejected": world.last_rejected,
         "nodes": nodes_dict(world),
@@ -586,6 +612,7 @@ def nodes_dict(world: World) -> dict[str, Any]:
             "since_seq": n.since_seq,
             "last_seen": n.last_seen,
             "last_seq": n.last_seq,
+            "last_clock": n.last_clock,
             "interval": n.interval,
             "missed_intervals": n.missed_intervals,
             "version": n.version,
@@ -626,6 +653,8 @@ def summary(world: World) -> dict[str, Any]:
     return {
         "seq": world.seq,
         "time": world.time,
+        "clock": world.clock,
+        "steps": world.steps,
         "nodes": counts(world.nodes.values()),
         "services": counts(world.services.values()),
         "rejected": world.rejected,
@@ -664,6 +693,8 @@ def from_dict(data: dict[str, Any]) -> World:
         world = World(
             seq=_int(data["seq"]),
             time=_number(data["time"]),
+            clock=_number(data.get("clock", data["time"])),  # none before bus.clock: the time
+            steps=_number(data.get("steps", 0.0)),
             rejected=_int(data["rejected"]),
             last_rejected=str(data["last_rejected"]),
             nodes={str(k): _node_from(v) for k, v in data["nodes"].items()},
@@ -676,7 +707,7 @@ def from_dict(data: dict[str, Any]) -> World:
         (
             _deadline_of(n)
             for n in world.nodes.values()
-            if n.last_seen is not None and world.time <= _deadline_of(n)
+            if n.last_clock is not None and world.clock <= _deadline_of(n)
         ),
         default=math.inf,
     )
@@ -745,6 +776,7 @@ def _node_from(d: dict[str, Any]) -> NodeState:
         since_seq=_int(d["since_seq"]),
         last_seen=_optional_number(d["last_seen"]),
         last_seq=_int(d["last_seq"]),
+        last_clock=_optional_number(d.get("last_clock", d["last_seen"])),
         interval=_optional_number(d["interval"]),
         missed_intervals=None if missed is None else _int(missed),
         version=str(d["version"]),

@@ -96,6 +96,7 @@ def _from_files(data: DataRoot) -> world.World | None:
             {
                 "seq": summary.get("seq"),
                 "time": summary.get("time"),
+                **{k: summary[k] for k in ("clock", "steps") if k in summary},  # none before
                 "rejected": summary.get("rejected"),
                 "last_rejected": "",
                 "nodes": atomic.read_json_object(data.world / "nodes.json"),

@@ -169,6 +169,7 @@ class ActionEvent(View):
     reason: str
     approval_hash: str = ""
     seq: int = 0  # the message that said it (0 in records written before it was kept)
+    clock: float | None = None  # ``at`` on the bus's clock (None before it was kept)
 
 
 DECISIONS = ("approve", "reject", "expire", "obsolete", "refuse")  # events that decide an action

@@ -93,6 +93,33 @@ def test_pending_actions_expire():
     assert out[0][0] == "action.expired" and queue.records["a-1"].action.state == "expired"
 
 
+def step(seq: int, seconds: float, source: str = "broker") -> Message:
+    """The broker's wall clock stepped: the first message it stamps after says so."""
+    return Message(seq, float(seq) + seconds, "bus.clock", f"m{seq}", source, {"step": seconds})
+
+
+def test_an_approval_does_not_expire_because_the_clock_jumped_a_day_forward():
+    queue = Queue(approval_ttl=3600.0)
+    queue.apply(recommended())
+    queue.apply(request(2, "approve", "oskar", id="a-1", hash=HASH))
+    queue.apply(step(3, 86400.0))
+    assert queue.expire(86400.0 + 10.0) == ([], set())  # 8 s after the approval, not a day
+    out, _ = queue.expire(86400.0 + 2.0 + 3601.0)
+    assert out[0][1]["reason"] == "the approval expired after 1 h before it ran"
+    expiry = queue.records["a-1"].action.history[-1]
+    assert (expiry.at, expiry.clock) == (86400.0 + 2.0 + 3601.0, 2.0 + 3601.0)
+
+
+def test_a_clock_set_back_does_not_prolong_a_pending_action_and_a_forged_step_counts_not():
+    queue = Queue(approval_ttl=60.0)
+    queue.apply(recommended())
+    queue.apply(step(2, 86400.0, source="emit"))  # not the broker's: no step
+    queue.apply(step(3, -3600.0))
+    assert queue.steps == -3600.0
+    out, _ = queue.expire(-3600.0 + 62.0)  # 61 s since it was queued, though stamps went back
+    assert [o[0] for o in out] == ["action.expired"]
+
+
 def test_an_expiry_is_decided_by_nobody_and_says_what_ran_out():
     queue = Queue(approval_ttl=24 * 3600.0)
     queue.apply(recommended())

@@ -31,7 +31,15 @@ def action(action_id: str, state: str, at: float, **extra) -> dict:
         "reason": "stopped: inactive",
         "result": {},
         "history": [
-            {"kind": "queue", "at": at, "by": "queue", "reason": "", "approval_hash": "", "seq": 3}
+            {
+                "kind": "queue",
+                "at": at,
+                "by": "queue",
+                "reason": "",
+                "approval_hash": "",
+                "seq": 3,
+                "clock": at,
+            }
         ],
     }
     return record | extra

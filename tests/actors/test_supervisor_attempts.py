@@ -121,6 +121,36 @@ def test_an_expired_offer_is_offered_again_at_once_and_is_not_a_failure(loop):
     assert details["previous"] == f"{first} expired after 20 s without a decision"
 
 
+def test_an_approval_does_not_expire_because_the_clock_jumped_forward_nor_after_a_restart(
+    loop,
+):
+    first = first_fix(loop)
+    loop.approve(first)
+    loop.clock_step(86400.0)  # a day ahead: the TTL is 20 s
+    loop.heartbeat()
+    loop.supervisor.check_deadlines()
+    assert loop.state(first) == "approved"
+    loop.restart()  # the queue rebuilt from the log, bus.clock included
+    loop.supervisor.check_deadlines()
+    assert loop.state(first) == "approved"
+    loop.wait(20.0)  # and it does expire once 20 s passed on the bus's clock
+    loop.supervisor.check_deadlines()
+    assert loop.state(first) == "expired"
+
+
+def test_a_clock_set_forward_does_not_cut_the_back_off_short(loop):
+    first = first_fix(loop)
+    loop.approve(first)
+    loop.run(first)
+    loop.observe("inactive", "fail")
+    loop.evaluate()
+    assert "next try in 5" in loop.held()[KEY]  # about a minute
+    loop.clock_step(3600.0)
+    loop.observe("inactive", "fail")
+    assert loop.recommended(loop.evaluate()) == []
+    assert "next try in 5" in loop.held()[KEY]
+
+
 def test_a_run_that_never_reports_is_interrupted_by_the_queue_and_stays_so(loop):
     first = first_fix(loop)
     loop.approve(first)

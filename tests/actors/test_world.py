@@ -74,6 +74,16 @@ class Stream:
     def tick(self, after: float) -> list[Change]:
         return self.send("bus.stats", {"seq": self.seq, "rate": 1.0}, after)
 
+    def step(self, seconds: float, after: float = 0.0, source: str = "broker") -> list[Change]:
+        """The broker's wall clock stepped by ``seconds``; it says so (``bus.clock``) with
+        the first message it stamps after the step."""
+        self.seq += 1
+        self.time += after + seconds
+        payload = {"step": seconds, "found": "running", "report": "..."}
+        message = Message(self.seq, self.time, "bus.clock", f"m{self.seq}", source, payload)
+        self.messages.append(message)
+        return apply(self.world, message)
+
     def declare(self, node: str = "web1", source: str = "supervisor", **desired: str):
         """The supervisor's slice of the desired state for ``node``: each service's
         ``desired`` as given (the rest of an inventory entry does not matter here)."""
@@ -493,6 +503,55 @@ def test_a_shorter_interval_brings_the_deadline_forward():
     assert [c.health for c in stream.tick(after=2)] == ["unknown"]
 
 
+# -- the clock: stamps are the wall clock's; silence is measured without its steps ----------
+
+
+def test_a_clock_set_back_120_s_does_not_hold_a_nodes_silence():
+    stream = Stream()
+    stream.beat(interval=1, missed=3)
+    stream.tick(after=1)
+    stream.step(-120, after=0.5)  # the agent was killed; then the clock went back
+    assert stream.tick(after=1) == []  # 2.5 s of silence: not yet 3
+    assert [c.health for c in stream.tick(after=1)] == ["unknown"]  # 3.5 s, not 121.5
+    assert stream.world.time == T0 + 3.5 - 120  # what is stored is the wall clock
+    assert stream.node().since == T0 + 3.5 - 120
+    assert stream.world.clock == T0 + 3.5
+
+
+def test_a_clock_set_forward_a_day_silences_nobody_and_its_correction_delays_nobody():
+    stream = Stream()
+    stream.beat(interval=10, missed=3)
+    assert stream.step(86400, after=1) == []
+    assert stream.tick(after=1) == []
+    assert stream.node().health == "healthy"
+    stream.beat(interval=10, missed=3, after=1)
+    assert stream.node().last_seen == T0 + 3 + 86400
+    stream.step(-86400, after=1)  # corrected: the agent's last heartbeat was 1 s ago
+    assert stream.tick(after=29) == []  # 30 s since that heartbeat: not yet older
+    assert [c.health for c in stream.tick(after=0.5)] == ["unknown"]
+    assert stream.world.steps == 0
+
+
+def test_a_stamp_earlier_than_the_last_without_a_step_holds_the_clock():
+    stream = Stream()
+    stream.beat(interval=1, missed=1)
+    stream.tick(after=-0.5)  # the clock went back by less than the broker calls a step
+    assert (stream.world.time, stream.world.clock) == (T0 - 0.5, T0)
+    assert stream.tick(after=1.0) == []  # 0.5 s since the heartbeat on the world's clock
+    assert [c.health for c in stream.tick(after=0.75)] == ["unknown"]
+
+
+@pytest.mark.parametrize(
+    ("source", "payload"),
+    [("test", {"step": 5.0}), ("broker", {"step": "5"}), ("broker", {"step": math.inf})],
+)
+def test_a_step_not_from_the_broker_or_not_a_number_is_rejected(source, payload):
+    world = World()
+    apply(world, Message(1, T0, "bus.clock", "x", source, payload))
+    assert world.steps == 0 and world.rejected == 1
+    assert "not a step of the broker's clock" in world.last_rejected
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 BAD = [
@@ -634,6 +693,7 @@ def test_to_dict_from_dict_round_trip_is_exact():
     stream.obs(None, "disk", "fail", "full", after=1)
     stream.declare(nginx="stopped", db="running")
     stream.send("obs.node.web1.agent", {"broken": True})
+    stream.step(-42.5, after=1)
     stream.tick(after=20)
     data = to_dict(stream.world)
     text = atomic.dumps(data)
@@ -667,6 +727,18 @@ def test_a_world_saved_before_the_desired_state_was_folded_loads_with_none():
     assert from_dict(data) == stream.world
 
 
+def test_a_world_saved_before_the_clock_was_folded_loads_on_the_stamps_clock():
+    stream = Stream()
+    stream.beat(interval=10, missed=1)
+    stream.tick(after=4)
+    data = to_dict(stream.world)
+    for key in ("clock", "steps"):
+        del data[key]
+    del data["nodes"]["web1"]["last_clock"]
+    assert from_dict(data) == stream.world
+    assert from_dict(data).deadline == T0 + 10
+
+
 def test_files_and_summary():
     stream = Stream()
     stream.beat("web1")
@@ -676,6 +748,8 @@ def test_files_and_summary():
     assert summary(stream.world) == {
         "seq": 4,
         "time": T0,
+        "clock": T0,
+        "steps": 0.0,
         "nodes": {"healthy": 1, "degraded": 0, "down": 0, "unknown": 1, "total": 2},
         "services": {"healthy": 1, "degraded": 0, "down": 1, "unknown": 1, "total": 3},
         "rejected": 0,

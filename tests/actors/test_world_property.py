@@ -1,7 +1,8 @@
 """Property: the fold does not care where it was stopped, saved and resumed.
 
 For any stream of heartbeats (some naming checks that ran unchanged), observations, slices of
-the desired state (some forged), clock ticks and junk, folding it in one go gives
+the desired state (some forged), clock ticks, steps of the broker's clock (announced, or small
+and not) and junk, folding it in one go gives
 the same world (and the same changes) as folding a prefix, saving the world to JSON, loading
 it and folding the rest. Re-applying anything already applied changes nothing.
 """
@@ -50,6 +51,7 @@ same = st.tuples(  # a heartbeat naming checks that ran again unchanged, since s
 )
 node_check = st.tuples(st.just("disk"), st.sampled_from(NODES), st.sampled_from(OUTCOMES))
 tick = st.tuples(st.just("tick"))
+step = st.tuples(st.just("step"), st.sampled_from([-120.0, -3.0, 5.0, 86400.0]))
 desire = st.tuples(
     st.just("desire"),
     st.sampled_from(NODES),
@@ -77,11 +79,12 @@ event = st.one_of(
     service_check,
     node_check,
     tick,
+    step,
     junk,
     desire,
 )
 steps = st.lists(
-    st.tuples(event, st.sampled_from([0.0, 0.0, 0.25, 1.0, 2.0, 4.0, 9.0])), max_size=60
+    st.tuples(event, st.sampled_from([0.0, 0.0, 0.25, 1.0, 2.0, 4.0, 9.0, -0.5])), max_size=60
 )
 
 
@@ -135,6 +138,9 @@ def messages(events) -> list[Message]:
                 payload["service"] = service
         elif kind == "tick":
             topic, payload = "bus.stats", {"seq": seq}
+        elif kind == "step":  # the broker's wall clock stepped: this stamp is off by that
+            time += item[1]
+            topic, payload, source = "bus.clock", {"step": item[1], "found": "running"}, "broker"
         else:
             topic, payload = item[1]
         out.append(Message(seq, time, topic, f"m{seq}", source, payload))

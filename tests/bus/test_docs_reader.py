@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import inspect
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from bus import (
     retention,
     sequencer,
     space,
+    wallclock,
 )
 from bus.filelog import FileLog
 from bus.sequencer import Sequencer
@@ -428,6 +430,7 @@ LIMITS = {
         "Disk reserve": [int(setting("disk_reserve"))],
         "`retry` after a full disk": [int(space.RETRY_AFTER)],
         "`bus.stats` while a disk alarm is active": [int(broker.ALARM_STATS_EVERY)],
+        "Smallest step of the wall clock announced (`bus.clock`)": [int(wallclock.STEP_THRESHOLD)],
     },
     "log-format.md": {
         "Segment size before a new segment starts": [filelog.SEGMENT_BYTES],
@@ -531,6 +534,9 @@ PHRASES = {
         f"`HOMELAB_CLIENT_BURST` seconds' worth ({setting('client_burst'):g})",
         f"`bus.stats` is stored every {broker.ALARM_STATS_EVERY:g} s",
         f"every {broker.ALARM_STATS_EVERY:g} s while a disk alarm is active",
+        f"a difference of {wallclock.STEP_THRESHOLD:g} s or more is a step",
+        f"the log's last stamp is {wallclock.STEP_THRESHOLD:g} s or more ahead of its clock",
+        f"after a step back of under {wallclock.STEP_THRESHOLD:g} s, which is not announced",
         f"answers `retry` to every frame of the batch and goes on (the [disk's alarm](#a-full-disk) "
         f"holds for at least {space.RETRY_AFTER:g} s)",
     ],
@@ -668,3 +674,12 @@ def test_the_documented_dedup_memory_is_what_the_sequencer_keeps():
     counts = {forgotten_after(earlier) for earlier in range(window)}
     assert min(counts) == window // 2
     assert max(counts) == window - 1
+
+
+def test_the_documented_clock_step_is_what_the_broker_announces_and_logs():
+    text = section("protocol.md", "### Clock steps")
+    (example,) = code_blocks(text, "json")
+    payload = wallclock.payload(-120.0, "running")
+    assert json.loads(example) == payload
+    logged = re.search(r"\(`(clock: .*?)\.\.\.`\)", " ".join(text.split())).group(1)
+    assert f"clock: {payload['report']}".startswith(logged)

@@ -3,6 +3,7 @@ model's results into a console that records the text (no processes)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 from rich.console import Console
@@ -158,6 +159,15 @@ def test_status_shows_the_brokers_alarm_and_the_clients_held_to_their_limit():
     assert lines[-3].endswith("4 subscriber(s), 0 rejected, 1200 deferred")
     assert lines[-2] == "  alarm: disk full at /e: 9 bytes free"
     assert lines[-1] == "  limited: conn:0a1b (backup), 1000 message(s) deferred"
+
+
+def test_status_says_when_the_brokers_clock_stepped():
+    step = {"step": -120.0, "found": "running", "report": "the wall clock stepped back 2.0 min"}
+    bus = {"endpoint": "e", "reachable": True, "seq": 1, "rate": 0.0, "subscribers": 0}
+    bus |= {"rejected": 0, "clock_step": step | {"time": 1_800_000_000.0}}
+    when = dt.datetime.fromtimestamp(1_800_000_000.0).strftime("%Y-%m-%d %H:%M:%S")
+    last = printed(render.status, status_report() | {"bus": bus}).splitlines()[-1]
+    assert last == f"  clock: the wall clock stepped back 2.0 min (at {when})"
 
 
 def test_status_of_a_broker_without_alarms_says_nothing_more():
