@@ -17,6 +17,7 @@ import collections
 from collections.abc import Callable
 from pathlib import Path
 
+from actors.domain import observations as observation_model
 from actors.domain import publishers
 from bus import envelope, filelog
 from bus.dataroot import DataRoot
@@ -76,6 +77,10 @@ def latest(
 def genuine(message: Message) -> bool:
     """Sent by whoever may send its topic: the control plane's topics only by their owner."""
     return publishers.may_publish(message.source, message.topic)
+
+
+def heartbeat_topic(node: str) -> str:
+    return observation_model.heartbeat_topic(node)
 
 
 def observation_topic(node: str, service: str) -> str:

@@ -149,10 +149,13 @@ class WorldTable:
 
 class ServiceDetail:
     """One service: its health, its checks and its recent observations, newest first; a new
-    observation updates both tables at once (before ``world/`` is written again)."""
+    observation updates both tables at once (before ``world/`` is written again), and a
+    heartbeat that names a check as run again unchanged moves its "last seen"."""
 
     def __init__(self, service: ServiceView, observed: list[Message]):
+        self.name = service.name
         self.topic = eventlog.observation_topic(service.node, service.name)
+        self.heartbeat = eventlog.heartbeat_topic(service.node)
         ui.label(f"{service.name} on {service.node}").classes("text-xl wrap-anywhere").mark(
             "service"
         )
@@ -160,7 +163,11 @@ class ServiceDetail:
         ui.label("Checks").classes("text-lg")
         self.checks = table(CHECK_COLUMNS, [], "check", "checks")
         theme.cards_on_a_phone(self.checks)
-        ui.label(f"Recent observations (last {eventlog.RECENT_OBSERVATIONS}, newest first)")
+        ui.label(
+            f"Recent observations (last {eventlog.RECENT_OBSERVATIONS}, newest first): what "
+            "changed, and a full result every few minutes; the agent's heartbeats say when "
+            "each check ran again unchanged (Last seen)"
+        ).classes("wrap-anywhere")
         self.recent = table(
             OBSERVATION_COLUMNS, [observation_row(m) for m in observed], "seq", "observations"
         )
@@ -174,6 +181,8 @@ class ServiceDetail:
         self.checks.rows = check_rows(s, now)
 
     def observed(self, message: Message) -> None:
+        if message.topic == self.heartbeat:
+            self.seen_again(message)
         if message.topic != self.topic:
             return
         row = observation_row(message)
@@ -182,6 +191,16 @@ class ServiceDetail:
         self.checks.rows = [
             updated_check(r, message.payload) if r["check"] == row["check"] else r
             for r in self.checks.rows
+        ]
+
+    def seen_again(self, message: Message) -> None:
+        unchanged = message.payload.get("unchanged")
+        ran = unchanged.get(self.name) if isinstance(unchanged, dict) else None
+        if not isinstance(ran, list) or not ran:
+            return
+        seen = present.since(message.time, time.time())
+        self.checks.rows = [
+            r | {"last_seen": seen} if r["check"] in ran else r for r in self.checks.rows
         ]
 
 
