@@ -44,10 +44,11 @@ class LoginLimiter:
         name_window: float = 900.0,
         name_max_wait: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
+        max_keys: int = MAX_KEYS,
     ):
         self.per_address, self.window = per_address, window
         self.name_free, self.name_window, self.name_max_wait = name_free, name_window, name_max_wait
-        self.clock = clock
+        self.clock, self.max_keys = clock, max_keys
         self._failures: dict[str, collections.deque[float]] = {}
 
     def reserve(self, address: str, name: str, device: str | None = None) -> Attempt | float:
@@ -99,10 +100,10 @@ class LoginLimiter:
         return failures
 
     def _forget_quiet(self, now: float) -> None:
-        if len(self._failures) <= MAX_KEYS:
+        if len(self._failures) <= self.max_keys:
             return
         for key in list(self._failures):
             if not self._recent(key, now, self.name_window):
                 del self._failures[key]
-        while len(self._failures) > MAX_KEYS:  # all busy: forget the oldest keys first
+        while len(self._failures) > self.max_keys:  # all busy: forget the oldest keys first
             del self._failures[next(iter(self._failures))]

@@ -60,10 +60,8 @@ def test_a_known_browser_still_has_a_limit_of_its_own(limiter):
     assert limiter.reserve("10.0.0.1", "oskar", device="stolen-laptop") == 60
 
 
-def test_memory_is_bounded(limiter, monkeypatch):
-    import gui.limiter
-
-    monkeypatch.setattr(gui.limiter, "MAX_KEYS", 100)
+def test_memory_is_bounded(clock):
+    limiter = LoginLimiter(clock=lambda: clock[0], max_keys=100)
     for n in range(500):
         limiter.reserve(f"10.1.{n // 250}.{n % 250}", f"name{n}")
     assert len(limiter._failures) <= 100  # noqa: SLF001
