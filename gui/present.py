@@ -31,6 +31,15 @@ def alarm(entry: dict) -> str:
     return f"{reason} (since {absolute(since)})" if isinstance(since, int | float) else reason
 
 
+def clock_step(step) -> str:
+    """The last step of the broker's wall clock (``bus.clock``) in a line, "" for none."""
+    if not isinstance(step, dict) or not step.get("report"):
+        return ""
+    when = step.get("time")
+    at = f" (at {absolute(when)})" if isinstance(when, int | float) and when else ""
+    return f"clock: {step['report']}{at}"
+
+
 def limited_clients(clients) -> str:
     """The clients the broker holds to their publish limit, as "source (client): N deferred"."""
     held = [c for c in clients or [] if isinstance(c, dict) and c.get("limited")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import signal
 import sys
 import threading
@@ -13,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from actors.readmodel import timespec
+from actors.readmodel import eventlog, timespec
 from bus import client, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
@@ -57,15 +56,8 @@ def replay(
 
 def _trimmed(log: filelog.FileLog, start: str | None, now: float) -> str:
     """What to say when the range starts before the history retention kept ('' if not)."""
-    first = log.first_seq
-    if first <= 1 or first > log.last_seq:
-        return ""
-    began = next(iter(log.messages(first - 1, first)))
     kind, value = timespec.parse(start, now) if start is not None else ("seq", 1)
-    if value >= (first if kind == "seq" else began.time):
-        return ""
-    day = dt.datetime.fromtimestamp(began.time, dt.UTC).strftime("%Y-%m-%d")
-    return f"history before seq {first} ({day}) was deleted by retention"
+    return eventlog.before_history(log, kind, value)
 
 
 def _check_order(start: str | None, end: str | None, now: float) -> None:

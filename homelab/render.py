@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.text import Text
 
 from actors.domain import drift as drifts
+from actors.readmodel import disk as usage
+from actors.readmodel.models import DiskUse
 from bus.envelope import Message
-from bus.retention import size_text
 
 _TOPIC_STYLES = {
     "bus": "dim",
@@ -190,35 +191,13 @@ def _drift_item(item: str) -> str:
 
 def _disk_lines(disk: dict[str, Any], console: Console) -> None:
     """The data root on disk, the history the log keeps, and the file system's room."""
-    free, total = disk["free_bytes"], disk["total_bytes"]
-    share = 100 * free / total if total else 0.0
-    history = disk.get("history")
-    kept = ""
-    if history:
-        policy = " or ".join(
-            part
-            for part in (
-                f"{history['days']:g} days" if history.get("days") else "",
-                size_text(history["bytes"]) if history.get("bytes") else "",
-            )
-            if part
+    found = DiskUse.model_validate(disk)
+    text, level = usage.line(found)
+    console.print(Text(f"disk: {text}", style={"critical": "red", "low": "yellow"}.get(level, "")))
+    if found.history is not None and found.history.held_by:
+        console.print(
+            Text(f"  history over its limit but kept: {found.history.held_by}", style="red")
         )
-        kept = (
-            f" (event log {size_text(disk['parts'].get('events', 0))}: history from seq "
-            f"{history['first_seq']} ({history['first_day']})"
-            + (f", kept {policy}" if policy else "")
-            + f", {history['compressed']} of {history['segments']} segments compressed)"
-        )
-    style = "red" if share < 5 else "yellow" if share < 10 else ""
-    console.print(
-        Text(
-            f"disk: data root {size_text(disk['root_bytes'])}{kept}; "
-            f"{size_text(free)} free of {size_text(total)} ({share:.0f}%)",
-            style=style,
-        )
-    )
-    if history and history.get("held_by"):
-        console.print(Text(f"  history over its limit but kept: {history['held_by']}", style="red"))
 
 
 def _bus_line(bus: dict[str, Any], console: Console) -> None:

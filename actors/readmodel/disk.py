@@ -21,6 +21,7 @@ from actors import atomic
 from actors.readmodel.models import DiskUse, History
 from bus import segments
 from bus.dataroot import DataRoot
+from bus.retention import size_text
 
 PARTS = ("events", "actions", "logs", "state", "world", "ui", "inbox")
 KEEP = 5.0  # seconds an answer is reused
@@ -44,6 +45,35 @@ def usage(root: Path, keep: float = KEEP) -> DiskUse:
     )
     _kept[root] = (now, found)
     return found
+
+
+def line(disk: DiskUse) -> tuple[str, str]:
+    """The data root on disk in one line, and how worrying it is: "" (fine), "low" (under
+    10 % free) or "critical" (under 5 %). ``homelab status`` and the dashboard both say it."""
+    share = disk.free_percent
+    kept = ""
+    h = disk.history
+    if h is not None:
+        policy = " or ".join(
+            part
+            for part in (
+                f"{h.days:g} days" if h.days else "",
+                size_text(h.bytes) if h.bytes else "",
+            )
+            if part
+        )
+        kept = (
+            f" (event log {size_text(disk.parts.get('events', 0))}: history from seq "
+            f"{h.first_seq} ({h.first_day})"
+            + (f", kept {policy}" if policy else "")
+            + f", {h.compressed} of {h.segments} segments compressed)"
+        )
+    level = "critical" if share < 5 else "low" if share < 10 else ""
+    text = (
+        f"data root {size_text(disk.root_bytes)}{kept}; "
+        f"{size_text(disk.free_bytes)} free of {size_text(disk.total_bytes)} ({share:.0f}%)"
+    )
+    return text, level
 
 
 def history(data: DataRoot) -> History | None:

@@ -14,6 +14,7 @@ emit``, the inbox) under such a topic is not shown as if the control plane had s
 from __future__ import annotations
 
 import collections
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,24 @@ OUTPUT_SCAN = 200_000  # records read back at most to catch up with a running ac
 
 def _log(root: Path) -> filelog.FileLog:
     return filelog.FileLog(DataRoot(root).require().events)
+
+
+def before_history(log: filelog.FileLog, kind: str, value: float) -> str:
+    """What to say when a range that starts at ``value`` (a ``kind`` "seq" or "time")
+    starts before the history retention kept; "" when it does not."""
+    first = log.first_seq
+    if first <= 1 or first > log.last_seq:
+        return ""
+    began = next(iter(log.messages(first - 1, first)))
+    if value >= (first if kind == "seq" else began.time):
+        return ""
+    day = dt.datetime.fromtimestamp(began.time, dt.UTC).strftime("%Y-%m-%d")
+    return f"history before seq {first} ({day}) was deleted by retention"
+
+
+def history_note(root: Path, kind: str, value: float) -> str:
+    """``before_history`` for the log under ``root``."""
+    return before_history(_log(root), kind, value)
 
 
 def record(root: Path, seq: int) -> Message | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from nicegui import background_tasks, run, ui
 
-from actors.readmodel import eventlog, queue, summary
+from actors.readmodel import disk, eventlog, queue, summary
 from bus.envelope import Message
 from gui import present, theme
 from gui.pages import follow, page
@@ -66,6 +66,22 @@ def drift_card(drift) -> None:
             ui.label(line).classes("text-xs " + theme.health("down")).mark("gave-up")
 
 
+def disk_card(use) -> None:
+    """The data root on disk and the history the event log keeps; yellow under 10 % free,
+    red under 5 %, and red when a consumer holds the log over its limit."""
+    if use is None:
+        return
+    text, level = disk.line(use)
+    with ui.card().classes("min-w-40 max-w-md"):
+        ui.label("Disk").classes("text-sm opacity-70")
+        colour = {"critical": theme.health("down"), "low": theme.health("degraded")}
+        ui.label(text).classes("text-xs wrap-anywhere " + colour.get(level, "")).mark("disk")
+        if use.history is not None and use.history.held_by:
+            ui.label(f"history over its limit but kept: {use.history.held_by}").classes(
+                "text-xs wrap-anywhere " + theme.health("down")
+            )
+
+
 def queue_card(pending: int, running: int) -> None:
     with linked_card("/actions", "Action Queue"):
         ui.label(f"{pending} pending").mark("pending-count")
@@ -88,6 +104,7 @@ class BusCard:
             self.alarms = ui.label().classes("text-sm " + theme.health("down")).mark("alarm")
             self.alarms.props("data-testid=bus-alarm")
             self.limited = ui.label().classes("text-xs " + theme.health("degraded"))
+            self.clock = ui.label().classes("text-xs " + theme.health("degraded")).mark("clock")
             ui.label("Messages per second").classes("text-xs opacity-70")
             self.chart = rate_chart(ctx)
         self.show(first)
@@ -104,6 +121,7 @@ class BusCard:
             self.seq.classes(add=theme.health("down"))
             self.rate.set_text("")
         self.alarms.set_text("; ".join(present.alarm(a) for a in bus.alarms))
+        self.clock.set_text(present.clock_step((bus.model_extra or {}).get("clock_step")))
         self.limited.set_text(present.limited_clients((bus.model_extra or {}).get("clients")))
 
     def on_message(self, message: Message) -> None:
@@ -142,6 +160,7 @@ def overview(s, pending: int, running: int, last_revision: dict | None) -> None:
         health_card("Services", s.counts["services"])
         drift_card(s.drift)
         queue_card(pending, running)
+        disk_card(s.disk)
     revision_lines(s.desired or {}, last_revision)
 
 

@@ -137,13 +137,17 @@ class Replay:
 
     async def by_seq(self) -> None:
         start, end = int(self.start.value or 1), int(self.end.value or 1)
-        await self.show(replay, self.root, start, end, self.prefix())
+        await self.show(("seq", start), replay, self.root, start, end, self.prefix())
 
     async def by_time(self) -> None:
-        since, until = self.since.value or "", self.until.value or ""
-        await self.show(replay_time, self.root, since, until, self.prefix(), time.time())
+        since, until, now = self.since.value or "", self.until.value or "", time.time()
+        try:
+            start = ("time", present.parse_time(since, now)) if since.strip() else None
+        except ValueError:
+            start = None  # replay_time says why
+        await self.show(start, replay_time, self.root, since, until, self.prefix(), now)
 
-    async def show(self, read, *args) -> None:
+    async def show(self, start: tuple[str, float] | None, read, *args) -> None:
         if session.require() is None:  # reads the log: only for a session that holds
             return
         self.log.clear()
@@ -156,7 +160,8 @@ class Replay:
             return
         self.said.classes(remove=theme.health("down"))
         capped = " (the first ones only: narrow the range)" if len(found) >= REPLAY_MAX else ""
-        self.said.set_text(f"{len(found)} records{capped}")
+        trimmed = await run.io_bound(eventlog.history_note, self.root, *start) if start else ""
+        self.said.set_text(f"{len(found)} records{capped}" + (f"; {trimmed}" if trimmed else ""))
         if found:
             self.log.push("\n".join(present.tap_line(m, dated=True) for m in found))
 

@@ -279,3 +279,9 @@ def test_the_brokers_alarms_and_held_clients_read_as_lines():
         "held to its limit: backup (conn:0a1b), 1000 deferred"
     )
     assert present.limited_clients(None) == ""
+
+
+def test_a_step_of_the_brokers_clock_reads_as_a_line():
+    step = {"step": -120.0, "report": "the wall clock stepped back 120 s", "time": 1.0e9}
+    assert present.clock_step(step).startswith("clock: the wall clock stepped back 120 s (at ")
+    assert present.clock_step(None) == "" and present.clock_step({"step": 1}) == ""
