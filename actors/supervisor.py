@@ -326,7 +326,9 @@ class Supervisor:
             self.rejected,
             self.give_up_after,
         )
-        current = evaluation.report(revision_id, drifts, recommended, held)
+        current = evaluation.report(
+            revision_id, drifts, recommended, held, self.desired.inventory, self.world
+        )
         if _settled(current) != self.last_report:  # not every new observation of the same drift
             self.last_report = _settled(current)
             digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
@@ -407,10 +409,16 @@ class Supervisor:
 
 
 def _settled(drift_report: dict[str, Any]) -> dict[str, Any]:
-    """The report without what moves with every observation (the latest seq behind a drift)."""
-    drifts = [{**d, "seqs": d["seqs"][:1]} for d in drift_report["drifts"]]
+    """The report without what moves with every observation (the latest seq behind a drift,
+    a check's detail such as its latency, the world's seq)."""
+    drifts = [
+        {**d, "seqs": d["seqs"][:1], "compared": [r[:2] + r[3:] for r in d.get("compared", [])]}
+        for d in drift_report["drifts"]
+    ]
     recommended = [r["id"] for r in drift_report["recommended"]]
-    return {**drift_report, "drifts": drifts, "recommended": recommended}
+    settled = {**drift_report, "drifts": drifts, "recommended": recommended}
+    settled.pop("world_seq", None)
+    return settled
 
 
 def _stamp(repo: Path) -> tuple:

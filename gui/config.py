@@ -10,7 +10,6 @@ from pathlib import Path
 class UiConfig:
     root: Path  # the data root
     bus: str  # the broker's request endpoint
-    repo: Path | None = None  # the inventory repository (for the Drift page)
     host: str = "127.0.0.1"
     port: int = 8080
     # Origins the websocket handshake accepts besides the local address, e.g. the URL Nginx

@@ -279,14 +279,14 @@ def up(
 )
 @root_option
 @bus_option
-@repo_option
 @click.pass_context
-def ui(ctx: click.Context, host, port, public_urls, root, bus, repo) -> int:
+def ui(ctx: click.Context, host, port, public_urls, root, bus) -> int:
     """The operator UI: run it, or manage its operators (add-user, remove-user, users).
 
     Without a subcommand, serves the UI in a browser at http://HOST:PORT; every page but
-    /healthz and /summary needs an operator's login. Session cookies are signed with
-    HOMELAB_UI_SECRET, else with a secret made once under the data root.
+    /healthz and /summary (counts only) needs an operator's login. Sessions are keyed with
+    HOMELAB_UI_SECRET, else with a secret made once under the data root. The UI needs no
+    repository: it shows what the supervisor publishes.
     """
     if ctx.invoked_subcommand is not None:
         return 0
@@ -296,7 +296,6 @@ def ui(ctx: click.Context, host, port, public_urls, root, bus, repo) -> int:
         public_url=",".join(public_urls) if public_urls else None,
         root=root,
         bus=bus,
-        repo=repo,
     )
     return ui_cli.serve(s)
 

@@ -44,7 +44,6 @@ def serve(s: Settings) -> int:
     config = UiConfig(
         root=s.root,
         bus=s.bus,
-        repo=s.repo,
         host=s.ui_host,
         port=s.ui_port,
         public_urls=s.public_urls,

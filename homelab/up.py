@@ -49,17 +49,15 @@ def specs(
             procs.ServiceSpec("executor", (*base, "executor", "--repo", str(repo), *common))
         )
     if ui:
-        services.append(ui_spec(settings, repo))
+        services.append(ui_spec(settings))
     return services
 
 
-def ui_spec(settings: Settings, repo: Path | None) -> procs.ServiceSpec:
+def ui_spec(settings: Settings) -> procs.ServiceSpec:
     """The UI, last: ready once it answers HTTP. Its public URLs and secret reach it through
     the environment it inherits (a secret on a command line is visible to every user)."""
     argv = [sys.executable, "-m", "homelab", "ui", "--root", str(settings.root)]
     argv += ["--bus", settings.bus, "--host", settings.ui_host, "--port", str(settings.ui_port)]
-    if repo is not None:
-        argv += ["--repo", str(repo)]
     url = ui_cli.url(settings.ui_host, settings.ui_port)
     return procs.ServiceSpec(
         "ui", tuple(argv), ready=lambda: ui_cli.answers(url), ready_timeout=UI_READY_TIMEOUT

@@ -14,11 +14,10 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# python -c SERVE ROOT BUS PORT REPO: gui.app.serve with a repository for the Drift page
+# python -c SERVE ROOT BUS PORT: gui.app.serve (further arguments are ignored)
 SERVE = (
     "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
-    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
-    "repo=Path(sys.argv[4]))))"
+    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]))))"
 )
 OPERATOR, PASSWORD = "oskar", "correct horse"  # the operator the browser tests add
 

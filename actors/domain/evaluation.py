@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors.domain import attempts, drift, plan, rejections, world
+from actors.domain import attempts, compare, drift, plan, rejections, world
 from actors.domain.inventory import Inventory
 
 
@@ -38,16 +38,47 @@ def evaluate(
     return drifts, recommended, held
 
 
-def report(revision: str, drifts, recommended, held) -> dict[str, Any]:
-    """``gave_up``: the drifts the supervisor gave up on, each with its attempts."""
+def report(
+    revision: str, drifts, recommended, held, inventory: Inventory, state: world.World
+) -> dict[str, Any]:
+    """What the supervisor publishes (``drift.report``) and ``homelab drift`` prints: each
+    drift with desired against actual (``compared``), the fixes or why there is none,
+    ``gave_up``: the drifts the supervisor gave up on, each with its attempts; the declared
+    services it cannot judge (``unobserved``) and the world's seq it judged."""
+    shown = []
+    for d in drifts:
+        entry = dataclasses.asdict(d) | {"key": d.key}
+        declared = inventory.services.get(d.service)
+        if declared is not None:
+            rows = compare.side_by_side(declared, state.services.get(d.service))
+            entry["compared"] = [list(row) for row in rows]  # [aspect, desired, actual, matches]
+        shown.append(entry)
     return {
         "revision": revision,
-        "drifts": [dataclasses.asdict(d) | {"key": d.key} for d in drifts],
+        "drifts": shown,
         "recommended": [recommendation_payload(r) for r in recommended],
         "held": [_held(h) for h in held],
         "drifted": sum(1 for d in drifts if d.managed),
         "gave_up": [gave_up(h) for h in held if h.gave_up],
+        "world_seq": state.seq,
+        "unobserved": unobserved(inventory, state),
     }
+
+
+def unobserved(inventory: Inventory, state: world.World) -> list[dict[str, str]]:
+    """The declared services the drift cannot judge: never observed, or their node is
+    silent. ``drift.diff`` skips them; here they are named."""
+    found = []
+    for name, service in sorted(inventory.services.items()):
+        observed, node = state.services.get(name), state.nodes.get(service.node)
+        if observed is None or not observed.checks:
+            why = world.NO_OBSERVATION
+        elif node is None or node.health == "unknown":
+            why = f"node {service.node}: {node.reason if node else world.NO_HEARTBEAT}"
+        else:
+            continue
+        found.append({"service": name, "node": service.node, "why": why})
+    return found
 
 
 def gave_up(held: plan.Held) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from actors import atomic, desired_state, world_checkpoint
 from actors.domain import (
     attempts,
-    compare,
     evaluation,
     inventory_files,
     lifecycle,
@@ -21,9 +22,8 @@ from actors.domain import (
     rejections,
     world,
 )
-from actors.domain.inventory import Inventory
 from actors.readmodel import queue
-from actors.readmodel.models import DriftReport, Unobserved
+from actors.readmodel.models import DriftReport
 from bus.dataroot import DataRoot
 
 
@@ -57,16 +57,29 @@ def read(root: Path, repo: Path) -> DriftReport:
         rejections.from_records(actions),
         _give_up_after(saved),  # as the running supervisor does
     )
-    shown = evaluation.report(revision, *found)
-    for d in shown["drifts"]:
-        declared = desired.inventory.services.get(d["service"])
-        if declared is not None:
-            d["compared"] = compare.side_by_side(declared, state.services.get(d["service"]))
-    return DriftReport(
-        **shown,
-        world_seq=state.seq,
-        unobserved=unobserved(desired.inventory, state),
-    )
+    return DriftReport(**evaluation.report(revision, *found, desired.inventory, state))
+
+
+def last(root: Path) -> DriftReport | None:
+    """The supervisor's own last report (``state/drift.json``, what it published as
+    ``drift.report``); None before it made one. What the UI shows: the one truth, while
+    ``read`` computes the same offline for ``homelab drift``."""
+    found = atomic.read_json_object(DataRoot(root).drift)
+    return from_report(found) if found else None
+
+
+def problems(root: Path) -> list[dict]:
+    """The inventory's problems as the supervisor last found them (``state/desired.json``)."""
+    found = atomic.read_json_object(DataRoot(root).desired).get("problems")
+    return [p for p in found if isinstance(p, dict)] if isinstance(found, list) else []
+
+
+def from_report(payload: dict) -> DriftReport | None:
+    """A ``drift.report`` payload as the read model's report; None if it is not one."""
+    try:
+        return DriftReport.model_validate(payload)
+    except ValidationError:
+        return None
 
 
 def _give_up_after(saved: dict) -> int:
@@ -106,19 +119,3 @@ def _from_files(data: DataRoot) -> world.World | None:
         )
     except ValueError:  # torn between files or from another version: the checkpoint decides
         return None
-
-
-def unobserved(inventory: Inventory, state: world.World) -> list[Unobserved]:
-    """The declared services the drift cannot judge: never observed, or their node is
-    silent. ``drift.diff`` skips them; here they are named."""
-    found = []
-    for name, service in sorted(inventory.services.items()):
-        observed, node = state.services.get(name), state.nodes.get(service.node)
-        if observed is None or not observed.checks:
-            why = world.NO_OBSERVATION
-        elif node is None or node.health == "unknown":
-            why = f"node {service.node}: {node.reason if node else world.NO_HEARTBEAT}"
-        else:
-            continue
-        found.append(Unobserved(service=name, node=service.node, why=why))
-    return found

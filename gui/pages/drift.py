@@ -8,10 +8,11 @@ import time
 
 from nicegui import run, ui
 
-from actors.domain import drivers, inventory_files
+from actors.domain import drivers
 from actors.readmodel import drift
+from bus.envelope import Message
 from gui import present, theme
-from gui.pages import follow, page
+from gui.pages import page
 
 CAUSES_SHOWN = 20  # sequence numbers linked per drift
 
@@ -66,8 +67,11 @@ def drift_card(d, fix, held) -> None:
 
 
 def report(found) -> None:
-    if isinstance(found, str):
-        ui.label(found).mark("drift-problem")
+    if found is None:
+        ui.label(
+            "No drift report yet: the supervisor has not judged the world "
+            "(is `homelab supervisor` running?)"
+        ).mark("drift-problem")
         return
     ui.label(f"Revision {found.revision} · world at seq {found.world_seq}").classes(
         "wrap-anywhere"
@@ -82,22 +86,39 @@ def report(found) -> None:
         ui.label(f"{u.service}: not observed yet ({u.why})").classes("opacity-70")
 
 
-def register(ctx) -> None:
-    async def load():
-        if ctx.config.repo is None:
-            return "No repository configured (homelab ui --repo, or HOMELAB_REPO)."
-        try:
-            return await run.io_bound(drift.read, ctx.root, ctx.config.repo)
-        except (drift.NoWorld, inventory_files.InventoryError) as err:
-            return str(err)
+def problems(found: list[dict]) -> None:
+    """The inventory's problems (the supervisor keeps the last good desired state)."""
+    for problem in found:
+        where = f"{problem.get('file')}:{problem.get('line')}"
+        ui.label(f"{where}: {problem.get('message')}").classes(
+            "wrap-anywhere " + theme.health("down")
+        ).mark("drift-problem")
 
+
+class DriftPage:
+    """The supervisor's own report, as it publishes it (``drift.report``): the page draws
+    each new one as it comes, with the inventory's problems above it."""
+
+    def __init__(self, found, inventory_problems: list[dict]):
+        self.problems = ui.refreshable(problems)
+        self.problems(inventory_problems)
+        self.report = ui.refreshable(report)
+        self.report(found)
+
+    def on_message(self, message: Message) -> None:
+        if message.topic == "drift.report":
+            found = drift.from_report(message.payload)
+            if found is not None:
+                self.report.refresh(found)
+        elif message.topic == "desired.errors":
+            self.problems.refresh(list(message.payload.get("problems") or []))
+        elif message.topic == "desired.revision":
+            self.problems.refresh([])
+
+
+def register(ctx) -> None:
     @page("/drift", "Drift")
     async def drift_page() -> None:
-        shown = ui.refreshable(report)
-        shown(await load())
-
-        async def refresh() -> None:
-            shown.refresh(await load())
-
-        follow(ctx, ("drift.", "desired.", "action."), refresh)
-        return None
+        found = await run.io_bound(drift.last, ctx.root)
+        shown = DriftPage(found, await run.io_bound(drift.problems, ctx.root))
+        ctx.feed.subscribe(shown.on_message)
