@@ -18,10 +18,15 @@ never reported the end of (on this process's monotonic clock, counted from when 
 run start, or from its own start). How the fixes of each drift ended (``attempts``) and the
 rejections are rebuilt from the queue; the give-ups announced, from the log.
 Message ids are derived from what they say, so a restart repeats nothing the broker stored.
+
+It publishes through what it is given (``bus.ports.Publish``) and reads the bus from what it
+is given (``bus.ports.Subscribe``); ``run()`` gives it an ``Outbox`` and subscribers to the
+broker, a test gives it ``bus.stub.StubBus``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -44,14 +49,16 @@ from actors.domain import (
     slices,
     world,
 )
-from bus import client, filelog, outbox, retention, wallclock
+from bus import client, filelog, outbox, ports, retention, wallclock
 from bus.dataroot import DataRoot
+from bus.envelope import Message
 
 log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
 EVALUATE_EVERY = 1.0
 HOLD_EVERY = 10.0  # seconds between telling retention how far the queue's files go
 GAVE_UP = "drift.gave_up"
+PREFIXES = (*world.PREFIXES, "action.", GAVE_UP)  # what it follows on the bus
 
 
 class Supervisor:
@@ -59,12 +66,15 @@ class Supervisor:
         self,
         root: Path,
         repo: Path,
-        endpoint: str,
+        out: ports.Publish,
+        subscribe: ports.Subscribe,
+        *,
         approval_ttl: float = actions.APPROVAL_TTL,
         give_up_after: int = plan.GIVE_UP_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.root, self.repo, self.endpoint = root, repo, endpoint
+        """``out`` publishes as the queue (``actions.QUEUE_SOURCE``)."""
+        self.root, self.repo, self.out, self.subscribe = root, repo, out, subscribe
         self.give_up_after, self.clock = give_up_after, clock
         self.data = DataRoot(root)
         self.state_path = self.data.supervisor_state
@@ -98,22 +108,20 @@ class Supervisor:
         self._stamp: tuple = ()
         checkpoint = world_checkpoint.load(root / world_checkpoint.PATH)
         self.world = checkpoint[0] if checkpoint else world.World()
-        self.outbox = outbox.Outbox(endpoint, actions.QUEUE_SOURCE)
         self.queue = actions.Queue(approval_ttl)  # rebuilt from the log's action.* messages
 
     def run(self, should_stop: Callable[[], bool]) -> int:
-        self._replay_actions(until=self.world.seq)
-        since = self.world.seq + 1
-        prefixes = (*world.PREFIXES, "action.", GAVE_UP)
+        """Follow the bus until ``should_stop()``: take each message; every so often look at
+        the repository, tell retention how far the queue's files go, and judge the world."""
         next_watch = next_eval = next_hold = 0.0
         last_idle = time.monotonic()
         taken = held = self.world.seq  # every message up to here is in the queue's files
-        with client.Subscriber(self.endpoint, *prefixes, since=since, reconnect=True) as subscriber:
+        with contextlib.closing(self.start()) as feed:
             while not should_stop():
-                message = subscriber.get(timeout=0.2)
+                message = feed.get(timeout=0.2)
                 now = time.monotonic()
                 if message is not None:
-                    self._take(message)
+                    self.take(message)
                     taken = message.seq
                 else:
                     last_idle = now
@@ -129,10 +137,17 @@ class Supervisor:
                     next_eval = now + EVALUATE_EVERY
                     self.evaluate_and_publish()
                     self.check_deadlines()
-        self.outbox.close()
         return 0
 
-    def _take(self, message) -> None:
+    def start(self) -> ports.Feed:
+        """Rebuild the queue from the log on disk up to the world's seq; the feed of what
+        it follows from the next one on."""
+        self._replay_actions(until=self.world.seq)
+        return self.subscribe(*PREFIXES, since=self.world.seq + 1)
+
+    def take(self, message: Message) -> None:
+        """Fold one message in: an action's step into the queue (publishing what the queue
+        decides), an observation into the world."""
         if message.topic.startswith("action."):
             self._on_action(message)
         elif message.topic == GAVE_UP:
@@ -185,7 +200,7 @@ class Supervisor:
         prefixes = ["action.", GAVE_UP, wallclock.TOPIC]
         for message in on_disk.messages(until=until, prefixes=prefixes):
             if message.topic == GAVE_UP:
-                self._take(message)
+                self.take(message)
             else:
                 self.queue.apply(message)
         records = [r.to_dict() for r in self.queue.records.values()]
@@ -385,12 +400,12 @@ class Supervisor:
     def _publish(self, topic: str, payload: dict, msg_id: str) -> None:
         """Queued in order; held and sent again while the broker is away."""
         try:
-            self.outbox.send(topic, payload, id=msg_id[:64])
+            self.out.send(topic, payload, id=msg_id[:64])
         except (client.BusError, ValueError) as err:  # cannot be sent at all: a bug
             log.error("could not publish %s: %s", topic, err)
 
     def _save(self) -> None:
-        if self.slices != self.durable_slices and self.outbox.drained():
+        if self.slices != self.durable_slices and self.out.drained():
             self.durable_slices = dict(self.slices)
         atomic.write_json(
             self.state_path,
@@ -452,8 +467,12 @@ def run(
     approval_ttl: float = actions.APPROVAL_TTL,
     give_up_after: int = plan.GIVE_UP_AFTER,
 ) -> int:
-    supervisor = Supervisor(root, repo, endpoint, approval_ttl, give_up_after)
+    out = outbox.Outbox(endpoint, actions.QUEUE_SOURCE)
     try:
+        subscribe = ports.Subscriptions(endpoint)
+        supervisor = Supervisor(
+            root, repo, out, subscribe, approval_ttl=approval_ttl, give_up_after=give_up_after
+        )
         return supervisor.run(should_stop)
     finally:  # also when it stops on an error (a full disk): its messages are not left behind
-        supervisor.outbox.close()
+        out.close()

@@ -1,7 +1,7 @@
-"""The supervisor's loop without sockets: what it publishes is stamped, appended to a real
-event log under the data root and handed straight back to it, as the bus would deliver it.
-Observations are folded with the real ``world.apply``, so a drift keeps its occurrence
-(``seqs[0]``) while the agent keeps saying the same thing, as it does live.
+"""The real supervisor on a ``StubBus`` (no sockets) whose log is a real event log under the
+data root: what it publishes is stamped, logged and comes back to it in seq order, as the
+broker delivers it. Observations are folded with the real ``world.apply``, so a drift keeps
+its occurrence (``seqs[0]``) while the agent keeps saying the same thing, as it does live.
 
 ``restart()`` makes a new ``Supervisor`` from the same data root: it rebuilds its queue from
 that log and its own ``state/supervisor.json``, as the process does at start.
@@ -16,8 +16,9 @@ from actors.domain.inventory import Inventory
 from actors.domain.world import World
 from actors.revision import Revision
 from actors.supervisor import Supervisor
-from bus import envelope, filelog
+from bus import filelog
 from bus.envelope import Message
+from bus.stub import StubBus
 
 INVENTORY = Inventory.model_validate(
     {
@@ -43,53 +44,53 @@ class Loop:
 
     def __init__(self, root: Path, **options):
         self.root, self.options = root, options
-        self.seq, self.time = 0, 100.0
-        self.published: list[Message] = []
-        self.log, _ = filelog.FileLog.open_for_append(root / "events")
+        self.bus = StubBus(filelog.FileLog.open_for_append(root / "events")[0], time=100.0)
         self.clock = Clock()
-        self.supervisor = self._start()
-        self.supervisor.world = World(seq=self.seq, time=self.time)
+        self.supervisor = self._made()
+        self.supervisor.world = World(seq=self.seq, time=self.bus.time)
+        self.subscription = self.supervisor.start()
         self.heartbeat()
 
-    def _start(self) -> Supervisor:
+    @property
+    def seq(self) -> int:
+        return self.bus.last_seq
+
+    @property
+    def published(self) -> list[Message]:
+        """Every message stored, in seq order (those the test fed in too)."""
+        return self.bus.messages
+
+    def _made(self) -> Supervisor:
+        out = self.bus.outbox("supervisor")
         supervisor = Supervisor(
-            self.root, self.root, "tcp://127.0.0.1:9", clock=self.clock, **self.options
+            self.root, self.root, out, self.bus, clock=self.clock, **self.options
         )
-        supervisor._publish = self._publish
         supervisor.desired = Desired(INVENTORY, Revision("rev1", "c1", "x"))
         return supervisor
 
     def restart(self) -> None:
         """A new supervisor from the data root: its state file and the log's action.*."""
         before = self.supervisor
-        before.outbox.close(0)
-        self.supervisor = self._start()
+        self.supervisor = self._made()
         self.supervisor.desired = before.desired
         self.supervisor.epoch = before.epoch
         self.supervisor.world = before.world  # the observer's checkpoint, as far as it got
-        self.supervisor._replay_actions(until=self.seq)
+        self.subscription = self.supervisor.start()
+        self.pump()
 
     def close(self) -> None:
-        self.supervisor.outbox.close(0)
-        self.log.close()
+        self.bus.log.close()
 
-    def stamp(self, topic: str, payload: dict, msg_id: str, source: str) -> Message:
-        self.seq += 1
-        self.time += 1.0
-        wire = envelope.encode_wire(topic, msg_id, source, payload)
-        self.log.append([envelope.stamp(wire, self.seq, self.time)])
-        message = Message(self.seq, self.time, topic, msg_id, source, payload)
-        self.published.append(message)
+    def pump(self) -> None:
+        """The supervisor takes what its feed holds, and what it publishes meanwhile."""
+        for message in self.subscription.drain():
+            self.supervisor.take(message)
+
+    def feed(self, topic: str, payload: dict, source: str, id: str | None = None) -> Message:
+        """A message from another part of the system (or the broker's own, ``bus.*``)."""
+        message = self.bus.emit(topic, payload, source=source, id=id)
+        self.pump()
         return message
-
-    def _publish(self, topic: str, payload: dict, msg_id: str, source: str = "supervisor"):
-        message = self.stamp(topic, payload, msg_id, source)
-        if topic.startswith("action.") or topic == "drift.gave_up":  # what it subscribes to
-            self.supervisor._take(message)
-
-    def feed(self, topic: str, payload: dict, source: str) -> None:
-        """A message from another part of the system, which the supervisor folds."""
-        self.supervisor._take(self.stamp(topic, payload, f"m{self.seq + 1}", source))
 
     def heartbeat(self) -> None:
         beat = {"node": "vps", "interval": BEAT_EVERY, "checks": 1, "started_at": 0.0}
@@ -108,28 +109,37 @@ class Loop:
                 "detail": state,
                 "facts": {"state": state},
                 "interval": BEAT_EVERY,
-                "observed_at": self.time,
+                "observed_at": self.bus.time,
             },
             "agent:vps",
         )
 
     def wait(self, seconds: float) -> None:
         """Time passes on the bus (the broker's clock ticks) and in the supervisor."""
-        self.time += seconds - 1.0
+        self.bus.time += seconds - self.bus.step
         self.clock.now += seconds
         self.feed("bus.stats", {}, "broker")
 
     def clock_step(self, seconds: float) -> None:
         """The broker's wall clock steps by ``seconds``; the first message it stamps after
         says so (``bus.clock``). The supervisor's own clock does not move."""
-        self.time += seconds - 1.0
+        self.bus.time += seconds - self.bus.step
         self.feed("bus.clock", {"step": seconds, "found": "running", "report": ""}, "broker")
 
     def evaluate(self) -> int:
         """One evaluation; the number of messages so far, to read what came after."""
         mark = len(self.published)
         self.supervisor.evaluate_and_publish()
+        self.pump()
         return mark
+
+    def check_deadlines(self) -> None:
+        self.supervisor.check_deadlines()
+        self.pump()
+
+    def publish_slices(self) -> None:
+        self.supervisor.publish_slices()
+        self.pump()
 
     def topics(self, since: int = 0) -> list[tuple[str, str]]:
         return [(m.topic, m.payload.get("id", "")) for m in self.published[since:]]
@@ -152,22 +162,12 @@ class Loop:
     def approve(self, action_id: str, by: str = "oskar") -> Message:
         """An operator approves from the shell, with the hash they were shown."""
         record = self.supervisor.queue.records[action_id]
-        request = self.stamp(
-            "action.request.approve",
-            {"id": action_id, "by": by, "hash": record.action.hash},
-            f"r-{self.seq + 1}",
-            f"cli:{by}",
-        )
-        self.supervisor._take(request)
-        return request
+        payload = {"id": action_id, "by": by, "hash": record.action.hash}
+        return self.feed("action.request.approve", payload, f"cli:{by}", f"r-{self.seq + 1}")
 
     def reject(self, action_id: str, reason: str = "not during backups") -> None:
-        self._publish(
-            "action.request.reject",
-            {"id": action_id, "by": "oskar", "reason": reason},
-            f"reject-{action_id}",
-            "cli:oskar",
-        )
+        payload = {"id": action_id, "by": "oskar", "reason": reason}
+        self.feed("action.request.reject", payload, "cli:oskar", f"reject-{action_id}")
 
     def commit(self, inventory: Inventory, revision: str) -> None:
         """A new commit of the repository, as ``watch_repository`` takes it."""
@@ -175,9 +175,10 @@ class Loop:
         self.supervisor.epoch += 1
 
     def run(self, action_id: str, end: str = "succeeded", **result) -> None:
-        """The executor runs it and reports how it ended."""
-        self._publish("action.running", {"id": action_id, "timeout": 300.0}, "r2", "executor")
-        self._publish(f"action.{end}", {"id": action_id, **result}, "r3", "executor")
+        """The executor runs it and reports how it ended (with the executor's ids)."""
+        running = {"id": action_id, "timeout": 300.0}
+        self.feed("action.running", running, "executor", f"running-{action_id}")
+        self.feed(f"action.{end}", {"id": action_id, **result}, "executor", f"{end}-{action_id}")
 
     def fix(self, action_id: str) -> None:
         """Approved, and the executor runs it successfully."""

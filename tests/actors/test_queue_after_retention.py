@@ -28,7 +28,7 @@ def trim_before(loop: Loop, keep_from: int) -> int:
     """Retention deletes every segment before ``keep_from`` (the log re-cut in small
     segments, as the broker's are 16 MiB); the log's first seq after it."""
     events = DataRoot(loop.root).events
-    loop.log.close()
+    loop.bus.log.close()
     old = events.with_name("events-whole")
     events.rename(old)
     log, _ = FileLog.open_for_append(events, 600)
@@ -37,7 +37,7 @@ def trim_before(loop: Loop, keep_from: int) -> int:
     retention.hold(DataRoot(loop.root).holds, "test", keep_from)
     policy = retention.Policy(days=0, bytes=1, keep_records=0)
     retention.apply(log, policy, DataRoot(loop.root).holds, at_once=10**6)
-    loop.log = log
+    loop.bus.log = log  # the same records: the bus goes on from its last seq
     return log.first_seq
 
 
@@ -58,7 +58,7 @@ def a_running_fix_and_an_old_rejection(loop: Loop) -> tuple[str, str]:
     mark = loop.evaluate()
     [running] = loop.recommended(mark)
     loop.approve(running)
-    loop._publish("action.running", {"id": running, "timeout": 300.0}, "r2", "executor")
+    loop.feed("action.running", {"id": running, "timeout": 300.0}, "executor")
     for _ in range(40):
         loop.heartbeat()
     return rejected, running
@@ -76,7 +76,7 @@ def test_the_queue_rebuilds_from_its_files_and_the_log_after_them(loop):
     assert files(loop.root) == before  # written back unchanged
     assert loop.supervisor.tried == attempts_before
     assert loop.supervisor.rejected == rejections_before
-    loop._publish("action.succeeded", {"id": running, "exit_code": 0}, "r3", "executor")
+    loop.feed("action.succeeded", {"id": running, "exit_code": 0}, "executor")
     assert loop.state(running) == "succeeded" and loop.state(rejected) == "rejected"
 
 

@@ -112,7 +112,7 @@ def test_an_expired_offer_is_offered_again_at_once_and_is_not_a_failure(loop):
     first = first_fix(loop)
     loop.wait(25.0)
     loop.observe("inactive", "fail")
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     assert loop.state(first) == "expired"
     loop.observe("inactive", "fail")
     [again] = loop.recommended(loop.evaluate())
@@ -128,13 +128,13 @@ def test_an_approval_does_not_expire_because_the_clock_jumped_forward_nor_after_
     loop.approve(first)
     loop.clock_step(86400.0)  # a day ahead: the TTL is 20 s
     loop.heartbeat()
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     assert loop.state(first) == "approved"
     loop.restart()  # the queue rebuilt from the log, bus.clock included
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     assert loop.state(first) == "approved"
     loop.wait(20.0)  # and it does expire once 20 s passed on the bus's clock
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     assert loop.state(first) == "expired"
 
 
@@ -154,19 +154,19 @@ def test_a_clock_set_forward_does_not_cut_the_back_off_short(loop):
 def test_a_run_that_never_reports_is_interrupted_by_the_queue_and_stays_so(loop):
     first = first_fix(loop)
     loop.approve(first)
-    loop._publish("action.running", {"id": first, "timeout": 300.0}, "r2", "executor")
+    loop.feed("action.running", {"id": first, "timeout": 300.0}, "executor")
     loop.clock.now += 300.0 + 59.0
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     assert loop.state(first) == "running"
     loop.clock.now += 2.0
     mark = len(loop.published)
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     [interrupted] = [m for m in loop.published[mark:] if m.topic == "action.interrupted"]
     assert interrupted.source == "supervisor" and interrupted.payload["id"] == first
     assert "no word from the executor" in interrupted.payload["reason"]
     assert loop.state(first) == "interrupted"
     # the executor was only stuck: its late report cannot reopen it
-    loop._publish("action.succeeded", {"id": first}, "late", "executor")
+    loop.feed("action.succeeded", {"id": first}, "executor")
     assert loop.state(first) == "interrupted"
     loop.restart()  # rebuilt from the log: interrupted still
     assert loop.state(first) == "interrupted"
@@ -175,14 +175,14 @@ def test_a_run_that_never_reports_is_interrupted_by_the_queue_and_stays_so(loop)
 def test_a_running_action_gets_its_whole_time_again_after_a_restart(loop):
     first = first_fix(loop)
     loop.approve(first)
-    loop._publish("action.running", {"id": first, "timeout": 30.0}, "r2", "executor")
-    loop.supervisor.check_deadlines()
+    loop.feed("action.running", {"id": first, "timeout": 30.0}, "executor")
+    loop.check_deadlines()
     loop.clock.now += 80.0
     loop.restart()
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     assert loop.state(first) == "running"  # its deadline is counted from the restart
     loop.clock.now += 91.0
-    loop.supervisor.check_deadlines()
+    loop.check_deadlines()
     assert loop.state(first) == "interrupted"
 
 

@@ -24,17 +24,17 @@ def recommended(loop: Loop, since: int = 0) -> list[str]:
 
 def test_a_drift_that_comes_back_after_its_fix_gets_a_new_action(loop):
     loop.observe("inactive", "fail")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     [first] = recommended(loop)
     loop.fix(first)
     assert loop.supervisor.queue.records[first].action.state == "succeeded"
     assert first not in loop.supervisor.open  # ended: out of the open set (and its file)
 
     loop.observe("active", "ok")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     loop.observe("inactive", "fail")  # it stops again, same revision
     mark = len(loop.published)
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     [second] = recommended(loop, mark)
     assert second != first
     assert loop.supervisor.queue.records[second].action.state == "pending"
@@ -42,33 +42,33 @@ def test_a_drift_that_comes_back_after_its_fix_gets_a_new_action(loop):
 
 def test_an_action_that_ended_is_never_declared_obsolete(loop):
     loop.observe("inactive", "fail")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     [action_id] = recommended(loop)
     loop.fix(action_id)
     loop.observe("active", "ok")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     assert ("action.obsolete", action_id) not in loop.topics()
 
 
 def test_a_running_action_is_not_taken_back_when_its_drift_goes(loop):
     loop.observe("inactive", "fail")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     [action_id] = recommended(loop)
     loop.approve(action_id)
-    loop._publish("action.running", {"id": action_id}, "r2", "executor")
+    loop.feed("action.running", {"id": action_id}, "executor")
     loop.observe("active", "ok")  # the fix works before the executor reports its end
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     assert ("action.obsolete", action_id) not in loop.topics()
-    loop._publish("action.succeeded", {"id": action_id}, "r3", "executor")
+    loop.feed("action.succeeded", {"id": action_id}, "executor")
     assert action_id not in loop.supervisor.open
 
 
 def test_a_pending_action_whose_drift_is_gone_is_obsolete(loop):
     loop.observe("inactive", "fail")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     [action_id] = recommended(loop)
     loop.observe("active", "ok")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     assert ("action.obsolete", action_id) in loop.topics()
     assert loop.supervisor.queue.records[action_id].action.state == "obsolete"
 
@@ -86,7 +86,7 @@ OTHER_SERVICE = {"node": "vps", "kind": "systemd", "unit": "redis.service"}
 
 def rejected_fix(loop: Loop) -> str:
     loop.observe("inactive", "fail")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     [action_id] = recommended(loop)
     loop.reject(action_id)
     assert loop.supervisor.queue.records[action_id].action.state == "rejected"
@@ -97,7 +97,7 @@ def test_a_rejection_holds_across_a_commit_that_changes_only_another_service(loo
     rejected_fix(loop)
     loop.commit(with_services(cache=OTHER_SERVICE), "rev2")
     mark = len(loop.published)
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     assert recommended(loop, mark) == []
     [report] = [m.payload for m in loop.published[mark:] if m.topic == "drift.report"]
     assert report["held"] == [
@@ -114,7 +114,7 @@ def test_a_rejection_holds_across_a_restart_of_the_supervisor(loop, tmp_path):
     loop.restart()  # from its files and the log; the same drift, still there
     loop.commit(with_services(cache=OTHER_SERVICE), "rev2")
     mark = len(loop.published)
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     assert recommended(loop, mark) == []
 
 
@@ -122,7 +122,7 @@ def test_a_commit_that_changes_the_service_brings_its_fix_back(loop):
     first = rejected_fix(loop)
     loop.commit(with_services(db={"description": "the main database"}), "rev2")
     mark = len(loop.published)
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     [again] = recommended(loop, mark)
     assert again != first and loop.supervisor.queue.records[again].action.state == "pending"
 
@@ -133,17 +133,17 @@ def test_a_commit_that_changes_the_services_node_brings_its_fix_back(loop):
     data["nodes"]["vps"]["interval"] = 10
     loop.commit(Inventory.model_validate(data), "rev2")
     mark = len(loop.published)
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     assert len(recommended(loop, mark)) == 1
 
 
 def test_the_drift_ending_and_coming_back_brings_its_fix_back(loop):
     rejected_fix(loop)
     loop.observe("active", "ok")
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     loop.observe("inactive", "fail")  # a new occurrence of the same drift
     mark = len(loop.published)
-    loop.supervisor.evaluate_and_publish()
+    loop.evaluate()
     assert len(recommended(loop, mark)) == 1
 
 
@@ -152,20 +152,20 @@ def slices_sent(loop: Loop, since: int = 0) -> list[Message]:
 
 
 def test_each_nodes_desired_state_is_sent_once_and_not_again_after_a_restart(loop, tmp_path):
-    loop.supervisor.publish_slices()
+    loop.publish_slices()
     [sent] = slices_sent(loop)
     assert sent.topic == "desired.node.vps" and sent.payload["revision"] == "rev1"
     assert sent.payload["services"]["db"]["unit"] == "postgresql.service"
-    loop.supervisor.publish_slices()
+    loop.publish_slices()
     assert len(slices_sent(loop)) == 1  # unchanged: not again
     loop.restart()  # from its files
-    loop.supervisor.publish_slices()
+    loop.publish_slices()
     assert len(slices_sent(loop)) == 1
 
 
 def test_a_service_declared_stopped_and_stopped_is_healthy_in_the_world_it_folds(loop):
     loop.commit(with_services(db={"desired": "stopped"}), "rev2")
-    loop.supervisor.publish_slices()
+    loop.publish_slices()
     world = World()
     beat = {"node": "vps", "interval": 3600.0, "checks": 0, "started_at": 0.0}
     stopped = {

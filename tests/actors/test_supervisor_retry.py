@@ -8,6 +8,7 @@ import pytest
 
 from actors.supervisor import Supervisor
 from bus.envelope import Message
+from bus.stub import StubBus
 
 RECOMMENDED = {
     "id": "a-1",
@@ -23,11 +24,10 @@ RECOMMENDED = {
 
 @pytest.fixture
 def supervisor(tmp_path):
-    made = Supervisor(tmp_path, tmp_path, "tcp://127.0.0.1:9")
-    made._publish = lambda *args: None  # no bus here: only the bookkeeping is tested
-    made._on_action(Message(1, 10.0, "action.recommended", "m1", "supervisor", RECOMMENDED))
-    yield made
-    made.outbox.close(0)
+    bus = StubBus()
+    made = Supervisor(tmp_path, tmp_path, bus.outbox("supervisor"), bus)
+    made.take(Message(1, 10.0, "action.recommended", "m1", "supervisor", RECOMMENDED))
+    return made
 
 
 @pytest.mark.parametrize(
@@ -42,17 +42,17 @@ def supervisor(tmp_path):
 )
 def test_each_end_of_a_fix_is_a_round_and_those_that_ran_count(supervisor, end, counts):
     if end == "action.expired":  # the queue's own decision, back from the log
-        supervisor._on_action(Message(2, 20.0, end, "m2", "supervisor", {"id": "a-1"}))
+        supervisor.take(Message(2, 20.0, end, "m2", "supervisor", {"id": "a-1"}))
     else:
-        supervisor._on_action(Message(2, 15.0, "action.running", "m2", "executor", {"id": "a-1"}))
-        supervisor._on_action(Message(3, 20.0, end, "m3", "executor", {"id": "a-1"}))
+        supervisor.take(Message(2, 15.0, "action.running", "m2", "executor", {"id": "a-1"}))
+        supervisor.take(Message(3, 20.0, end, "m3", "executor", {"id": "a-1"}))
     tried = supervisor.tried["x/stopped"]
     assert (len(tried.ended), tried.count, tried.last.at) == (1, counts, 20.0)
     assert "a-1" not in supervisor.open
 
 
 def test_a_forged_end_counts_for_nothing(supervisor):
-    supervisor._on_action(Message(2, 15.0, "action.running", "m2", "executor", {"id": "a-1"}))
-    supervisor._on_action(Message(3, 20.0, "action.failed", "m3", "emit", {"id": "a-1"}))
-    supervisor._on_action(Message(4, 21.0, "action.expired", "m4", "emit", {"id": "a-1"}))
+    supervisor.take(Message(2, 15.0, "action.running", "m2", "executor", {"id": "a-1"}))
+    supervisor.take(Message(3, 20.0, "action.failed", "m3", "emit", {"id": "a-1"}))
+    supervisor.take(Message(4, 21.0, "action.expired", "m4", "emit", {"id": "a-1"}))
     assert "x/stopped" not in supervisor.tried
