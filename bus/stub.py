@@ -48,6 +48,7 @@ class StubBus:
         self.resent: list[tuple[str, str]] = []  # (source, id) of messages stored already
         self.is_away = False
         self._outboxes: list[StubOutbox] = []
+        self._ids = itertools.count(1)
         self._sequencer = Sequencer(self.log.last_seq, _recent_ids(self.log))
         self._changed = threading.Condition()
 
@@ -70,13 +71,17 @@ class StubBus:
     ) -> Message:
         """Another part of the system says something; the message as stored. The broker's
         own (``bus.*``, from ``broker``) are stored as the broker stores them, unchecked."""
-        msg_id = id or f"{source}-{self.last_seq + 1}"
+        msg_id = id or self.new_id()
         if topic.startswith("bus.") and source == "broker":
             wire = envelope.encode_wire(topic, msg_id, source, payload)
             seq = self._stamp(protocol.Envelope(wire, topic, msg_id, source))
         else:
             seq = self.store(source, topic, payload, msg_id)
         return next(envelope.decode_body(b) for b in self.log.read(seq - 1, seq))
+
+    def new_id(self) -> str:
+        """An id no other message through this bus has (as a publisher picks one)."""
+        return f"stub-{next(self._ids)}"
 
     def store(self, source: str, topic: str, payload: dict[str, Any], msg_id: str) -> int:
         """What the broker does with a client's message: its seq (PublishRejected if the
@@ -146,7 +151,6 @@ class StubOutbox:
         self.bus, self.source, self.limit = bus, source, limit
         self.held: list[tuple[str, dict[str, Any], str, concurrent.futures.Future]] = []
         self.closed = False
-        self._ids = itertools.count(1)
 
     def send(
         self, topic: str, payload: dict[str, Any], *, id: str | None = None
@@ -154,7 +158,7 @@ class StubOutbox:
         if self.closed:
             raise client.BusError("the outbox is closed")
         envelope.encode_wire(topic, id or "-", self.source, payload)  # fails here, not later
-        msg_id = id or f"{self.source}-{next(self._ids)}"
+        msg_id = id or self.bus.new_id()
         future: concurrent.futures.Future = concurrent.futures.Future()
         if self.bus.is_away:
             if self.limit is not None and len(self.held) >= self.limit:

@@ -21,7 +21,7 @@ def test_messages_are_stamped_with_a_gapless_seq_and_the_time_one_step_apart():
     assert box.publish("obs.b", {"up": False}) == 2
     assert bus.messages == [
         Message(1, 100.5, "obs.a", "x", "agent:web1", {"up": True}),
-        Message(2, 101.0, "obs.b", "agent:web1-1", "agent:web1", {"up": False}),
+        Message(2, 101.0, "obs.b", "stub-1", "agent:web1", {"up": False}),
     ]
     assert bus.last_seq == 2 and bus.topics("obs.") == ["obs.a", "obs.b"]
 
