@@ -22,15 +22,17 @@ through ``runner.run`` in a thread pool, one action at a time per target (others
 target wait, in order), streaming ``action.output`` and ending with one of
 ``action.succeeded`` / ``action.failed`` / ``action.timed_out``.
 
-Every thread publishes through one ``bus.outbox.Outbox``, which holds messages while the
-broker is away. Message ids are derived from the action id, so a message resent after a
-hiccup is stored once.
+Every thread publishes through what the executor is given (``bus.ports.Publish``): in the
+process, one ``bus.outbox.Outbox``, which holds messages while the broker is away. Message
+ids are derived from the action id, so a message resent after a hiccup is stored once. It
+reads the bus from what it is given too (``bus.ports.Subscribe``); ``run()`` builds both.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import queue
@@ -42,7 +44,7 @@ from typing import Any
 
 from actors import atomic, runner
 from actors.domain import drivers, inventory_files, lifecycle, queue_files
-from bus import client, filelog, outbox
+from bus import filelog, outbox, ports
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 
@@ -54,9 +56,11 @@ ENDS = ("succeeded", "failed", "timed_out", "obsolete", "refused", "interrupted"
 CLOSED = (*ENDS, "expired", "rejected")
 INTERRUPTED = "the executor stopped while it ran; not run again: approve again to retry"
 OBSOLETE = "the drift is gone"
+PREFIXES = ("action.", "drift.report")  # what it follows on the bus, from the log's start
 POLL = 0.2  # how long the main loop waits for a message
 PUBLISH_WAIT = 30.0  # how long the main loop waits for a message to be durable
 STOP_GRACE = 30.0  # after a stop: beyond ``timeout``, how long running actions get
+CLOSE_WAIT = 15.0  # after that: how long the outbox gets to send the last messages
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 
 
@@ -73,13 +77,16 @@ class Executor:
     def __init__(
         self,
         root: Path,
-        endpoint: str,
+        out: ports.Publish,
+        subscribe: ports.Subscribe,
         *,
         timeout: float = 300,
         parallel: int = 2,
         repo: Path | None = None,
     ):
-        self.root, self.endpoint, self.repo = Path(root), endpoint, repo
+        """``repo``: check every approval against the drivers and the inventory (the CLI
+        always passes it; tests of the mechanics may leave it out)."""
+        self.root, self.out, self.subscribe, self.repo = Path(root), out, subscribe, repo
         self.timeout, self.parallel = timeout, parallel
         self.started: set[str] = set()
         self.finished: set[str] = set()
@@ -95,7 +102,7 @@ class Executor:
 
     # The bus
 
-    def take(self, message: Message, out: outbox.Outbox | None) -> None:
+    def take(self, message: Message) -> None:
         """Folds one message in; acts on approvals once caught up."""
         payload, source = message.payload, message.source
         if message.topic == "drift.report":
@@ -116,8 +123,8 @@ class Executor:
         elif kind == "approved":
             if source != QUEUE:
                 log.warning("%s: ignored an approval from %r, not the queue", action_id, source)
-            elif self.caught_up and out is not None:
-                self.approve(payload, out)
+            elif self.caught_up:
+                self.approve(payload)
             else:
                 self.backlog.append(payload)
 
@@ -141,12 +148,12 @@ class Executor:
             if state == "approved":
                 self.backlog.append(queue_files.approval(data))
 
-    def catch_up(self, out: outbox.Outbox) -> None:
+    def catch_up(self) -> None:
         """The history is read: what was running is interrupted; old approvals are taken."""
         self.caught_up = True
         for action_id in sorted(self.started - self.finished):
             log.warning("%s was running when the executor stopped: interrupted", action_id)
-            out.publish(
+            self.out.publish(
                 "action.interrupted",
                 {"id": action_id, "reason": INTERRUPTED},
                 id=f"interrupted-{action_id}",
@@ -155,9 +162,9 @@ class Executor:
             self.finished.add(action_id)
         backlog, self.backlog = self.backlog, []
         for payload in backlog:
-            self.approve(payload, out)
+            self.approve(payload)
 
-    def approve(self, payload: dict[str, Any], out: outbox.Outbox) -> None:
+    def approve(self, payload: dict[str, Any]) -> None:
         action_id = payload["id"]
         if action_id in self.started or action_id in self.finished or action_id in self.queued:
             log.info("%s: approved again; already taken, nothing done", action_id)
@@ -170,7 +177,8 @@ class Executor:
         )
         if why:
             log.warning("%s refused: %s", action_id, why)
-            out.send("action.refused", {"id": action_id, "reason": why}, id=f"refused-{action_id}")
+            refused = {"id": action_id, "reason": why}
+            self.out.send("action.refused", refused, id=f"refused-{action_id}")
             self.finished.add(action_id)
             return
         job = Job(
@@ -185,7 +193,7 @@ class Executor:
 
     # Running
 
-    def start_ready(self, pool: concurrent.futures.Executor, out: outbox.Outbox) -> None:
+    def start_ready(self, pool: concurrent.futures.Executor) -> None:
         """Starts the next waiting action of every target that has none running."""
         while True:
             try:
@@ -198,17 +206,17 @@ class Executor:
             while jobs and target not in self.busy and len(self.busy) < self.parallel:
                 job = jobs.popleft()
                 self.queued.discard(job.id)
-                if self.start(job, pool, out):
+                if self.start(job, pool):
                     self.busy.add(target)
             if not jobs:
                 del self.waiting[target]
 
-    def start(self, job: Job, pool: concurrent.futures.Executor, out: outbox.Outbox) -> bool:
+    def start(self, job: Job, pool: concurrent.futures.Executor) -> bool:
         if job.id in self.started or job.id in self.finished:
             return False
         if self.drifts is None or job.drift_key not in self.drifts:
             log.info("%s obsolete: drift %s is gone", job.id, job.drift_key)
-            out.send(
+            self.out.send(
                 "action.obsolete",
                 {"id": job.id, "reason": OBSOLETE, "drift_key": job.drift_key},
                 id=f"obsolete-{job.id}",
@@ -216,7 +224,7 @@ class Executor:
             self.finished.add(job.id)
             return False
         self.started.add(job.id)  # before anything else: never twice, whatever happens next
-        out.publish(
+        self.out.publish(
             "action.running",
             # its timeout: the queue interrupts a run it hears nothing more of beyond it
             {"id": job.id, "by": "executor", "hash": job.hash, "timeout": self.timeout},
@@ -224,16 +232,16 @@ class Executor:
             timeout=PUBLISH_WAIT,
         )  # durable now: only then is anything spawned
         log.info("%s running on %s: %d command(s)", job.id, job.target, len(job.commands))
-        self.futures.add(pool.submit(self.execute, job, out))
+        self.futures.add(pool.submit(self.execute, job))
         return True
 
-    def execute(self, job: Job, out: outbox.Outbox) -> None:
+    def execute(self, job: Job) -> None:
         """In a worker thread: runs the commands, streams the output, publishes the end."""
         chunks = iter(range(1, 1 << 62))
 
         def on_output(data: bytes) -> None:
             chunk = data.decode("utf-8", errors="replace")
-            out.send(
+            self.out.send(
                 "action.output",
                 {"id": job.id, "chunk": chunk},
                 id=f"output-{job.id}-{next(chunks)}",
@@ -265,33 +273,32 @@ class Executor:
                 "seconds": round(seconds, 3),
                 "drift_key": job.drift_key,
             }
-            out.send(f"action.{outcome}", payload, id=f"{outcome}-{job.id}")  # held until sent
+            self.out.send(f"action.{outcome}", payload, id=f"{outcome}-{job.id}")  # held until sent
         finally:
             self.done.put(job.target)  # after the end is queued: the next one follows it
 
     def run(self, should_stop: Callable[[], bool]) -> int:
-        out = outbox.Outbox(self.endpoint, "executor")
+        """Follow ``action.`` and ``drift.report`` from the log's start until
+        ``should_stop()``, running approvals once caught up; then let running actions end."""
         pool = concurrent.futures.ThreadPoolExecutor(self.parallel, "executor-run")
-        prefixes = ("action.", "drift.report")
         events = DataRoot(self.root).events
         self.seed(filelog.FileLog(events).first_seq if events.is_dir() else 1)
         try:
-            with client.Subscriber(self.endpoint, *prefixes, since=1, reconnect=True) as subscriber:
+            with contextlib.closing(self.subscribe(*PREFIXES, since=1)) as feed:
                 while not should_stop():
-                    message = subscriber.get(timeout=POLL)
+                    message = feed.get(timeout=POLL)
                     if message is not None:
-                        self.take(message, out)
+                        self.take(message)
                     elif not self.caught_up:
-                        self.catch_up(out)
+                        self.catch_up()
                     if self.caught_up:
-                        self.start_ready(pool, out)
+                        self.start_ready(pool)
         finally:
             log.info("stopping: waiting for %d running action(s)", len(self.busy))
             _, left = concurrent.futures.wait(self.futures, self.timeout + STOP_GRACE)
             if left:
                 log.error("%d action(s) still running; leaving them", len(left))
             pool.shutdown(wait=False)
-            out.close(timeout=15.0)
         return 0
 
 
@@ -369,7 +376,11 @@ def run(
     parallel: int = 2,
     repo: Path | None = None,
 ) -> int:
-    """``repo``: check every approval against the drivers and the inventory (the CLI
-    always passes it; tests of the mechanics may leave it out)."""
-    executor = Executor(root, endpoint, timeout=timeout, parallel=parallel, repo=repo)
-    return executor.run(should_stop)
+    """Run an executor on the broker at ``endpoint`` until ``should_stop()``."""
+    out = outbox.Outbox(endpoint, "executor")
+    try:
+        subscribe = ports.Subscriptions(endpoint)
+        executor = Executor(root, out, subscribe, timeout=timeout, parallel=parallel, repo=repo)
+        return executor.run(should_stop)
+    finally:
+        out.close(timeout=CLOSE_WAIT)

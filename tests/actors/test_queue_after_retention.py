@@ -14,6 +14,7 @@ from actors.domain import queue_files
 from bus import retention
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
+from bus.stub import StubBus
 from supervisor_loop import Loop
 
 
@@ -119,7 +120,8 @@ def test_the_executor_takes_from_the_files_what_the_deleted_log_said(tmp_path: P
     running = dict(record, id="a-00000000000000e2", state="running")
     for extra in (ended, running):
         (root.actions / f"{extra['id']}.json").write_text(json.dumps(extra))
-    worker = executor.Executor(tmp_path, "tcp://127.0.0.1:9")
+    bus = StubBus()
+    worker = executor.Executor(tmp_path, bus.outbox("executor"), bus)
     worker.seed(first)
     assert worker.finished == {ended["id"]}
     assert worker.started == {running["id"]}
@@ -127,7 +129,7 @@ def test_the_executor_takes_from_the_files_what_the_deleted_log_said(tmp_path: P
     (approval,) = worker.backlog
     assert executor.matches(approval, worker.recommended[approved]) == ""
     assert executor.check(approval) == ""  # what the queue approved, hash and all
-    nothing = executor.Executor(tmp_path, "tcp://127.0.0.1:9")
+    nothing = executor.Executor(tmp_path, bus.outbox("executor"), bus)
     nothing.seed(1)  # a log that begins at seq 1 says it all itself
     assert nothing.backlog == [] and nothing.started == nothing.finished == set()
 
