@@ -9,6 +9,9 @@ last one the broker stored (outcome, detail, facts) or once ``refresh`` seconds 
 since it went in full; otherwise the check is named in the next heartbeat as run again
 unchanged, with the seq the agent knew stored when the run began (``observations``). So a
 quiet node writes one heartbeat per interval instead of a message per check.
+
+It publishes through what it is given (``bus.ports.Publish``): ``run()`` gives it an
+``Outbox`` that holds ``HELD_WHILE_AWAY`` observations for a broker that is away.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from actors import probes
 from actors.domain import inventory_files, observations
 from actors.domain.inventory import Inventory, check_id
 from actors.domain.observations import Heartbeat, Observation
-from bus import outbox
+from bus import outbox, ports
 
 log = logging.getLogger("homelab.agent")
 RELOAD_EVERY = 5.0
@@ -169,25 +172,19 @@ class Agent:
         self,
         repo: Path,
         node: str,
-        endpoint: str,
+        out: ports.Publish,
+        *,
+        inventory: Inventory | None = None,
         rng: random.Random | None = None,
         refresh: float = REFRESH,
     ):
-        self.repo, self.node, self.endpoint = repo, node, endpoint
+        """``out`` publishes as ``agent:<node>``; ``inventory``: the repository's, already
+        loaded with ``load``."""
+        self.repo, self.node, self.out = repo, node, out
         self.rng = rng or random.Random()
         self.reporter = Reporter(refresh)
-        self.inventory = inventory_files.load(repo)
-        if node not in self.inventory.nodes:
-            known = ", ".join(sorted(self.inventory.nodes)) or "none"
-            raise inventory_files.InventoryError(
-                [
-                    inventory_files.Problem(
-                        str(repo), None, f"node {node!r} is not in the inventory (known: {known})"
-                    )
-                ]
-            )
+        self.inventory = inventory or load(repo, node)
         self._stamp = _files_stamp(repo)
-        self._outbox = outbox.Outbox(endpoint, f"agent:{node}", limit=HELD_WHILE_AWAY)
         self._started_at = time.time()
         self._warned = False
 
@@ -221,7 +218,6 @@ class Agent:
             for task in running.values():
                 task.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)
-            self._outbox.close(timeout=2.0)
 
     async def _probe_and_publish(self, job: Job) -> None:
         began = self.reporter.began()
@@ -258,7 +254,7 @@ class Agent:
         """Handed to the outbox, never awaited: a broker that is away delays no probe. Once
         stored, the reporter hears of it (on this loop)."""
         try:
-            future = self._outbox.send(topic, payload)
+            future = self.out.send(topic, payload)
             self._warned = False
         except outbox.Full as err:
             if not self._warned:  # observations are periodic: newer ones will come
@@ -298,6 +294,21 @@ class Agent:
         return True
 
 
+def load(repo: Path, node: str) -> Inventory:
+    """The repository's inventory; InventoryError if it is not valid or lacks ``node``."""
+    inventory = inventory_files.load(repo)
+    if node not in inventory.nodes:
+        known = ", ".join(sorted(inventory.nodes)) or "none"
+        raise inventory_files.InventoryError(
+            [
+                inventory_files.Problem(
+                    str(repo), None, f"node {node!r} is not in the inventory (known: {known})"
+                )
+            ]
+        )
+    return inventory
+
+
 def _files_stamp(repo: Path) -> tuple:
     stamps = []
     for path in inventory_files.find_files(repo):
@@ -318,6 +329,11 @@ def run(
 ) -> int:
     """``refresh``: seconds after which an unchanged result goes in full anyway (0: every
     result in full)."""
-    agent = Agent(repo, node, endpoint, refresh=refresh)
-    asyncio.run(agent.run(should_stop))
+    inventory = load(repo, node)  # an unknown node is said before anything connects
+    out = outbox.Outbox(endpoint, f"agent:{node}", limit=HELD_WHILE_AWAY)
+    try:
+        agent = Agent(repo, node, out, inventory=inventory, refresh=refresh)
+        asyncio.run(agent.run(should_stop))
+    finally:
+        out.close(timeout=2.0)
     return 0
