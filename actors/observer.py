@@ -1,6 +1,7 @@
 """``homelab observer``: folds observations into the world, writes it to disk, checkpoints.
 
-    main(root, endpoint)          # until SIGTERM/SIGINT; what the CLI calls
+    run(root, endpoint, should_stop)            # what the CLI calls: builds the bus I/O
+    Observer(root, out, subscribe).run(should_stop)  # given it (a test: bus.stub.StubBus)
 
 On start it loads ``state/observer_checkpoint.json`` (``{"seq": N, "world": ...}``). Without
 one (the operator deleted it to rebuild, or it is corrupt) the world is rebuilt from the
@@ -49,7 +50,7 @@ from actors import atomic, world_snapshots
 from actors.domain.world import PREFIXES, Change, World, apply, files, iso
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
-from bus import client, outbox
+from bus import client, outbox, ports
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
 from bus.log import Trimmed
@@ -173,17 +174,157 @@ def _bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
 # -- the service ------------------------------------------------------------------------------
 
 
-class _Changes:
-    """Publishes changes through the outbox; knows whether every change so far is durable
-    (the checkpoint is written only then)."""
+class Observer:
+    """Folds what it reads into the world, publishes each change of health, writes ``world/``
+    and the checkpoint. What it publishes through and reads from are given (``bus.ports``):
+    ``run()`` gives it an ``Outbox`` and subscribers to the broker."""
 
-    def __init__(self, endpoint: str):
-        self.outbox = outbox.Outbox(endpoint, SOURCE, timeout=2.0)
+    def __init__(
+        self,
+        root: Path,
+        out: ports.Publish,
+        subscribe: ports.Subscribe,
+        *,
+        checkpoint_every: float = 5.0,
+        write_every: float = 1.0,
+        progress: bool = False,
+    ):
+        """``out`` publishes as ``SOURCE``; ``progress``: a progress bar on stderr while
+        rebuilding."""
+        self.data = DataRoot(root)
+        self.out, self.subscribe = out, subscribe
+        self.checkpoint_every, self.write_every = checkpoint_every, write_every
+        self.progress = progress
+        self.data.world.mkdir(parents=True, exist_ok=True)
+        self.data.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        self.published = 0  # changes handed to ``out``
         self.pending_since: float | None = None  # the oldest change not known to be durable
-        self.published = 0
+        # What one spell of serving starts from (``load_or_rebuild`` sets them again).
+        self.world, self.quiet_until, self.saved_seq = World(), 0, -1
+        self.written: dict[str, bytes] = {}  # the files of world/ as last written
+        self.written_seq = -1
+        self.wrote_checkpoint = False
 
-    def submit(self, changes: Sequence[Change]) -> None:
+    def run(self, should_stop: Callable[[], bool]) -> int:
+        """Serve until ``should_stop()``; again, rebuilding, when the operator deletes the
+        checkpoint; again, from what the log still holds, when retention deleted what it
+        was reading. The exit status (0)."""
+        while True:
+            try:
+                if not self.serve(should_stop):
+                    return 0
+            except Trimmed as err:  # read too slowly: start again from what is kept
+                log.warning("%s: starting again from what the log still holds", err)
+
+    def serve(self, should_stop: Callable[[], bool]) -> bool:
+        """Load the checkpoint (or rebuild), catch up with the log on disk, then follow the
+        bus until ``should_stop()`` (False) or until the checkpoint this wrote is deleted
+        (True: serve again, rebuilding the world from the log)."""
+        self.load_or_rebuild()
+        catch_up(
+            self.data.events,
+            self.world,
+            progress=self.progress,
+            should_stop=should_stop,
+            on_changes=self.publish,
+        )
+        self.write_files()
+        self.checkpoint_if_published()
+        since = self.world.seq + 1
+        feed = self.subscribe(*PREFIXES, since=since)
+        log.info("following the bus at %s from seq %d", self.subscribe.endpoint, since)
+        rebuild = False
+        try:
+            rebuild = self.follow(feed, should_stop)
+        finally:
+            feed.close()
+            self.stop(rebuild)
+        return rebuild
+
+    def load_or_rebuild(self) -> None:
+        """The world to serve from: the checkpoint's, else rebuilt from where a rebuild
+        starts (``rebuild_start``)."""
+        on_disk = FileLog(self.data.events)
+        first, end = on_disk.first_seq, on_disk.last_seq
+        loaded = load_checkpoint(self.data.checkpoint, end if end else None)
+        self.written, self.written_seq = {}, -1
+        self.saved_seq, self.wrote_checkpoint = -1, False
+        if loaded is None:
+            # Changes up to the log's end now were published when they happened:
+            # ``quiet_until`` remembers that, in the checkpoint too, should this be cut short.
+            self.world, self.quiet_until = rebuild_start(self.data, first, end), end
+        else:
+            self.world, self.quiet_until = loaded
+            self.saved_seq = self.world.seq
+            log.info("loaded the checkpoint at seq %d", self.world.seq)
+            if self.world.seq < first - 1:
+                log.warning(
+                    "the log now begins at seq %d: retention deleted seq %d to %d before the "
+                    "observer read them; what happened then is missing from the world until "
+                    "it is observed again",
+                    first,
+                    self.world.seq + 1,
+                    first - 1,
+                )
+        world_snapshots.keep_hold(self.data.snapshots, self.data.holds)
+
+    def follow(self, feed: ports.Feed, should_stop: Callable[[], bool]) -> bool:
+        """Fold what the bus brings, writing the files and the checkpoint on their
+        intervals, until ``should_stop()`` (False) or the checkpoint is deleted (True)."""
+        now = time.monotonic()
+        next_write, next_checkpoint = now + self.write_every, now + self.checkpoint_every
+        next_look = now + LOOK_EVERY
+        while not should_stop():
+            if time.monotonic() >= next_look:
+                next_look = time.monotonic() + LOOK_EVERY
+                if self.checkpoint_deleted():
+                    log.info(
+                        "the checkpoint %s was deleted: rebuilding the world", self.data.checkpoint
+                    )
+                    return True
+            message = feed.get(timeout=0.25 if self.pending_since is None else FLUSH_AFTER / 2)
+            if message is not None:
+                self.publish(apply(self.world, message))
+            now = time.monotonic()
+            if self.pending_since is not None and (
+                message is None or now - self.pending_since >= FLUSH_AFTER
+            ):
+                self.changes_durable()
+            if now >= next_write and self.world.seq != self.written_seq:
+                self.write_files()
+                next_write = now + self.write_every
+            if now >= next_checkpoint and self.world.seq != self.saved_seq:
+                self.checkpoint_if_published()
+                next_checkpoint = now + self.checkpoint_every
+        return False
+
+    def stop(self, rebuild: bool) -> None:
+        """On the way out: the files, and the checkpoint unless the operator deleted it."""
+        self.write_files()
+        if rebuild or self.checkpoint_deleted():
+            # Writing one now would undo the operator's request: the next start rebuilds.
+            log.info("the checkpoint was deleted: not writing a new one, so the world is rebuilt")
+        elif not self.checkpoint_if_published():
+            log.warning(
+                "changes after seq %d are not yet on the bus: kept the checkpoint there, "
+                "they will be derived and published again on the next start",
+                self.saved_seq,
+            )
+        log.info(
+            "observer stopped at seq %d (%d nodes, %d services, %d changes published, "
+            "%d payloads rejected)",
+            self.world.seq,
+            len(self.world.nodes),
+            len(self.world.services),
+            self.published,
+            self.world.rejected,
+        )
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        """Each change of health after ``quiet_until`` to the bus, and a log line."""
         for change in changes:
+            if change.cause_seq <= self.quiet_until:
+                continue
             log.info(
                 "%s %s: %s -> %s (%s)",
                 change.kind,
@@ -194,21 +335,42 @@ class _Changes:
             )
             if self.pending_since is None:
                 self.pending_since = time.monotonic()
-            self.outbox.send(change.topic, change.payload(), id=change.message_id)
+            self.out.send(change.topic, change.payload(), id=change.message_id)
             self.published += 1
 
-    def flush(self, timeout: float = FLUSH_WAIT) -> bool:
+    def changes_durable(self, timeout: float = FLUSH_WAIT) -> bool:
         """Whether every change is durable, waiting up to ``timeout`` seconds (the outbox
         logs an outage once and keeps sending)."""
         if self.pending_since is None:
             return True
-        if not self.outbox.drained(timeout):
+        if not self.out.drained(timeout):
             return False
         self.pending_since = None
         return True
 
-    def close(self) -> None:
-        self.outbox.close(timeout=FLUSH_WAIT)
+    def write_files(self) -> None:
+        """The files of ``world/`` whose bytes changed."""
+        self.written = write_world(self.data.world, self.world, self.written)
+        self.written_seq = self.world.seq
+
+    def checkpoint_if_published(self) -> bool:
+        """Write the checkpoint (and a snapshot when one is due) once every change before
+        it is durable; False while some is not."""
+        if self.world.seq == self.saved_seq or self.checkpoint_deleted():  # deleted: rebuild
+            return True
+        if not self.changes_durable():
+            return False
+        save_checkpoint(self.data.checkpoint, self.world, self.quiet_until)
+        self.saved_seq, self.wrote_checkpoint = self.world.seq, True
+        snapshots = self.data.snapshots
+        if world_snapshots.due(snapshots, self.world):  # what a rebuild starts from one day
+            world_snapshots.save(snapshots, self.world, self.data.holds)
+            world_snapshots.prune(snapshots, FileLog(self.data.events).first_seq)
+        return True
+
+    def checkpoint_deleted(self) -> bool:
+        """The operator's rebuild request: the checkpoint this wrote is gone."""
+        return self.wrote_checkpoint and not self.data.checkpoint.exists()
 
 
 def run(
@@ -226,159 +388,30 @@ def run(
     Raises ObserverError if another observer runs on ``root``, and ``records.CorruptLog``
     if the log on disk is damaged.
     """
-    root = Path(root)
-    data = DataRoot(root)
-    world_dir = data.world
-    checkpoint = data.checkpoint
-    world_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    data = DataRoot(Path(root))
+    data.observer_lock.parent.mkdir(parents=True, exist_ok=True)
     lock = _lock(data.observer_lock)
     try:
-        for target in (checkpoint, *(world_dir / name for name in files(World()))):
+        for target in (data.checkpoint, *(data.world / name for name in files(World()))):
             atomic.remove_stale_temps(target)
-        if progress is None:
-            progress = sys.stderr.isatty()
-        outbox = _Changes(endpoint)
+        out = outbox.Outbox(endpoint, SOURCE, timeout=2.0)
         try:
-            while True:
-                try:
-                    if not _serve(
-                        data, outbox, should_stop, checkpoint_every, write_every, progress
-                    ):
-                        return 0
-                except Trimmed as err:  # read too slowly: start again from what is kept
-                    log.warning("%s: starting again from what the log still holds", err)
+            observer = Observer(
+                data.path,
+                out,
+                ports.Subscriptions(endpoint, timeout=1.0),
+                checkpoint_every=checkpoint_every,
+                write_every=write_every,
+                progress=sys.stderr.isatty() if progress is None else progress,
+            )
+            return observer.run(should_stop)
         finally:
-            outbox.close()
+            out.close(timeout=FLUSH_WAIT)
     finally:
         os.close(lock)
 
 
-def _serve(
-    data: DataRoot,
-    outbox: _Changes,
-    should_stop: Callable[[], bool],
-    checkpoint_every: float,
-    write_every: float,
-    progress: bool,
-) -> bool:
-    """Serve until ``should_stop()`` (False) or until the checkpoint this wrote is deleted
-    (True: the caller serves again, rebuilding the world from the log)."""
-    world_dir, events_dir, checkpoint = data.world, data.events, data.checkpoint
-    endpoint = outbox.outbox.endpoint
-    on_disk = FileLog(events_dir)
-    log_first, log_end = on_disk.first_seq, on_disk.last_seq
-    loaded = load_checkpoint(checkpoint, log_end if log_end else None)
-    saved_seq = -1
-    if loaded is None:
-        # Rebuild. Changes up to the log's end now were published when they happened:
-        # ``quiet_until`` remembers that, in the checkpoint too, should this be cut short.
-        world, quiet_until = _rebuild_from(data, log_first, log_end), log_end
-    else:
-        world, quiet_until = loaded
-        saved_seq = world.seq
-        log.info("loaded the checkpoint at seq %d", world.seq)
-        if world.seq < log_first - 1:
-            log.warning(
-                "the log now begins at seq %d: retention deleted seq %d to %d before the "
-                "observer read them; what happened then is missing from the world until "
-                "it is observed again",
-                log_first,
-                world.seq + 1,
-                log_first - 1,
-            )
-    world_snapshots.keep_hold(data.snapshots, data.holds)
-
-    def publish(changes: list[Change]) -> None:
-        loud = [c for c in changes if c.cause_seq > quiet_until]
-        if loud:
-            outbox.submit(loud)
-
-    catch_up(events_dir, world, progress=progress, should_stop=should_stop, on_changes=publish)
-    written: dict[str, bytes] = {}
-    wrote_checkpoint = False
-
-    def checkpoint_deleted() -> bool:
-        """The operator's rebuild request: the checkpoint this wrote is gone."""
-        return wrote_checkpoint and not checkpoint.exists()
-
-    def save_world() -> None:
-        nonlocal written
-        written = write_world(world_dir, world, written)
-
-    def save_checkpoint_if_published() -> bool:
-        nonlocal saved_seq, wrote_checkpoint
-        if world.seq == saved_seq or checkpoint_deleted():  # deleted: the loop rebuilds
-            return True
-        if not outbox.flush():
-            return False
-        save_checkpoint(checkpoint, world, quiet_until)
-        saved_seq, wrote_checkpoint = world.seq, True
-        if world_snapshots.due(data.snapshots, world):  # what a rebuild starts from one day
-            world_snapshots.save(data.snapshots, world, data.holds)
-            world_snapshots.prune(data.snapshots, FileLog(events_dir).first_seq)
-        return True
-
-    save_world()
-    save_checkpoint_if_published()
-    subscriber = client.Subscriber(
-        endpoint, *PREFIXES, since=world.seq + 1, timeout=1.0, reconnect=True
-    )
-    log.info("following the bus at %s from seq %d", endpoint, world.seq + 1)
-    now = time.monotonic()
-    next_write, next_checkpoint, written_seq = now + write_every, now + checkpoint_every, world.seq
-    next_look = now + LOOK_EVERY
-    rebuild = False
-    try:
-        while not should_stop():
-            if time.monotonic() >= next_look:
-                next_look = time.monotonic() + LOOK_EVERY
-                if checkpoint_deleted():
-                    log.info("the checkpoint %s was deleted: rebuilding the world", checkpoint)
-                    rebuild = True
-                    break
-            wait = 0.25 if outbox.pending_since is None else FLUSH_AFTER / 2
-            message = subscriber.get(timeout=wait)
-            if message is not None:
-                changes = apply(world, message)
-                if changes:
-                    publish(changes)
-            now = time.monotonic()
-            if outbox.pending_since is not None and (
-                message is None or now - outbox.pending_since >= FLUSH_AFTER
-            ):
-                outbox.flush()
-            if now >= next_write and world.seq != written_seq:
-                save_world()
-                written_seq, next_write = world.seq, now + write_every
-            if now >= next_checkpoint and world.seq != saved_seq:
-                save_checkpoint_if_published()
-                next_checkpoint = now + checkpoint_every
-    finally:
-        subscriber.close()
-        save_world()
-        if rebuild or checkpoint_deleted():
-            # Writing one now would undo the operator's request: the next start rebuilds.
-            log.info("the checkpoint was deleted: not writing a new one, so the world is rebuilt")
-        elif not save_checkpoint_if_published():
-            log.warning(
-                "changes after seq %d are not yet on the bus: kept the checkpoint there, "
-                "they will be derived and published again on the next start",
-                saved_seq,
-            )
-        log.info(
-            "observer stopped at seq %d (%d nodes, %d services, %d changes published, "
-            "%d payloads rejected)",
-            world.seq,
-            len(world.nodes),
-            len(world.services),
-            outbox.published,
-            world.rejected,
-        )
-    return rebuild
-
-
-def _rebuild_from(data: DataRoot, first: int, end: int) -> World:
+def rebuild_start(data: DataRoot, first: int, end: int) -> World:
     """Where a rebuild starts: an empty world while the log begins at seq 1, else the
     oldest snapshot the retained log continues; said either way."""
     if first <= 1:

@@ -51,7 +51,7 @@ def test_the_rebuild_from_a_snapshot_and_the_retained_log_is_the_world_byte_for_
     first = trim(data)
     assert first > 2 and first - 1 <= snapshots[-1].seq  # up to the newest snapshot, no further
     with caplog.at_level(logging.INFO, "homelab.observer"):
-        world = observer._rebuild_from(data, first, LONG)
+        world = observer.rebuild_start(data, first, LONG)
     assert world.seq == min(s.seq for s in snapshots if s.seq >= first - 1)
     assert "history before it was deleted by retention): rebuilding the world from the " in (
         caplog.text
@@ -68,7 +68,7 @@ def test_without_a_snapshot_the_rebuild_says_what_the_world_lacks(tmp_path: Path
     retention.apply(log, retention.Policy(days=0, bytes=1, keep_records=0), at_once=10**6)
     first = log.first_seq
     with caplog.at_level(logging.INFO, "homelab.observer"):
-        world = observer._rebuild_from(data, first, 3000)
+        world = observer.rebuild_start(data, first, 3000)
     assert world.seq == 0
     assert "no world snapshot reaches the log's beginning at seq" in caplog.text
     assert "is missing until it is said again" in caplog.text
@@ -79,7 +79,7 @@ def test_a_log_that_begins_at_seq_1_is_refolded_whole_whatever_snapshots_exist(t
     messages = stream(8000)
     write_log(data.events, messages)
     live_run(data, messages)
-    assert observer._rebuild_from(data, 1, 8000).seq == 0
+    assert observer.rebuild_start(data, 1, 8000).seq == 0
 
 
 def test_snapshots_keep_the_first_of_each_day_and_the_newest_and_drop_the_unusable(
