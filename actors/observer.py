@@ -47,7 +47,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from actors import atomic, world_snapshots
-from actors.domain.world import PREFIXES, Change, World, apply, files, iso
+from actors.domain.world import PREFIXES, Change, World, apply, iso
+from actors.domain.world_codec import files
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
 from bus import client, outbox, ports

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic
-from actors.domain.world import World, from_dict, to_dict
+from actors.domain.world import World
+from actors.domain.world_codec import from_dict, to_dict
 from bus.dataroot import DataRoot
 
 log = logging.getLogger("homelab.observer")

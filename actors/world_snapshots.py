@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from actors import atomic
-from actors.domain.world import World, from_dict, to_dict
+from actors.domain.world import World
+from actors.domain.world_codec import from_dict, to_dict
 from bus import retention
 
 EVERY = 3600.0  # seconds of the world's clock between two snapshots

@@ -21,6 +21,7 @@ from actors.domain import (
     plan,
     rejections,
     world,
+    world_codec,
 )
 from actors.readmodel import queue
 from actors.readmodel.models import DriftReport
@@ -105,7 +106,7 @@ def _from_files(data: DataRoot) -> world.World | None:
         if isinstance(entry, dict) and entry.get("desired") is not None:
             desired.setdefault(str(entry.get("node")), {})[name] = entry["desired"]
     try:
-        return world.from_dict(
+        return world_codec.from_dict(
             {
                 "seq": summary.get("seq"),
                 "time": summary.get("time"),

@@ -18,12 +18,9 @@ from actors.domain.world import (
     Change,
     World,
     apply,
-    files,
-    from_dict,
     iso,
-    summary,
-    to_dict,
 )
+from actors.domain.world_codec import files, from_dict, summary, to_dict
 from bus.envelope import Message
 
 T0 = 1_800_000_000.0

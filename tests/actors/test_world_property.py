@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors import atomic
-from actors.domain.world import HEALTHS, World, apply, desired_of, from_dict, to_dict
+from actors.domain.world import HEALTHS, World, apply, desired_of
+from actors.domain.world_codec import from_dict, to_dict
 from bus.envelope import Message
 
 T0 = 1_800_000_000.0

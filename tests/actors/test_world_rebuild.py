@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from actors import atomic, observer, world_checkpoint
-from actors.domain.world import PREFIXES, World, apply, files, to_dict
+from actors.domain.world import PREFIXES, World, apply
+from actors.domain.world_codec import files, to_dict
 from bus import envelope, filelog
 from bus.envelope import Message
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from test_world_rebuild import folded, stream, write_log
 
 from actors import observer, world_snapshots
-from actors.domain.world import World, apply, files, to_dict
+from actors.domain.world import World, apply
+from actors.domain.world_codec import files, to_dict
 from bus import retention
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from actors import atomic, world_checkpoint, world_snapshots
-from actors.domain.world import PREFIXES, Change, World, apply, files, to_dict
+from actors.domain.world import PREFIXES, Change, World, apply
+from actors.domain.world_codec import files, to_dict
 from bus import client, retention
 from bus.filelog import FileLog
 from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until

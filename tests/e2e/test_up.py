@@ -31,7 +31,8 @@ from test_observer import (
 
 from actors import world_checkpoint
 from actors.domain import inventory_files
-from actors.domain.world import World, files
+from actors.domain.world import World
+from actors.domain.world_codec import files
 from actors.readmodel import queue
 from bus import client
 from bus.filelog import FileLog
