@@ -34,11 +34,13 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
+import itertools
 import logging
 import queue
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -237,32 +239,10 @@ class Executor:
 
     def execute(self, job: Job) -> None:
         """In a worker thread: runs the commands, streams the output, publishes the end."""
-        chunks = iter(range(1, 1 << 62))
-
-        def on_output(data: bytes) -> None:
-            chunk = data.decode("utf-8", errors="replace")
-            self.out.send(
-                "action.output",
-                {"id": job.id, "chunk": chunk},
-                id=f"output-{job.id}-{next(chunks)}",
-            )
-
-        rel = str(
-            DataRoot(Path()).action_log(job.id)
-        )  # relative: the root may be mounted elsewhere
+        rel = str(DataRoot(Path()).action_log(job.id))  # relative: the root may move
         began = time.monotonic()
         try:
-            try:
-                result = runner.run(
-                    job.commands,
-                    log_path=self.root / rel,
-                    timeout=self.timeout,
-                    on_output=on_output,
-                )
-                outcome, detail, code = result.outcome, result.detail, result.exit_code
-            except Exception as error:  # noqa: BLE001 - the action failed; the executor goes on
-                log.exception("%s: the runner failed", job.id)
-                outcome, detail, code = "failed", f"could not run: {error}", None
+            outcome, detail, code = self._run_commands(job, self.root / rel)
             seconds = time.monotonic() - began
             log.info("%s %s in %.1f s: %s", job.id, outcome, seconds, detail)
             payload = {
@@ -273,9 +253,26 @@ class Executor:
                 "seconds": round(seconds, 3),
                 "drift_key": job.drift_key,
             }
-            self.out.send(f"action.{outcome}", payload, id=f"{outcome}-{job.id}")  # held until sent
+            self.out.send(f"action.{outcome}", payload, id=f"{outcome}-{job.id}")  # held till sent
         finally:
             self.done.put(job.target)  # after the end is queued: the next one follows it
+
+    def _run_commands(self, job: Job, log_path: Path) -> tuple[str, str, int | None]:
+        """Outcome, detail and exit code of the job's commands, their output streamed."""
+        on_output = functools.partial(self._send_output, job.id, itertools.count(1))
+        try:
+            result = runner.run(
+                job.commands, log_path=log_path, timeout=self.timeout, on_output=on_output
+            )
+        except Exception as error:  # noqa: BLE001 - the action failed; the executor goes on
+            log.exception("%s: the runner failed", job.id)
+            return "failed", f"could not run: {error}", None
+        return result.outcome, result.detail, result.exit_code
+
+    def _send_output(self, action_id: str, chunks: Iterator[int], data: bytes) -> None:
+        chunk = data.decode("utf-8", errors="replace")
+        payload = {"id": action_id, "chunk": chunk}
+        self.out.send("action.output", payload, id=f"output-{action_id}-{next(chunks)}")
 
     def run(self, should_stop: Callable[[], bool]) -> int:
         """Follow ``action.`` and ``drift.report`` from the log's start until

@@ -324,6 +324,8 @@ class Supervisor:
     # -- drift and recommendations ------------------------------------------------------------
 
     def evaluate_and_publish(self) -> None:
+        """Judge the world against the desired state: the drift report when it changed, a
+        recommendation for each new fix, the fixes taken back, the drifts given up on."""
         assert self.desired is not None
         closed = {
             action_id: record.action.state
@@ -341,21 +343,37 @@ class Supervisor:
             self.rejected,
             self.give_up_after,
         )
-        current = evaluation.report(
-            revision_id, drifts, recommended, held, self.desired.inventory, self.world
+        self._report(
+            evaluation.report(
+                revision_id, drifts, recommended, held, self.desired.inventory, self.world
+            )
         )
-        if _settled(current) != self.last_report:  # not every new observation of the same drift
-            self.last_report = _settled(current)
-            digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
-            self._publish("drift.report", current, f"drift-{self.world.seq}-{digest[:20]}")
-            atomic.write_json(self.data.drift, current)
-        live = {r.id for r in recommended}
+        self._recommend(recommended)
+        self._take_back({r.id for r in recommended}, {d.key for d in drifts})
+        for given_up in held:
+            if given_up.gave_up:
+                self._announce_give_up(given_up, revision_id)
+        self._save()
+
+    def _report(self, current: dict[str, Any]) -> None:
+        """Publish the drift report, and write it down, when it changed (not every new
+        observation of the same drift)."""
+        if _settled(current) == self.last_report:
+            return
+        self.last_report = _settled(current)
+        digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
+        self._publish("drift.report", current, f"drift-{self.world.seq}-{digest[:20]}")
+        atomic.write_json(self.data.drift, current)
+
+    def _recommend(self, recommended: list[plan.Recommendation]) -> None:
         for rec in recommended:
             if rec.id not in self.open:
                 self.open[rec.id] = rec.drift.key
-                self._publish(
-                    "action.recommended", evaluation.recommendation_payload(rec), f"rec-{rec.id}"
-                )
+                payload = evaluation.recommendation_payload(rec)
+                self._publish("action.recommended", payload, f"rec-{rec.id}")
+
+    def _take_back(self, live: set[str], drifting: set[str]) -> None:
+        """The open actions no longer recommended are obsolete, unless they run or ended."""
         for action_id in [a for a in self.open if a not in live]:
             record = self.queue.records.get(action_id)
             state = record.action.state if record else "recommended"
@@ -364,17 +382,9 @@ class Supervisor:
             key = self.open.pop(action_id)
             if state in lifecycle.FINAL:
                 continue  # it ended already: there is nothing to take back
-            gone = not any(d.key == key for d in drifts)
-            why = "the drift is gone" if gone else attempts.SUPERSEDED
-            self._publish(
-                "action.obsolete",
-                {"id": action_id, "drift_key": key, "reason": why},
-                f"obsolete-{action_id}",
-            )
-        for given_up in held:
-            if given_up.gave_up:
-                self._announce_give_up(given_up, revision_id)
-        self._save()
+            why = "the drift is gone" if key not in drifting else attempts.SUPERSEDED
+            payload = {"id": action_id, "drift_key": key, "reason": why}
+            self._publish("action.obsolete", payload, f"obsolete-{action_id}")
 
     def _announce_give_up(self, held: plan.Held, revision_id: str) -> None:
         """Once per occurrence of a drift and desired definition: a notifier's message."""

@@ -55,7 +55,7 @@ def test_it_announces_the_repository_and_recommends_a_fix_for_a_stopped_service(
     }
     bus.emit("obs.node.vps.service.db", observation, source="agent:vps")
     supervisor = Supervisor(root, repo, bus.outbox("supervisor"), bus)
-    run_until(supervisor, lambda: bus.published("action.recommended"))
+    run_until(supervisor, lambda: supervisor.queue.records)  # its own message came back
     [recommended] = bus.published("action.recommended")
     assert recommended.source == "supervisor"
     assert recommended.payload["commands"] == [["systemctl", "start", "--", "postgresql.service"]]
@@ -63,4 +63,4 @@ def test_it_announces_the_repository_and_recommends_a_fix_for_a_stopped_service(
     [report] = bus.published("drift.report")
     assert [d["key"] for d in report.payload["drifts"]] == ["db/stopped"]
     record = supervisor.queue.records[recommended.payload["id"]]
-    assert record.action.state == "pending"  # its own message came back to it
+    assert record.action.state == "pending"
