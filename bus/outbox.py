@@ -14,6 +14,8 @@ While the broker is away, or asks to wait (its disk is full, or this publisher w
 its limit), messages wait and are sent again (with the same ids, so each is stored once)
 until it takes them: the reason is logged once, and its end. A message the broker refuses
 fails its Future (and is logged). Messages from one thread keep their order.
+
+It is the ``ports.Publish`` an actor's ``run()`` gives it; tests give ``bus.stub.StubBus``'s.
 """
 
 from __future__ import annotations
