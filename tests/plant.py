@@ -40,23 +40,27 @@ STOP_WAIT = 20.0  # seconds a child gets to stop on SIGTERM before SIGKILL
 
 
 class Plant:
-    """The system in ``base``: ``root`` (the data root), ``repo``, ``bus``, ``url`` (the UI)."""
+    """The system in ``base``: ``root`` (the data root), ``repo``, ``bus``, ``url`` (the UI's,
+    on ``ui_port``)."""
 
     def __init__(
         self,
         base: Path,
         services: int | Sequence[str] = 1,
         *,
+        root: Path | None = None,
         run: Collection[str] = EVERY,
         ui: bool = False,
         inventory: Mapping[str, Mapping[str, object]] | None = None,
         interval: float = 0.5,
         env: Mapping[str, str] | None = None,
     ):
-        """``services``: how many stand-ins (``svc``, or ``svc1``...), or their names;
-        ``inventory``: changes to their entries in the first commit (``repos.Repository``);
+        """``services``: how many stand-ins (``svc``, or ``svc1``...), or their names (none: no
+        inventory, as ``up`` without ``--repo``); ``root``: the data root (else ``base/root``);
+        ``inventory``: changes to their entries in the first commit, made at the start unless
+        the test made one (``plant.inventory.commit``, ``repos.Repository``);
         ``env``: settings for every child and for ``homelab()`` (``HOMELAB_...``)."""
-        self.base, self.root = base, base / "root"
+        self.base, self.root = base, root or base / "root"
         names = _names(services)
         self.inventory = Repository(
             base / "repo",
@@ -65,12 +69,13 @@ class Plant:
         )
         self.repo = self.inventory.path
         self.bus = f"tcp://127.0.0.1:{free_port_pair()}"
-        settings = Settings(root=self.root, bus=self.bus, ui_port=free_port_pair())
-        self.url = f"http://127.0.0.1:{settings.ui_port}"
+        self.ui_port = free_port_pair()
+        self.url = f"http://127.0.0.1:{self.ui_port}"
+        settings = Settings(root=self.root, bus=self.bus, ui_port=self.ui_port)
         self.env = {"HOMELAB_STATS_INTERVAL": "0.5", **(env or {})}
         self.specs = {
             _service_of(spec): spec
-            for spec in up.specs(settings, self.repo, NODE, ui)
+            for spec in up.specs(settings, self.repo if names else None, NODE, ui)
             if _service_of(spec) in {*run, "ui"}
         }
         self.children: dict[str, subprocess.Popen] = {}
@@ -79,7 +84,8 @@ class Plant:
         self._prepared = False
 
     def __enter__(self) -> Plant:
-        return self.start()
+        """Start every service, unless the test started some already (``start(name)``)."""
+        return self if self.children else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -161,7 +167,7 @@ class Plant:
         self._prepared = True
         self.root.mkdir(parents=True, exist_ok=True)
         (self.base / "logs").mkdir(exist_ok=True)
-        if self.services:
+        if self.services and self.inventory.revision() is None:  # unless the test made one
             self.inventory.commit("the stand-ins should run", **self._first)
         if "ui" in self.specs:
             from gui.auth import Operators

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -79,6 +78,17 @@ class Repository:
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")[:12]
 
+    def revision(self) -> str | None:
+        """The last commit's revision (12 hex digits), None before the first."""
+        found = subprocess.run(
+            ["git", "rev-parse", "--verify", "-q", "HEAD"],
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        return found.stdout.strip()[:12] or None
+
     def git(self, *args: str) -> str:
         return git(self.path, *args)
 
@@ -94,29 +104,3 @@ def git(repo: Path, *args: str) -> str:
         ["git", *identity, *args], cwd=repo, capture_output=True, text=True, timeout=20, check=True
     )
     return result.stdout.strip()
-
-
-# The old harness's single service, until its last user moves to the plant.
-def inventory(port: int, folder: Path, desired: str = "running", broken: bool = False) -> str:
-    svc = [sys.executable, "-m", "homelab.demo.service"]
-    args = ["--name", "svc", "--port", str(port), "--dir", str(folder)]
-    return textwrap.dedent(f"""\
-        nodes:
-          here: {{address: 127.0.0.1, interval: 0.5}}
-        services:
-          svc:
-            node: here
-            kind: command
-            desired: {desired}
-            {"bogus_key: 1" if broken else ""}
-            start: {json.dumps([*svc, "start", *args])}
-            stop: {json.dumps([*svc, "stop", *args])}
-            status: {json.dumps([*svc, "status", *args])}
-    """)
-
-
-def commit(repo: Path, text: str, message: str) -> str:
-    (repo / "inventory.yml").write_text(text)
-    git(repo, "add", "inventory.yml")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")[:12]

@@ -16,8 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_plant_runs_ups_services_and_leaves_no_process(tmp_path):
     with Plant(tmp_path, ui=True) as plant:
-        port = int(plant.url.rsplit(":", 1)[1])
-        settings = Settings(root=plant.root, bus=plant.bus, ui_port=port)
+        settings = Settings(root=plant.root, bus=plant.bus, ui_port=plant.ui_port)
         wanted = [spec.argv for spec in up.specs(settings, plant.repo, "here", ui=True)]
         children = {name: psutil.Process(proc.pid) for name, proc in plant.children.items()}
         assert [tuple(child.cmdline()) for child in children.values()] == wanted

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_drift_follows_commits_reverts_and_broken_inventories(tmp_path):
     with Plant(tmp_path, run=("broker", "agent", "supervisor")) as plant:
         watch, inventory = plant.watch, plant.inventory
-        first = inventory.git("rev-parse", "HEAD")[:12]
+        first = inventory.revision()
         announced = watch.until(lambda m: m.topic == "desired.revision")
         assert announced.payload["revision"] == first and not announced.payload["rollback"]
         rec = watch.until(lambda m: m.topic == "action.recommended")
