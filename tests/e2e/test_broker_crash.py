@@ -22,7 +22,7 @@ import pytest
 from bus import client, envelope, filelog, records
 from bus.protocol import Envelope
 from bus.sequencer import Sequencer
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pytest
 
 from actors import world_checkpoint
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import pytest
 from bus import wallclock
 from bus.envelope import Message
 from bus.filelog import FileLog
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 
 from bus import client, envelope
 from bus.filelog import FileLog, list_segments
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

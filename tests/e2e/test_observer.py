@@ -24,7 +24,7 @@ from actors import atomic, world_checkpoint, world_snapshots
 from actors.domain.world import PREFIXES, Change, World, apply, files, to_dict
 from bus import client, retention
 from bus.filelog import FileLog
-from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
+from plant import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import msgpack
 import pytest
 
 from bus import envelope, filelog
-from conftest import child_env
+from plant import child_env
 
 pytestmark = pytest.mark.slow
 HOSTILE = "a\x1b]0;owned\x1b\\b\x1b[2Jc\nd\x9be\x7f"  # OSC title, clear screen, C1 CSI, DEL

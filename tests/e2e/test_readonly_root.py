@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import child_env, free_port_pair
+from plant import child_env, free_port_pair
 from smallfs import read_only
 
 pytestmark = pytest.mark.slow

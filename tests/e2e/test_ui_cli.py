@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from bus.dataroot import DataRoot
-from conftest import REPO, child_env, free_port_pair, wait_until
 from gui import auth
+from plant import REPO, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ import httpx
 import psutil
 import pytest
 
-from conftest import child_env, free_port_pair, wait_until
 from gui.app import allowed_origins
 from gui.auth import Operators
 from gui.config import UiConfig
+from plant import child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

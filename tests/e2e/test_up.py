@@ -35,8 +35,8 @@ from actors.domain.world import World, files
 from actors.readmodel import queue
 from bus import client
 from bus.filelog import FileLog
-from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 from homelab import procs, up
+from plant import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

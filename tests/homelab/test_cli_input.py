@@ -11,8 +11,8 @@ import pytest
 
 from actors import observer, world_checkpoint
 from actors.domain import world
-from conftest import free_port_pair
 from homelab import cli
+from plant import free_port_pair
 
 CLOSED = f"tcp://127.0.0.1:{free_port_pair()}"  # nothing listens: a broker that is down
 INVENTORY = (
