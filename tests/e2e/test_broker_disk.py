@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bus import broker, client, envelope, filelog, outbox, space
-from plant import BrokerProcess, Plant, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, Plant, free_port_pair, homelab, wait_until
 from smallfs import MIB, fill, free, small_fs
 
 pytestmark = pytest.mark.slow
@@ -32,12 +31,8 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def root(disk: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "homelab", "init", "--root", str(disk / "root")],
-        check=True,
-        capture_output=True,
-        env=child_env(),
-    )
+    made = homelab("init", "--root", str(disk / "root"))
+    assert made.returncode == 0, made.stderr
     return disk / "root"
 
 
@@ -63,10 +58,7 @@ def alarm(endpoint: str) -> str:
 
 
 def emit(endpoint: str, topic: str, timeout: float = 2.0) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "homelab", "emit", topic, "--bus", endpoint]
-    return subprocess.run(
-        [*argv, "--timeout", str(timeout)], capture_output=True, text=True, env=child_env()
-    )
+    return homelab("emit", topic, "--bus", endpoint, "--timeout", str(timeout))
 
 
 def test_a_full_disk_defers_publishes_keeps_a_reserve_alarms_and_resumes(on_disk, root):
@@ -125,10 +117,7 @@ def test_a_full_disk_defers_publishes_keeps_a_reserve_alarms_and_resumes(on_disk
 def test_status_shows_the_alarm(on_disk, root):
     fill(root.parent, leave=2 * MIB)
     wait_until(lambda: alarm(on_disk.endpoint) == "low", 10, "the alarm")
-    argv = [sys.executable, "-m", "homelab", "status", "--root", str(root), "--bus"]
-    shown = subprocess.run(
-        [*argv, on_disk.endpoint], capture_output=True, text=True, env=child_env()
-    )
+    shown = homelab("status", "--root", str(root), "--bus", on_disk.endpoint)
     assert shown.returncode == 0
     assert f"alarm: disk full at {root / 'events'}: " in shown.stdout
 
