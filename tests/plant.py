@@ -1,6 +1,6 @@
 """The test plant: the control plane on loopback, started as ``homelab up`` starts it.
 
-    with Plant(tmp_path) as plant:  # broker, observer, agent, supervisor, executor; svc stopped
+    with Plant(tmp_path) as plant:  # what up starts but the UI, and one stand-in, svc, stopped
         pending = plant.watch.until(lambda m: m.topic == "action.pending")
         assert plant.homelab("actions", "approve", pending.payload["id"]).returncode == 0
 
@@ -34,7 +34,6 @@ from homelab.settings import Settings
 from repos import NODE, Repository, Service
 
 REPO = Path(__file__).resolve().parent.parent
-EVERY = ("broker", "observer", "agent", "supervisor", "executor")  # up's services, the UI aside
 OPERATOR, PASSWORD = "oskar", "correct horse"  # who can log in to the plant's UI
 STOP_WAIT = 20.0  # seconds a child gets to stop on SIGTERM before SIGKILL
 
@@ -49,7 +48,7 @@ class Plant:
         services: int | Sequence[str] = 1,
         *,
         root: Path | None = None,
-        run: Collection[str] = EVERY,
+        run: Collection[str] | None = None,
         ui: bool = False,
         inventory: Mapping[str, Mapping[str, object]] | None = None,
         interval: float = 0.5,
@@ -57,6 +56,7 @@ class Plant:
     ):
         """``services``: how many stand-ins (``svc``, or ``svc1``...), or their names (none: no
         inventory, as ``up`` without ``--repo``); ``root``: the data root (else ``base/root``);
+        ``run``: which of up's services to start (``broker``, ``agent``...; else all of them);
         ``inventory``: changes to their entries in the first commit, made at the start unless
         the test made one (``plant.inventory.commit``, ``repos.Repository``);
         ``env``: settings for every child and for ``homelab()`` (``HOMELAB_...``)."""
@@ -73,11 +73,13 @@ class Plant:
         self.url = f"http://127.0.0.1:{self.ui_port}"
         settings = Settings(root=self.root, bus=self.bus, ui_port=self.ui_port)
         self.env = {"HOMELAB_STATS_INTERVAL": "0.5", **(env or {})}
-        self.specs = {
+        listed = {
             _service_of(spec): spec
             for spec in up.specs(settings, self.repo if names else None, NODE, ui)
-            if _service_of(spec) in {*run, "ui"}
         }
+        if run is not None and set(run) - set(listed):
+            raise ValueError(f"up starts no {sorted(set(run) - set(listed))} here: {[*listed]}")
+        self.specs = {n: s for n, s in listed.items() if run is None or n in {*run, "ui"}}
         self.children: dict[str, subprocess.Popen] = {}
         self._first = inventory or {}
         self._watch: Watch | None = None

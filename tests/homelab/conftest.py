@@ -49,7 +49,7 @@ def one_line() -> Callable[[str], str]:
 
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
-    """A data root as ``homelab init`` starts it: an empty event log and state."""
+    """A data root with an empty event log and state/ (what the read-only commands need)."""
     root = tmp_path / "root"
     for folder in ("events", "state"):
         (root / folder).mkdir(parents=True)
