@@ -1,7 +1,9 @@
 """Debian's own Chromium for the browser tests and bench/ui_bench.py (driven by Playwright;
-never a downloaded browser), and the one-liner that runs the UI as a process."""
+never a downloaded browser), and how they log in (as the plant's operator by default)."""
 
 from __future__ import annotations
+
+from plant import OPERATOR, PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -14,12 +16,6 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# python -c SERVE ROOT BUS PORT: gui.app.serve (further arguments are ignored)
-SERVE = (
-    "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
-    "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]))))"
-)
-OPERATOR, PASSWORD = "oskar", "correct horse"  # the operator the browser tests add
 
 
 def submit_login(page, name: str = OPERATOR, password: str = PASSWORD) -> None:

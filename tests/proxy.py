@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import wait_until
+from plant import wait_until
 
 # What NPM writes for a proxy host with "Websockets Support" on (the last three lines).
 PROXY = """

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from test_project import tool
 
 from actors import executor as executor_module
 
@@ -122,7 +121,7 @@ def test_every_variable_the_stack_reads_is_in_env_example():
     assert used == documented
 
 
-def test_the_compose_schema_check_fails_on_a_wrong_file(tmp_path: Path):
+def test_the_compose_schema_check_fails_on_a_wrong_file(tmp_path: Path, tool):
     wrong = (REPO / "docker-compose.yml").read_text().replace("healthcheck:", "healthchek:", 1)
     (tmp_path / "docker-compose.yml").write_text(wrong)
     result = subprocess.run(
@@ -138,7 +137,7 @@ def test_the_compose_schema_check_fails_on_a_wrong_file(tmp_path: Path):
 # -- Dockerfile --------------------------------------------------------------------------------
 
 
-def test_hadolint_finds_nothing_in_the_dockerfile():
+def test_hadolint_finds_nothing_in_the_dockerfile(tool):
     result = subprocess.run(
         [tool("hadolint"), "Dockerfile"], cwd=REPO, capture_output=True, text=True, timeout=120
     )

@@ -3,46 +3,33 @@ the bootstrap script and the compose file. In CI a missing tool fails instead of
 
 from __future__ import annotations
 
-import os
-import shutil
+import ast
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed; .ci/run must install it")
-        pytest.skip(f"{name} not installed")
-    return found
 
 
 def run(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
-def test_ruff_finds_nothing():
+def test_ruff_finds_nothing(tool):
     result = run(tool("ruff"), "check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_bus_imports_nothing_of_actors_or_gui_and_only_bus_imports_zmq():
+def test_bus_imports_nothing_of_actors_or_gui_and_only_bus_imports_zmq(tool):
     result = run(tool("lint-imports"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_bootstrap_script_passes_shellcheck():
+def test_the_bootstrap_script_passes_shellcheck(tool):
     result = run(tool("shellcheck"), "scripts/bootstrap/vps-control-plane.sh")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_docker_compose_file_matches_the_compose_spec():
+def test_docker_compose_file_matches_the_compose_spec(tool):
     result = run(
         tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"
     )
@@ -76,3 +63,22 @@ def test_every_file_the_packages_need_besides_python_is_in_the_package_data():
             assert any(fnmatch.fnmatch(path.name, p) for p in patterns), (
                 f"{path} is not package data"
             )
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in helper modules (``plant.py``, a folder's ``samples.py``...) or
+    in fixtures: a test module used as a library ties two files' tests together (a change to
+    one breaks the other), and a test function imported by name runs twice."""
+    modules = {path.stem for path in (REPO / "tests").rglob("test_*.py")}
+    found = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found += [
+                f"{path.relative_to(REPO)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] in modules
+            ]
+    assert found == []

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from actors import atomic
-from conftest import child_env, wait_until
+from plant import child_env, wait_until
 
 
 def test_write_json_is_deterministic_sorted_indented_utf8_with_a_newline(tmp_path: Path):

@@ -4,11 +4,11 @@ whether its two sides agree."""
 from __future__ import annotations
 
 import pytest
-from test_drift_and_plan import DESIRED, check
 
 from actors.domain.compare import NOT_JUDGED, NOT_SEEN, side_by_side
 from actors.domain.inventory import Inventory, check_id
 from actors.domain.world import STATE_CHECK, ServiceState
+from samples import DESIRED, check
 
 
 def test_a_container_on_the_wrong_image_with_a_failing_check():

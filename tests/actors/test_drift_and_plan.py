@@ -12,47 +12,7 @@ from actors.domain.inventory import Inventory
 from actors.domain.plan import BACKOFF, ESCALATE_AFTER, action_id, plan
 from actors.domain.rejections import fingerprint
 from actors.domain.world import CheckState, NodeState, ServiceState, World
-
-DESIRED = Inventory.model_validate(
-    {
-        "nodes": {"vps": {"address": "127.0.0.1"}},
-        "services": {
-            "web": {
-                "node": "vps",
-                "kind": "container",
-                "image": "nginx:1.27",
-                "checks": [{"type": "http", "url": "http://127.0.0.1/"}],
-            },
-            "old": {"node": "vps", "kind": "systemd", "unit": "old.service", "desired": "stopped"},
-            "db": {
-                "node": "vps",
-                "kind": "systemd",
-                "unit": "postgresql.service",
-                "policy": "auto",
-            },
-            "muted": {"node": "vps", "kind": "systemd", "unit": "m.service", "policy": "ignore"},
-            "router": {
-                "node": "vps",
-                "kind": "http",
-                "checks": [{"type": "http", "url": "http://192.0.2.1/"}],
-            },
-        },
-    }
-)
-
-
-def check(outcome: str, since: float = 100.0, seq: int = 7, **facts) -> CheckState:
-    return CheckState(
-        outcome=outcome,
-        detail=f"{outcome} detail",
-        facts=facts,
-        latency_ms=None,
-        observed_at=since,
-        since=since,
-        since_seq=seq,
-        last_seen=since + 5,
-        last_seq=seq + 3,
-    )
+from samples import DESIRED, check
 
 
 def world(node_health: str = "healthy", **services: dict[str, CheckState]) -> World:

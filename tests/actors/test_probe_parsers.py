@@ -14,6 +14,7 @@ from actors.probes.compose import compose_entries, describe_compose, parse_compo
 from actors.probes.container import describe_container, parse_docker_inspect
 from actors.probes.systemd import parse_systemctl_units
 from actors.probes.tls import parse_certificate
+from samples import COMPOSE_LINES
 
 # -- docker inspect ------------------------------------------------------------------------------
 
@@ -150,60 +151,6 @@ def test_docker_inspect_garbage_is_a_value_error(text: str) -> None:
 
 
 # -- docker compose ps ---------------------------------------------------------------------------
-
-# `docker compose --project-name web ps --all --format json`, Compose 2.21 and later: one object
-# per line.
-COMPOSE_LINES = "\n".join(
-    json.dumps(entry, separators=(",", ":"))
-    for entry in [
-        {
-            "Command": '"/docker-entrypoint.…"',
-            "CreatedAt": "2026-11-20 09:12:33 +0000 UTC",
-            "ExitCode": 0,
-            "Health": "healthy",
-            "ID": "3f4e8b1c2d3a",
-            "Image": "nginx:1.27-alpine",
-            "Labels": "com.docker.compose.project=web,com.docker.compose.service=web",
-            "LocalVolumes": "0",
-            "Mounts": "",
-            "Name": "web-web-1",
-            "Names": "web-web-1",
-            "Networks": "web_default",
-            "Ports": "0.0.0.0:8080->80/tcp",
-            "Project": "web",
-            "Publishers": [
-                {"URL": "0.0.0.0", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"}
-            ],
-            "RunningFor": "2 hours ago",
-            "Service": "web",
-            "Size": "0B",
-            "State": "running",
-            "Status": "Up 2 hours (healthy)",
-        },
-        {
-            "Command": '"docker-entrypoint.s…"',
-            "CreatedAt": "2026-11-20 09:12:31 +0000 UTC",
-            "ExitCode": 0,
-            "Health": "",
-            "ID": "9a8b7c6d5e4f",
-            "Image": "postgres:16",
-            "Labels": "com.docker.compose.project=web,com.docker.compose.service=db",
-            "LocalVolumes": "1",
-            "Mounts": "web_pgdata",
-            "Name": "web-db-1",
-            "Names": "web-db-1",
-            "Networks": "web_default",
-            "Ports": "5432/tcp",
-            "Project": "web",
-            "Publishers": [{"URL": "", "TargetPort": 5432, "PublishedPort": 0, "Protocol": "tcp"}],
-            "RunningFor": "2 hours ago",
-            "Service": "db",
-            "Size": "0B",
-            "State": "running",
-            "Status": "Up 2 hours",
-        },
-    ]
-)
 
 # The same project as Compose before 2.21 printed it: one JSON array, fewer fields.
 COMPOSE_ARRAY = json.dumps(

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_probe_parsers import COMPOSE_LINES  # the same `compose ps` sample
 
 from actors import probes
 from actors.domain.inventory import (
@@ -35,6 +34,7 @@ from actors.domain.inventory import (
 )
 from actors.domain.observations import Observation
 from actors.probes import probe_state, run_check
+from samples import COMPOSE_LINES  # the same `compose ps` sample
 from standins import StandIn, first_on_path
 
 NOW = 1_790_000_000.0

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from actors import process_group
-from conftest import wait_until
+from plant import wait_until
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from test_drift_and_plan import DESIRED
 
 from actors.domain import rejections
 from actors.domain.actions import Queue
@@ -15,6 +14,7 @@ from actors.domain.evaluation import recommendation_payload
 from actors.domain.inventory import Inventory
 from actors.domain.plan import plan
 from bus.envelope import Message
+from samples import DESIRED
 
 HELD = "rejected by oskar: not now; held until the drift or the service's desired state changes"
 

@@ -10,66 +10,10 @@ from pathlib import Path
 import pytest
 
 from actors import atomic, observer, world_checkpoint
-from actors.domain.world import PREFIXES, World, apply
+from actors.domain.world import World, apply
 from actors.domain.world_codec import files, to_dict
-from bus import envelope, filelog
-from bus.envelope import Message
-
-T0 = 1_800_000_000.0
-
-
-def stream(count: int) -> list[Message]:
-    """Heartbeats, service checks flipping now and then, ticks, foreign topics, and now and
-    then a slice of the desired state (one in three forged)."""
-    out = []
-    for seq in range(1, count + 1):
-        time = T0 + seq * 0.5
-        node = f"n{seq % 3}"
-        kind = seq % 7
-        source = "test"
-        if seq % 40 == 9:
-            topic = f"desired.node.{node}"
-            wanted = {f"s{k}": "stopped" if (seq // 40 + k) % 3 else "running" for k in range(5)}
-            services = {name: {"node": node, "desired": d} for name, d in wanted.items()}
-            payload = {"node": node, "revision": "r", "definition": {}, "services": services}
-            source = "emit" if seq % 120 == 9 else "supervisor"
-        elif kind == 0:
-            topic = f"obs.node.{node}.agent"
-            payload = {"node": node, "interval": 5.0, "checks": 1, "started_at": T0}
-        elif kind == 1:
-            topic, payload = "bus.stats", {"seq": seq}
-        elif kind == 2:
-            topic, payload = "world.service.x", {"ignored": True}  # not folded
-        else:
-            service = f"s{seq % 5}"
-            topic = f"obs.node.{node}.service.{service}"
-            payload = {
-                "node": node,
-                "service": service,
-                "check": "http" if seq % 2 else "state",
-                "outcome": "fail" if seq % 23 < 3 else "ok",
-                "detail": f"try {seq % 4}",
-                "interval": 5.0,
-                "observed_at": time,
-            }
-        out.append(Message(seq, time, topic, f"m{seq}", source, payload))
-    return out
-
-
-def write_log(events: Path, messages: list[Message], segment_bytes: int = 4096) -> None:
-    log, _ = filelog.FileLog.open_for_append(events, segment_bytes)
-    for m in messages:
-        wire = envelope.encode_wire(m.topic, m.id, m.source, m.payload)
-        log.append([envelope.stamp(wire, m.seq, m.time)])
-    log.close()
-
-
-def folded(messages: list[Message]) -> World:
-    world = World()
-    for m in messages:
-        if m.topic.startswith(PREFIXES):
-            apply(world, m)
-    return world
+from bus import filelog
+from samples import folded, stream, write_log
 
 
 def test_catch_up_from_segment_files_equals_the_fold(tmp_path: Path):

@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from test_world_rebuild import folded, stream, write_log
-
 from actors import observer, world_snapshots
 from actors.domain.world import World, apply
 from actors.domain.world_codec import files, to_dict
 from bus import retention
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
+from samples import folded, stream, write_log
 
 LONG = 30_000  # messages half a second apart: four hours of the world's clock
 

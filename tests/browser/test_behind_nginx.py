@@ -9,17 +9,15 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from chromium import CHROMIUM, FLAGS, OPERATOR, PASSWORD, submit_login
+from chromium import CHROMIUM, FLAGS, submit_login
 
-from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
-from gui.auth import Operators
 from gui.pages.events import LINES
+from plant import REPO, Plant, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 PREFIX = "/homelab"
@@ -63,31 +61,22 @@ def documented_location(upstream: int, websocket: bool) -> str:
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """One broker, one UI (``homelab ui``) and one nginx with three sites: NPM-like at the
-    root with websockets, and the documented sub-path block with and without them."""
+    """The broker and the UI (as ``homelab up`` runs them), and one nginx with three sites:
+    NPM-like at the root with websockets, and the documented sub-path block with and without
+    them."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists() or not Path(CHROMIUM).exists():
         pytest.fail("nginx and Debian's chromium are needed (.ci/run installs them)")
     work = tmp_path_factory.mktemp("behind-nginx")
-    root = work / "root"
-    root.mkdir()
-    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
-    Operators(root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
-    ui_port, at_root, sub_ws, sub_polling = (free_port_pair() for _ in range(4))
+    at_root, sub_ws, sub_polling = (free_port_pair() for _ in range(3))
     sites = {
         "root": f"http://127.0.0.1:{at_root}",
         "sub-path": f"http://127.0.0.1:{sub_ws}{PREFIX}",
         "sub-path, no websocket": f"http://127.0.0.1:{sub_polling}{PREFIX}",
     }
-    public = [f"{url}/" for url in sites.values()]  # what an operator would paste
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "homelab", "ui", "--root", str(root), "--bus", broker.endpoint]
-        + ["--port", str(ui_port)]
-        + [arg for url in public for arg in ("--public-url", url)],
-        env=child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "ui.log", "wb"),  # noqa: SIM115 - closed with the process
-    )
+    public = ",".join(f"{url}/" for url in sites.values())  # what an operator would paste
+    plant = Plant(work, 0, run=("broker",), ui=True, env={"HOMELAB_PUBLIC_URL": public})
+    ui_port = plant.ui_port
     (work / "logs").mkdir()
     servers = SITE.format(listen=at_root, upstream=ui_port, websocket=WEBSOCKET)
     for port, websocket in ((sub_ws, True), (sub_polling, False)):
@@ -99,31 +88,30 @@ def proxied(tmp_path_factory) -> Iterator[dict[str, str]]:
         f"proxy_temp_path {work}/proxy; {servers} }}\n"
     )
     args = [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)]
-    proxy = subprocess.Popen(
-        [*args, "-e", str(work / "logs/error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
     def up(url: str) -> bool:
-        assert ui.poll() is None, (work / "ui.log").read_text()
+        assert plant.children["ui"].poll() is None, plant.output("ui")
         try:
             return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    try:
-        for url in sites.values():
-            wait_until(lambda url=url: up(url), 30, f"the UI through {url}")
-        yield {**sites, "bus": broker.endpoint}
-    finally:
-        for proc in (proxy, ui):
-            proc.terminate()
+    with plant:
+        proxy = subprocess.Popen(
+            [*args, "-e", str(work / "logs/error.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for url in sites.values():
+                wait_until(lambda url=url: up(url), 30, f"the UI through {url}")
+            yield {**sites, "bus": plant.bus}
+        finally:
+            proxy.terminate()
             try:
-                proc.wait(15)
+                proxy.wait(15)
             except subprocess.TimeoutExpired:
-                proc.kill()
-        broker.stop()
+                proxy.kill()
 
 
 def log_in_and_open(base: str, path: str, shows: str, then=None) -> str:

@@ -6,25 +6,19 @@ chart (updated in place) and the last failure."""
 
 from __future__ import annotations
 
-import json
 import re
-import signal
-import subprocess
 import sys
-import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from chromium import CHROMIUM, FLAGS, OPERATOR, PASSWORD, SERVE, javascript_errors, submit_login
+from chromium import CHROMIUM, FLAGS, javascript_errors, submit_login
 
 from actors import commands
 from actors.readmodel import eventlog, queue
 from actors.readmodel.models import ActionView
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 from gui import present
-from gui.auth import Operators
-from repos import commit, git
+from plant import Plant, wait_until
 
 pytestmark = pytest.mark.slow
 # Starting svc says one line, works 6 s, says another and fails: the action is seen while it
@@ -38,84 +32,19 @@ START = [
 ]
 
 
-def inventory(port: int, folder: Path, ui_port: int) -> str:
-    """svc, whose start fails; its http check (the UI's own /healthz) passes."""
-    status = [sys.executable, "-m", "homelab.demo.service", "status", "--name", "svc"]
-    status += ["--port", str(port), "--dir", str(folder)]
-    return textwrap.dedent(f"""\
-        nodes:
-          here: {{address: 127.0.0.1, interval: 0.5}}
-        services:
-          svc:
-            node: here
-            kind: command
-            desired: running
-            start: {json.dumps(START)}
-            stop: {json.dumps(status)}
-            status: {json.dumps(status)}
-            checks:
-              - type: http
-                url: http://127.0.0.1:{ui_port}/healthz
-    """)
-
-
-class Product:
-    def __init__(self, base: str, root: Path, endpoint: str):
-        self.base, self.root, self.endpoint = base, root, endpoint
-
-
 @pytest.fixture(scope="module")
-def product(tmp_path_factory):
-    """broker, agent, observer, supervisor, executor and the UI; svc is stopped and its
-    start fails."""
+def product(tmp_path_factory) -> Iterator[Plant]:
+    """Every service ``homelab up`` starts, the UI included; svc is stopped and its start
+    fails; its http check (the UI's own /healthz) passes."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
-    tmp = tmp_path_factory.mktemp("pages")
-    root, repo, services = tmp / "root", tmp / "repo", tmp / "services"
-    for folder in (root, repo, services):
-        folder.mkdir()
-    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
-    git(repo, "init", "-q")
-    ui_port = free_port_pair()
-    commit(repo, inventory(free_port_pair(), services, ui_port), "svc should run")
-    Operators(root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
-    common = ["--root", str(root), "--bus", broker.endpoint]
-    argvs = [
-        [sys.executable, "-m", "homelab", *args]
-        for args in (
-            ["agent", "--node", "here", "--repo", str(repo), *common],
-            ["observer", *common],
-            ["supervisor", "--repo", str(repo), *common],
-            ["executor", "--repo", str(repo), *common],
-        )
-    ]
-    argvs.append([sys.executable, "-c", SERVE, str(root), broker.endpoint, str(ui_port), str(repo)])
-    procs = [
-        subprocess.Popen(
-            argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for argv in argvs
-    ]
-    base = f"http://127.0.0.1:{ui_port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(up, 30, "the UI")
-        yield Product(base, root, broker.endpoint)
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        broker.stop()
+    plant = Plant(tmp_path_factory.mktemp("pages"), ui=True)
+    status = plant.services["svc"].argv("status")
+    checks = [{"type": "http", "url": f"{plant.url}/healthz"}]
+    svc = {"start": START, "stop": status, "status": status, "checks": checks}
+    plant.inventory.commit("svc should run", svc=svc)
+    with plant:
+        yield plant
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +65,7 @@ def page(browser, product):
     context = browser.new_context()
     tab = context.new_page()
     errors = javascript_errors(tab)
-    tab.goto(f"{product.base}/login")
+    tab.goto(f"{product.url}/login")
     submit_login(tab)
     tab.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
     yield tab
@@ -144,7 +73,7 @@ def page(browser, product):
     assert not [e for e in errors if "favicon" not in e], errors
 
 
-def pending_start(product: Product) -> str:
+def pending_start(product: Plant) -> str:
     def found() -> str | None:
         pending = queue.read(product.root).pending
         return pending[0].id if pending else None
@@ -156,7 +85,7 @@ def test_a_running_actions_output_is_caught_up_then_openable_from_history(produc
     from playwright.sync_api import expect
 
     action_id = pending_start(product)
-    commands.decide(product.root, product.endpoint, action_id, "approve", "oskar")
+    commands.decide(product.root, product.bus, action_id, "approve", "oskar")
     wait_until(
         lambda: any(
             m.payload.get("id") == action_id and "step one" in m.payload.get("chunk", "")
@@ -166,7 +95,7 @@ def test_a_running_actions_output_is_caught_up_then_openable_from_history(produc
         "the first output line on the bus",
     )
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{product.base}/actions")  # opened after the line was produced
+    page.goto(f"{product.url}/actions")  # opened after the line was produced
     expect(page.get_by_text("step one: warming up", exact=True)).to_be_visible(timeout=5_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     # it ends (failed) and lands in History, live; its output opens there
@@ -182,7 +111,7 @@ def test_a_running_actions_output_is_caught_up_then_openable_from_history(produc
 def test_a_drifts_cause_opens_its_record_on_the_events_page(product, page):
     from playwright.sync_api import expect
 
-    page.goto(f"{product.base}/drift")
+    page.goto(f"{product.url}/drift")
     page.get_by_text("caused by seq").first.wait_for(timeout=30_000)
     compared = page.get_by_test_id("compare-svc")  # desired | actual, side by side
     expect(compared).to_contain_text("desired")
@@ -200,7 +129,7 @@ def test_a_drifts_cause_opens_its_record_on_the_events_page(product, page):
 def test_a_services_detail_shows_its_recent_observations(product, page):
     from playwright.sync_api import expect
 
-    page.goto(f"{product.base}/world")
+    page.goto(f"{product.url}/world")
     page.get_by_role("cell", name="svc", exact=True).click(timeout=30_000)
     page.wait_for_url("**/world/svc", timeout=10_000)
     expect(page.get_by_text("svc on here", exact=True)).to_be_visible()
@@ -216,7 +145,7 @@ def test_a_services_detail_shows_its_recent_observations(product, page):
 
 def test_the_dashboard_has_a_live_rate_chart_and_the_last_failure(product, page):
 
-    page.goto(f"{product.base}/")
+    page.goto(f"{product.url}/")
     chart = page.locator(".nicegui-echart")
     chart.locator("canvas").first.wait_for(timeout=10_000)
     chart.evaluate("el => { el.dataset.probe = 'same element' }")
@@ -259,7 +188,7 @@ def test_a_cross_site_page_cannot_open_the_uis_websocket(browser, product):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Evil)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     socket_url = (
-        product.base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
+        product.url.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
     )
     context = browser.new_context()
     try:
@@ -267,7 +196,7 @@ def test_a_cross_site_page_cannot_open_the_uis_websocket(browser, product):
         evil.goto(f"http://localhost:{server.server_address[1]}/")
         assert evil.evaluate(OPEN_SOCKET, socket_url) == "refused"
         own = context.new_page()
-        own.goto(f"{product.base}/login")
+        own.goto(f"{product.url}/login")
         submit_login(own)
         own.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
         assert own.evaluate(OPEN_SOCKET, socket_url) == "open"
@@ -301,10 +230,10 @@ LINES_OF = """(text) => {
 }"""
 
 
-def an_ended_action(product: Product) -> ActionView:
+def an_ended_action(product: Plant) -> ActionView:
     """The newest action in History (the start of svc, approved and failed, if none yet)."""
     if not queue.read(product.root).history:
-        commands.decide(product.root, product.endpoint, pending_start(product), "approve", "oskar")
+        commands.decide(product.root, product.bus, pending_start(product), "approve", "oskar")
     return wait_until(lambda: next(iter(queue.read(product.root).history), None), 60, "History")
 
 
@@ -319,7 +248,7 @@ def test_every_page_fits_a_phone_and_shows_everything(product, page):
         ("/events", "Pause"),
         ("/actions", "Decided by"),  # History, as cards (looked at below)
     ):
-        page.goto(f"{product.base}{path}")
+        page.goto(f"{product.url}{path}")
         page.get_by_text(shows).first.wait_for(timeout=15_000)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide at 390"
@@ -338,7 +267,7 @@ def test_the_ui_follows_the_systems_colour_scheme(browser, product, scheme):
     context = browser.new_context(color_scheme=scheme)
     try:
         tab = context.new_page()
-        tab.goto(f"{product.base}/login")
+        tab.goto(f"{product.url}/login")
         tab.get_by_label("Operator").wait_for(timeout=15_000)
         background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
         assert (background == "rgb(18, 18, 18)") is (scheme == "dark"), background
@@ -362,7 +291,7 @@ def colour(locator) -> str:
 def test_the_drift_page_marks_only_what_differs(product, page):
     from playwright.sync_api import expect
 
-    page.goto(f"{product.base}/drift")
+    page.goto(f"{product.url}/drift")
     compared = page.get_by_test_id("compare-svc")
     expect(compared).to_contain_text("check http", timeout=30_000)
     differs = compared.get_by_text("not running", exact=False)
@@ -406,7 +335,7 @@ def test_each_health_has_its_own_readable_colour_on_the_dashboard(browser, produ
     context = browser.new_context(color_scheme=scheme)
     try:
         tab = context.new_page()
-        tab.goto(f"{product.base}/login")
+        tab.goto(f"{product.url}/login")
         submit_login(tab)
         tab.get_by_text("1 down", exact=True).wait_for(timeout=30_000)  # svc
         colours, background = tab.evaluate(HEALTH_SAMPLES)
@@ -427,10 +356,10 @@ def test_the_events_filter_refilters_what_is_shown_and_a_bad_range_says_why(prod
 
     from bus.client import Publisher
 
-    page.goto(f"{product.base}/events")
+    page.goto(f"{product.url}/events")
     tap = page.get_by_test_id("tap")
     expect(tap.get_by_text("bus.stats", exact=False).first).to_be_visible(timeout=15_000)
-    with Publisher(product.endpoint, "emit", timeout=10) as publisher:
+    with Publisher(product.bus, "emit", timeout=10) as publisher:
         publisher.publish("tool.filtertest", {"n": 1, "note": "from a script"})
     line = tap.get_by_text("tool.filtertest", exact=False)
     expect(line).to_be_visible(timeout=10_000)

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from chromium import CHROMIUM
 
-from conftest import REPO, child_env
+from plant import REPO, child_env
 
 pytestmark = pytest.mark.slow
 DOCS = REPO / "docs" / "screenshots"

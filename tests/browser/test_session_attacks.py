@@ -12,8 +12,6 @@ import contextlib
 import dataclasses
 import http.server
 import re
-import subprocess
-import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -23,8 +21,8 @@ import httpx
 import pytest
 from chromium import CHROMIUM, FLAGS, PASSWORD, javascript_errors, submit_login
 
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 from gui.auth import Operators
+from plant import Plant, free_port_pair, wait_until
 from proxy import PROXY, Nginx, self_signed
 
 pytestmark = pytest.mark.slow
@@ -40,8 +38,7 @@ LAB_FLAGS = [
 
 @dataclasses.dataclass
 class Lab:
-    root: Path
-    bus: str
+    plant: Plant  # the broker and the UI
     ui: str  # http://ui.lab.example:PORT, NPM-like with websockets
     https: str  # https://ui.lab.example:PORT
     polling: str  # the same with the websocket toggle off
@@ -59,19 +56,19 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[Lab]:
     work = tmp_path_factory.mktemp("lab")
-    root = work / "root"
-    root.mkdir()
-    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
-    operators = Operators(root / "ui" / "operators.json")
-    for name in ("oskar", "mallory", "bob", "carol"):
-        operators.add(name, PASSWORD if name != "mallory" else "mallory's own")
-    ui_port, http_port, https_port, polling_port = (free_port_pair() for _ in range(4))
+    http_port, https_port, polling_port = (free_port_pair() for _ in range(3))
+    ui, https = f"http://{HOST}:{http_port}", f"https://{TLS_HOST}:{https_port}"
+    polling = f"http://{HOST}:{polling_port}"
+    # The public URLs as an operator might type them: capitals, a trailing slash.
+    public = [f"http://UI.LAB.EXAMPLE:{http_port}/", https, polling]
+    env = {"HOMELAB_PUBLIC_URL": ",".join(public), "HOMELAB_UI_TRUSTED_PROXIES": NGINX_ADDRESS}
+    plant = Plant(work, 0, run=("broker",), ui=True, env=env)
     cert, key = self_signed(work, TLS_HOST)
     evil_dir = work / "evil"
     evil_dir.mkdir()
     evil_site = attacker_site(evil_dir)
     evil_port = evil_site.server_address[1]
-    upstream = PROXY.format(upstream=f"127.0.0.1:{ui_port}")
+    upstream = PROXY.format(upstream=f"127.0.0.1:{plant.ui_port}")
     no_websocket = "\n".join(line for line in upstream.splitlines() if "pgrade" not in line)
     no_websocket = no_websocket.replace("Connection $http_connection", "Connection close")
     servers = f"""
@@ -84,39 +81,19 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
             location / {{ proxy_bind {NGINX_ADDRESS}; {no_websocket} }} }}
     """
     nginx = Nginx(work / "nginx", servers)
-    lab = Lab(
-        root=root,
-        bus=broker.endpoint,
-        ui=f"http://{HOST}:{http_port}",
-        https=f"https://{TLS_HOST}:{https_port}",
-        polling=f"http://{HOST}:{polling_port}",
-        evil=f"http://{EVIL}:{evil_port}",
-        evil_dir=evil_dir,
-        nginx=nginx,
-    )
-    # The public URLs as an operator might type them: capitals, a trailing slash.
-    public = [f"http://UI.LAB.EXAMPLE:{http_port}/", lab.https, lab.polling]
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "homelab", "ui", "--root", str(root), "--bus", broker.endpoint]
-        + ["--port", str(ui_port)]
-        + [arg for url in public for arg in ("--public-url", url)],
-        env=child_env(HOMELAB_UI_TRUSTED_PROXIES=NGINX_ADDRESS),
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "ui.log", "wb"),  # noqa: SIM115 - closed with the process
-    )
+    evil = f"http://{EVIL}:{evil_port}"
+    lab = Lab(plant, ui, https, polling, evil, evil_dir, nginx)
     try:
-        nginx.start(*(f"{lab.at(u)}/healthz" for u in (lab.ui, lab.https, lab.polling)))
-        wait_until(lambda: _up(lab.at(lab.ui), ui, work), 30, "the UI through nginx")
-        yield lab
+        with plant:
+            operators = Operators(plant.root / "ui" / "operators.json")
+            for name in ("mallory", "bob", "carol"):  # and oskar, the plant's
+                operators.add(name, PASSWORD if name != "mallory" else "mallory's own")
+            nginx.start(*(f"{lab.at(u)}/healthz" for u in (lab.ui, lab.https, lab.polling)))
+            wait_until(lambda: _up(lab.at(lab.ui), plant), 30, "the UI through nginx")
+            yield lab
     finally:
         evil_site.shutdown()
         nginx.stop()
-        ui.terminate()
-        try:
-            ui.wait(15)
-        except subprocess.TimeoutExpired:
-            ui.kill()
-        broker.stop()
 
 
 def attacker_site(folder: Path) -> http.server.ThreadingHTTPServer:
@@ -134,8 +111,8 @@ def attacker_site(folder: Path) -> http.server.ThreadingHTTPServer:
     return server
 
 
-def _up(url: str, ui: subprocess.Popen, work: Path) -> bool:
-    assert ui.poll() is None, (work / "ui.log").read_text()
+def _up(url: str, plant: Plant) -> bool:
+    assert plant.children["ui"].poll() is None, plant.output("ui")
     try:
         return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
@@ -408,15 +385,8 @@ def test_a_polling_socket_id_from_the_access_log_opens_nothing(lab):
 
 
 def homelab(lab: Lab, *args: str, stdin: str = "") -> None:
-    subprocess.run(
-        [sys.executable, "-m", "homelab", *args, "--root", str(lab.root)],
-        input=stdin,
-        text=True,
-        check=True,
-        timeout=60,
-        env=child_env(),
-        capture_output=True,
-    )
+    done = lab.plant.homelab(*args, stdin=stdin)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_removed_operator_or_a_new_password_ends_open_pages_too(lab):

@@ -15,7 +15,7 @@ import pytest
 
 from actors.domain.world import World, apply
 from bus import client
-from conftest import child_env
+from plant import child_env
 
 pytestmark = pytest.mark.slow
 

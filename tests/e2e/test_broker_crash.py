@@ -22,7 +22,7 @@ import pytest
 from bus import client, envelope, filelog, records
 from bus.protocol import Envelope
 from bus.sequencer import Sequencer
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, homelab, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -166,13 +166,7 @@ def test_publishers_ride_through_repeated_kill_9(tmp_path: Path) -> None:
 
     assert delivered == [(m.seq, m.id) for m in log], "the subscriber's replay differs from the log"
 
-    replay = subprocess.run(
-        [sys.executable, "-m", "homelab", "replay", "--json", "--root", str(root)],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    replay = homelab("replay", "--json", "--root", str(root))
     assert replay.returncode == 0, replay.stderr
     lines = [json.loads(line) for line in replay.stdout.splitlines()]
     assert [(r["seq"], r["id"]) for r in lines] == [(m.seq, m.id) for m in log]

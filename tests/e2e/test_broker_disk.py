@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bus import broker, client, envelope, filelog, outbox, space
-from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, Plant, free_port_pair, homelab, wait_until
 from smallfs import MIB, fill, free, small_fs
 
 pytestmark = pytest.mark.slow
@@ -32,12 +31,8 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def root(disk: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "homelab", "init", "--root", str(disk / "root")],
-        check=True,
-        capture_output=True,
-        env=child_env(),
-    )
+    made = homelab("init", "--root", str(disk / "root"))
+    assert made.returncode == 0, made.stderr
     return disk / "root"
 
 
@@ -63,10 +58,7 @@ def alarm(endpoint: str) -> str:
 
 
 def emit(endpoint: str, topic: str, timeout: float = 2.0) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "homelab", "emit", topic, "--bus", endpoint]
-    return subprocess.run(
-        [*argv, "--timeout", str(timeout)], capture_output=True, text=True, env=child_env()
-    )
+    return homelab("emit", topic, "--bus", endpoint, "--timeout", str(timeout))
 
 
 def test_a_full_disk_defers_publishes_keeps_a_reserve_alarms_and_resumes(on_disk, root):
@@ -125,10 +117,7 @@ def test_a_full_disk_defers_publishes_keeps_a_reserve_alarms_and_resumes(on_disk
 def test_status_shows_the_alarm(on_disk, root):
     fill(root.parent, leave=2 * MIB)
     wait_until(lambda: alarm(on_disk.endpoint) == "low", 10, "the alarm")
-    argv = [sys.executable, "-m", "homelab", "status", "--root", str(root), "--bus"]
-    shown = subprocess.run(
-        [*argv, on_disk.endpoint], capture_output=True, text=True, env=child_env()
-    )
+    shown = homelab("status", "--root", str(root), "--bus", on_disk.endpoint)
     assert shown.returncode == 0
     assert f"alarm: disk full at {root / 'events'}: " in shown.stdout
 
@@ -215,50 +204,27 @@ def test_a_log_that_cannot_even_be_cut_stops_the_broker_and_the_next_start_cuts_
 # -- the services wait for space instead of exiting -----------------------------------------
 
 
-def test_the_observer_and_supervisor_wait_for_space_and_go_on(on_disk, root, tmp_path):
-    from repos import commit, git, inventory
-
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    commit(repo, inventory(free_port_pair(), tmp_path / "services"), "one service")
-    with client.Publisher(on_disk.endpoint, "agent:here", timeout=5) as agent:
-        agent.publish("obs.node.here.agent", {"node": "here", "interval": 0.5, "checks": 0})
-    filler = fill(root.parent, leave=0)
-    common = ["--root", str(root), "--bus", on_disk.endpoint]
-    services = {
-        "observer": [*common],
-        "supervisor": ["--repo", str(repo), *common],
-    }
-    procs, outputs = {}, {}
-    try:
-        for name, args in services.items():
-            outputs[name] = tmp_path / f"{name}.out"
-            with open(outputs[name], "wb") as out:
-                procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "homelab", name, *args],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=child_env(),
-                    cwd=REPO,
-                    start_new_session=True,
-                )
+def test_the_observer_and_supervisor_wait_for_space_and_go_on(root, tmp_path):
+    env = {"HOMELAB_DISK_RESERVE": str(RESERVE_MIB), "HOMELAB_STATS_INTERVAL": "0.2"}
+    plant = Plant(tmp_path, root=root, run=("broker", "observer", "supervisor"), env=env)
+    services = ("observer", "supervisor")
+    with plant.start("broker"):
+        heartbeat = {"node": "here", "interval": 0.5, "checks": 0}
+        with client.Publisher(plant.bus, "agent:here", timeout=5) as agent:
+            agent.publish("obs.node.here.agent", heartbeat)
+        filler = fill(root.parent, leave=0)
+        plant.start(*services)
         for name in services:
-            wait_until(
-                lambda n=name: "waiting for space" in outputs[n].read_text(), 30, f"{name} to wait"
-            )
+            wait_until(lambda n=name: "waiting for space" in plant.output(n), 30, f"{name} to wait")
         time.sleep(3)  # they wait: no exit, no second word about it
-        for name, proc in procs.items():
-            said = outputs[name].read_text()
-            assert proc.poll() is None, said
+        for name in services:
+            said = plant.output(name)
+            assert plant.children[name].poll() is None, said
             assert said.count("waiting for space") == 1 and "Traceback" not in said, said
         filler.unlink()
         for name in services:
-            wait_until(lambda n=name: "going on" in outputs[n].read_text(), 30, f"{name} to go on")
+            wait_until(lambda n=name: "going on" in plant.output(n), 30, f"{name} to go on")
         wait_until(lambda: (root / "world" / "nodes.json").exists(), 30, "the world written")
-    finally:
-        for proc in procs.values():
-            proc.terminate()
-        for name, proc in procs.items():
-            assert proc.wait(15) == 0, outputs[name].read_text()
+        for name in services:
+            assert plant.stop(name) == 0, plant.output(name)
     assert free(root.parent) > 0

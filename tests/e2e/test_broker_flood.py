@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bus import client, envelope, filelog, outbox
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from zmq.utils.monitor import recv_monitor_message
 
 from bus import client, envelope, filelog, protocol
-from conftest import BrokerProcess, free_port_pair, wait_until
+from plant import BrokerProcess, free_port_pair, wait_until
 
 VALID = 2000
 GARBAGE = 3000

@@ -11,7 +11,7 @@ import zmq
 
 from bus import client, envelope, protocol
 from bus.filelog import FileLog
-from conftest import BrokerProcess, free_port_pair, wait_until
+from plant import BrokerProcess, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 

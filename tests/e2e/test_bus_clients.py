@@ -9,7 +9,7 @@ import pytest
 
 from bus import aio, client, envelope
 from bus.filelog import FileLog
-from conftest import BrokerProcess, free_port_pair
+from plant import BrokerProcess, free_port_pair
 
 pytestmark = pytest.mark.slow
 

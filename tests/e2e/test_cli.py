@@ -18,19 +18,9 @@ from typing import NamedTuple
 import pytest
 
 from actors import world_checkpoint
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, homelab, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def homelab(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=child_env(**env),
-    )
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

@@ -18,7 +18,7 @@ import pytest
 from bus import wallclock
 from bus.envelope import Message
 from bus.filelog import FileLog
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, homelab, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -91,15 +91,7 @@ class Plant:
 
     def status(self) -> str:
         """What ``homelab status`` prints."""
-        argv = ["status", "--root", str(self.root), "--bus", self.broker.endpoint]
-        shown = subprocess.run(
-            [sys.executable, "-m", "homelab", *argv],
-            capture_output=True,
-            text=True,
-            env=child_env(),
-            timeout=30,
-        )
-        return shown.stdout
+        return homelab("status", "--root", str(self.root), "--bus", self.broker.endpoint).stdout
 
     def kill_agent_and_time_silence(self) -> float:
         """Kill the agent; how long its node took to turn unknown (fails after NOTICED s)."""

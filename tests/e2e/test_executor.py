@@ -14,7 +14,7 @@ import pytest
 
 from actors.domain import lifecycle
 from bus import client
-from conftest import child_env, wait_until
+from plant import child_env, wait_until
 
 pytestmark = pytest.mark.slow
 

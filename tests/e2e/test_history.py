@@ -5,8 +5,6 @@ and a kill -9 of the broker in the middle of it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,21 +12,11 @@ import pytest
 
 from bus import client, envelope
 from bus.filelog import FileLog, list_segments
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, free_port_pair, homelab, wait_until
 
 pytestmark = pytest.mark.slow
 
 DAY = 86400.0
-
-
-def homelab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=child_env(),
-    )
 
 
 def old_log(events: Path, days: int, per_day: int, segment_bytes: int) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from bus import envelope
 from bus.filelog import FileLog
-from conftest import wait_until
+from plant import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -21,11 +21,19 @@ from pathlib import Path
 import pytest
 
 from actors import atomic, world_checkpoint, world_snapshots
-from actors.domain.world import PREFIXES, Change, World, apply
-from actors.domain.world_codec import files, to_dict
+from actors.domain.world import Change, World
+from actors.domain.world_codec import files
 from bus import client, retention
 from bus.filelog import FileLog
-from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
+from plant import REPO, BrokerProcess, child_env, free_port_pair, wait_until
+from world_files import (
+    assert_files_match,
+    heartbeat,
+    observation,
+    read_json,
+    reference,
+    summary_seq,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -104,41 +112,13 @@ def observers():
         process.kill()
 
 
-def read_json(path: Path):
-    try:
-        return json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
-
-
-def summary_seq(root: Path) -> int:
-    summary = read_json(root / "world" / "summary.json")
-    return summary["seq"] if summary else -1
-
-
 def service_is(root: Path, name: str, health: str, reason: str | None = None) -> bool:
     state = (read_json(root / "world" / "services.json") or {}).get(name)
     return bool(state) and state["health"] == health and reason in (None, state["reason"])
 
 
-def reference(root: Path, until: int) -> tuple[World, list[Change]]:
-    """The world folded here from the log on disk, and every change on the way."""
-    world, changes = World(), []
-    for message in FileLog(root / "events").messages(0, until, PREFIXES):
-        changes += apply(world, message)
-    assert world.seq == until
-    return world, changes
-
-
 def world_messages(root: Path):
     return list(FileLog(root / "events").messages(0, None, ("world.",)))
-
-
-def assert_files_match(root: Path, world: World) -> None:
-    for name, data in files(world).items():
-        assert (root / "world" / name).read_bytes() == atomic.dumps(data), name
-    saved = read_json(root / world_checkpoint.PATH)
-    assert saved == {"seq": world.seq, "world": to_dict(world)}
 
 
 def assert_each_change_published_once(root: Path, changes: list[Change]) -> None:
@@ -149,29 +129,6 @@ def assert_each_change_published_once(root: Path, changes: list[Change]) -> None
         change = by_id[message.id]
         assert (message.topic, message.source) == (change.topic, "observer")
         assert message.payload == change.payload()
-
-
-def observation(node, service, check, outcome="ok", detail="", **facts) -> dict:
-    return {
-        "node": node,
-        "service": service,
-        "check": check,
-        "outcome": outcome,
-        "detail": detail,
-        "facts": facts,
-        "interval": 30.0,
-        "observed_at": time.time(),
-    }
-
-
-def heartbeat(node: str, interval: float = 60.0, missed: int = 3) -> dict:
-    return {
-        "node": node,
-        "interval": interval,
-        "missed_intervals": missed,
-        "checks": 3,
-        "started_at": time.time(),
-    }
 
 
 def test_live_observations_become_world_files_and_each_change_is_published_once(

@@ -9,7 +9,7 @@ import pytest
 
 from bus import client, envelope, outbox
 from bus.filelog import FileLog
-from conftest import BrokerProcess, free_port_pair
+from plant import BrokerProcess, free_port_pair
 
 pytestmark = pytest.mark.slow
 

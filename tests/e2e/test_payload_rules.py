@@ -6,27 +6,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import msgpack
 import pytest
 
 from bus import envelope, filelog
-from conftest import child_env
+from plant import homelab
 
 pytestmark = pytest.mark.slow
 HOSTILE = "a\x1b]0;owned\x1b\\b\x1b[2Jc\nd\x9be\x7f"  # OSC title, clear screen, C1 CSI, DEL
 
 
 def replay(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab", "replay", "--root", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=child_env(),
-    )
+    return homelab("replay", "--root", str(root), *args)
 
 
 def test_replay_shows_control_characters_as_text(tmp_path):

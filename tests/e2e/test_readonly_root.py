@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import child_env, free_port_pair
+from plant import child_env, free_port_pair, homelab
 from smallfs import read_only
 
 pytestmark = pytest.mark.slow
@@ -30,12 +30,8 @@ def locked(tmp_path_factory) -> tuple[Path, Path, str]:
     base = tmp_path_factory.mktemp("readonly")
     root, repo = base / "root", base / "repo"
     repo.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "homelab", "init", "--root", str(root)],
-        check=True,
-        capture_output=True,
-        env=child_env(),
-    )
+    made = homelab("init", "--root", str(root))
+    assert made.returncode == 0, made.stderr
     with read_only(root) as how:
         yield root, repo, how
 

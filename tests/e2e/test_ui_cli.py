@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from bus.dataroot import DataRoot
-from conftest import REPO, child_env, free_port_pair, wait_until
 from gui import auth
+from plant import REPO, child_env, free_port_pair, homelab, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -28,18 +28,6 @@ LOGIN = re.compile(
     r"UI: (http://127\.0\.0\.1:\d+)  login: demo / (\S+) \(shown once; change it with "
     r"`homelab ui add-user demo`\)"
 )
-
-
-def homelab(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=child_env(**env),
-        cwd=REPO,
-        timeout=60,
-    )
 
 
 def free_port() -> int:

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from bus import client
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 from gui.auth import Operators
+from plant import BrokerProcess, child_env, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow
 SERVE = (

@@ -13,10 +13,10 @@ import httpx
 import psutil
 import pytest
 
-from conftest import child_env, free_port_pair, wait_until
 from gui.app import allowed_origins
 from gui.auth import Operators
 from gui.config import UiConfig
+from plant import child_env, free_port_pair, homelab, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -60,23 +60,7 @@ def ui_and_process(broker, tmp_path: Path):
 
 def test_healthz_follows_the_bus_and_summary_is_the_read_models(ui, broker):
     assert httpx.get(f"{ui}/healthz", timeout=5).status_code == 200
-    status = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "homelab",
-            "status",
-            "--json",
-            "--root",
-            str(broker.root),
-            "--bus",
-            broker.endpoint,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=child_env(),
-    )
+    status = homelab("status", "--json", "--root", str(broker.root), "--bus", broker.endpoint)
     everything = {"Authorization": f"Bearer {TOKEN}"}
     summary = httpx.get(f"{ui}/summary", headers=everything, timeout=5).json()
     assert set(summary) == set(json.loads(status.stdout))

@@ -20,14 +20,6 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from test_observer import (
-    assert_files_match,
-    heartbeat,
-    observation,
-    read_json,
-    reference,
-    summary_seq,
-)
 
 from actors import world_checkpoint
 from actors.domain import inventory_files
@@ -36,8 +28,16 @@ from actors.domain.world_codec import files
 from actors.readmodel import queue
 from bus import client
 from bus.filelog import FileLog
-from conftest import REPO, BrokerProcess, child_env, free_port_pair, wait_until
 from homelab import procs, up
+from plant import REPO, BrokerProcess, child_env, free_port_pair, homelab, wait_until
+from world_files import (
+    assert_files_match,
+    heartbeat,
+    observation,
+    read_json,
+    reference,
+    summary_seq,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -113,17 +113,6 @@ def ups() -> Iterator:
     for process in started:
         if process.proc is not None and process.proc.poll() is None:
             process.stop()
-
-
-def homelab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab", *args],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        cwd=REPO,
-        timeout=timeout,
-    )
 
 
 def processes_with(*words: str) -> list[psutil.Process]:

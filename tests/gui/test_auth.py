@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from conftest import child_env
 from gui.auth import AuthError, Operators, session_secret
+from plant import child_env
 
 
 @pytest.fixture

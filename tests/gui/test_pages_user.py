@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,11 +21,10 @@ from nicegui.testing.user_notify import UserNotify
 from actors import commands
 from bus import aio, client
 from bus.envelope import Message
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until
 from gui import session
 from gui.auth import Operators
 from gui.tap_log import TapLog
-from repos import commit, git
+from plant import OPERATOR, PASSWORD, Plant, wait_until
 
 pytestmark = pytest.mark.slow
 MAIN = Path(__file__).with_name("ui_main.py")
@@ -37,76 +33,30 @@ LOGIN = '<input type="hidden" name="redirect_to"'  # the login form's mark
 WAIT = 15.0  # seconds for anything the page or the bus should show
 
 
-def inventory(folder: Path) -> str:
-    """Command services on one node, all desired running (none is started)."""
-    demo = [sys.executable, "-m", "homelab.demo.service"]
-    lines = ["nodes:", "  here: {address: 127.0.0.1, interval: 1.0}", "services:"]
-    for name in SERVICES:
-        args = ["--name", name, "--port", str(free_port_pair()), "--dir", str(folder)]
-        lines += [f"  {name}:", "    node: here", "    kind: command", "    desired: running"]
-        lines += [
-            f"    {verb}: {json.dumps([*demo, verb, *args])}"
-            for verb in ("start", "stop", "status")
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "homelab", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=child_env(),
-    )
-
-
-class Plant:
-    def __init__(self, broker: BrokerProcess):
-        self.broker, self.root, self.bus = broker, broker.root, broker.endpoint
-
-    def pending(self) -> dict[str, dict]:
-        """The pending actions as their files say, by service."""
-        found = {}
-        for path in (self.root / "actions").glob("*.json"):
-            record = json.loads(path.read_text())
-            if record["state"] == "pending":
-                found[record["service"]] = record
-        return found
-
-    def record(self, action_id: str) -> dict:
-        return json.loads((self.root / "actions" / f"{action_id}.json").read_text())
-
-
 @pytest.fixture(scope="module")
-def plant(tmp_path_factory) -> Plant:
-    base = tmp_path_factory.mktemp("plant")
-    root, repo = base / "root", base / "repo"
-    root.mkdir()
-    repo.mkdir()
-    git(repo, "init", "-q")
-    commit(repo, inventory(base / "services"), "six services should run")
-    broker = BrokerProcess(root, free_port_pair(), "--stats-interval", "0.5").start()
-    common = ["--root", str(root), "--bus", broker.endpoint]
-    procs = [
-        start("agent", "--node", "here", "--repo", str(repo), *common),
-        start("observer", *common),
-        start("supervisor", "--repo", str(repo), *common),
-    ]
-    Operators(root / "ui" / "operators.json").add("oskar", "correct horse")
-    p = Plant(broker)
-    try:
-        wait_until(lambda: len(p.pending()) == len(SERVICES), 60, "a pending action each")
-        wait_until(lambda: world_services(root), WAIT, "the observer's world file")
-        yield p
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        broker.stop()
+def plant(tmp_path_factory) -> Iterator[Plant]:
+    run = ("broker", "agent", "observer", "supervisor")
+    with Plant(tmp_path_factory.mktemp("plant"), SERVICES, run=run, interval=1.0) as plant:
+        Operators(plant.root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
+        wait_until(
+            lambda: len(pending_actions(plant)) == len(SERVICES), 60, "a pending action each"
+        )
+        wait_until(lambda: world_services(plant.root), WAIT, "the observer's world file")
+        yield plant
+
+
+def pending_actions(plant: Plant) -> dict[str, dict]:
+    """The pending actions as their files say, by service."""
+    found = {}
+    for path in (plant.root / "actions").glob("*.json"):
+        record = json.loads(path.read_text())
+        if record["state"] == "pending":
+            found[record["service"]] = record
+    return found
+
+
+def action_record(plant: Plant, action_id: str) -> dict:
+    return json.loads((plant.root / "actions" / f"{action_id}.json").read_text())
 
 
 def world_services(root: Path) -> dict:
@@ -199,7 +149,7 @@ async def test_the_dashboard_shows_the_counts_of_the_world_file(user: User, plan
     assert sum(by_health.values()) == len(SERVICES)
     for health, count in by_health.items():
         assert label_texts(user, f"services-{health}") == [f"{count} {health}"]
-    assert label_texts(user, "pending-count") == [f"{len(plant.pending())} pending"]
+    assert label_texts(user, "pending-count") == [f"{len(pending_actions(plant))} pending"]
     assert label_texts(user, "drift-count") == [f"{len(SERVICES)} drifted"]
 
 
@@ -207,7 +157,7 @@ async def test_the_queue_shows_pending_actions_and_follows_decisions_on_the_bus(
     user: User, plant: Plant
 ):
     await log_in(user, "/actions")
-    pending = plant.pending()
+    pending = pending_actions(plant)
     for record in pending.values():
         shown = " && ".join(" ".join(argv) for argv in record["commands"])
         assert label_texts(user, f"command-{record['id']}") == [shown]
@@ -229,7 +179,7 @@ async def test_approve_goes_through_the_command_path_with_the_operators_name(
     user: User, plant: Plant
 ):
     await log_in(user, "/actions")
-    action_id = next(iter(plant.pending().values()))["id"]
+    action_id = next(iter(pending_actions(plant).values()))["id"]
     since = await bus_seq(plant)
     user.find(marker=f"approve-{action_id}").click()
     approved = await bus_message(
@@ -237,15 +187,15 @@ async def test_approve_goes_through_the_command_path_with_the_operators_name(
     )
     assert approved.payload["by"] == "oskar"
     await eventually(lambda: f"{action_id} approved by oskar" in user.notify.messages, "the note")
-    await eventually(lambda: plant.record(action_id)["state"] == "approved", "the file")
-    assert plant.record(action_id)["approved_by"] == "oskar"
+    await eventually(lambda: action_record(plant, action_id)["state"] == "approved", "the file")
+    assert action_record(plant, action_id)["approved_by"] == "oskar"
 
 
 async def test_after_a_logout_elsewhere_approve_is_refused_and_nothing_is_sent(
     user: User, plant: Plant
 ):
     await log_in(user, "/actions")
-    action_id = next(iter(plant.pending().values()))["id"]
+    action_id = next(iter(pending_actions(plant).values()))["id"]
     since = await bus_seq(plant)
     with user:
         session.log_out()  # what "Log out" in another tab of this browser does
@@ -257,7 +207,7 @@ async def test_after_a_logout_elsewhere_approve_is_refused_and_nothing_is_sent(
         await asyncio.wait_for(
             bus_message(plant, since, lambda m: m.payload.get("id") == action_id), 2.0
         )
-    assert plant.record(action_id)["state"] == "pending"
+    assert action_record(plant, action_id)["state"] == "pending"
 
 
 async def test_after_a_new_password_the_open_events_page_reads_nothing_from_disk(
@@ -329,7 +279,7 @@ async def test_a_running_actions_output_comes_from_the_executor_only(
     pushed: list[str] = []
     push = TapLog.push
     monkeypatch.setattr(TapLog, "push", lambda log, text: (pushed.append(text), push(log, text)))
-    action_id = next(iter(plant.pending().values()))["id"]
+    action_id = next(iter(pending_actions(plant).values()))["id"]
     await commands.decide_async(
         plant.root, plant.bus, action_id, "approve", "tester", channel="cli"
     )
@@ -365,7 +315,7 @@ async def test_a_decision_answers_though_the_list_redrew_and_its_card_went_first
     """The answer comes after another decision redrew the list and after this card went:
     the operator still reads it."""
     await log_in(user, "/actions")
-    mine, theirs = [record["id"] for record in plant.pending().values()][:2]
+    mine, theirs = [record["id"] for record in pending_actions(plant).values()][:2]
     asked, answer = asyncio.Event(), asyncio.Event()
     decide = commands.decide_async
 
@@ -388,7 +338,7 @@ async def test_a_decision_answers_though_the_list_redrew_and_its_card_went_first
 
 async def test_reject_asks_for_a_reason_and_sends_it_trimmed(user: User, plant: Plant):
     await log_in(user, "/actions")
-    action_id = next(iter(plant.pending().values()))["id"]
+    action_id = next(iter(pending_actions(plant).values()))["id"]
     since = await bus_seq(plant)
     reason = user.find(marker="reject-reason").elements.pop()
     user.find(marker=f"reject-{action_id}").click()
@@ -402,7 +352,7 @@ async def test_reject_asks_for_a_reason_and_sends_it_trimmed(user: User, plant: 
         user.find(marker="reject-confirm").click()
         await eventually(lambda: reason.error, f"the refusal of {typed[:5]!r}")
         assert asked(reason)
-    assert plant.record(action_id)["state"] == "pending"
+    assert action_record(plant, action_id)["state"] == "pending"
     user.find(marker="reject-reason").clear().type("  not during the backup  ")
     user.find(marker="reject-confirm").click()
     rejected = await bus_message(
@@ -425,7 +375,7 @@ async def test_a_decision_on_an_action_decided_meanwhile_says_why_it_was_refused
     user: User, plant: Plant
 ):
     await log_in(user, "/actions")
-    action_id = next(iter(plant.pending().values()))["id"]
+    action_id = next(iter(pending_actions(plant).values()))["id"]
     user.find(marker=f"reject-{action_id}").click()
     assert asked(user.find(marker="reject-reason").elements.pop())
     await commands.decide_async(

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus import envelope, filelog
-from conftest import free_port_pair
 from homelab import cli
+from plant import free_port_pair
 
 CLOSED = f"tcp://127.0.0.1:{free_port_pair()}"
 FUZZ = settings(

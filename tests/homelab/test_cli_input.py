@@ -11,35 +11,13 @@ import pytest
 
 from actors import observer, world_checkpoint
 from actors.domain import world
-from conftest import free_port_pair
-from homelab import cli
+from plant import free_port_pair
 
 CLOSED = f"tcp://127.0.0.1:{free_port_pair()}"  # nothing listens: a broker that is down
 INVENTORY = (
     "nodes:\n  n: {address: 127.0.0.1}\nservices:\n"
     "  db: {node: n, kind: systemd, unit: postgresql.service}\n"
 )
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    for folder in ("events", "state"):
-        (root / folder).mkdir(parents=True)
-    return root
 
 
 @pytest.fixture
@@ -86,10 +64,12 @@ def write_world(root: Path, state: world.World) -> None:
         ["replay"],
     ],
 )
-def test_a_missing_root_is_named_exits_2_and_is_not_created(capsys, tmp_path, repo, args):
+def test_a_missing_root_is_named_exits_2_and_is_not_created(
+    tmp_path, repo, args, homelab, one_line
+):
     root = tmp_path / "no-such-root"
     extra = ["--repo", str(repo)] if args[0] == "drift" else []
-    code, out, err = run(capsys, *args, *extra, "--root", str(root))
+    code, out, err = homelab(*args, *extra, "--root", str(root))
     assert code == 2 and out == ""
     assert one_line(err) == f"homelab: error: no data root at {root} (set HOMELAB_ROOT or --root)"
     assert not root.exists()
@@ -98,90 +78,90 @@ def test_a_missing_root_is_named_exits_2_and_is_not_created(capsys, tmp_path, re
 @pytest.mark.parametrize(
     "args", [["status", "--timeout", "0.2", "--bus", CLOSED], ["actions", "list"]]
 )
-def test_a_folder_without_an_event_log_is_not_a_data_root(capsys, tmp_path, args):
-    code, out, err = run(capsys, *args, "--root", str(tmp_path))
+def test_a_folder_without_an_event_log_is_not_a_data_root(tmp_path, args, homelab, one_line):
+    code, out, err = homelab(*args, "--root", str(tmp_path))
     assert code == 2 and "no event log at" in one_line(err) and out == ""
 
 
-def test_status_says_the_world_is_not_built_yet(capsys, data_root):
+def test_status_says_the_world_is_not_built_yet(data_root, homelab):
     """Said, not in the exit status: the broker's health check is `homelab status`, and the
     observer starts only once that check passes."""
     args = ["status", "--root", str(data_root), "--timeout", "0.2", "--bus", CLOSED]
-    code, out, _ = run(capsys, *args)
+    code, out, _ = homelab(*args)
     assert code == 1 and "world: none yet" in out  # 1: the broker is down
-    code, out, _ = run(capsys, *args, "--json")
+    code, out, _ = homelab(*args, "--json")
     assert code == 1 and json.loads(out)["observed"] is False
 
 
-def test_status_does_not_say_no_drift_before_services_are_observed(capsys, data_root):
+def test_status_does_not_say_no_drift_before_services_are_observed(data_root, homelab):
     """Right after a start the supervisor's report is empty because it saw nothing yet."""
     (data_root / "state" / "desired.json").write_text('{"revision": "r1", "problems": []}')
     (data_root / "state" / "drift.json").write_text('{"drifted": 0, "drifts": []}')
     args = ["status", "--root", str(data_root), "--timeout", "0.2", "--bus", CLOSED]
-    _, out, _ = run(capsys, *args)
+    _, out, _ = homelab(*args)
     assert "drift: none seen yet (no service observed)" in out
     state = observed(5, "active")
     state.services["cache"] = world.ServiceState(node="n")  # health unknown: not observed
     write_world(data_root, state)
-    _, out, _ = run(capsys, *args)
+    _, out, _ = homelab(*args)
     assert "drift: none seen yet (1 service(s) not observed)" in out
     write_world(data_root, observed(6, "active"))
-    _, out, _ = run(capsys, *args)
+    _, out, _ = homelab(*args)
     assert "drift: none\n" in out
 
 
-def test_drift_without_any_world_is_an_error_not_no_drift(capsys, data_root, repo):
-    code, out, err = run(capsys, "drift", "--root", str(data_root), "--repo", str(repo))
+def test_drift_without_any_world_is_an_error_not_no_drift(data_root, repo, homelab, one_line):
+    code, out, err = homelab("drift", "--root", str(data_root), "--repo", str(repo))
     assert code == 2 and "no drift" not in out
     assert "no world yet" in one_line(err)
 
 
-def test_drift_with_an_invalid_inventory_exits_2_not_1(capsys, data_root, tmp_path):
+def test_drift_with_an_invalid_inventory_exits_2_not_1(data_root, tmp_path, homelab):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "inventory.yml").write_text("nodes:\n  n: {address: a, adress: b}\n")
     world_checkpoint.save(data_root / world_checkpoint.PATH, observed(3, "active"))
-    code, _, err = run(capsys, "drift", "--root", str(data_root), "--repo", str(bad))
+    code, _, err = homelab("drift", "--root", str(data_root), "--repo", str(bad))
     assert code == 2
     assert "inventory.yml:2" in err and "Traceback" not in err
 
 
-def test_drift_reads_the_world_files_when_the_checkpoint_lags_them(capsys, data_root, repo):
+def test_drift_reads_the_world_files_when_the_checkpoint_lags_them(data_root, repo, homelab):
     """Right after a start the checkpoint (every 5 s) is older than world/ (every second):
     status showed the drift, drift said "no drift"."""
     world_checkpoint.save(data_root / world_checkpoint.PATH, observed(3, "active"))
     write_world(data_root, observed(7, "inactive"))
-    code, out, _ = run(capsys, "drift", "--json", "--root", str(data_root), "--repo", str(repo))
+    code, out, _ = homelab("drift", "--json", "--root", str(data_root), "--repo", str(repo))
     report = json.loads(out)
     assert code == 1 and report["world_seq"] == 7
     assert [(d["service"], d["kind"]) for d in report["drifts"]] == [("db", "stopped")]
 
 
-def test_drift_with_only_world_files_and_no_checkpoint_sees_the_drift(capsys, data_root, repo):
+def test_drift_with_only_world_files_and_no_checkpoint_sees_the_drift(data_root, repo, homelab):
     write_world(data_root, observed(7, "inactive"))
-    code, out, _ = run(capsys, "drift", "--root", str(data_root), "--repo", str(repo))
+    code, out, _ = homelab("drift", "--root", str(data_root), "--repo", str(repo))
     assert code == 1 and "stopped" in out
 
 
-def test_a_declared_service_not_observed_yet_is_not_clean(capsys, data_root, repo):
+def test_a_declared_service_not_observed_yet_is_not_clean(data_root, repo, homelab):
     write_world(data_root, observed(4, None))
-    code, out, _ = run(capsys, "drift", "--root", str(data_root), "--repo", str(repo))
+    code, out, _ = homelab("drift", "--root", str(data_root), "--repo", str(repo))
     assert code == 2 and "no drift" not in out
     assert "not observed yet" in out and "db" in out
-    code, out, _ = run(capsys, "drift", "--json", "--root", str(data_root), "--repo", str(repo))
+    code, out, _ = homelab("drift", "--json", "--root", str(data_root), "--repo", str(repo))
     assert code == 2 and json.loads(out)["unobserved"] == [
         {"service": "db", "node": "n", "why": world.NO_OBSERVATION}
     ]
 
 
-def test_drift_is_clean_only_when_every_declared_service_was_observed(capsys, data_root, repo):
+def test_drift_is_clean_only_when_every_declared_service_was_observed(data_root, repo, homelab):
     write_world(data_root, observed(5, "active"))
-    code, out, _ = run(capsys, "drift", "--root", str(data_root), "--repo", str(repo))
+    code, out, _ = homelab("drift", "--root", str(data_root), "--repo", str(repo))
     assert code == 0 and out.startswith("no drift")
 
 
-def test_an_empty_queue_in_a_real_root_is_no_actions(capsys, data_root):
-    code, out, _ = run(capsys, "actions", "list", "--root", str(data_root))
+def test_an_empty_queue_in_a_real_root_is_no_actions(data_root, homelab):
+    code, out, _ = homelab("actions", "list", "--root", str(data_root))
     assert code == 0 and out.strip() == "no actions"
 
 
@@ -199,8 +179,10 @@ def test_an_empty_queue_in_a_real_root_is_no_actions(capsys, data_root):
         (["tap", "--since", "18446744073709551616", "--bus", CLOSED], "out of range"),
     ],
 )
-def test_times_and_seqs_out_of_range_are_one_line_exit_2(capsys, data_root, args, expected):
-    code, _, err = run(capsys, *args, *(["--root", str(data_root)] if args[0] == "replay" else []))
+def test_times_and_seqs_out_of_range_are_one_line_exit_2(
+    data_root, args, expected, homelab, one_line
+):
+    code, _, err = homelab(*args, *(["--root", str(data_root)] if args[0] == "replay" else []))
     assert code == 2 and expected in one_line(err)
 
 
@@ -220,22 +202,24 @@ def test_times_and_seqs_out_of_range_are_one_line_exit_2(capsys, data_root, args
         ("{nope", "not JSON"),
     ],
 )
-def test_emit_refuses_data_msgpack_cannot_carry_before_any_bus_io(capsys, data, expected):
-    code, out, err = run(capsys, "emit", "obs.x", "--data", data, "--bus", CLOSED, "--timeout", "5")
+def test_emit_refuses_data_msgpack_cannot_carry_before_any_bus_io(
+    data, expected, homelab, one_line
+):
+    code, out, err = homelab("emit", "obs.x", "--data", data, "--bus", CLOSED, "--timeout", "5")
     assert code == 2 and out == ""
     line = one_line(err)
     assert expected in line and "broker" not in line  # refused here, not after 5 s of waiting
 
 
-def test_emit_accepts_the_edges_of_the_int64_range(capsys):
+def test_emit_accepts_the_edges_of_the_int64_range(homelab, one_line):
     data = '{"a": -9223372036854775808, "b": 18446744073709551615, "c": 1.5e300}'
-    code, _, err = run(capsys, "emit", "obs.x", "--data", data, "--bus", CLOSED, "--timeout", "0.2")
+    code, _, err = homelab("emit", "obs.x", "--data", data, "--bus", CLOSED, "--timeout", "0.2")
     assert code == 1 and "no answer from the broker" in one_line(err)  # valid, so it tried
 
 
 @pytest.mark.parametrize("source", ["broker", "bus", "observer", "ui", "agent:web1", "cli:oskar"])
-def test_emit_refuses_the_control_planes_own_sources(capsys, source):
-    code, _, err = run(capsys, "emit", "obs.x", "--source", source, "--bus", CLOSED)
+def test_emit_refuses_the_control_planes_own_sources(source, homelab, one_line):
+    code, _, err = homelab("emit", "obs.x", "--source", source, "--bus", CLOSED)
     assert code == 2 and "is reserved for the control plane" in one_line(err)
 
 
@@ -246,49 +230,49 @@ def test_emit_refuses_the_control_planes_own_sources(capsys, source):
         (["--source", "s" * 200], "--source:"),
     ],
 )
-def test_emit_checks_id_and_source_before_any_bus_io(capsys, args, expected):
-    code, _, err = run(capsys, "emit", "obs.x", *args, "--bus", CLOSED, "--timeout", "5")
+def test_emit_checks_id_and_source_before_any_bus_io(args, expected, homelab, one_line):
+    code, _, err = homelab("emit", "obs.x", *args, "--bus", CLOSED, "--timeout", "5")
     assert code == 2 and one_line(err).startswith(f"homelab: error: {expected}")
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e9"])
 @pytest.mark.parametrize("command", [["emit", "obs.x"], ["status"]])
-def test_a_timeout_that_would_never_expire_or_is_zero_is_refused(capsys, command, value):
-    code, _, err = run(capsys, *command, "--timeout", value, "--bus", CLOSED)
+def test_a_timeout_that_would_never_expire_or_is_zero_is_refused(command, value, homelab, one_line):
+    code, _, err = homelab(*command, "--timeout", value, "--bus", CLOSED)
     assert code == 2 and "--timeout" in one_line(err)
 
 
-def test_usage_errors_are_one_line_too(capsys):
-    code, _, err = run(capsys, "replay", "--nope")
+def test_usage_errors_are_one_line_too(homelab, one_line):
+    code, _, err = homelab("replay", "--nope")
     assert code == 2 and one_line(err).endswith("(see: homelab replay -h)")
 
 
 # -- replay ranges that cannot match --------------------------------------------------------
 
 
-def test_replay_from_after_to_is_a_usage_error(capsys, data_root):
-    code, _, err = run(capsys, "replay", "--from", "10", "--to", "5", "--root", str(data_root))
+def test_replay_from_after_to_is_a_usage_error(data_root, homelab, one_line):
+    code, _, err = homelab("replay", "--from", "10", "--to", "5", "--root", str(data_root))
     assert code == 2 and "--from 10 is after --to 5" in one_line(err)
-    code, _, err = run(capsys, "replay", "--from", "1h", "--to", "2h", "--root", str(data_root))
+    code, _, err = homelab("replay", "--from", "1h", "--to", "2h", "--root", str(data_root))
     assert code == 2 and "is after --to" in one_line(err)
 
 
-def test_replay_of_an_empty_range_says_where_the_log_ends(capsys, data_root):
+def test_replay_of_an_empty_range_says_where_the_log_ends(data_root, homelab, one_line):
     from bus import envelope, filelog
 
     log, _ = filelog.FileLog.open_for_append(data_root / "events")
     wires = [envelope.encode_wire("obs.x", f"m{i}", "t", {}) for i in range(3)]
     log.append([envelope.stamp(w, i + 1, 1_800_000_000.0) for i, w in enumerate(wires)])
     log.close()
-    code, out, err = run(capsys, "replay", "--from", "10", "--root", str(data_root))
+    code, out, err = homelab("replay", "--from", "10", "--root", str(data_root))
     assert code == 1 and out == ""
     assert one_line(err) == "homelab: nothing in range: the log ends at seq 3"
-    code, out, _ = run(capsys, "replay", "--from", "2", "--json", "--root", str(data_root))
+    code, out, _ = homelab("replay", "--from", "2", "--json", "--root", str(data_root))
     assert code == 0 and [json.loads(x)["seq"] for x in out.splitlines()] == [2, 3]
 
 
-def test_replay_of_an_empty_log_says_so(capsys, data_root):
-    code, _, err = run(capsys, "replay", "--root", str(data_root))
+def test_replay_of_an_empty_log_says_so(data_root, homelab, one_line):
+    code, _, err = homelab("replay", "--root", str(data_root))
     assert code == 1 and one_line(err) == "homelab: nothing in range: the log is empty"
 
 
@@ -299,17 +283,19 @@ def test_replay_of_an_empty_log_says_so(capsys, data_root):
     "bad", ["../../x", "a-0123", "a-0123456789ABCDEF", "x/../a-0123456789abcdef"]
 )
 @pytest.mark.parametrize("command", ["show", "approve", "reject"])
-def test_an_action_id_that_is_not_one_is_refused_before_any_file(capsys, tmp_path, command, bad):
+def test_an_action_id_that_is_not_one_is_refused_before_any_file(
+    tmp_path, command, bad, homelab, one_line
+):
     outside = tmp_path / "x.json"
     outside.write_text('{"id": "../../x", "state": "pending", "secret": "outside the root"}')
     root = tmp_path / "a" / "b"
     (root / "events").mkdir(parents=True)
     extra = ["--bus", CLOSED] if command != "show" else []
-    code, out, err = run(capsys, "actions", command, bad, "--root", str(root), *extra)
+    code, out, err = homelab("actions", command, bad, "--root", str(root), *extra)
     assert code == 2 and "secret" not in out
     assert "is not an action id" in one_line(err)
 
 
-def test_a_well_formed_unknown_id_is_no_action(capsys, data_root):
-    code, _, err = run(capsys, "actions", "show", "a-0123456789abcdef", "--root", str(data_root))
+def test_a_well_formed_unknown_id_is_no_action(data_root, homelab, one_line):
+    code, _, err = homelab("actions", "show", "a-0123456789abcdef", "--root", str(data_root))
     assert code == 1 and "no action 'a-0123456789abcdef'" in one_line(err)

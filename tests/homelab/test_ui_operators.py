@@ -11,7 +11,7 @@ import pytest
 
 from bus.dataroot import DataRoot
 from gui import auth
-from homelab import cli, settings, ui_cli
+from homelab import settings, ui_cli
 
 
 class Terminal(io.StringIO):
@@ -21,40 +21,14 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    (root / "events").mkdir(parents=True)
-    return root
-
-
-def run(capsys, monkeypatch, *args: str, stdin: str | io.StringIO = "") -> tuple[int, str, str]:
-    monkeypatch.setattr(
-        "sys.stdin", stdin if isinstance(stdin, io.StringIO) else io.StringIO(stdin)
-    )
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 def operators(root: Path) -> auth.Operators:
     return auth.Operators(DataRoot(root).operators)
 
 
-def test_add_user_reads_the_password_from_stdin_and_stores_only_its_hash(
-    capsys, monkeypatch, data_root
-):
-    code, out, err = run(
-        capsys, monkeypatch, "ui", "add-user", "alice", "--root", str(data_root),
-        stdin="correct horse\n",
-    )  # fmt: skip
+def test_add_user_reads_the_password_from_stdin_and_stores_only_its_hash(data_root, homelab):
+    code, out, err = homelab(
+        "ui", "add-user", "alice", "--root", str(data_root), stdin="correct horse\n"
+    )
     assert (code, out, err) == (0, "operator alice added\n", "")
     assert operators(data_root).verify("alice", "correct horse")
     assert not operators(data_root).verify("alice", "correct horse\n")
@@ -63,20 +37,18 @@ def test_add_user_reads_the_password_from_stdin_and_stores_only_its_hash(
     assert stored.stat().st_mode & 0o777 == 0o600
 
 
-def test_add_user_again_changes_the_password(capsys, monkeypatch, data_root):
+def test_add_user_again_changes_the_password(data_root, homelab):
     args = ("ui", "add-user", "alice", "--root", str(data_root))
-    assert run(capsys, monkeypatch, *args, stdin="first password\n")[0] == 0
-    code, out, _ = run(capsys, monkeypatch, *args, stdin="second password\r\n")
+    assert homelab(*args, stdin="first password\n")[0] == 0
+    code, out, _ = homelab(*args, stdin="second password\r\n")
     assert (code, out) == (0, "operator alice updated\n")
     assert operators(data_root).verify("alice", "second password")
     assert not operators(data_root).verify("alice", "first password")
 
 
-def test_password_stdin_reads_stdin_even_from_a_terminal(capsys, monkeypatch, data_root):
-    code, out, _ = run(
-        capsys, monkeypatch, "ui", "add-user", "bob", "--password-stdin", "--root",
-        str(data_root), stdin=Terminal("s3cret-enough\nignored\n"),
-    )  # fmt: skip
+def test_password_stdin_reads_stdin_even_from_a_terminal(data_root, homelab):
+    args = ("ui", "add-user", "bob", "--password-stdin", "--root", str(data_root))
+    code, out, _ = homelab(*args, stdin=Terminal("s3cret-enough\nignored\n"))
     assert (code, out) == (0, "operator bob added\n")
     assert operators(data_root).verify("bob", "s3cret-enough")
 
@@ -93,11 +65,9 @@ def test_password_stdin_reads_stdin_even_from_a_terminal(capsys, monkeypatch, da
     ids=["capital", "space", "short", "long", "nothing"],
 )
 def test_add_user_mistakes_are_one_line_exit_2_and_change_nothing(
-    capsys, monkeypatch, data_root, name, stdin, message
+    data_root, name, stdin, message, one_line, homelab
 ):
-    code, out, err = run(
-        capsys, monkeypatch, "ui", "add-user", name, "--root", str(data_root), stdin=stdin
-    )
+    code, out, err = homelab("ui", "add-user", name, "--root", str(data_root), stdin=stdin)
     assert code == 2 and out == ""
     assert one_line(err).startswith(f"homelab: error: {message}")
     assert not DataRoot(data_root).operators.exists()
@@ -108,11 +78,9 @@ def test_add_user_mistakes_are_one_line_exit_2_and_change_nothing(
     [("add-user", "alice"), ("remove-user", "alice"), ("users",), ()],
     ids=["add-user", "remove-user", "users", "serve"],
 )
-def test_a_missing_data_root_is_one_line_exit_2(capsys, monkeypatch, tmp_path, args):
+def test_a_missing_data_root_is_one_line_exit_2(tmp_path, args, one_line, homelab):
     missing = tmp_path / "nothing-here"
-    code, out, err = run(
-        capsys, monkeypatch, "ui", *args, "--root", str(missing), stdin="long enough\n"
-    )
+    code, out, err = homelab("ui", *args, "--root", str(missing), stdin="long enough\n")
     assert code == 2 and out == ""
     assert (
         one_line(err) == f"homelab: error: no data root at {missing} (set HOMELAB_ROOT or --root)"
@@ -120,49 +88,45 @@ def test_a_missing_data_root_is_one_line_exit_2(capsys, monkeypatch, tmp_path, a
     assert not missing.exists()
 
 
-def test_remove_user_and_users(capsys, monkeypatch, data_root):
+def test_remove_user_and_users(data_root, homelab, one_line):
     root = ("--root", str(data_root))
     for name in ("carol", "alice"):
-        run(capsys, monkeypatch, "ui", "add-user", name, *root, stdin="long enough\n")
-    assert run(capsys, monkeypatch, "ui", "users", *root)[:2] == (0, "alice\ncarol\n")
-    code, out, _ = run(capsys, monkeypatch, "ui", "remove-user", "carol", *root)
+        homelab("ui", "add-user", name, *root, stdin="long enough\n")
+    assert homelab("ui", "users", *root)[:2] == (0, "alice\ncarol\n")
+    code, out, _ = homelab("ui", "remove-user", "carol", *root)
     assert (code, out) == (0, "operator carol removed\n")
     assert not operators(data_root).verify("carol", "long enough")
     assert operators(data_root).names() == ["alice"]
 
-    code, out, err = run(capsys, monkeypatch, "ui", "remove-user", "carol", *root)
+    code, out, err = homelab("ui", "remove-user", "carol", *root)
     assert (code, out) == (1, "")
     assert one_line(err) == "homelab: error: no operator 'carol'"
     assert operators(data_root).names() == ["alice"]
 
 
-def test_users_of_a_root_without_operators_says_how_to_add_one(capsys, monkeypatch, data_root):
-    code, out, err = run(capsys, monkeypatch, "ui", "users", "--root", str(data_root))
+def test_users_of_a_root_without_operators_says_how_to_add_one(data_root, homelab, one_line):
+    code, out, err = homelab("ui", "users", "--root", str(data_root))
     assert (code, out) == (0, "")
     assert one_line(err) == "no operators: add one with `homelab ui add-user NAME`"
 
 
-def test_a_damaged_operators_file_is_one_line_exit_1_and_kept(capsys, monkeypatch, data_root):
+def test_a_damaged_operators_file_is_one_line_exit_1_and_kept(data_root, one_line, homelab):
     path = DataRoot(data_root).operators
     path.parent.mkdir()
     path.write_text("{not json")
     for args in (("add-user", "alice"), ("remove-user", "alice"), ("users",)):
-        code, _, err = run(
-            capsys, monkeypatch, "ui", *args, "--root", str(data_root), stdin="long enough\n"
-        )
+        code, _, err = homelab("ui", *args, "--root", str(data_root), stdin="long enough\n")
         assert code == 1
         assert one_line(err).startswith(f"homelab: error: {path} is not a valid operators file")
     assert path.read_text() == "{not json"
 
 
-def test_ui_refuses_a_taken_port_in_one_line(capsys, monkeypatch, data_root):
+def test_ui_refuses_a_taken_port_in_one_line(data_root, one_line, homelab):
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        code, out, err = run(
-            capsys, monkeypatch, "ui", "--root", str(data_root), "--port", str(port)
-        )
+        code, out, err = homelab("ui", "--root", str(data_root), "--port", str(port))
     assert code == 1 and out == ""
     assert one_line(err) == (
         f"homelab: error: port {port} is taken (by another program or another UI): "
@@ -185,10 +149,12 @@ def test_ui_refuses_a_taken_port_in_one_line(capsys, monkeypatch, data_root):
         ((), {"HOMELAB_UI_SECRET": "too short"}, "bad setting HOMELAB_UI_SECRET"),
     ],
 )
-def test_bad_ui_settings_are_one_line(capsys, monkeypatch, data_root, args, env, message):
+def test_bad_ui_settings_are_one_line(
+    monkeypatch, data_root, args, env, message, homelab, one_line
+):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    code, out, err = run(capsys, monkeypatch, "ui", "--root", str(data_root), *args)
+    code, out, err = homelab("ui", "--root", str(data_root), *args)
     assert code != 0 and out == ""
     assert one_line(err).startswith(f"homelab: error: {message}")
     assert "too short" not in err  # a secret is never echoed
