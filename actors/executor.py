@@ -18,7 +18,7 @@ the hash must match what would run and the driver must build the same commands t
 lead to a second run. The queue records a refusal (the action is ``refused``, for good), and
 interrupts a run it hears no end of within that timeout and a grace: a report that comes
 after that changes nothing there. Commands run
-through ``runner.run`` in a thread pool, one action at a time per target (others for the same
+through ``action_runner.run`` in a thread pool, one action at a time per target (others for the same
 target wait, in order), streaming ``action.output`` and ending with one of
 ``action.succeeded`` / ``action.failed`` / ``action.timed_out``.
 
@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from actors import atomic, runner
+from actors import action_runner, atomic
 from actors.domain import drivers, inventory_files, lifecycle, queue_files
 from bus import filelog, outbox, ports
 from bus.dataroot import DataRoot
@@ -261,7 +261,7 @@ class Executor:
         """Outcome, detail and exit code of the job's commands, their output streamed."""
         on_output = functools.partial(self._send_output, job.id, itertools.count(1))
         try:
-            result = runner.run(
+            result = action_runner.run(
                 job.commands, log_path=log_path, timeout=self.timeout, on_output=on_output
             )
         except Exception as error:  # noqa: BLE001 - the action failed; the executor goes on
@@ -349,7 +349,7 @@ def allowed(payload: dict[str, Any], repo: Path) -> str:
         return f"service {name!r} is not in the inventory"
     try:
         expected = drivers.commands(name, service, payload["type"], inventory.nodes[service.node])
-    except drivers.Refused as err:
+    except drivers.NotAllowed as err:
         return str(err)
     if expected != payload["commands"] or drivers.target(name, service) != payload["target"]:
         return "the commands are not what the driver builds for this service now"

@@ -8,7 +8,7 @@ drift when it changes (``drift.report``), one ``action.recommended`` per new
 recommendation, ``action.obsolete`` when the drift behind one is gone, and ``drift.gave_up``
 once when it gives up on a drift (``give_up_after`` fixes without effect).
 
-It hosts the action queue (``actions.Queue``), rebuilt from the log's ``action.*`` at
+It hosts the action queue (``action_queue.Queue``), rebuilt from the log's ``action.*`` at
 start (once retention has deleted the log's beginning, from the files of the actions
 recommended before it, ``queue_files``, and the log; it holds retention at what it has
 written down, ``state/holds/supervisor.json``), and decides what time decides: expiries (on
@@ -38,7 +38,7 @@ from typing import Any
 
 from actors import atomic, desired_state, revision, world_checkpoint
 from actors.domain import (
-    actions,
+    action_queue,
     attempts,
     evaluation,
     inventory_files,
@@ -69,11 +69,11 @@ class Supervisor:
         out: ports.Publish,
         subscribe: ports.Subscribe,
         *,
-        approval_ttl: float = actions.APPROVAL_TTL,
+        approval_ttl: float = action_queue.APPROVAL_TTL,
         give_up_after: int = plan.GIVE_UP_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ):
-        """``out`` publishes as the queue (``actions.QUEUE_SOURCE``)."""
+        """``out`` publishes as the queue (``action_queue.QUEUE_SOURCE``)."""
         self.root, self.repo, self.out, self.subscribe = root, repo, out, subscribe
         self.give_up_after, self.clock = give_up_after, clock
         self.data = DataRoot(root)
@@ -108,7 +108,7 @@ class Supervisor:
         self._stamp: tuple = ()
         checkpoint = world_checkpoint.load(root / world_checkpoint.PATH)
         self.world = checkpoint[0] if checkpoint else world.World()
-        self.queue = actions.Queue(approval_ttl)  # rebuilt from the log's action.* messages
+        self.queue = action_queue.Queue(approval_ttl)  # rebuilt from the log's action.* messages
 
     def run(self, should_stop: Callable[[], bool]) -> int:
         """Follow the bus until ``should_stop()``: take each message; every so often look at
@@ -151,7 +151,7 @@ class Supervisor:
         if message.topic.startswith("action."):
             self._on_action(message)
         elif message.topic == GAVE_UP:
-            if message.source == actions.QUEUE_SOURCE:
+            if message.source == action_queue.QUEUE_SOURCE:
                 self.gave_up.add(message.id)
         else:
             if message.topic == wallclock.TOPIC:
@@ -176,7 +176,7 @@ class Supervisor:
                 out = self.queue.interrupt(action_id, self.world.time, self.world.seq)
                 self._queue_output(*out)
 
-    def _remember_end(self, record: actions.Record) -> None:
+    def _remember_end(self, record: action_queue.Record) -> None:
         """An action ended: as a rejection, as an attempt, and out of the open set (a drift
         that comes back gets a new one)."""
         as_dict = record.to_dict()
@@ -474,10 +474,10 @@ def run(
     repo: Path,
     endpoint: str,
     should_stop: Callable[[], bool],
-    approval_ttl: float = actions.APPROVAL_TTL,
+    approval_ttl: float = action_queue.APPROVAL_TTL,
     give_up_after: int = plan.GIVE_UP_AFTER,
 ) -> int:
-    out = outbox.Outbox(endpoint, actions.QUEUE_SOURCE)
+    out = outbox.Outbox(endpoint, action_queue.QUEUE_SOURCE)
     try:
         subscribe = ports.Subscriptions(endpoint)
         supervisor = Supervisor(

@@ -33,9 +33,9 @@ from bus.client import (
     BusError,
     PublishDeferred,
     PublishRejected,
-    _dealer,
-    _unavailable,
+    dealer_socket,
     publish_endpoint,
+    unavailable,
 )
 from bus.envelope import Message
 from bus.subscription import Tracker
@@ -72,7 +72,7 @@ class AsyncPublisher:
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
             if self._sock is None:
-                self._sock = _dealer(zmq.asyncio.Context.instance(), self.endpoint)
+                self._sock = dealer_socket(zmq.asyncio.Context.instance(), self.endpoint)
             reply = await self._until_taken(wire)
         if reply[0] == "err":
             raise PublishRejected(f"broker rejected the message: {reply[2]}")
@@ -109,7 +109,7 @@ async def _ask(sock: zmq.asyncio.Socket, frame: bytes, number: int, owner) -> tu
     while True:
         now = time.monotonic()
         if deadline is not None and now >= deadline:
-            raise _unavailable(owner.endpoint, timeout)
+            raise unavailable(owner.endpoint, timeout)
         if now >= resend_at:
             try:
                 await sock.send(frame, zmq.NOBLOCK)
@@ -149,7 +149,7 @@ class AsyncSubscriber:
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         ctx = zmq.asyncio.Context.instance()
-        dealer = _dealer(ctx, self.endpoint)
+        dealer = dealer_socket(ctx, self.endpoint)
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
         if self.lossy:

@@ -27,7 +27,7 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, inbox, limits, memory, protocol, records, space, wallclock
+from bus import envelope, heap, inbox, limits, protocol, records, space, wallclock
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -129,7 +129,7 @@ class Broker:
         self._next_trim = 0.0
         self.fetch_budget = subscriber_bytes  # fetch replies held for one client, at most
         self._held: dict[bytes, list[tuple[zmq.MessageTracker, int]]] = {}
-        memory.settle()
+        heap.settle()
         self._bind(endpoint)
         self._look_at_start(_last_time(log_) if log_.last_seq else None)
 
@@ -461,7 +461,7 @@ class Broker:
             for identity in list(self._held):  # clients that left or stopped asking
                 self._held_for(identity)
             self.limiter.forget_idle(now)
-            memory.trim()
+            heap.trim()
         if now - stats.last_tick >= 1.0:  # the rate and the rejection log: once a second
             stats.rate = (self.log.last_seq - stats.last_tick_seq) / (now - stats.last_tick)
             stats.last_tick, stats.last_tick_seq = now, self.log.last_seq

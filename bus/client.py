@@ -59,13 +59,15 @@ def publish_endpoint(endpoint: str) -> str:
     return f"{base}:{int(port) + 1}"
 
 
-def _unavailable(endpoint: str, timeout: float) -> BusUnavailable:
+def unavailable(endpoint: str, timeout: float) -> BusUnavailable:
+    """The error for a broker that did not answer: the same words from the sync and asyncio clients."""
     return BusUnavailable(
         f"no answer from the broker at {endpoint} within {timeout:g} s (is `homelab broker` running?)"
     )
 
 
-def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+def dealer_socket(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+    """A DEALER to the broker's request endpoint, as every client (sync or asyncio) sets it."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IMMEDIATE, 1)
@@ -81,7 +83,7 @@ class _Requests:
 
     def __init__(self, endpoint: str, ctx: zmq.Context | None = None):
         self.endpoint = endpoint
-        self.sock = _dealer(ctx or zmq.Context.instance(), endpoint)
+        self.sock = dealer_socket(ctx or zmq.Context.instance(), endpoint)
         self._numbers = itertools.count(1)
 
     def ask(self, *fields: Any, timeout: float) -> tuple:
@@ -102,7 +104,7 @@ class _Requests:
                     if reply[0] == "err":
                         raise BusError(f"broker refused the request: {reply[2]}")
                     return reply
-        raise _unavailable(self.endpoint, timeout)
+        raise unavailable(self.endpoint, timeout)
 
     def close(self) -> None:
         self.sock.close(0)
@@ -164,7 +166,7 @@ class Publisher:
         self._open_since = 0.0
         self._last_send = 0.0
         self._open_bytes = 0
-        self._sock = _dealer(zmq.Context.instance(), endpoint)
+        self._sock = dealer_socket(zmq.Context.instance(), endpoint)
         self._prefix = os.urandom(6).hex() + "-"
         self._packer = msgpack.Packer()
         self._counter = itertools.count(1)
@@ -309,7 +311,7 @@ class Publisher:
                 self._deferred_since = None  # the next call has its own patience
                 raise PublishDeferred(f"the broker cannot take it now: {self._deferral}")
             if stuck:
-                raise _unavailable(self.endpoint, self.timeout)
+                raise unavailable(self.endpoint, self.timeout)
             if self._sock.poll(20):
                 while kind := self._take_reply():
                     if kind != "retry":

@@ -2,7 +2,7 @@
 
 ``setup(config)`` registers everything (pages, ``GET /summary``, ``GET /healthz``, the login
 check, the websocket's allowed origins, the bus feed); ``serve(config)`` runs it. Pages read
-through ``actors.readmodel`` and decide through ``actors.commands``, like the CLI.
+through ``actors.readmodel`` and decide through ``actors.decisions``, like the CLI.
 """
 
 from __future__ import annotations

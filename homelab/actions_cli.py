@@ -1,6 +1,6 @@
 """``homelab actions``: the action queue from the shell, rendered from the read model
 (``actors.readmodel.queue``); decisions go through the one command path
-(``actors.commands``), the same as the UI's buttons."""
+(``actors.decisions``), the same as the UI's buttons."""
 
 from __future__ import annotations
 

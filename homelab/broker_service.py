@@ -7,7 +7,7 @@ import os
 
 from bus import broker, filelog, housekeeping, limits, retention, space, wallclock
 from bus.dataroot import DataRoot
-from homelab import diag, layout
+from homelab import layout, service_logging
 from homelab.settings import Settings
 
 log = logging.getLogger("homelab.broker")
@@ -16,7 +16,7 @@ MIB = 1024 * 1024
 
 def serve(settings: Settings) -> int:
     root = layout.ensure(settings.root)
-    diag.setup(root, "broker")
+    service_logging.setup(root, "broker")
     data = DataRoot(root)
     lock = broker.lock_log(data.events)
     event_log, report = filelog.FileLog.open_for_append(data.events)
@@ -57,7 +57,7 @@ def serve(settings: Settings) -> int:
         server.limiter.describe() if limits.enabled(server.limiter.limits) else "no limit",
         settings.disk_reserve,
     )
-    should_stop = diag.stop_flag()
+    should_stop = service_logging.stop_flag()
     try:
         server.run(should_stop)
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from actors import commands
+from actors import decisions
 from actors.domain.inventory_files import InventoryError
 from actors.observer import ObserverError
 from actors.readmodel import queue, timespec
@@ -36,7 +36,7 @@ EXPECTED_ERRORS = (
     ui_cli.OperatorsError,
     InventoryError,
     ObserverError,
-    commands.Refused,
+    decisions.Refused,
     NoSuchAction,
     FileNotFoundError,
 )
@@ -484,15 +484,15 @@ def agent(node, refresh, repo, root, bus) -> int:
     """Run the probes of one node and publish what they see: a result when it changes, a
     heartbeat naming the checks that found the same otherwise."""
     from actors import agent as agent_module
-    from homelab import diag
+    from homelab import service_logging
 
     s = settings.load(node=node, repo=repo, root=root, bus=bus, agent_refresh=refresh)
     if not s.node:
         raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
-    diag.setup(layout.ensure(s.root), f"agent-{s.node}")
-    stop = diag.stop_flag()
+    service_logging.setup(layout.ensure(s.root), f"agent-{s.node}")
+    stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
     work = functools.partial(agent_module.run, Path(s.repo), s.node, s.bus, stop, s.agent_refresh)
@@ -505,11 +505,11 @@ def agent(node, refresh, repo, root, bus) -> int:
 def observer(root, bus) -> int:
     """Fold observations into the world state under world/, checkpointing as it goes."""
     from actors import observer as observer_module
-    from homelab import diag
+    from homelab import service_logging
 
     s = settings.load(root=root, bus=bus)
-    diag.setup(layout.ensure(s.root), "observer")
-    stop = diag.stop_flag()
+    service_logging.setup(layout.ensure(s.root), "observer")
+    stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
     work = functools.partial(observer_module.run, s.root, s.bus, stop)
@@ -533,15 +533,15 @@ def observer(root, bus) -> int:
 def supervisor(repo, root, bus, approval_ttl, give_up_after) -> int:
     """Compare the repository with the world and recommend fixes, live."""
     from actors import supervisor as supervisor_module
-    from homelab import diag
+    from homelab import service_logging
 
     s = settings.load(
         repo=repo, root=root, bus=bus, approval_ttl=approval_ttl, give_up_after=give_up_after
     )
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
-    diag.setup(layout.ensure(s.root), "supervisor")
-    stop = diag.stop_flag()
+    service_logging.setup(layout.ensure(s.root), "supervisor")
+    stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
     work = functools.partial(
@@ -596,15 +596,15 @@ def drift(as_json, repo, root) -> int:
 def executor(repo, root, bus, timeout, parallel) -> int:
     """Run approved actions through the allowlisted drivers, at most once each."""
     from actors import executor as executor_module
-    from homelab import diag
+    from homelab import service_logging
 
     s = settings.load(repo=repo, root=root, bus=bus)
     if s.repo is None:
         raise click.UsageError(
             "the executor checks each action against the inventory: give --repo or set HOMELAB_REPO"
         )
-    diag.setup(layout.ensure(s.root), "executor")
-    stop = diag.stop_flag()
+    service_logging.setup(layout.ensure(s.root), "executor")
+    stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
     work = functools.partial(
@@ -662,7 +662,7 @@ def actions_approve(action_id, by, root, bus) -> int:
     s = settings.load(root=root, bus=bus)
     queue.check_id(action_id)
     root_path = DataRoot(s.root).require().path
-    click.echo(commands.decide(root_path, s.bus, action_id, "approve", _operator(by), ""))
+    click.echo(decisions.decide(root_path, s.bus, action_id, "approve", _operator(by), ""))
     return 0
 
 
@@ -677,7 +677,7 @@ def actions_reject(action_id, reason, by, root, bus) -> int:
     s = settings.load(root=root, bus=bus)
     queue.check_id(action_id)
     root_path = DataRoot(s.root).require().path
-    click.echo(commands.decide(root_path, s.bus, action_id, "reject", _operator(by), reason))
+    click.echo(decisions.decide(root_path, s.bus, action_id, "reject", _operator(by), reason))
     return 0
 
 

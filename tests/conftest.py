@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 # Re-exported for the modules that still import them from here (tests/bus, bench/).
-from plant import REPO, BrokerProcess, Plant, child_env, free_port_pair, wait_until  # noqa: F401
+from plant import BrokerProcess, Plant, free_port_pair
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 _SAFE = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9_.:@/+=-]*$")
 
 
-class Refused(ValueError):
+class NotAllowed(ValueError):
     """An action no driver accepts, or an argument that could be read as an option."""
 
 
@@ -48,10 +48,10 @@ def accepts(service: Service, action: str) -> bool:
 def commands(name: str, service: Service, action: str, node: Node) -> list[list[str]]:
     """The argv lists that carry out ``action`` on ``service``, in order, on its node."""
     if not accepts(service, action):
-        raise Refused(f"no driver runs {action!r} for a {service.kind} service")
+        raise NotAllowed(f"no driver runs {action!r} for a {service.kind} service")
     local = _local(name, service, action)
     if any(not argv or argv[0].startswith("-") for argv in local):
-        raise Refused(f"refusing a command that starts with an option: {local!r}")
+        raise NotAllowed(f"refusing a command that starts with an option: {local!r}")
     return local if node.ssh is None else [_over_ssh(argv, node) for argv in local]
 
 
@@ -77,14 +77,14 @@ def _local(name: str, service: Service, action: str) -> list[list[str]]:
                 "stop": [list(service.stop)],
                 "restart": [list(service.stop), list(service.start)],
             }[action]
-    raise Refused(f"no driver for a {service.kind} service")
+    raise NotAllowed(f"no driver for a {service.kind} service")
 
 
 def _value(value: str) -> str:
     """A name from the inventory, placed in a driver's argv: a plain token, never an option.
     (The inventory's patterns already ensure this; a model built around them must not.)"""
     if not _SAFE.match(value):
-        raise Refused(f"refusing argument {value!r}")
+        raise NotAllowed(f"refusing argument {value!r}")
     return value
 
 

@@ -1,6 +1,6 @@
 """The action queue's files as its snapshot: ``actions/<id>.json`` back into records. Pure.
 
-The supervisor writes each action's record (``actions.Record.to_dict``) whenever it
+The supervisor writes each action's record (``action_queue.Record.to_dict``) whenever it
 changes, and retention keeps every message the supervisor has not yet written down
 (``state/holds/supervisor.json``). So once retention has deleted the log's beginning, the
 queue is rebuilt from the files of the actions recommended before the retained log begins,
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.domain import lifecycle
-from actors.domain.actions import Record
+from actors.domain.action_queue import Record
 
 TOP = (  # the fields of ``Record.to_dict`` that are not details
     "id",
@@ -75,7 +75,7 @@ def recommendation(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def approval(data: dict[str, Any]) -> dict[str, Any]:
-    """What ``action.approved`` said of it (``actions.Queue._approved``)."""
+    """What ``action.approved`` said of it (``action_queue.Queue._approved``)."""
     return {
         **{k: data.get(k) for k in ("id", "type", "target", "commands", "revision", "hash")},
         "by": data.get("approved_by"),

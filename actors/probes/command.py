@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actors import process_group
-from actors.cli_tools import CliResult, run_cli
 from actors.domain.inventory import CommandCheck
+from actors.probes.child_process import CliResult, run_cli
 from actors.probes.result import Facts, Result, reason
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors import process_group
-from actors.cli_tools import OUTPUT_CAP, CliResult, run_cli
+from actors.probes.child_process import OUTPUT_CAP, CliResult, run_cli
 from actors.probes.result import Facts, Result, reason
 
 

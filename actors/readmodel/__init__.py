@@ -2,7 +2,7 @@
 (filesystem first) plus the broker's status. One place, so `homelab status --json` and
 `GET /summary`, `homelab actions list` and the Action Queue page can never drift apart.
 
-``summary``, ``world``, ``drift`` and ``queue`` read; ``actors.commands`` decides (approve,
+``summary``, ``world``, ``drift`` and ``queue`` read; ``actors.decisions`` decides (approve,
 reject). May import ``actors.domain``, ``actors.world_checkpoint`` and ``bus``; never an actor
 process, ``gui`` or ``homelab``.
 """

@@ -1,6 +1,6 @@
 """Action Queue: Pending (the exact commands, Approve / Reject), Running (the output so far,
 then live) and History (who decided, when, the result, how long, and the whole output).
-Decisions go through ``actors.commands`` like ``homelab actions approve``; one made elsewhere
+Decisions go through ``actors.decisions`` like ``homelab actions approve``; one made elsewhere
 shows up at once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import background_tasks, context, run, ui
 
-from actors import commands
+from actors import decisions
 from actors.domain import publishers
 from actors.readmodel import eventlog, queue
 from actors.readmodel.models import ActionView
@@ -129,7 +129,7 @@ class Decisions:
         if name is None:
             return
         try:
-            said = await commands.decide_async(
+            said = await decisions.decide_async(
                 self.ctx.root,
                 self.ctx.config.bus,
                 a.id,
@@ -139,7 +139,7 @@ class Decisions:
                 channel="ui",
                 shown_hash=a.hash,
             )
-        except commands.Refused as err:
+        except decisions.Refused as err:
             self.tell(f"Not {kind}d: {err}", "negative")
         else:
             self.tell(said, "positive")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.domain.actions import Queue
+from actors.domain.action_queue import Queue
 from actors.domain.lifecycle import run_hash
 from bus.envelope import Message
 

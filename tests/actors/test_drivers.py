@@ -119,7 +119,7 @@ def test_each_driver_builds_the_exact_argv(name, action, expected):
     ("name", "action"), [("router", "start"), ("db", "pull_up"), ("dns", "reboot"), ("web", "rm")]
 )
 def test_an_action_no_driver_accepts_is_refused(name, action):
-    with pytest.raises(drivers.Refused):
+    with pytest.raises(drivers.NotAllowed):
         cmds(name, action)
 
 
@@ -134,7 +134,7 @@ def test_an_argument_that_could_be_an_option_or_shell_is_refused():
         policy="approve",
         actions={},
     )
-    with pytest.raises(drivers.Refused):
+    with pytest.raises(drivers.NotAllowed):
         drivers.commands("x", sneaky, "start", Node(address="127.0.0.1"))
     dash = ContainerService.model_construct(
         kind="container",
@@ -144,7 +144,7 @@ def test_an_argument_that_could_be_an_option_or_shell_is_refused():
         policy="approve",
         actions={},
     )
-    with pytest.raises(drivers.Refused):
+    with pytest.raises(drivers.NotAllowed):
         drivers.commands("x", dash, "start", Node(address="127.0.0.1"))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actors import runner
+from actors import action_runner
 from actors.domain import drivers
 from actors.domain.inventory import Inventory
 from actors.executor import allowed
@@ -107,7 +107,7 @@ def test_driver_argv_reaches_the_stand_in_tools_exactly(
     inventory = Inventory.model_validate(__import__("yaml").safe_load(INVENTORY))
     spec = inventory.services[service]
     commands = drivers.commands(service, spec, action, inventory.nodes[spec.node])
-    result = runner.run(commands, log_path=tmp_path / "a.log", timeout=20)
+    result = action_runner.run(commands, log_path=tmp_path / "a.log", timeout=20)
     assert result.outcome == "succeeded", result.detail
     assert [[call["tool"], *call["argv"]] for call in recorded(bin_dir)] == expected
 
@@ -125,5 +125,5 @@ def test_an_injection_attempt_is_refused_before_anything_runs(tmp_path):
     sneaky = ContainerService.model_construct(
         kind="container", node="n", container="--rm=x", checks=[], policy="approve", actions={}
     )
-    with pytest.raises(drivers.Refused):
+    with pytest.raises(drivers.NotAllowed):
         drivers.commands("x", sneaky, "start", Node(address="127.0.0.1"))

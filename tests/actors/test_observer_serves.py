@@ -17,7 +17,7 @@ from actors import observer, world_checkpoint
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
 from bus.stub import StubBus
-from conftest import wait_until
+from plant import wait_until
 
 BEAT = {"node": "n1", "interval": 60.0, "checks": 1, "started_at": 0.0}
 DOWN = {

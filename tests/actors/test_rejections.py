@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from actors.domain import rejections
-from actors.domain.actions import Queue
+from actors.domain.action_queue import Queue
 from actors.domain.drift import Drift
 from actors.domain.evaluation import recommendation_payload
 from actors.domain.inventory import Inventory

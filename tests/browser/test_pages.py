@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from chromium import CHROMIUM, FLAGS, javascript_errors, submit_login
 
-from actors import commands
+from actors import decisions
 from actors.readmodel import eventlog, queue
 from actors.readmodel.models import ActionView
 from gui import present
@@ -85,7 +85,7 @@ def test_a_running_actions_output_is_caught_up_then_openable_from_history(produc
     from playwright.sync_api import expect
 
     action_id = pending_start(product)
-    commands.decide(product.root, product.bus, action_id, "approve", "oskar")
+    decisions.decide(product.root, product.bus, action_id, "approve", "oskar")
     wait_until(
         lambda: any(
             m.payload.get("id") == action_id and "step one" in m.payload.get("chunk", "")
@@ -233,7 +233,7 @@ LINES_OF = """(text) => {
 def an_ended_action(product: Plant) -> ActionView:
     """The newest action in History (the start of svc, approved and failed, if none yet)."""
     if not queue.read(product.root).history:
-        commands.decide(product.root, product.bus, pending_start(product), "approve", "oskar")
+        decisions.decide(product.root, product.bus, pending_start(product), "approve", "oskar")
     return wait_until(lambda: next(iter(queue.read(product.root).history), None), 60, "History")
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from bus import broker, envelope, wallclock
 from bus.log import MemoryLog
-from conftest import free_port_pair
+from plant import free_port_pair
 
 T0 = 1_800_000_000.0
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bus import housekeeping, retention, segments
 from bus.filelog import FileLog
-from conftest import wait_until
 from helpers import DAY, START, bodies, gapless, write_days
+from plant import wait_until
 
 
 def test_sealed_segments_are_compressed_and_old_ones_deleted_and_said(tmp_path: Path):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bus import filelog, records
-from conftest import child_env
 from helpers import bodies, body
+from plant import child_env
 
 
 def write_log(events: Path, count: int = 200) -> Path:

@@ -16,8 +16,8 @@ import pytest
 from bus import compression, envelope, retention, segments
 from bus.filelog import FileLog, list_segments
 from bus.log import Trimmed
-from conftest import REPO, child_env
 from helpers import DAY, START, bodies, gapless, seqs, write_days
+from plant import REPO, child_env
 
 KEEP_ALL_RECORDS = 0  # these logs are far smaller than the broker's de-duplication window
 

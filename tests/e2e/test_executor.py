@@ -24,8 +24,8 @@ DRIFT = "svc/stopped"
 def start_executor(root: Path, endpoint: str) -> subprocess.Popen:
     code = (
         "import sys; from pathlib import Path; from actors import executor; "
-        "from homelab import diag; "
-        f"sys.exit(executor.run(Path({str(root)!r}), {endpoint!r}, diag.stop_flag(), "
+        "from homelab import service_logging; "
+        f"sys.exit(executor.run(Path({str(root)!r}), {endpoint!r}, service_logging.stop_flag(), "
         "timeout=60))"
     )
     with open(root / "executor-stderr.log", "ab") as err:

@@ -18,7 +18,7 @@ from nicegui import context, storage, ui
 from nicegui.testing import User, user_simulation
 from nicegui.testing.user_notify import UserNotify
 
-from actors import commands
+from actors import decisions
 from bus import aio, client
 from bus.envelope import Message
 from gui import session
@@ -164,7 +164,7 @@ async def test_the_queue_shows_pending_actions_and_follows_decisions_on_the_bus(
         await user.should_see(marker=f"approve-{record['id']}")
     decided = next(iter(pending.values()))["id"]
     # decided elsewhere (the shell's command path): the page drops it without a reload
-    said = await commands.decide_async(
+    said = await decisions.decide_async(
         plant.root, plant.bus, decided, "approve", "tester", channel="cli"
     )
     assert said == f"{decided} approved by tester"
@@ -280,7 +280,7 @@ async def test_a_running_actions_output_comes_from_the_executor_only(
     push = TapLog.push
     monkeypatch.setattr(TapLog, "push", lambda log, text: (pushed.append(text), push(log, text)))
     action_id = next(iter(pending_actions(plant).values()))["id"]
-    await commands.decide_async(
+    await decisions.decide_async(
         plant.root, plant.bus, action_id, "approve", "tester", channel="cli"
     )
     await log_in(user, "/actions")
@@ -317,7 +317,7 @@ async def test_a_decision_answers_though_the_list_redrew_and_its_card_went_first
     await log_in(user, "/actions")
     mine, theirs = [record["id"] for record in pending_actions(plant).values()][:2]
     asked, answer = asyncio.Event(), asyncio.Event()
-    decide = commands.decide_async
+    decide = decisions.decide_async
 
     async def late(*args, **kwargs) -> str:
         asked.set()
@@ -327,7 +327,7 @@ async def test_a_decision_answers_though_the_list_redrew_and_its_card_went_first
         gc.collect()  # a server collects at any time: what was deleted is gone
         return said
 
-    monkeypatch.setattr(commands, "decide_async", late)
+    monkeypatch.setattr(decisions, "decide_async", late)
     user.find(marker=f"approve-{mine}").click()
     await asyncio.wait_for(asked.wait(), WAIT)
     await decide(plant.root, plant.bus, theirs, "approve", "tester", channel="cli")
@@ -378,7 +378,7 @@ async def test_a_decision_on_an_action_decided_meanwhile_says_why_it_was_refused
     action_id = next(iter(pending_actions(plant).values()))["id"]
     user.find(marker=f"reject-{action_id}").click()
     assert asked(user.find(marker="reject-reason").elements.pop())
-    await commands.decide_async(
+    await decisions.decide_async(
         plant.root, plant.bus, action_id, "approve", "tester", channel="cli"
     )
     await eventually(lambda: not user._sees(marker=f"pending-{action_id}"), "its card to go")  # noqa: SLF001

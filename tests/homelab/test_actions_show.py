@@ -1,5 +1,5 @@
 """``homelab actions show`` and ``list`` run in-process on actions the real queue decided
-(``actors.domain.actions.Queue``), written to a data root as the supervisor writes them."""
+(``actors.domain.action_queue.Queue``), written to a data root as the supervisor writes them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actors import atomic
-from actors.domain.actions import Queue
+from actors.domain.action_queue import Queue
 from actors.domain.lifecycle import run_hash
 from bus.dataroot import DataRoot
 from bus.envelope import Message

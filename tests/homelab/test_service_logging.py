@@ -6,13 +6,13 @@ import errno
 import logging
 from pathlib import Path
 
-from homelab import diag
+from homelab import service_logging
 
 
 def test_a_log_file_on_a_full_disk_is_said_once_and_again_when_it_works(
     tmp_path: Path, monkeypatch, capsys
 ):
-    handler = diag._LogFile(tmp_path / "observer.log")
+    handler = service_logging._LogFile(tmp_path / "observer.log")
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "line", None, None)
     full = True
     write = handler.stream.write

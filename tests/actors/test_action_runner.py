@@ -1,4 +1,4 @@
-"""actors.runner: commands in order, one deadline, capped log, rate-limited live output."""
+"""actors.action_runner: commands in order, one deadline, capped log, rate-limited live output."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from actors.runner import SKIPPED, run
+from actors.action_runner import SKIPPED, run
 
 PY = sys.executable
 pytestmark = pytest.mark.slow

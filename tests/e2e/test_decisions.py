@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from actors import commands
-from actors.domain import actions
+from actors import decisions
+from actors.domain import action_queue
 from actors.readmodel import queue
 from plant import Plant, wait_until
 
@@ -34,11 +34,11 @@ def test_an_approval_from_the_event_loop_is_the_queues_answer(tmp_path: Path):
         shown = queue.action(root, action_id).hash
 
         async def decide(**kwargs):
-            return await commands.decide_async(
+            return await decisions.decide_async(
                 root, plant.bus, action_id, "approve", "oskar", **kwargs
             )
 
-        with pytest.raises(commands.Refused, match="changed since it was shown"):
+        with pytest.raises(decisions.Refused, match="changed since it was shown"):
             asyncio.run(decide(shown_hash="0" * 64))
         assert asyncio.run(decide(shown_hash=shown)) == f"{action_id} approved by oskar"
         approved = watch.until(lambda m: m.topic == "action.approved")
@@ -46,7 +46,7 @@ def test_an_approval_from_the_event_loop_is_the_queues_answer(tmp_path: Path):
         request = watch.until(lambda m: m.topic == "action.request.approve")
         assert request.source == "ui:oskar"
         wait_until(lambda: queue.action(root, action_id).state == "approved", 10)
-        with pytest.raises(commands.Refused, match="already approved by oskar"):
+        with pytest.raises(decisions.Refused, match="already approved by oskar"):
             asyncio.run(decide())
 
 
@@ -58,11 +58,11 @@ def test_two_operators_approving_at_once_the_second_is_told_who_came_first(tmp_p
         try:
             if channel == "ui":
                 said = asyncio.run(
-                    commands.decide_async(root, bus, action_id, "approve", by, channel="ui")
+                    decisions.decide_async(root, bus, action_id, "approve", by, channel="ui")
                 )
             else:
-                said = commands.decide(root, bus, action_id, "approve", by)
-        except commands.Refused as err:
+                said = decisions.decide(root, bus, action_id, "approve", by)
+        except decisions.Refused as err:
             said = f"refused: {err}"
         told[by] = said
 
@@ -83,7 +83,9 @@ def test_two_operators_approving_at_once_the_second_is_told_who_came_first(tmp_p
         for thread in both:
             thread.join(30)
         first, second = (
-            actions.operator(m.source) for m in watch.seen if m.topic == "action.request.approve"
+            action_queue.operator(m.source)
+            for m in watch.seen
+            if m.topic == "action.request.approve"
         )
         assert told[first] == f"{action_id} approved by {first}"
         assert told[second] == f"refused: {action_id} is already approved by {first}; nothing done"
@@ -98,8 +100,8 @@ def test_an_approval_the_executor_refuses_is_told_as_such_and_recorded(tmp_path)
         action_id = pending(plant)
         shown = queue.action(root, action_id).hash
         changed_a_moment_ago(plant.repo / "inventory.yml")
-        with pytest.raises(commands.NotRun) as told:
-            commands.decide(root, plant.bus, action_id, "approve", "oskar", shown_hash=shown)
+        with pytest.raises(decisions.NotRun) as told:
+            decisions.decide(root, plant.bus, action_id, "approve", "oskar", shown_hash=shown)
         assert str(told.value) == (
             f"{action_id} approved by oskar, but the executor refused it: "
             "the commands are not what the driver builds for this service now"

@@ -17,7 +17,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from actors.domain import actions, lifecycle, publishers
+from actors.domain import action_queue, lifecycle, publishers
 from actors.readmodel import queue
 from actors.readmodel.models import ActionView
 from bus import aio, client
@@ -144,7 +144,7 @@ async def decide_async(
 def _answers(message: Message, sent: int, action_id: str, kind: str) -> bool:
     """The queue's answer to the request ``sent`` (its seq): another operator's approval of
     the same action a moment earlier is not this one's."""
-    if message.source != actions.QUEUE_SOURCE:
+    if message.source != action_queue.QUEUE_SOURCE:
         return False
     done = "action.approved" if kind == "approve" else "action.rejected"
     if message.topic == done and message.payload.get("id") == action_id:
