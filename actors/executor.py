@@ -13,7 +13,10 @@ else is logged and ignored (the bus is not authenticated yet, but ``homelab emit
 inbox cannot claim the supervisor's name). For such an approval, neither started nor finished:
 the hash must match what would run and the driver must build the same commands today (else
 ``action.refused``); just before running, the drift behind it must still be in the latest
-``drift.report`` (else ``action.obsolete``); then ``action.running`` (with the executor's
+``drift.report``. If it is not, the action waits: the supervisor alone decides that an action
+is obsolete (it publishes ``action.obsolete`` in the same evaluation as the report), so the
+executor drops it when that comes (or the queue's expiry), and runs it if a later report
+has the drift again. Then ``action.running`` (with the executor's
 ``timeout``) is published and durable *before* anything is spawned, so a crash can never
 lead to a second run. The queue records a refusal (the action is ``refused``, for good), and
 interrupts a run it hears no end of within that timeout and a grace: a report that comes
@@ -57,7 +60,6 @@ ENDS = ("succeeded", "failed", "timed_out", "obsolete", "refused", "interrupted"
 # Also final for the executor: an approval the queue took back must not run.
 CLOSED = (*ENDS, "expired", "rejected")
 INTERRUPTED = "the executor stopped while it ran; not run again: approve again to retry"
-OBSOLETE = "the drift is gone"
 PREFIXES = ("action.", "drift.report")  # what it follows on the bus, from the log's start
 POLL = 0.2  # how long the main loop waits for a message
 PUBLISH_WAIT = 30.0  # how long the main loop waits for a message to be durable
@@ -101,6 +103,7 @@ class Executor:
         self.backlog: list[dict[str, Any]] = []  # approvals seen while catching up
         self.recommended: dict[str, dict[str, Any]] = {}  # by id, as the supervisor said
         self.drifts: set[str] | None = None  # keys in the latest drift report (None: none yet)
+        self.held: dict[str, Job] = {}  # by id: approved, its drift not in the latest report
 
     # The bus
 
@@ -110,6 +113,7 @@ class Executor:
         if message.topic == "drift.report":
             if source == QUEUE:
                 self.drifts = drift_keys(payload)
+                self.release_held()
             return
         kind = message.topic.removeprefix("action.")
         action_id = payload.get("id")
@@ -122,6 +126,7 @@ class Executor:
             self.started.add(action_id)
         elif kind in CLOSED:
             self.finished.add(action_id)
+            self.held.pop(action_id, None)
         elif kind == "approved":
             if source != QUEUE:
                 log.warning("%s: ignored an approval from %r, not the queue", action_id, source)
@@ -168,7 +173,8 @@ class Executor:
 
     def approve(self, payload: dict[str, Any]) -> None:
         action_id = payload["id"]
-        if action_id in self.started or action_id in self.finished or action_id in self.queued:
+        taken = (self.started, self.finished, self.queued, self.held)
+        if any(action_id in ids for ids in taken):
             log.info("%s: approved again; already taken, nothing done", action_id)
             return
         recommendation = self.recommended.get(action_id)
@@ -217,13 +223,8 @@ class Executor:
         if job.id in self.started or job.id in self.finished:
             return False
         if self.drifts is None or job.drift_key not in self.drifts:
-            log.info("%s obsolete: drift %s is gone", job.id, job.drift_key)
-            self.out.send(
-                "action.obsolete",
-                {"id": job.id, "reason": OBSOLETE, "drift_key": job.drift_key},
-                id=f"obsolete-{job.id}",
-            )
-            self.finished.add(job.id)
+            log.info("%s waits: drift %s is not in the latest report", job.id, job.drift_key)
+            self.held[job.id] = job  # the supervisor's verdict (obsolete) or the drift decides
             return False
         self.started.add(job.id)  # before anything else: never twice, whatever happens next
         self.out.publish(
@@ -236,6 +237,13 @@ class Executor:
         log.info("%s running on %s: %d command(s)", job.id, job.target, len(job.commands))
         self.futures.add(pool.submit(self.execute, job))
         return True
+
+    def release_held(self) -> None:
+        """Held actions whose drift the latest report has again wait to run once more."""
+        for job in [j for j in self.held.values() if j.drift_key in (self.drifts or ())]:
+            del self.held[job.id]
+            self.waiting.setdefault(job.target, collections.deque()).append(job)
+            self.queued.add(job.id)
 
     def execute(self, job: Job) -> None:
         """In a worker thread: runs the commands, streams the output, publishes the end."""

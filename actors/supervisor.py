@@ -358,9 +358,9 @@ class Supervisor:
     def _report(self, current: dict[str, Any]) -> None:
         """Publish the drift report, and write it down, when it changed (not every new
         observation of the same drift)."""
-        if _settled(current) == self.last_report:
+        if evaluation.settled(current) == self.last_report:
             return
-        self.last_report = _settled(current)
+        self.last_report = evaluation.settled(current)
         digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
         self._publish("drift.report", current, f"drift-{self.world.seq}-{digest[:20]}")
         atomic.write_json(self.data.drift, current)
@@ -431,19 +431,6 @@ class Supervisor:
                 "slices": dict(sorted(self.durable_slices.items())),
             },
         )
-
-
-def _settled(drift_report: dict[str, Any]) -> dict[str, Any]:
-    """The report without what moves with every observation (the latest seq behind a drift,
-    a check's detail such as its latency, the world's seq)."""
-    drifts = [
-        {**d, "seqs": d["seqs"][:1], "compared": [r[:2] + r[3:] for r in d.get("compared", [])]}
-        for d in drift_report["drifts"]
-    ]
-    recommended = [r["id"] for r in drift_report["recommended"]]
-    settled = {**drift_report, "drifts": drifts, "recommended": recommended}
-    settled.pop("world_seq", None)
-    return settled
 
 
 def _stamp(repo: Path) -> tuple:

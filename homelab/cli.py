@@ -557,9 +557,10 @@ def supervisor(repo, root, bus, approval_ttl, give_up_after) -> int:
 def drift(as_json, repo, root) -> int:
     """Show where the world differs from the repository and what would fix it.
 
-    Exit 0 when nothing managed drifts, 1 when something does (like `argocd app diff`), 2
-    when it cannot tell: an invalid inventory, no world yet, or a declared service not
-    observed yet. Reads the repository and the observer's files: needs no running service.
+        Exit 0 when nothing managed drifts, 1 when something does (like `argocd app diff`), 2
+        when it cannot tell: an invalid inventory, no world yet, or a declared service not
+        observed yet. Computes the report itself from the repository and the observer's files, as
+    the supervisor does live (the UI shows the supervisor's): needs no running service.
     """
     from actors.readmodel import drift as drift_model
     from homelab import drift_report

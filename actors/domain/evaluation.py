@@ -103,3 +103,17 @@ def recommendation_payload(rec: plan.Recommendation) -> dict[str, Any]:
     payload["drift"] = dataclasses.asdict(rec.drift) | {"key": rec.drift.key}
     payload["commands"] = [list(argv) for argv in rec.commands]
     return payload
+
+
+def settled(drift_report: dict[str, Any]) -> dict[str, Any]:
+    """The report without what moves with every observation (the latest seq behind a drift,
+    a check's detail such as its latency, the world's seq): two reports that settle alike
+    say the same thing. The supervisor publishes a new one only when this changes."""
+    drifts = [
+        {**d, "seqs": d["seqs"][:1], "compared": [r[:2] + r[3:] for r in d.get("compared", [])]}
+        for d in drift_report["drifts"]
+    ]
+    recommended = [r["id"] for r in drift_report["recommended"]]
+    settled = {**drift_report, "drifts": drifts, "recommended": recommended}
+    settled.pop("world_seq", None)
+    return settled

@@ -122,11 +122,36 @@ def test_an_approval_for_other_commands_than_recommended_is_refused(bus, worker)
     assert not worker.waiting
 
 
-def test_an_action_whose_drift_is_gone_is_obsolete_and_not_run(bus, worker):
+def test_an_action_whose_drift_is_gone_waits_for_the_supervisor_and_never_runs(bus, worker):
+    """The supervisor alone declares it obsolete; the executor neither runs it nor says so."""
     recommend_and_approve(bus, approval("a1", [["true"]]))
     bus.outbox("supervisor").publish("drift.report", {"drifts": []})
     take_all(worker, bus)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         worker.start_ready(pool)
-    assert of(bus, "a1")[-1] == "action.obsolete"
+    assert of(bus, "a1") == ["action.recommended", "action.approved"]
+    assert "a1" in worker.held
+    taken_back = {"id": "a1", "reason": "the drift is gone", "drift_key": DRIFT}
+    bus.outbox("supervisor").publish("action.obsolete", taken_back)
+    bus.outbox("supervisor").publish("drift.report", {"drifts": [{"key": DRIFT}]})
+    for message in bus(*executor.PREFIXES, since=1).drain():
+        worker.take(message)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        worker.start_ready(pool)
+    assert not worker.held and not worker.waiting
     assert "action.running" not in of(bus, "a1")
+    assert [m.source for m in bus.published("action.obsolete")] == ["supervisor"]
+
+
+def test_a_held_action_runs_when_a_later_report_has_its_drift_again(bus, worker):
+    recommend_and_approve(bus, approval("a1", [["true"]]))
+    bus.outbox("supervisor").publish("drift.report", {"drifts": []})
+    take_all(worker, bus)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        worker.start_ready(pool)
+        assert "a1" in worker.held
+        bus.outbox("supervisor").publish("drift.report", {"drifts": [{"key": DRIFT}]})
+        for message in bus(*executor.PREFIXES, since=1).drain():
+            worker.take(message)
+        worker.start_ready(pool)
+    assert "action.running" in of(bus, "a1") and not worker.held

@@ -170,15 +170,30 @@ def test_a_wrong_hash_is_refused(root, broker, executor):
     assert not of(broker.endpoint, "a3", "action.running")
 
 
-def test_a_gone_drift_makes_it_obsolete(root, broker, executor):
+def test_a_gone_drift_holds_it_until_the_supervisor_takes_it_back(root, broker, executor):
+    """Only the supervisor declares it obsolete: the executor waits, then never runs it."""
     report_drifts(broker.endpoint, "svc/other")
     ran = root / "ran.txt"
     executor()
     approve(broker.endpoint, approval("a4", [py(f"open({str(ran)!r}, 'a')")]))
-    obsolete = wait_for(broker.endpoint, "a4", "action.obsolete")
-    assert obsolete.payload == {"id": "a4", "reason": "the drift is gone", "drift_key": DRIFT}
+    with client.Publisher(broker.endpoint, source="supervisor") as pub:
+        pub.publish("action.obsolete", {"id": "a4", "reason": "the drift is gone"})
+    report_drifts(broker.endpoint, DRIFT)  # the drift is back: a4 stays taken back
+    approve(broker.endpoint, approval("a5", [py("pass")]))
+    wait_for(broker.endpoint, "a5", "action.succeeded")  # a4 came first, had it run
     assert not ran.exists()
     assert not of(broker.endpoint, "a4", "action.running")
+    assert [m.source for m in of(broker.endpoint, "a4", "action.obsolete")] == ["supervisor"]
+
+
+def test_a_gone_drift_that_comes_back_lets_it_run(root, broker, executor):
+    report_drifts(broker.endpoint, "svc/other")
+    ran = root / "ran.txt"
+    executor()
+    approve(broker.endpoint, approval("a6", [py(f"open({str(ran)!r}, 'a')")]))
+    report_drifts(broker.endpoint, DRIFT)
+    wait_for(broker.endpoint, "a6", "action.succeeded")
+    assert ran.exists()
 
 
 def test_a_failing_command_fails_with_its_exit_code(root, broker, executor):
