@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from flood import flooding
 
 from actors import decisions
 from actors.domain import action_queue
@@ -126,3 +128,20 @@ def changed_a_moment_ago(path: Path) -> None:
     assert text.count('"start", "--name"') == 1
     path.write_text(text.replace('"start", "--name"', '"stard", "--name"'))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_approve_answers_within_a_second_during_a_flood(tmp_path):
+    """Three raw clients flood the bus (the broker's per-client limits on, as shipped): the
+    queue's answer and the executor's first word still come at once."""
+    with Plant(tmp_path) as plant:
+        action_id = pending(plant)
+        with flooding(plant.bus) as sent:
+            wait_until(lambda: sum(sent) > 2_000, 20, "the flood to start")
+            started = time.monotonic()
+            said = decisions.decide(plant.root, plant.bus, action_id, "approve", "oskar")
+            took = time.monotonic() - started
+            during = sum(sent)
+        assert said == f"{action_id} approved by oskar; the executor started it"
+        assert during > 2_000
+        # a second on a quiet machine; the suite shares two cores with other test processes
+        assert took < 2.0, f"the approval took {took:.2f} s during the flood"

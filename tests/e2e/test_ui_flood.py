@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from flood import flood
 
-from bus import client
 from gui.auth import Operators
 from plant import BrokerProcess, child_env, free_port_pair, wait_until
 
@@ -25,25 +25,7 @@ SERVE = (
     "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]))))"
 )
 FLOOD_SECONDS = 8.0
-FLOOD_MESSAGES = 400_000  # at most, over all flooders
 FLOODERS = 3
-
-
-def flood(endpoint: str, stop: threading.Event, sent: list[int], payload: dict) -> None:
-    """Publish batches as fast as the broker takes them until ``stop`` or the cap."""
-    batch = 500
-    with client.Publisher(endpoint, "flood", timeout=10) as publisher:
-        n = 0
-        while not stop.is_set() and sum(sent) < FLOOD_MESSAGES:
-            try:
-                publisher.publish_batch(
-                    [(f"flood.{n % 7}", payload, f"f-{id(stop)}-{n + i}") for i in range(batch)]
-                )
-            except client.BusError:
-                time.sleep(0.05)  # refused (a limit): a flooder just tries again
-                continue
-            n += batch
-            sent.append(batch)
 
 
 @pytest.fixture
