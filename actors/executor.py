@@ -183,7 +183,7 @@ class Executor:
             or check(payload)
             or (allowed(payload, self.repo) if self.repo else "")
         )
-        if why:
+        if why or recommendation is None:  # (matches() says why when it is None)
             log.warning("%s refused: %s", action_id, why)
             refused = {"id": action_id, "reason": why}
             self.out.send("action.refused", refused, id=f"refused-{action_id}")
@@ -353,7 +353,7 @@ def allowed(payload: dict[str, Any], repo: Path) -> str:
         return "the inventory has problems now; nothing runs until it is valid"
     name = payload.get("service")
     service = inventory.services.get(name) if isinstance(name, str) else None
-    if service is None:
+    if not isinstance(name, str) or service is None:
         return f"service {name!r} is not in the inventory"
     try:
         expected = drivers.commands(name, service, payload["type"], inventory.nodes[service.node])

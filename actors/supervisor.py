@@ -388,6 +388,7 @@ class Supervisor:
 
     def _announce_give_up(self, held: plan.Held, revision_id: str) -> None:
         """Once per occurrence of a drift and desired definition: a notifier's message."""
+        assert self.desired is not None
         d = held.drift
         definition = rejections.fingerprint(self.desired.inventory, d.service)
         text = "\0".join((d.key, str(d.seqs[0]), definition))
@@ -435,7 +436,7 @@ class Supervisor:
 
 def _stamp(repo: Path) -> tuple:
     head = repo / ".git" / "HEAD"
-    parts = []
+    parts: list[tuple[str, int, int] | tuple[str, str]] = []
     for path in [*inventory_files.find_files(repo), head]:
         try:
             stat = path.stat()

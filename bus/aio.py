@@ -73,7 +73,7 @@ class AsyncPublisher:
         async with self._lock:
             if self._sock is None:
                 self._sock = dealer_socket(zmq.asyncio.Context.instance(), self.endpoint)
-            reply = await self._until_taken(wire)
+            reply = await self._until_taken(self._sock, wire)
         if reply[0] == "err":
             raise PublishRejected(f"broker rejected the message: {reply[2]}")
         result = reply[2][0]
@@ -81,13 +81,13 @@ class AsyncPublisher:
             raise PublishRejected(f"broker rejected the message: {result}")
         return result
 
-    async def _until_taken(self, wire: bytes) -> tuple:
+    async def _until_taken(self, sock: zmq.asyncio.Socket, wire: bytes) -> tuple:
         """Send until the broker answers other than ``retry`` (it asked to wait: its disk,
         a limit), or raise PublishDeferred with its reason after ``timeout`` seconds."""
         deadline = time.monotonic() + self.timeout
         while True:
             batch = next(self._batches)
-            reply = await _ask(self._sock, protocol.encode_publish(batch, [wire]), batch, self)
+            reply = await _ask(sock, protocol.encode_publish(batch, [wire]), batch, self)
             if reply[0] != "retry":
                 return reply
             if time.monotonic() + reply[3] > deadline:

@@ -120,7 +120,7 @@ class Broker:
         self.stats.last_tick_seq = log_.last_seq
         self._boot = os.urandom(4).hex()
         self._own_count = 0
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context = zmq.Context.instance()
         self.router = self._ctx.socket(zmq.ROUTER)
         self.xpub = self._ctx.socket(zmq.XPUB)
         queue = subscriber_queue or frames_for(subscriber_bytes, max_message_bytes)
@@ -175,7 +175,7 @@ class Broker:
                 next_tick = time.monotonic() + min(self.stats_interval or 0.25, 0.25)
 
     def _drain(self) -> list[list[bytes]]:
-        frames = []
+        frames: list[list[bytes]] = []
         try:
             while len(frames) < MAX_DRAIN:
                 frames.append(self.router.recv_multipart(zmq.NOBLOCK))
@@ -452,7 +452,7 @@ class Broker:
         now = time.monotonic()
         stats = self.stats
         if self.inbox_dir is not None:
-            self._take_inbox()
+            self._take_inbox(self.inbox_dir)
         if self.disk is not None:
             self.disk.look()
             self._sound_alarm()
@@ -475,12 +475,12 @@ class Broker:
             stats.last_stats = now
             self.publish_own("bus.stats", self.status())
 
-    def _take_inbox(self) -> None:
+    def _take_inbox(self, inbox_dir: Path) -> None:
         try:
-            waiting = inbox.scan(self.inbox_dir, self._inbox_stuck)
+            waiting = inbox.scan(inbox_dir, self._inbox_stuck)
         except OSError as err:  # inbox/ is not a folder, or cannot be read: said once
             if self._inbox_unlisted != str(err):
-                log.warning("inbox: cannot list %s: %s", self.inbox_dir, err)
+                log.warning("inbox: cannot list %s: %s", inbox_dir, err)
             self._inbox_unlisted = str(err)
             return
         self._inbox_unlisted = None
@@ -598,6 +598,6 @@ def _last_time(log_: EventLog) -> float:
     return 0.0
 
 
-def _recent_ids(log_: EventLog) -> list[tuple[str, int]]:
+def _recent_ids(log_: EventLog) -> list[tuple[tuple[str, str], int]]:
     start = max(0, log_.last_seq - DEDUP_WINDOW)
     return [(envelope.body_key(body), seq) for seq, body in enumerate(log_.read(start), start + 1)]

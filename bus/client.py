@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 import zmq
@@ -66,7 +66,10 @@ def unavailable(endpoint: str, timeout: float) -> BusUnavailable:
     )
 
 
-def dealer_socket(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+_Socket = TypeVar("_Socket", bound=zmq.Socket)  # a plain or an asyncio one
+
+
+def dealer_socket(ctx: zmq.Context[_Socket], endpoint: str) -> _Socket:
     """A DEALER to the broker's request endpoint, as every client (sync or asyncio) sets it."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -166,7 +169,7 @@ class Publisher:
         self._open_since = 0.0
         self._last_send = 0.0
         self._open_bytes = 0
-        self._sock = dealer_socket(zmq.Context.instance(), endpoint)
+        self._sock: zmq.Socket = dealer_socket(zmq.Context.instance(), endpoint)
         self._prefix = os.urandom(6).hex() + "-"
         self._packer = msgpack.Packer()
         self._counter = itertools.count(1)
@@ -375,7 +378,7 @@ class Subscriber:
         self.timeout = timeout
         self.endpoint, self.reconnect = endpoint, reconnect
         self.away = False  # the broker did not answer the last request
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context = zmq.Context.instance()
         self._requests = _Requests(endpoint, ctx)
         self._sub = ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)

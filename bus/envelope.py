@@ -12,6 +12,7 @@ to the log and published, so every reader sees exactly the bytes that are on dis
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import Annotated, Any, NamedTuple
 
 import msgpack
@@ -109,7 +110,8 @@ def _validate_heads(heads: list[tuple[Any, Any, Any]]) -> list[str | None]:
     except ValidationError as err:
         reasons: list[str | None] = [None] * len(heads)
         for problem in err.errors(include_url=False, include_input=False):
-            index, *field = problem["loc"]
+            # A location in a list of 3-tuples: the head's index, then the field's.
+            index, *field = (int(part) for part in problem["loc"])
             if reasons[index] is None:
                 name = ("topic", "id", "source")[field[0]] if field else "envelope"
                 message = (
@@ -207,6 +209,7 @@ def payload_problem(payload: Any) -> str | None:
         value, depth = stack.pop()
         if depth > MAX_PAYLOAD_DEPTH:
             return f"payload: nested deeper than {MAX_PAYLOAD_DEPTH} levels"
+        items: Iterable[Any]
         if type(value) is dict:
             for key in value:
                 if type(key) is not str:

@@ -74,7 +74,9 @@ class FileLog:
         self._fd: int | None = None
         self._size = 0
         self._writer = False
-        self._unpacked: tuple[Path, bytes, float] | None = None  # the last decompressed one
+        self._unpacked: tuple[Path, bytes | mmap.mmap, float] | None = (
+            None  # the last decompressed one
+        )
         self.refresh()
 
     # -- writing -------------------------------------------------------------------------
@@ -118,6 +120,7 @@ class FileLog:
         day = utc_day(envelope.body_time(bodies[0]))
         if self._fd is None or self._size >= self.segment_bytes or day != self.segments[-1].day:
             self._start_segment(first, day)
+        assert self._fd is not None  # _start_segment opened one
         chunks = [records.frame(body) for body in bodies]
         data = b"".join(chunks)
         space.reserve(self._fd, self._size, len(data))

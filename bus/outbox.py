@@ -144,11 +144,14 @@ class Outbox:
 
     def _deliver(self, batch: list[_Item]) -> str | None:
         """Publish a batch; why not, if the broker did not take it (try again: same ids)."""
+        messages = []
         for index, (topic, payload, msg_id, future) in enumerate(batch):
             if msg_id is None:  # chosen once, so a second try is recognised as the same
-                batch[index] = (topic, payload, self._publisher.new_id(), future)
+                msg_id = self._publisher.new_id()
+                batch[index] = (topic, payload, msg_id, future)
+            messages.append((topic, payload, msg_id))
         try:
-            results = self._publisher.publish_batch([item[:3] for item in batch])
+            results = self._publisher.publish_batch(messages)
         except (client.BusUnavailable, client.PublishDeferred) as err:
             return str(err)
         except client.BusError as err:  # no retry would help

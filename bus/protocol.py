@@ -47,7 +47,7 @@ class Publish(NamedTuple):
 Prefixes = Annotated[
     list[Annotated[str, Field(max_length=envelope.MAX_TOPIC_CHARS)]], Field(max_length=64)
 ]
-_requests = {
+_requests: dict[str, TypeAdapter[Any]] = {
     "fetch": TypeAdapter(
         tuple[
             Literal["fetch"],
@@ -183,7 +183,7 @@ def encode(*fields: Any) -> bytes:
 
 # -- replies ---------------------------------------------------------------------------------
 
-_replies = {
+_replies: dict[str, TypeAdapter[Any]] = {
     "ack": TypeAdapter(tuple[Literal["ack"], int, list[int | str]], config=_STRICT),
     "batch": TypeAdapter(tuple[Literal["batch"], int, int, int, list[bytes]], config=_STRICT),
     "seek": TypeAdapter(tuple[Literal["seek"], int, int], config=_STRICT),

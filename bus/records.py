@@ -6,6 +6,7 @@ segment file is also a valid msgpack stream that any msgpack tool can read.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import zlib
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ HEADER_SIZE = HEADER.size
 MAGIC = (0xD7, 0x01)
 MIN_BODY = 24  # the stamp (19 bytes) and the smallest envelope: 1-char topic, id, source, {}
 MAX_BODY = 64 * 1024 * 1024
+
+Buffer = bytes | memoryview | mmap.mmap  # a segment's records: read, viewed or mapped
 
 
 class CorruptLog(Exception):
@@ -33,6 +36,7 @@ class TornTail(Exception):
             f"{path}: torn last record at byte offset {offset} ({size} bytes): {reason}"
         )
         self.path, self.offset, self.size, self.reason = path, offset, size, reason
+        self.count = 0  # the good records before it, for a reader that counts them
 
 
 def frame(body: bytes) -> bytes:
@@ -40,7 +44,7 @@ def frame(body: bytes) -> bytes:
 
 
 def walk(
-    buf: bytes | memoryview,
+    buf: Buffer,
     path: str = "<buffer>",
     start: int = 0,
     verify: bool = True,
@@ -91,7 +95,7 @@ def bodies(frame: bytes) -> Iterator[memoryview]:
         yield view[start:offset]
 
 
-def hop(buf: bytes | memoryview, start: int, count: int) -> int:
+def hop(buf: Buffer, start: int, count: int) -> int:
     """The offset ``count`` records after ``start``, reading headers only (no checks)."""
     offset = start
     for _ in range(count):

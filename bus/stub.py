@@ -24,6 +24,7 @@ stores what they held, in order.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import itertools
 import threading
 import time
@@ -87,7 +88,9 @@ class StubBus:
         """What the broker does with a client's message: its seq (PublishRejected if the
         broker would refuse it)."""
         wire = envelope.encode_wire(topic, msg_id, source, payload)
-        [item] = protocol.decode_request(protocol.encode_publish(0, [wire])).items
+        request = protocol.decode_request(protocol.encode_publish(0, [wire]))
+        assert isinstance(request, protocol.Publish)  # a publish frame decodes to one
+        [item] = request.items
         if isinstance(item, str):
             raise client.PublishRejected(f"broker rejected the message: {item}")
         return self._stamp(item)
@@ -139,8 +142,11 @@ class StubBus:
                     return message, message.seq
                 position = last
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if not self._changed.wait_for(lambda seen=position: self.log.last_seq > seen, left):
+                if not self._changed.wait_for(functools.partial(self._grew_past, position), left):
                     return None, position
+
+    def _grew_past(self, seq: int) -> bool:
+        return self.log.last_seq > seq
 
 
 class StubOutbox:

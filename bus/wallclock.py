@@ -83,9 +83,9 @@ def report(step: float, found: str) -> str:
 def step_of(message_payload: dict[str, Any]) -> float | None:
     """The step a ``bus.clock`` payload announces; None if it is not a finite number."""
     step = message_payload.get("step")
-    if type(step) not in (int, float) or not math.isfinite(step):
-        return None
-    return float(step)
+    if (type(step) is int or type(step) is float) and math.isfinite(step):
+        return float(step)
+    return None
 
 
 def from_env(environ: dict[str, str] | None = None) -> Clock:

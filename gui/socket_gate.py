@@ -113,7 +113,7 @@ async def http_gate(scope: dict, send: Callable[[dict], Awaitable[None]]) -> boo
     query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
     engine = (query.get("sid") or [None])[0]
     allowed = found is not None
-    if allowed and engine and engine in core.sio.eio.sockets:
+    if found is not None and engine and engine in core.sio.eio.sockets:
         bound = _session_of_engine.setdefault(engine, found.key)
         allowed = bound == found.key
     if allowed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Self
 
 from nicegui import ui
 
@@ -34,7 +35,8 @@ class TapLog(ui.element, component=Path(__file__).with_name("tap_log.js")):
         if lines and not self.is_deleted:
             self.run_method("push", lines)
 
-    def clear(self) -> None:
+    def clear(self) -> Self:  # (an element's clear() returns it, for chaining)
         self._pending = []
         self._props["initial"] = []
         self.run_method("clear")
+        return self

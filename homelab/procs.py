@@ -167,7 +167,7 @@ class ProcessGroup:
     def run(
         self,
         on_started: Callable[[], None] | None = None,
-        on_tick: Callable[[], None] | None = None,
+        on_tick: Callable[[], object] | None = None,
     ) -> int:
         """Start the group unless started, supervise it until ``stop()``, SIGINT or SIGTERM,
         stop it and return 0. Signal handlers are installed only in the main thread.

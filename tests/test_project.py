@@ -1,5 +1,6 @@
-"""Project-wide checks that a user never sees but every commit must keep: lint, layering,
-the bootstrap script and the compose file. In CI a missing tool fails instead of skipping."""
+"""Project-wide checks that a user never sees but every commit must keep: lint, types,
+layering, the bootstrap script and the compose file. In CI a missing tool fails instead of
+skipping."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ def run(*argv: str) -> subprocess.CompletedProcess:
 
 def test_ruff_finds_nothing(tool):
     result = run(tool("ruff"), "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_no_type_errors(tool):
+    """The packages as pyproject.toml's [tool.mypy] configures it (not strict: what is
+    annotated must hold)."""
+    result = run(tool("mypy"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -196,7 +196,7 @@ class Queue:
         action = lifecycle.Action(
             p["id"], p["type"], p["target"], tuple(tuple(c) for c in p["commands"]), p["revision"]
         )
-        details = {
+        details: dict[str, Any] = {
             k: p[k]
             for k in (
                 "service",

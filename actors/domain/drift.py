@@ -120,7 +120,9 @@ def _service_drift(name: str, service, observed: ServiceState) -> list[Drift]:
         )
 
     if service.desired == "stopped":
-        return [drift("unexpected_running", "running, declared stopped", state)] if running else []
+        if running and state is not None:  # (running: the state probe said so)
+            return [drift("unexpected_running", "running, declared stopped", state)]
+        return []
     if state is not None and state.outcome == "fail":
         if state.facts.get("state") in NOT_FOUND:
             return [drift("missing", state.detail or "not found", state)]

@@ -19,7 +19,7 @@ def evaluate(
     closed: dict[str, str] | None = None,
     rejected: dict[str, rejections.Rejection] | None = None,
     give_up_after: int = plan.GIVE_UP_AFTER,
-):
+) -> tuple[list[drift.Drift], list[plan.Recommendation], list[plan.Held]]:
     """``tried``: how the fixes of each drift key ended; ``closed``: the finished actions
     (id -> final state); ``rejected``: the latest rejection per drift key."""
     drifts = drift.diff(inventory, state)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from actors.domain.inventory import NAME_PATTERN, Inventory
 
@@ -114,10 +115,9 @@ def check(repo: Path) -> tuple[Inventory | None, list[Problem]]:
         return None, problems + [
             _problem(e, merged, positions) for e in err.errors(include_url=False)
         ]
-    problems += [
-        Problem(*positions.get(path, ("inventory", None)), message=f"{'.'.join(path)}: {msg}")
-        for path, msg in inventory.references()
-    ]
+    for loc, msg in inventory.references():
+        file, line = positions.get(loc, ("inventory", None))
+        problems.append(Problem(file, line, f"{'.'.join(loc)}: {msg}"))
     return (None, problems) if problems else (inventory, [])
 
 
@@ -193,7 +193,7 @@ def _build(
     return loader.construct_object(node, deep=True)
 
 
-def _problem(error: dict, data: Any, positions: dict[tuple, Position]) -> Problem:
+def _problem(error: ErrorDetails, data: Any, positions: dict[tuple, Position]) -> Problem:
     """A pydantic error as file:line: message, skipping union tags in its location."""
     path: list[Any] = []
     current = data
@@ -217,7 +217,7 @@ def _nearest(path: tuple, positions: dict[tuple, Position]) -> Position:
     return positions.get(path, ("inventory", 0))
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"

@@ -80,10 +80,14 @@ def plan(
     service, the seq by which every one of its checks had been observed (0 if one never
     was); a fix waits for evidence from after the last one ended. None: do not wait."""
     context = _Context(desired, revision, tried, now, epoch, closed or {}, rejected or {}, observed)
-    recommended, held = [], []
+    recommended: list[Recommendation] = []
+    held: list[Held] = []
     for drift in drifts:
         outcome = _recommend(drift, context, give_up_after)
-        (recommended if isinstance(outcome, Recommendation) else held).append(outcome)
+        if isinstance(outcome, Recommendation):
+            recommended.append(outcome)
+        else:
+            held.append(outcome)
     return recommended, held
 
 

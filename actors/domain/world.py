@@ -310,11 +310,14 @@ def _on_heartbeat(world: World, message: Message, node: str) -> str | None:
     try:
         beat = _validate_heartbeat(message.payload)
     except ValidationError as err:
-        return _reject(world, message, _first_error(err))
+        _reject(world, message, _first_error(err))
+        return None
     if beat.node != node:
-        return _reject(world, message, "node does not match the topic")
+        _reject(world, message, "node does not match the topic")
+        return None
     if beat.interval - beat.interval != 0.0:
-        return _reject(world, message, "interval: not a finite number")
+        _reject(world, message, "interval: not a finite number")
+        return None
     state = _node(world, node)
     same = state.interval == beat.interval and state.missed_intervals == beat.missed_intervals
     state.last_seen = world.time
@@ -467,7 +470,7 @@ def _expire(world: World) -> list[str]:
 
 
 def _node_health(world: World, state: NodeState) -> tuple[str, str]:
-    if state.last_clock is None:
+    if state.last_clock is None or state.last_seen is None:  # (set together)
         return "unknown", NO_HEARTBEAT
     if world.clock > deadline_of(state):
         return "unknown", f"agent silent since {iso(state.last_seen)}"

@@ -41,7 +41,8 @@ def parse_docker_inspect(text: str) -> Facts:
         raise ValueError("expected a container with a State")
     state = container["State"]
     health = state.get("Health") if isinstance(state.get("Health"), dict) else None
-    config = container.get("Config") if isinstance(container.get("Config"), dict) else {}
+    config = container.get("Config")
+    config = config if isinstance(config, dict) else {}
     facts: Facts = {
         "state": as_text(state.get("Status")) or "unknown",
         "health": as_text(health.get("Status")) if health else None,

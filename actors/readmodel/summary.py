@@ -84,7 +84,10 @@ def bus_status(endpoint: str, timeout: float = 2.0) -> BusStatus:
             endpoint=endpoint, reachable=True, **client.ping(endpoint, timeout=timeout)
         )
     except client.BusError as err:
-        return BusStatus(endpoint=endpoint, reachable=False, error=str(err))
+        # (the error is an extra field, as the broker's own are: validated, not a keyword)
+        return BusStatus.model_validate(
+            {"endpoint": endpoint, "reachable": False, "error": str(err)}
+        )
 
 
 def _drift(report: dict[str, Any]) -> DriftBrief:

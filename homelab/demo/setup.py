@@ -120,8 +120,10 @@ def _ports(root: Path) -> dict[str, int]:
 
 def _start(repo: Path, name: str) -> None:
     from actors.domain import inventory_files
+    from actors.domain.inventory import CommandService
 
     service = inventory_files.load(repo).services[name]
+    assert isinstance(service, CommandService)  # the demo's services are all of this kind
     result = subprocess.run(list(service.start), capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         log.warning("demo: could not start %s: %s", name, result.stderr.strip())
