@@ -20,7 +20,7 @@ from pathlib import Path
 from actors.domain import action_queue, lifecycle, publishers
 from actors.readmodel import queue
 from actors.readmodel.models import ActionView
-from bus import aio, client
+from bus import aio, client, errors
 from bus.envelope import Message
 
 ANSWER_TIMEOUT = 15.0  # for the queue's answer to the request
@@ -29,7 +29,7 @@ KINDS = ("approve", "reject")
 FIRST_WORDS = ("action.running", "action.refused", "action.obsolete")
 
 
-class Refused(Exception):
+class Refused(errors.HomelabError):
     """The decision was not taken: why, in one line for the operator."""
 
 

@@ -51,7 +51,7 @@ from actors.domain.world import PREFIXES, Change, World, apply, iso
 from actors.domain.world_codec import files
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
-from bus import client, outbox, ports
+from bus import client, errors, outbox, ports
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
 from bus.log import Trimmed
@@ -66,7 +66,7 @@ FLUSH_WAIT = 2.0  # seconds the observer waits for its changes to be durable, at
 LOOK_EVERY = 1.0  # seconds between looks at whether the operator deleted the checkpoint
 
 
-class ObserverError(Exception):
+class ObserverError(errors.HomelabError):
     """A reason the observer cannot run, worded for the operator."""
 
 

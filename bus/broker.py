@@ -27,7 +27,7 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, heap, inbox, limits, protocol, records, space, wallclock
+from bus import envelope, errors, heap, inbox, limits, protocol, records, space, wallclock
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -53,7 +53,7 @@ def frames_for(budget: int, largest_record: int = LIVE_FRAME_BYTES) -> int:
     return max(4, budget // max(LIVE_FRAME_BYTES, largest_record))
 
 
-class BrokerError(Exception):
+class BrokerError(errors.HomelabError):
     """A reason the broker cannot start, worded for the operator."""
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import msgpack
 import zmq
 
-from bus import envelope, protocol
+from bus import envelope, errors, protocol
 from bus.envelope import Message
 from bus.subscription import Tracker
 
@@ -33,7 +33,7 @@ BATCH_BYTES = 1024 * 1024  # a batch is sent once this full; far below the frame
 FETCH_LIMIT = 2000
 
 
-class BusError(Exception):
+class BusError(errors.HomelabError):
     """Base of the errors a bus client raises, each worded for the operator."""
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from bus import errors
+
 FOLDERS = (  # what `homelab init` creates
     "events",
     "world",
@@ -26,8 +28,10 @@ FOLDERS = (  # what `homelab init` creates
 )  # logs/up/ and ui/ are made by `homelab up` and the UI when they first need them
 
 
-class NoDataRoot(Exception):
+class NoDataRoot(errors.HomelabError):
     """The folder is not a data root: one line saying what to set."""
+
+    exit_code = errors.BAD_INPUT
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Annotated, Any, NamedTuple
 import msgpack
 from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
 
+from bus import errors
+
 TOPIC_PATTERN = r"^[a-z][a-z0-9_-]*(\.[A-Za-z0-9_:@+-]+)*$"
 MAX_TOPIC_CHARS = 200
 MAX_ID_CHARS = 64
@@ -36,7 +38,7 @@ _WIRE_ARRAY = 0x94  # fixarray of 4
 _BODY_ARRAY = 0x96  # fixarray of 6
 
 
-class DecodeError(ValueError):
+class DecodeError(errors.HomelabError, ValueError):
     """Bytes that are not a valid envelope or body, whatever the underlying reason."""
 
 

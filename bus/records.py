@@ -11,6 +11,8 @@ import struct
 import zlib
 from collections.abc import Iterator
 
+from bus import errors
+
 HEADER = struct.Struct(">BBII")
 HEADER_SIZE = HEADER.size
 MAGIC = (0xD7, 0x01)
@@ -20,7 +22,7 @@ MAX_BODY = 64 * 1024 * 1024
 Buffer = bytes | memoryview | mmap.mmap  # a segment's records: read, viewed or mapped
 
 
-class CorruptLog(Exception):
+class CorruptLog(errors.HomelabError):
     """A record in the middle of a segment does not check out; the log is not trusted past it."""
 
     def __init__(self, path: str, offset: int, reason: str):

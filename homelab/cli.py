@@ -16,30 +16,12 @@ import click
 
 from actors import decisions
 from actors.domain.inventory_files import InventoryError
-from actors.observer import ObserverError
 from actors.readmodel import queue, timespec
-from actors.readmodel.queue import BadActionId, NoSuchAction
-from bus import broker, client, envelope, records
-from bus.dataroot import DataRoot, NoDataRoot
+from bus import client, envelope
+from bus.dataroot import DataRoot
+from bus.errors import HomelabError
 from bus.log import Trimmed
-from homelab import diskwait, layout, procs, rootcheck, settings, ui_cli, user_input
-
-EXPECTED_ERRORS = (
-    client.BusError,
-    envelope.DecodeError,
-    broker.BrokerError,
-    records.CorruptLog,
-    layout.RootError,
-    settings.SettingsError,
-    timespec.TimeSpecError,
-    procs.StartupError,
-    ui_cli.OperatorsError,
-    InventoryError,
-    ObserverError,
-    decisions.Refused,
-    NoSuchAction,
-    FileNotFoundError,
-)
+from homelab import diskwait, layout, rootcheck, settings, ui_cli, user_input
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,10 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as err:
         click.echo(f"homelab: error: {_one_line(err.format_message())}", err=True)
         return err.exit_code
-    except (user_input.InputError, NoDataRoot, BadActionId) as err:  # the user's input, still
+    except HomelabError as err:  # worded for the operator, with its own status (1 or 2)
         click.echo(f"homelab: error: {err}", err=True)
-        return 2
-    except EXPECTED_ERRORS as err:
+        return err.exit_code
+    except FileNotFoundError as err:
         click.echo(f"homelab: error: {err}", err=True)
         return 1
     except OSError as err:
@@ -573,9 +555,9 @@ def drift(as_json, repo, root) -> int:
             click.echo(str(problem), err=True)
         click.echo(f"homelab: error: {len(err.problems)} problem(s) in the inventory", err=True)
         return 2
-    except (*EXPECTED_ERRORS, user_input.InputError, NoDataRoot, drift_model.NoWorld) as err:
+    except (HomelabError, FileNotFoundError) as err:
         click.echo(f"homelab: error: {err}", err=True)
-        return 2  # not 1: that means drift
+        return 2  # whatever it was, not 1: that means drift
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

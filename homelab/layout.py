@@ -6,13 +6,13 @@ import os
 import uuid
 from pathlib import Path
 
-from bus import dataroot
+from bus import dataroot, errors
 
 FOLDERS = dataroot.FOLDERS
 ROOT_ID = dataroot.DataRoot(Path()).root_id  # relative to the root
 
 
-class RootError(Exception):
+class RootError(errors.HomelabError):
     pass
 
 

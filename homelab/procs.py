@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from actors import process_group
+from bus import errors
 from homelab.backoff import Backoff
 
 log = logging.getLogger("homelab.up")
@@ -36,7 +37,7 @@ KILL_WAIT = 5.0  # how long to wait for a SIGKILLed child to be reaped
 _PR_SET_PDEATHSIG = 1
 
 
-class StartupError(RuntimeError):
+class StartupError(errors.HomelabError, RuntimeError):
     """A service could not be started, or did not become ready in time."""
 
 

@@ -9,10 +9,10 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bus import envelope
+from bus import envelope, errors
 
 
-class SettingsError(Exception):
+class SettingsError(errors.HomelabError):
     pass
 
 

@@ -12,6 +12,7 @@ from typing import TextIO
 
 import click
 
+from bus import errors
 from bus.dataroot import DataRoot
 from homelab import layout, procs, user_input
 from homelab.settings import Settings
@@ -19,7 +20,7 @@ from homelab.settings import Settings
 READY_TIMEOUT = 0.5  # seconds per readiness request
 
 
-class OperatorsError(Exception):
+class OperatorsError(errors.HomelabError):
     """No such operator, or an operators file that cannot be read: one line, exit 1."""
 
 

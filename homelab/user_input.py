@@ -10,15 +10,17 @@ import json
 import math
 from typing import Any
 
-from bus import client, envelope
+from bus import client, envelope, errors
 
 MAX_DEPTH = 32  # nesting of objects and arrays in a payload
 MAX_DATA_CHARS = client.BATCH_BYTES  # no longer payload fits in a message anyway
 INT_RANGE = (-(2**63), 2**64 - 1)  # what msgpack encodes
 
 
-class InputError(ValueError):
-    pass
+class InputError(errors.HomelabError, ValueError):
+    """The operator's input is not usable: exit 2, as a usage mistake."""
+
+    exit_code = errors.BAD_INPUT
 
 
 def payload(text: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from actors.domain.inventory import NAME_PATTERN, Inventory
+from bus import errors
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 Position = tuple[str, int]  # file, 1-based line
@@ -31,7 +32,7 @@ class Problem:
         )
 
 
-class InventoryError(Exception):
+class InventoryError(errors.HomelabError):
     def __init__(self, problems: list[Problem]):
         super().__init__("\n".join(map(str, problems)))
         self.problems = problems

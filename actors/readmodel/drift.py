@@ -25,11 +25,14 @@ from actors.domain import (
 )
 from actors.readmodel import queue
 from actors.readmodel.models import DriftReport
+from bus import errors
 from bus.dataroot import DataRoot
 
 
-class NoWorld(Exception):
+class NoWorld(errors.HomelabError):
     """The observer has written nothing yet: drift cannot be judged."""
+
+    exit_code = errors.BAD_INPUT  # as ``homelab drift`` says "cannot tell"
 
 
 def read(root: Path, repo: Path) -> DriftReport:

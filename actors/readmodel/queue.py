@@ -8,18 +8,21 @@ from pathlib import Path
 from actors import atomic
 from actors.domain import plan
 from actors.readmodel.models import ActionDetail, ActionQueue, ActionView
+from bus import errors
 from bus.dataroot import DataRoot
 
 ORDER = {"pending": 0, "approved": 1, "running": 2}  # the rest is history
 OUTPUT_SHOWN = 64 * 1024  # bytes of an action's log shown with it (the file has it all)
 
 
-class NoSuchAction(Exception):
+class NoSuchAction(errors.HomelabError):
     """An id that names no action: one line for people."""
 
 
 class BadActionId(NoSuchAction):
     """Not even an id: a usage mistake, found before any file is opened."""
+
+    exit_code = errors.BAD_INPUT
 
 
 def check_id(action_id: str) -> str:

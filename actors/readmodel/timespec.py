@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from bus import errors
+
 _SEQ = re.compile(r"^[0-9]+$")  # ASCII digits only: str.isdigit() also takes '²'
 _RELATIVE = re.compile(r"^([0-9]{1,12}(?:\.[0-9]{1,6})?)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -20,7 +22,7 @@ RANGE = "a time between 1970 and 9999"
 EXAMPLES = "e.g. 42, 2026-11-26T10:00, 2026-11-26, 10m, 2h, 3d"
 
 
-class TimeSpecError(ValueError):
+class TimeSpecError(errors.HomelabError, ValueError):
     pass
 
 
