@@ -1,7 +1,10 @@
 """``homelab observer``: folds observations into the world, writes it to disk, checkpoints.
 
-    run(root, endpoint, should_stop)            # what the CLI calls: builds the bus I/O
+    run(root, endpoint, should_stop)            # `homelab observer`: builds the bus I/O
     Observer(root, out, subscribe).run(should_stop)  # given it (a test: bus.stub.StubBus)
+
+(``homelab observer`` calls ``run`` once it has set up logging and found its own broker,
+through ``homelab.diskwait``, which runs it again once a full disk has room.)
 
 On start it loads ``state/observer_checkpoint.json`` (``{"seq": N, "world": ...}``). Without
 one (the operator deleted it to rebuild, or it is corrupt) the world is rebuilt from the
@@ -40,7 +43,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +53,7 @@ from actors.domain.world import PREFIXES, Change, World, apply, iso
 from actors.domain.world_codec import files
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
-from bus import client, errors, outbox, ports
+from bus import errors, outbox, ports
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
 from bus.log import Trimmed
@@ -454,35 +456,3 @@ def _lock(path: Path) -> int:
             f"another observer is already running on {path.parent.parent} (it holds {path})"
         ) from None
     return fd
-
-
-def stop_on_signals() -> Callable[[], bool]:
-    """A ``should_stop`` that turns true on SIGTERM or SIGINT (Ctrl-C)."""
-    state = {"stop": False}
-
-    def handle(signum: int, frame: object) -> None:
-        state["stop"] = True
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return lambda: state["stop"]
-
-
-def main(
-    root: Path | str,
-    endpoint: str = client.DEFAULT_ENDPOINT,
-    *,
-    should_stop: Callable[[], bool] | None = None,
-    checkpoint_every: float = 5.0,
-    write_every: float = 1.0,
-    progress: bool | None = None,
-) -> int:
-    """The entry the CLI calls (after setting up logging): run until SIGTERM or Ctrl-C."""
-    return run(
-        Path(root),
-        endpoint,
-        should_stop or stop_on_signals(),
-        checkpoint_every=checkpoint_every,
-        write_every=write_every,
-        progress=progress,
-    )

@@ -1,4 +1,4 @@
-"""The bus API: publish durably, subscribe without gaps. The only module clients import.
+"""The blocking bus client: publish durably, subscribe without gaps.
 
     with Publisher(endpoint, source="agent:web1") as pub:
         seq = pub.publish("obs.node.web1", {"up": True})      # returns once on disk
@@ -6,7 +6,11 @@
     for message in Subscriber(endpoint, "obs.", since=1):     # from the log, then live
         ...
 
-``bus.aio`` has the same for asyncio programs (the NiceGUI app).
+``bus.aio`` has the same for asyncio programs (the NiceGUI app). The actor processes use it
+through what they are given: a ``bus.ports.Publish`` (``bus.outbox.Outbox``, which owns a
+``Publisher`` in one thread) and a ``bus.ports.Subscribe`` (reconnecting ``Subscriber``\\ s).
+The CLI uses it directly: ``tap``, ``emit``, ``status``, and approve/reject
+(``actors.decisions``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The data root's layout: every path under ``HOMELAB_ROOT`` named once, for every layer
-(SPEC, "The data root"; docs/operations.md). Everything else asks ``DataRoot`` for paths.
+(docs/operations.md, "Where things are", tells operators). Everything else asks
+``DataRoot`` for paths.
 
     root = DataRoot(Path("/opt/homelab"))
     root.events, root.action_file("a-1c9e..."), root.checkpoint

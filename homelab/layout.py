@@ -1,4 +1,5 @@
-"""The data root's layout (SPEC: "The data root"), created idempotently by ``homelab init``."""
+"""Makes a data root: the folders ``bus.dataroot`` names and the root's identity, created
+idempotently by ``homelab init`` and by every service before it starts (``ensure``)."""
 
 from __future__ import annotations
 

@@ -84,10 +84,6 @@ class Action:
     def hash(self) -> str:
         return run_hash(self.type, self.target, self.commands, self.revision)
 
-    @property
-    def approval_valid(self) -> bool:
-        return self.state in ("approved", "running") and self.approved_hash == self.hash
-
 
 @dataclasses.dataclass(frozen=True)
 class Decision:

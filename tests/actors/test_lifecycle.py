@@ -76,14 +76,14 @@ def test_a_second_decision_is_told_who_took_the_first():
 def test_an_approval_records_who_when_and_what_will_run():
     action = approved()
     assert (action.approved_by, action.approved_at) == ("oskar", 10.0)
-    assert action.approved_hash == ACTION.hash and action.approval_valid
+    assert action.state == "approved" and action.approved_hash == ACTION.hash == action.hash
 
 
 def test_an_approval_no_longer_applies_when_the_action_changes():
     action = dataclasses.replace(
         approved(), commands=(("systemctl", "restart", "--", "x.service"),)
     )
-    assert not action.approval_valid
+    assert action.approved_hash != action.hash  # approved for what it was, not what it is
     refused = decide(action, Event("start", 11.0, by="executor"))
     assert not refused.changed and "no longer matches" in refused.message
 

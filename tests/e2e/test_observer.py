@@ -40,16 +40,20 @@ pytestmark = pytest.mark.slow
 DRIVER = textwrap.dedent(
     """
     import logging, sys
+    from pathlib import Path
     from actors import observer
+    from homelab import service_logging
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root, endpoint, every, write = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
-    sys.exit(observer.main(root, endpoint, checkpoint_every=every, write_every=write))
+    stop = service_logging.stop_flag()  # SIGTERM or Ctrl-C, as for `homelab observer`
+    sys.exit(observer.run(Path(root), endpoint, stop, checkpoint_every=every, write_every=write))
     """
 )
 
 
 class ObserverProcess:
-    """``actors.observer.main`` in a child process; its log goes to a file."""
+    """``actors.observer.run`` in a child process, stopped by SIGTERM as ``homelab observer``
+    is (with shorter intervals than the CLI's); its log goes to a file."""
 
     def __init__(
         self, root: Path, endpoint: str, checkpoint_every=0.2, write_every=0.05, driver=DRIVER
