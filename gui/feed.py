@@ -2,7 +2,7 @@
 changed, so no page polls a file or opens a socket of its own.
 
 Anyone may publish (``homelab emit``, the inbox, scripts), so the feed applies the control
-plane's one rule of who may say what (``actors.domain.publishers.may_publish``): a page that
+plane's one rule of who may say what (``actors.readmodel.publishers.may_publish``): a page that
 shows the control plane's state hears its topics only from their owner (an ``action.output``
 line from ``emit`` is not the executor's), while the Events tap hears everything and shows
 who sent it."""
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from nicegui import Client, context
 
-from actors.domain import publishers
+from actors.readmodel import publishers
 from actors.readmodel.models import BusStatus
 from bus import aio
 from bus.envelope import Message

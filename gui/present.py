@@ -9,8 +9,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from actors.domain import publishers
-from actors.readmodel import timespec
+from actors.readmodel import publishers, timespec
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 

@@ -10,8 +10,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import background_tasks, context, run, ui
 
 from actors import decisions
-from actors.domain import publishers
-from actors.readmodel import eventlog, queue
+from actors.readmodel import eventlog, publishers, queue
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 from gui import present, session, theme

@@ -8,8 +8,7 @@ import time
 
 from nicegui import run, ui
 
-from actors.domain import drivers
-from actors.readmodel import drift
+from actors.readmodel import drift, drivers
 from bus.envelope import Message
 from gui import present, theme
 from gui.pages import page
