@@ -90,3 +90,31 @@ def test_no_test_module_imports_another():
                 if name.split(".")[0] in modules
             ]
     assert found == []
+
+
+def test_the_architecture_maps_every_package_and_module_and_nothing_else():
+    """docs/architecture.md names each module once by its path (a package by its folder)."""
+    import re
+
+    text = (REPO / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:bus|actors|gui|homelab)(?:/\w+)*(?:\.py|/))`", text))
+    code = set()
+    for package in ("bus", "actors", "gui", "homelab"):
+        for path in (REPO / package).rglob("*.py"):
+            relative = path.relative_to(REPO).as_posix()
+            code.add(
+                relative.removesuffix("__init__.py") if path.name == "__init__.py" else relative
+            )
+    assert sorted(code - named) == [], "not in docs/architecture.md"
+    assert sorted(named - code) == [], "in docs/architecture.md, not in the code"
+
+
+def test_the_architecture_lists_the_import_contracts_pyproject_declares():
+    import tomllib
+
+    text = (REPO / "docs" / "architecture.md").read_text()
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    names = {contract["name"] for contract in contracts["contracts"]}
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]  # not the header
+    assert {row.split(" | ")[0].removeprefix("| ") for row in rows} == names
+    assert len(rows) == len(names)
