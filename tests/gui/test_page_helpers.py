@@ -15,7 +15,8 @@ from bus import envelope, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 from gui import present
-from gui.pages import actions, dashboard, events, world
+from gui.components import history as action_history
+from gui.pages import dashboard, events, world
 
 NOW = 1_790_000_000.0
 
@@ -139,7 +140,7 @@ def test_names_of_the_code_are_shown_in_words():
     assert present.drift_item("svc: wrong_image") == "svc: wrong image"
     timed_out = action("a-0000000000000009", "timed_out", NOW)
     assert present.failures([timed_out])[0]["title"] == "timed out: start db"
-    assert actions.history_row(timed_out)["state"] == "timed out"
+    assert action_history.history_row(timed_out)["state"] == "timed out"
 
 
 @pytest.mark.parametrize(
@@ -191,12 +192,14 @@ def test_the_desired_revision_is_marked_when_it_came_back_as_a_rollback():
 
 
 def test_a_history_row_has_the_duration_and_opens_the_output_only_after_a_run():
-    ran = actions.history_row(action("a-0000000000000001", "failed", NOW, seconds=185, log="x"))
+    ran = action_history.history_row(
+        action("a-0000000000000001", "failed", NOW, seconds=185, log="x")
+    )
     assert (ran["duration"], ran["decided"], ran["ran"]) == ("3 min 5 s", "oskar", True)
-    never = actions.history_row(action("a-0000000000000002", "rejected", NOW))
+    never = action_history.history_row(action("a-0000000000000002", "rejected", NOW))
     assert (never["duration"], never["ran"]) == ("", False)
-    assert {c["name"] for c in actions.HISTORY_COLUMNS} >= {"duration", "output", "state"}
-    assert "v-html" not in actions.OUTPUT_SLOT  # row values stay text
+    assert {c["name"] for c in action_history.HISTORY_COLUMNS} >= {"duration", "output", "state"}
+    assert "v-html" not in action_history.OUTPUT_SLOT  # row values stay text
 
 
 def check(outcome: str, since: float, seen: float) -> CheckView:
@@ -256,14 +259,16 @@ def test_an_observation_row_is_text():
 
 
 def test_history_shows_the_newest_ended_actions_and_says_how_many_are_left_out():
-    ended = [action(f"a-{n:016x}", "succeeded", NOW - n) for n in range(actions.HISTORY_SHOWN + 5)]
-    rows = actions.history_rows(ended)
-    assert len(rows) == actions.HISTORY_SHOWN and rows[0]["id"] == ended[0].id
-    assert actions.history_shown(ended) == (
-        f"the newest {actions.HISTORY_SHOWN} of {actions.HISTORY_SHOWN + 5} ended actions "
+    ended = [
+        action(f"a-{n:016x}", "succeeded", NOW - n) for n in range(action_history.HISTORY_SHOWN + 5)
+    ]
+    rows = action_history.history_rows(ended)
+    assert len(rows) == action_history.HISTORY_SHOWN and rows[0]["id"] == ended[0].id
+    assert action_history.history_shown(ended) == (
+        f"the newest {action_history.HISTORY_SHOWN} of {action_history.HISTORY_SHOWN + 5} ended actions "
         "(all: `homelab actions list`)"
     )
-    assert actions.history_shown(ended[:3]) == "3 ended actions, newest first"
+    assert action_history.history_shown(ended[:3]) == "3 ended actions, newest first"
 
 
 def test_the_brokers_alarms_and_held_clients_read_as_lines():

@@ -18,7 +18,7 @@ from nicegui import context, storage, ui
 from nicegui.testing import User, user_simulation
 from nicegui.testing.user_notify import UserNotify
 
-from actors import decisions
+from actors import atomic, decisions
 from bus import aio, client
 from bus.envelope import Message
 from gui import session
@@ -173,6 +173,23 @@ async def test_the_queue_shows_pending_actions_and_follows_decisions_on_the_bus(
     await eventually(lambda: user._sees(marker=f"running-{decided}"), "the Running card")  # noqa: SLF001
     with user.scope(marker=f"running-{decided}"):
         await user.should_see(content=f"({decided}) approved by tester")
+
+
+async def test_a_decision_on_the_bus_moves_its_card_without_a_file_being_read(
+    user: User, plant: Plant, monkeypatch
+):
+    await log_in(user, "/actions")
+    record = next(iter(pending_actions(plant).values()))
+    read: list[Path] = []
+    real = atomic.read_json_object
+    monkeypatch.setattr(atomic, "read_json_object", lambda path: real(read.append(path) or path))
+    request = {"id": record["id"], "by": "tester", "hash": record["hash"]}
+    publish(plant, "cli:tester", "action.request.approve", request)
+    await eventually(lambda: user._sees(marker=f"running-{record['id']}"), "the Running card")  # noqa: SLF001
+    assert not user._sees(marker=f"pending-{record['id']}")  # noqa: SLF001
+    with user.scope(marker=f"running-{record['id']}"):
+        await user.should_see(content=f"({record['id']}) approved by tester")
+    assert not [path for path in read if "actions" in Path(path).parts]  # the message did it
 
 
 async def test_approve_goes_through_the_command_path_with_the_operators_name(
