@@ -122,6 +122,8 @@ class RunningCards:
 
     def live(self, message: Message) -> None:
         """A line of output from the executor (``action.output``)."""
+        if message.topic != "action.output":
+            return
         card = self.cards.get(message.payload.get("id"))
         if card is not None:
             card.output.live(message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from nicegui import run
 
 from gui.components import action_cards, approval, history
+from gui.components.live import Live
 from gui.components.queue_board import QueueBoard, heading
 from gui.live.queue import QueueFold
 from gui.pages import Context, page
@@ -24,4 +25,5 @@ def register(ctx: Context) -> None:
         running = action_cards.RunningCards(ctx.root)
         heading("History")
         ended = history.History(ctx.root)
-        QueueBoard(fold, pending, running, ended).follow(ctx.feed)
+        Live(fold, QueueBoard(pending, running, ended).show).follow(ctx.feed)
+        ctx.feed.subscribe(running.live)  # the output, line by line

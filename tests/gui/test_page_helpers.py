@@ -16,7 +16,8 @@ from bus.dataroot import DataRoot
 from bus.envelope import Message
 from gui import present
 from gui.components import history as action_history
-from gui.pages import dashboard, events, world
+from gui.components import service_detail, world_table
+from gui.pages import dashboard, events
 
 NOW = 1_790_000_000.0
 
@@ -228,16 +229,20 @@ def test_world_rows_show_since_both_ways_and_a_services_checks():
         checks={"http": check("ok", NOW - 185, NOW - 1)},
     )
     view = WorldView(seq=9, time=NOW, nodes=[], services=[service])
-    (row,) = world.rows(view, NOW)
+    (row,) = world_table.rows(view, NOW)
     assert row["ago"] == "3 min ago" and row["since"] == present.absolute(NOW - 185)
     assert row["kind"] == "service"
-    (c,) = world.check_rows(service, NOW)
+    (c,) = service_detail.check_rows(service, NOW)
     assert (c["check"], c["outcome"], c["latency"]) == ("http", "ok", 3.2)
     assert c["since"] == present.since(NOW - 185, NOW)
-    failed = world.updated_check(c, {"outcome": "fail", "detail": "HTTP 500", "observed_at": NOW})
+    failed = service_detail.updated_check(
+        c, {"outcome": "fail", "detail": "HTTP 500", "observed_at": NOW}
+    )
     assert (failed["outcome"], failed["detail"]) == ("fail", "HTTP 500")
     assert failed["since"] != c["since"]  # the outcome changed: since moves
-    again = world.updated_check(c, {"outcome": "ok", "detail": "HTTP 200", "observed_at": NOW})
+    again = service_detail.updated_check(
+        c, {"outcome": "ok", "detail": "HTTP 200", "observed_at": NOW}
+    )
     assert again["since"] == c["since"]
 
 
@@ -246,7 +251,7 @@ def test_an_observation_row_is_text():
         44, NOW, "obs.node.n1.service.web", "m", "agent:n1",
         {"check": "http", "outcome": "fail", "detail": "<script>", "latency_ms": 12.345},
     )  # fmt: skip
-    row = world.observation_row(message)
+    row = service_detail.observation_row(message)
     assert row == {
         "seq": 44,
         "time": present.absolute(NOW),

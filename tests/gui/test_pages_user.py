@@ -276,6 +276,25 @@ async def test_a_services_page_shows_observations_from_its_agent_only(user: User
     assert "forged by emit" not in details()
 
 
+async def test_the_world_shows_a_change_of_health_from_its_message_alone(
+    user: User, plant: Plant, monkeypatch
+):
+    await log_in(user, "/world")
+    table = user.find(marker="world").elements.pop()
+    read: list[Path] = []
+    real = atomic.read_json_object
+    monkeypatch.setattr(atomic, "read_json_object", lambda path: real(read.append(path) or path))
+    change = {"name": "zulu", "health": "down", "previous": "unknown", "reason": "said so"}
+    change |= {"since": time.time(), "cause_seq": await bus_seq(plant), "node": "here"}
+    publish(plant, "emit", "world.service.zulu", change | {"reason": "forged by emit"})
+    publish(plant, "observer", "world.service.zulu", change)
+    rows = lambda: {row["name"]: row for row in table.rows}  # noqa: E731
+    await eventually(lambda: "zulu" in rows(), "the new service's row")
+    assert (rows()["zulu"]["health"], rows()["zulu"]["node"]) == ("down", "here")
+    assert rows()["zulu"]["reason"] == "said so"
+    assert not [path for path in read if "world" in Path(path).parts]  # the message did it
+
+
 async def test_the_dashboard_announces_a_rollback_from_the_supervisor_only(
     user: User, plant: Plant
 ):
