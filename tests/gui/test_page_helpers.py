@@ -15,9 +15,8 @@ from bus import envelope, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 from gui import present
+from gui.components import bus_card, dashboard_cards, events, service_detail, world_table
 from gui.components import history as action_history
-from gui.components import service_detail, world_table
-from gui.pages import dashboard, events
 
 NOW = 1_790_000_000.0
 
@@ -175,7 +174,7 @@ def test_the_rate_chart_keeps_only_its_last_points_from_stats_ticks():
         assert series.add(Message(3 + i, NOW + i, "bus.stats", f"s{i}", "broker", {"rate": i}))
     assert series.values == [2.0, 3.0, 4.0]
     assert len(series.labels) == 3
-    options = dashboard.rate_options(series)
+    options = bus_card.rate_options(series)
     assert options["series"][0]["data"] == [2.0, 3.0, 4.0]
     assert options["xAxis"]["data"] == series.labels
 
@@ -183,13 +182,13 @@ def test_the_rate_chart_keeps_only_its_last_points_from_stats_ticks():
 def test_the_desired_revision_is_marked_when_it_came_back_as_a_rollback():
     desired = {"revision": "abc123", "problems": []}
     rollback = {"revision": "abc123", "rollback": True, "previous": "def456"}
-    assert dashboard.revision_text(desired, rollback) == (
+    assert dashboard_cards.revision_text(desired, rollback) == (
         "Desired state: revision abc123 (rollback from def456)"
     )
-    assert "rollback" not in dashboard.revision_text(desired, rollback | {"rollback": False})
+    assert "rollback" not in dashboard_cards.revision_text(desired, rollback | {"rollback": False})
     # a rollback announced for another revision does not mark this one
-    assert "rollback" not in dashboard.revision_text(desired, rollback | {"revision": "zzz"})
-    assert dashboard.revision_text({}, None) == "Desired state: revision none loaded yet"
+    assert "rollback" not in dashboard_cards.revision_text(desired, rollback | {"revision": "zzz"})
+    assert dashboard_cards.revision_text({}, None) == "Desired state: revision none loaded yet"
 
 
 def test_a_history_row_has_the_duration_and_opens_the_output_only_after_a_run():

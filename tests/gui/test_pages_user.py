@@ -1,6 +1,6 @@
 """The UI's pages with NiceGUI's simulated user (no browser) over a real plant: a broker,
-agent, observer and supervisor as processes on loopback, seven services that should run and
-do not, so the queue holds seven real pending actions (each test that decides takes its
+agent, observer and supervisor as processes on loopback, eight services that should run and
+do not, so the queue holds eight real pending actions (each test that decides takes its
 own). The app is ``gui.app.serve`` itself (``ui_main.py``) in the test's event loop: the
 test's side of the bus is asyncio too."""
 
@@ -28,7 +28,7 @@ from plant import OPERATOR, PASSWORD, Plant, wait_until
 
 pytestmark = pytest.mark.slow
 MAIN = Path(__file__).with_name("ui_main.py")
-SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf")  # one pending fix each
+SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
 LOGIN = '<input type="hidden" name="redirect_to"'  # the login form's mark
 WAIT = 15.0  # seconds for anything the page or the bus should show
 
@@ -304,9 +304,33 @@ async def test_the_dashboard_announces_a_rollback_from_the_supervisor_only(
     publish(
         plant, "emit", "desired.revision", {"revision": revision, "rollback": True, "previous": "X"}
     )
-    publish(plant, "observer", "world.test", {})  # the dashboard looks again
+    said = {"revision": revision, "rollback": False, "previous": None}
+    publish(plant, "supervisor", "desired.revision", said)  # after it: the page redraws
     await eventually(lambda: user.find(marker="revision").elements.pop() is not shown, "a redraw")
     assert label_texts(user, "revision") == [f"Desired state: revision {revision}"]
+
+
+def services_of_health(user: User, health: str) -> int:
+    """The dashboard's count of services of this health (no label: none)."""
+    if not user._sees(marker=f"services-{health}"):  # noqa: SLF001
+        return 0
+    [text] = label_texts(user, f"services-{health}")
+    return int(text.split()[0])
+
+
+async def test_the_dashboard_counts_a_change_of_health_from_its_message_alone(
+    user: User, plant: Plant, monkeypatch
+):
+    await log_in(user, "/")
+    before = services_of_health(user, "degraded")
+    read: list[Path] = []
+    real = atomic.read_json_object
+    monkeypatch.setattr(atomic, "read_json_object", lambda path: real(read.append(path) or path))
+    change = {"name": "yankee", "health": "degraded", "previous": "unknown", "reason": "said so"}
+    change |= {"since": time.time(), "cause_seq": await bus_seq(plant), "node": "here"}
+    publish(plant, "observer", "world.service.yankee", change)
+    await eventually(lambda: services_of_health(user, "degraded") == before + 1, "one more")
+    assert not [path for path in read if "world" in Path(path).parts]  # the message did it
 
 
 async def test_a_running_actions_output_comes_from_the_executor_only(
