@@ -11,13 +11,14 @@ from nicegui import ui
 
 from actors.domain import drivers
 from actors.readmodel import drift
+from actors.readmodel.models import DriftReport, DriftView, HeldView, RecommendationView
 from bus.envelope import Message
 from gui import present, theme
 
 CAUSES_SHOWN = 20  # sequence numbers linked per drift
 
 
-def compare_grid(d) -> None:
+def compare_grid(d: DriftView) -> None:
     """Desired | actual, side by side; an actual that differs in bold, in the colour of
     "down" (a row's own "matches" flag decides, see ``present.compared``)."""
     grid = ui.grid(columns="auto 1fr 1fr").classes("w-full gap-x-4 gap-y-0 text-sm")
@@ -33,7 +34,7 @@ def compare_grid(d) -> None:
                 shown.classes("font-bold " + theme.health("down"))
 
 
-def causes(d) -> None:
+def causes(d: DriftView) -> None:
     with ui.row().classes("items-center gap-x-2 gap-y-0 flex-wrap text-xs"):
         ui.label(f"since {present.since(d.since, time.time()) or '?'};")
         ui.label("caused by seq" if d.seqs else "no observation recorded")
@@ -43,7 +44,7 @@ def causes(d) -> None:
             ui.label(f"and {len(d.seqs) - CAUSES_SHOWN} more")
 
 
-def drift_card(d, fix, held) -> None:
+def drift_card(d: DriftView, fix: RecommendationView | None, held: HeldView | None) -> None:
     with ui.card().classes("w-full").mark(f"drift-{d.service}"):
         ui.label(f"{d.service} on {d.node}: {present.words(d.kind)}").classes("text-lg")
         ui.label(d.detail).classes("wrap-anywhere")
@@ -66,7 +67,7 @@ def drift_card(d, fix, held) -> None:
             ui.label(f"no fix: {held.why}").classes("text-xs opacity-70 wrap-anywhere")
 
 
-def report(found) -> None:
+def report(found: DriftReport | None) -> None:
     if found is None:
         ui.label(
             "No drift report yet: the supervisor has not judged the world "
@@ -99,7 +100,7 @@ class DriftPage:
     """The supervisor's own report, as it publishes it (``drift.report``): the page draws
     each new one as it comes, with the inventory's problems above it."""
 
-    def __init__(self, found, inventory_problems: list[dict]):
+    def __init__(self, found: DriftReport | None, inventory_problems: list[dict]):
         self.problems = ui.refreshable(problems)
         self.problems(inventory_problems)
         self.report = ui.refreshable(report)
