@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
+from nicegui import context
+
 from bus.envelope import Message
 from gui.components.redraw import Redraw
 from gui.feed import Feed
@@ -22,6 +24,7 @@ F = TypeVar("F", bound=Fold)
 class Live(Generic[F]):
     def __init__(self, fold: F, draw: Callable[[F], None]):
         self.fold, self.draw = fold, draw
+        self.client = context.client  # of the page being built
         self.redraw = Redraw(self.show)
 
     def follow(self, feed: Feed) -> None:
@@ -33,7 +36,8 @@ class Live(Generic[F]):
         feed.subscribe(self.on_message)
 
     def show(self) -> None:
-        self.draw(self.fold)
+        if not self.client.is_deleted:  # a redraw may come after the tab closed
+            self.draw(self.fold)
 
     def on_message(self, message: Message) -> None:
         if self.fold.apply(message):

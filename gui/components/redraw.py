@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from nicegui import background_tasks
+
 AT_MOST_EVERY = 0.3  # seconds between redraws of one part
 
 
@@ -20,7 +22,7 @@ class Redraw:
     def soon(self) -> None:
         if not self.pending:
             self.pending = True
-            asyncio.get_running_loop().create_task(self._later())
+            background_tasks.create(self._later(), name="redraw")  # held until it ran
 
     async def _later(self) -> None:
         await asyncio.sleep(max(0.0, self.last + self.every - time.monotonic()))
