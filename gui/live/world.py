@@ -9,6 +9,8 @@ observations for that)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from actors.readmodel.models import NodeView, ServiceView, WorldView
 from bus.envelope import Message
 
@@ -28,7 +30,7 @@ class WorldFold:
         cause = p.get("cause_seq")
         if not isinstance(cause, int) or cause <= self.seq or not isinstance(p.get("health"), str):
             return False  # the files held it already, or it is not a change
-        known = self.nodes if kind == "node" else self.services
+        known: dict[str, Any] = self.nodes if kind == "node" else self.services  # of that kind
         shown = known.get(name)
         if shown is not None and cause <= shown.since_seq:
             return False
