@@ -10,10 +10,9 @@ import time
 from nicegui import ui
 
 from actors.domain import drivers
-from actors.readmodel import drift
 from actors.readmodel.models import DriftReport, DriftView, HeldView, RecommendationView
-from bus.envelope import Message
 from gui import present, theme
+from gui.live.drift import DriftFold
 
 CAUSES_SHOWN = 20  # sequence numbers linked per drift
 
@@ -97,21 +96,14 @@ def problems(found: list[dict]) -> None:
 
 
 class DriftPage:
-    """The supervisor's own report, as it publishes it (``drift.report``): the page draws
-    each new one as it comes, with the inventory's problems above it."""
+    """The supervisor's own report, as it publishes it (``drift.report``), with the
+    inventory's problems above it; drawn again whole from the fold (``gui.live.drift``)."""
 
-    def __init__(self, found: DriftReport | None, inventory_problems: list[dict]):
-        self.problems = ui.refreshable(problems)
-        self.problems(inventory_problems)
-        self.report = ui.refreshable(report)
-        self.report(found)
+    def __init__(self) -> None:
+        self.box = ui.column().classes("w-full gap-3")
 
-    def on_message(self, message: Message) -> None:
-        if message.topic == "drift.report":
-            found = drift.from_report(message.payload)
-            if found is not None:
-                self.report.refresh(found)
-        elif message.topic == "desired.errors":
-            self.problems.refresh(list(message.payload.get("problems") or []))
-        elif message.topic == "desired.revision":
-            self.problems.refresh([])
+    def show(self, fold: DriftFold) -> None:
+        self.box.clear()
+        with self.box:
+            problems(fold.problems)
+            report(fold.report)

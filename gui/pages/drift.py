@@ -1,19 +1,19 @@
 """Drift: each drifted service, desired against actual, the fix and the revision, and the
 observations that caused it (by sequence number, each a link to that record on the Events
-page); live from the supervisor's ``drift.report``."""
+page); live from the supervisor's ``drift.report`` (``gui.live.drift``)."""
 
 from __future__ import annotations
 
 from nicegui import run
 
-from actors.readmodel import drift
 from gui.components.drift_report import DriftPage
+from gui.components.live import Live
+from gui.live.drift import DriftFold
 from gui.pages import Context, page
 
 
 def register(ctx: Context) -> None:
     @page("/drift", "Drift")
     async def drift_page() -> None:
-        found = await run.io_bound(drift.last, ctx.root)
-        shown = DriftPage(found, await run.io_bound(drift.problems, ctx.root))
-        ctx.feed.subscribe(shown.on_message)
+        fold = await run.io_bound(DriftFold.read, ctx.root)
+        Live(fold, DriftPage().show).follow(ctx.feed)

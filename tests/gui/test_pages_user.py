@@ -447,3 +447,19 @@ async def test_a_decision_on_an_action_decided_meanwhile_says_why_it_was_refused
     await eventually(
         lambda: any("already approved" in m for m in user.notify.messages), "the refusal"
     )
+
+
+async def test_the_drift_page_shows_the_inventorys_problems_from_the_messages(
+    user: User, plant: Plant
+):
+    await log_in(user, "/drift")
+    await user.should_see(marker="drift-revision")
+    problem = {"file": "inventory.yaml", "line": 7, "message": "said by the message"}
+    publish(plant, "emit", "desired.errors", {"problems": [problem | {"message": "forged"}]})
+    publish(plant, "supervisor", "desired.errors", {"problems": [problem]})
+    shown = lambda: user._sees(marker="drift-problem")  # noqa: E731, SLF001
+    await eventually(shown, "the problem")
+    assert label_texts(user, "drift-problem") == ["inventory.yaml:7: said by the message"]
+    revision = json.loads((plant.root / "state" / "desired.json").read_text())["revision"]
+    publish(plant, "supervisor", "desired.revision", {"revision": revision, "rollback": False})
+    await eventually(lambda: not shown(), "the problems to go with a loaded revision")
