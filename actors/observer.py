@@ -338,8 +338,14 @@ class Observer:
             )
             if self.pending_since is None:
                 self.pending_since = time.monotonic()
-            self.out.send(change.topic, change.payload(), id=change.message_id)
+            self.out.send(change.topic, self.payload(change), id=change.message_id)
             self.published += 1
+
+    def payload(self, change: Change) -> dict:
+        """The change as published; a service's also names its node (a page adds the row of
+        a service it has not shown yet from the message alone)."""
+        service = self.world.services.get(change.name) if change.kind == "service" else None
+        return change.payload() | {"node": service.node} if service else change.payload()
 
     def changes_durable(self, timeout: float = FLUSH_WAIT) -> bool:
         """Whether every change is durable, waiting up to ``timeout`` seconds (the outbox

@@ -10,18 +10,17 @@ who sent it."""
 from __future__ import annotations
 
 import collections
-import logging
+import dataclasses
 import time
 from collections.abc import Callable
 
-from nicegui import Client, context
+from nicegui import Client, Event, context
 
 from actors.readmodel import publishers
 from actors.readmodel.models import BusStatus
 from bus import aio
 from bus.envelope import Message
 
-log = logging.getLogger("homelab.ui")
 RECENT = 500  # messages kept for the Events page's first screen
 BUDGET = 200.0  # messages a second the pages are told of, beyond the control plane's own
 BURST = 1000.0  # ... and at once, after a quiet spell
@@ -44,7 +43,8 @@ class Feed:
     def __init__(self, endpoint: str, allowed: Callable[[Client], bool] = lambda client: True):
         """``allowed``: whether a page may still receive messages (its session holds)."""
         self.endpoint, self.allowed = endpoint, allowed
-        self._listeners: list[tuple[Client, Callable[[Message], None], bool]] = []
+        self._trusted: Event[[Message]] = Event()  # the control plane's state, from its owners
+        self._anyone: Event[[Message]] = Event()  # every message (the Events tap)
         self.recent: collections.deque[Message] = collections.deque(maxlen=RECENT)
         self._subscriber: aio.AsyncSubscriber | None = None
         self._over_budget = 0
@@ -96,17 +96,26 @@ class Feed:
 
     def subscribe(self, callback: Callable[[Message], None], *, anyone: bool = False) -> None:
         """Call ``callback`` with every trusted message (``anyone``: every message at all)
-        while the page being built stays open."""
-        self._listeners.append((context.client, callback, anyone))
+        while the page being built stays open (NiceGUI's ``Event`` forgets it with its
+        client) and its session holds."""
+        listener = Listener(context.client, callback, self.allowed)
+        (self._anyone if anyone else self._trusted).subscribe(listener, expect_args=True)
 
     def _tell(self, message: Message) -> None:
-        self._listeners = [entry for entry in self._listeners if not entry[0].is_deleted]
-        believed = trusted(message)
-        for client, callback, anyone in self._listeners:
-            if not (believed or anyone) or not self.allowed(client):
-                continue
-            with client:
-                try:
-                    callback(message)
-                except Exception:  # one page's bug must not stop the feed for the others
-                    log.exception("a page failed on %s", message.topic)
+        """A page's failure is logged by NiceGUI and does not stop the feed for the others."""
+        if trusted(message):
+            self._trusted.emit(message)
+        self._anyone.emit(message)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # each page's own, even for one callback
+class Listener:
+    """One page's callback, told only while the session that opened the page holds."""
+
+    client: Client
+    callback: Callable[[Message], None]
+    allowed: Callable[[Client], bool]
+
+    def __call__(self, message: Message) -> None:
+        if self.allowed(self.client):
+            self.callback(message)

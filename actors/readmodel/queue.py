@@ -52,7 +52,12 @@ def _newest_first(a: ActionView) -> tuple[int, float, str]:
 
 
 def read(root: Path) -> ActionQueue:
-    found = records(root)
+    return grouped(records(root))
+
+
+def grouped(found: list[ActionView]) -> ActionQueue:
+    """Pending, running (approved too) and history, each newest first."""
+    found = sorted(found, key=_newest_first)
     return ActionQueue(
         pending=[a for a in found if a.state == "pending"],
         running=[a for a in found if a.state in ("approved", "running")],

@@ -46,7 +46,7 @@ def build(root: Path, bus: BusStatus) -> Summary:
         world_seq=atomic.read_json_object(world / "summary.json").get("seq", 0),
         observed=(world / "summary.json").is_file(),
         desired=atomic.read_json_object(data.desired),
-        drift=_drift(atomic.read_json_object(data.drift)),
+        drift=drift_brief(atomic.read_json_object(data.drift)),
         actions=_actions(root),
         bus=bus,
         disk=disk.usage(root),
@@ -90,7 +90,9 @@ def bus_status(endpoint: str, timeout: float = 2.0) -> BusStatus:
         )
 
 
-def _drift(report: dict[str, Any]) -> DriftBrief:
+def drift_brief(report: dict[str, Any]) -> DriftBrief:
+    """The drift in brief, from the supervisor's report (``state/drift.json``, or the
+    ``drift.report`` that said it)."""
     return DriftBrief(
         count=report.get("drifted", 0),
         items=[

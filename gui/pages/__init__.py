@@ -1,25 +1,20 @@
-"""The UI's pages, one module each; ``register`` adds them all. Every page follows the bus
-through the one feed and reads through the read model."""
+"""The UI's pages, one module each; ``register`` adds them all. A page is a few lines built
+from components (``gui.components``): it reads the read model once when it opens, then
+folds the messages of the one feed into what it shows (``actors.readmodel.live``)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from bus.envelope import Message
 from gui import auth, limiter, session, theme
 from gui.config import UiConfig
 from gui.feed import Feed
-
-REFRESH_AT_MOST_EVERY = 0.3  # seconds: a burst of messages is one refresh
-SETTLE = 3.0  # seconds after a change during which each bus.stats tick refreshes again
 
 
 @dataclasses.dataclass
@@ -62,28 +57,3 @@ def register(ctx: Context) -> None:
 
     for page in (login, dashboard, world, drift, actions, events):
         page.register(ctx)
-
-
-def follow(ctx: Context, prefixes: tuple[str, ...], refresh: Callable[[], Awaitable[None]]) -> None:
-    """Call ``refresh`` when messages with these topic prefixes arrive, at most every
-    ``REFRESH_AT_MOST_EVERY`` seconds. The files behind a message are written by its
-    publisher just after it is sent (the observer's ``world/`` once a second), so the page
-    also looks again on each ``bus.stats`` tick for ``SETTLE`` seconds after a change."""
-    state = {"pending": False, "last": 0.0, "until": 0.0}
-
-    async def later() -> None:
-        await asyncio.sleep(max(0.0, state["last"] + REFRESH_AT_MOST_EVERY - time.monotonic()))
-        state["pending"], state["last"] = False, time.monotonic()
-        await refresh()
-
-    def on_message(message: Message) -> None:
-        now = time.monotonic()
-        if message.topic.startswith(prefixes):
-            state["until"] = now + SETTLE
-        elif not (message.topic == "bus.stats" and now < state["until"]):
-            return
-        if not state["pending"]:
-            state["pending"] = True
-            asyncio.get_running_loop().create_task(later())
-
-    ctx.feed.subscribe(on_message)

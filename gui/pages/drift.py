@@ -1,123 +1,18 @@
 """Drift: each drifted service, desired against actual, the fix and the revision, and the
 observations that caused it (by sequence number, each a link to that record on the Events
-page)."""
+page); live from the supervisor's ``drift.report`` (``actors.readmodel.live.drift``)."""
 
 from __future__ import annotations
 
-import time
-
-from nicegui import run, ui
-
-from actors.readmodel import drift, drivers
-from bus.envelope import Message
-from gui import present, theme
-from gui.pages import page
-
-CAUSES_SHOWN = 20  # sequence numbers linked per drift
+from actors.readmodel.live.drift import DriftFold
+from gui import offload
+from gui.components.drift_report import DriftPage
+from gui.components.live import Live
+from gui.pages import Context, page
 
 
-def compare_grid(d) -> None:
-    """Desired | actual, side by side; an actual that differs in bold, in the colour of
-    "down" (a row's own "matches" flag decides, see ``present.compared``)."""
-    grid = ui.grid(columns="auto 1fr 1fr").classes("w-full gap-x-4 gap-y-0 text-sm")
-    with grid.mark(f"compare-{d.service}").props(f"data-testid=compare-{d.service}"):
-        for heading in ("", "desired", "actual"):
-            ui.label(heading).classes("font-bold")
-        for aspect, want, have, same in present.compared(d.compared):
-            ui.label(aspect).classes("opacity-70")
-            ui.label(want).classes("wrap-anywhere")
-            shown = ui.label(have).classes("wrap-anywhere")
-            shown.props(f"data-matches={str(same).lower()}")
-            if not same:
-                shown.classes("font-bold " + theme.health("down"))
-
-
-def causes(d) -> None:
-    with ui.row().classes("items-center gap-x-2 gap-y-0 flex-wrap text-xs"):
-        ui.label(f"since {present.since(d.since, time.time()) or '?'};")
-        ui.label("caused by seq" if d.seqs else "no observation recorded")
-        for seq in d.seqs[:CAUSES_SHOWN]:  # each opens it on the Events page
-            ui.link(str(seq), f"/events?seq={seq}").mark(f"cause-{seq}")
-        if len(d.seqs) > CAUSES_SHOWN:
-            ui.label(f"and {len(d.seqs) - CAUSES_SHOWN} more")
-
-
-def drift_card(d, fix, held) -> None:
-    with ui.card().classes("w-full").mark(f"drift-{d.service}"):
-        ui.label(f"{d.service} on {d.node}: {present.words(d.kind)}").classes("text-lg")
-        ui.label(d.detail).classes("wrap-anywhere")
-        if d.compared:
-            compare_grid(d)
-        causes(d)
-        if fix is not None:
-            ui.link(f"fix: {present.words(fix.type)} ({fix.approval}) {fix.id}", "/actions")
-            ui.label(drivers.command_text(fix.commands)).classes("font-mono text-xs wrap-anywhere")
-            if fix.previous:
-                ui.label(f"after: {fix.previous}").classes("text-xs opacity-70 wrap-anywhere")
-        elif held is not None and held.gave_up:  # the supervisor gave up: the operator must act
-            ui.label(f"no fix: {held.why}").classes(
-                "text-sm wrap-anywhere " + theme.health("down")
-            ).mark(f"gave-up-{d.service}")
-            with ui.row().classes("gap-x-2 gap-y-0 flex-wrap text-xs"):
-                for action_id in held.gave_up:
-                    ui.link(action_id, "/actions")
-        elif held is not None:
-            ui.label(f"no fix: {held.why}").classes("text-xs opacity-70 wrap-anywhere")
-
-
-def report(found) -> None:
-    if found is None:
-        ui.label(
-            "No drift report yet: the supervisor has not judged the world "
-            "(is `homelab supervisor` running?)"
-        ).mark("drift-problem")
-        return
-    ui.label(f"Revision {found.revision} · world at seq {found.world_seq}").classes(
-        "wrap-anywhere"
-    ).mark("drift-revision")
-    if not found.drifts:
-        ui.label("No drift.").mark("no-drift")
-    fixes = {r.drift.key: r for r in found.recommended}
-    held = {h.drift: h for h in found.held}
-    for d in found.drifts:
-        drift_card(d, fixes.get(d.key), held.get(d.key))
-    for u in found.unobserved:
-        ui.label(f"{u.service}: not observed yet ({u.why})").classes("opacity-70")
-
-
-def problems(found: list[dict]) -> None:
-    """The inventory's problems (the supervisor keeps the last good desired state)."""
-    for problem in found:
-        where = f"{problem.get('file')}:{problem.get('line')}"
-        ui.label(f"{where}: {problem.get('message')}").classes(
-            "wrap-anywhere " + theme.health("down")
-        ).mark("drift-problem")
-
-
-class DriftPage:
-    """The supervisor's own report, as it publishes it (``drift.report``): the page draws
-    each new one as it comes, with the inventory's problems above it."""
-
-    def __init__(self, found, inventory_problems: list[dict]):
-        self.problems = ui.refreshable(problems)
-        self.problems(inventory_problems)
-        self.report = ui.refreshable(report)
-        self.report(found)
-
-    def on_message(self, message: Message) -> None:
-        if message.topic == "drift.report":
-            found = drift.from_report(message.payload)
-            if found is not None:
-                self.report.refresh(found)
-        elif message.topic == "desired.errors":
-            self.problems.refresh(list(message.payload.get("problems") or []))
-        elif message.topic == "desired.revision":
-            self.problems.refresh([])
-
-
-def register(ctx) -> None:
+def register(ctx: Context) -> None:
     @page("/drift", "Drift")
     async def drift_page() -> None:
-        found = await run.io_bound(drift.last, ctx.root)
-        shown = DriftPage(found, await run.io_bound(drift.problems, ctx.root))
-        ctx.feed.subscribe(shown.on_message)
+        fold = await offload.io_bound(DriftFold.read, ctx.root)
+        Live(fold, DriftPage().show).follow(ctx.feed)

@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from nicegui import app
 
 from gui import limiter, session, sessions
+from gui.pages import Context
 
 log = logging.getLogger("homelab.ui")
 TEMPLATE = string.Template((Path(__file__).parent.parent / "login.html").read_text())
@@ -49,7 +50,7 @@ def safe_target(target: str) -> str:
     return target if joined.netloc == "ui.invalid" else "/"
 
 
-def register(ctx) -> None:
+def register(ctx: Context) -> None:
     @app.get("/login", include_in_schema=False)
     def login_form(request: Request, redirect_to: str = "/") -> Response:
         target = safe_target(redirect_to)

@@ -82,6 +82,7 @@ def test_it_publishes_each_change_of_health_once_and_writes_the_world_and_checkp
         ("world.service.db", "down", "observer"),
     ]
     assert changes[1].id == f"world-{down.seq}-service-db"
+    assert changes[1].payload["node"] == "n1" and "node" not in changes[0].payload
     assert services(tmp_path)["db"]["health"] == "down"
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from chromium import CHROMIUM, FLAGS, submit_login
 
-from gui.pages.events import LINES
+from gui.components.events import LINES
 from plant import REPO, Plant, free_port_pair, wait_until
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,8 @@ from bus import envelope, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 from gui import present
-from gui.pages import actions, dashboard, events, world
+from gui.components import bus_card, dashboard_cards, events, service_detail, world_table
+from gui.components import history as action_history
 
 NOW = 1_790_000_000.0
 
@@ -139,7 +140,7 @@ def test_names_of_the_code_are_shown_in_words():
     assert present.drift_item("svc: wrong_image") == "svc: wrong image"
     timed_out = action("a-0000000000000009", "timed_out", NOW)
     assert present.failures([timed_out])[0]["title"] == "timed out: start db"
-    assert actions.history_row(timed_out)["state"] == "timed out"
+    assert action_history.history_row(timed_out)["state"] == "timed out"
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,7 @@ def test_the_rate_chart_keeps_only_its_last_points_from_stats_ticks():
         assert series.add(Message(3 + i, NOW + i, "bus.stats", f"s{i}", "broker", {"rate": i}))
     assert series.values == [2.0, 3.0, 4.0]
     assert len(series.labels) == 3
-    options = dashboard.rate_options(series)
+    options = bus_card.rate_options(series)
     assert options["series"][0]["data"] == [2.0, 3.0, 4.0]
     assert options["xAxis"]["data"] == series.labels
 
@@ -181,22 +182,24 @@ def test_the_rate_chart_keeps_only_its_last_points_from_stats_ticks():
 def test_the_desired_revision_is_marked_when_it_came_back_as_a_rollback():
     desired = {"revision": "abc123", "problems": []}
     rollback = {"revision": "abc123", "rollback": True, "previous": "def456"}
-    assert dashboard.revision_text(desired, rollback) == (
+    assert dashboard_cards.revision_text(desired, rollback) == (
         "Desired state: revision abc123 (rollback from def456)"
     )
-    assert "rollback" not in dashboard.revision_text(desired, rollback | {"rollback": False})
+    assert "rollback" not in dashboard_cards.revision_text(desired, rollback | {"rollback": False})
     # a rollback announced for another revision does not mark this one
-    assert "rollback" not in dashboard.revision_text(desired, rollback | {"revision": "zzz"})
-    assert dashboard.revision_text({}, None) == "Desired state: revision none loaded yet"
+    assert "rollback" not in dashboard_cards.revision_text(desired, rollback | {"revision": "zzz"})
+    assert dashboard_cards.revision_text({}, None) == "Desired state: revision none loaded yet"
 
 
 def test_a_history_row_has_the_duration_and_opens_the_output_only_after_a_run():
-    ran = actions.history_row(action("a-0000000000000001", "failed", NOW, seconds=185, log="x"))
+    ran = action_history.history_row(
+        action("a-0000000000000001", "failed", NOW, seconds=185, log="x")
+    )
     assert (ran["duration"], ran["decided"], ran["ran"]) == ("3 min 5 s", "oskar", True)
-    never = actions.history_row(action("a-0000000000000002", "rejected", NOW))
+    never = action_history.history_row(action("a-0000000000000002", "rejected", NOW))
     assert (never["duration"], never["ran"]) == ("", False)
-    assert {c["name"] for c in actions.HISTORY_COLUMNS} >= {"duration", "output", "state"}
-    assert "v-html" not in actions.OUTPUT_SLOT  # row values stay text
+    assert {c["name"] for c in action_history.HISTORY_COLUMNS} >= {"duration", "output", "state"}
+    assert "v-html" not in action_history.OUTPUT_SLOT  # row values stay text
 
 
 def check(outcome: str, since: float, seen: float) -> CheckView:
@@ -225,16 +228,20 @@ def test_world_rows_show_since_both_ways_and_a_services_checks():
         checks={"http": check("ok", NOW - 185, NOW - 1)},
     )
     view = WorldView(seq=9, time=NOW, nodes=[], services=[service])
-    (row,) = world.rows(view, NOW)
+    (row,) = world_table.rows(view, NOW)
     assert row["ago"] == "3 min ago" and row["since"] == present.absolute(NOW - 185)
     assert row["kind"] == "service"
-    (c,) = world.check_rows(service, NOW)
+    (c,) = service_detail.check_rows(service, NOW)
     assert (c["check"], c["outcome"], c["latency"]) == ("http", "ok", 3.2)
     assert c["since"] == present.since(NOW - 185, NOW)
-    failed = world.updated_check(c, {"outcome": "fail", "detail": "HTTP 500", "observed_at": NOW})
+    failed = service_detail.updated_check(
+        c, {"outcome": "fail", "detail": "HTTP 500", "observed_at": NOW}
+    )
     assert (failed["outcome"], failed["detail"]) == ("fail", "HTTP 500")
     assert failed["since"] != c["since"]  # the outcome changed: since moves
-    again = world.updated_check(c, {"outcome": "ok", "detail": "HTTP 200", "observed_at": NOW})
+    again = service_detail.updated_check(
+        c, {"outcome": "ok", "detail": "HTTP 200", "observed_at": NOW}
+    )
     assert again["since"] == c["since"]
 
 
@@ -243,7 +250,7 @@ def test_an_observation_row_is_text():
         44, NOW, "obs.node.n1.service.web", "m", "agent:n1",
         {"check": "http", "outcome": "fail", "detail": "<script>", "latency_ms": 12.345},
     )  # fmt: skip
-    row = world.observation_row(message)
+    row = service_detail.observation_row(message)
     assert row == {
         "seq": 44,
         "time": present.absolute(NOW),
@@ -256,14 +263,16 @@ def test_an_observation_row_is_text():
 
 
 def test_history_shows_the_newest_ended_actions_and_says_how_many_are_left_out():
-    ended = [action(f"a-{n:016x}", "succeeded", NOW - n) for n in range(actions.HISTORY_SHOWN + 5)]
-    rows = actions.history_rows(ended)
-    assert len(rows) == actions.HISTORY_SHOWN and rows[0]["id"] == ended[0].id
-    assert actions.history_shown(ended) == (
-        f"the newest {actions.HISTORY_SHOWN} of {actions.HISTORY_SHOWN + 5} ended actions "
+    ended = [
+        action(f"a-{n:016x}", "succeeded", NOW - n) for n in range(action_history.HISTORY_SHOWN + 5)
+    ]
+    rows = action_history.history_rows(ended)
+    assert len(rows) == action_history.HISTORY_SHOWN and rows[0]["id"] == ended[0].id
+    assert action_history.history_shown(ended) == (
+        f"the newest {action_history.HISTORY_SHOWN} of {action_history.HISTORY_SHOWN + 5} ended actions "
         "(all: `homelab actions list`)"
     )
-    assert actions.history_shown(ended[:3]) == "3 ended actions, newest first"
+    assert action_history.history_shown(ended[:3]) == "3 ended actions, newest first"
 
 
 def test_the_brokers_alarms_and_held_clients_read_as_lines():

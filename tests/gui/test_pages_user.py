@@ -1,6 +1,6 @@
 """The UI's pages with NiceGUI's simulated user (no browser) over a real plant: a broker,
-agent, observer and supervisor as processes on loopback, seven services that should run and
-do not, so the queue holds seven real pending actions (each test that decides takes its
+agent, observer and supervisor as processes on loopback, eight services that should run and
+do not, so the queue holds eight real pending actions (each test that decides takes its
 own). The app is ``gui.app.serve`` itself (``ui_main.py``) in the test's event loop: the
 test's side of the bus is asyncio too."""
 
@@ -18,7 +18,7 @@ from nicegui import context, storage, ui
 from nicegui.testing import User, user_simulation
 from nicegui.testing.user_notify import UserNotify
 
-from actors import decisions
+from actors import atomic, decisions
 from bus import aio, client
 from bus.envelope import Message
 from gui import session
@@ -28,7 +28,7 @@ from plant import OPERATOR, PASSWORD, Plant, wait_until
 
 pytestmark = pytest.mark.slow
 MAIN = Path(__file__).with_name("ui_main.py")
-SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf")  # one pending fix each
+SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
 LOGIN = '<input type="hidden" name="redirect_to"'  # the login form's mark
 WAIT = 15.0  # seconds for anything the page or the bus should show
 
@@ -175,6 +175,23 @@ async def test_the_queue_shows_pending_actions_and_follows_decisions_on_the_bus(
         await user.should_see(content=f"({decided}) approved by tester")
 
 
+async def test_a_decision_on_the_bus_moves_its_card_without_a_file_being_read(
+    user: User, plant: Plant, monkeypatch
+):
+    await log_in(user, "/actions")
+    record = next(iter(pending_actions(plant).values()))
+    read: list[Path] = []
+    real = atomic.read_json_object
+    monkeypatch.setattr(atomic, "read_json_object", lambda path: real(read.append(path) or path))
+    request = {"id": record["id"], "by": "tester", "hash": record["hash"]}
+    publish(plant, "cli:tester", "action.request.approve", request)
+    await eventually(lambda: user._sees(marker=f"running-{record['id']}"), "the Running card")  # noqa: SLF001
+    assert not user._sees(marker=f"pending-{record['id']}")  # noqa: SLF001
+    with user.scope(marker=f"running-{record['id']}"):
+        await user.should_see(content=f"({record['id']}) approved by tester")
+    assert not [path for path in read if "actions" in Path(path).parts]  # the message did it
+
+
 async def test_approve_goes_through_the_command_path_with_the_operators_name(
     user: User, plant: Plant
 ):
@@ -259,6 +276,25 @@ async def test_a_services_page_shows_observations_from_its_agent_only(user: User
     assert "forged by emit" not in details()
 
 
+async def test_the_world_shows_a_change_of_health_from_its_message_alone(
+    user: User, plant: Plant, monkeypatch
+):
+    await log_in(user, "/world")
+    table = user.find(marker="world").elements.pop()
+    read: list[Path] = []
+    real = atomic.read_json_object
+    monkeypatch.setattr(atomic, "read_json_object", lambda path: real(read.append(path) or path))
+    change = {"name": "zulu", "health": "down", "previous": "unknown", "reason": "said so"}
+    change |= {"since": time.time(), "cause_seq": await bus_seq(plant), "node": "here"}
+    publish(plant, "emit", "world.service.zulu", change | {"reason": "forged by emit"})
+    publish(plant, "observer", "world.service.zulu", change)
+    rows = lambda: {row["name"]: row for row in table.rows}  # noqa: E731
+    await eventually(lambda: "zulu" in rows(), "the new service's row")
+    assert (rows()["zulu"]["health"], rows()["zulu"]["node"]) == ("down", "here")
+    assert rows()["zulu"]["reason"] == "said so"
+    assert not [path for path in read if "world" in Path(path).parts]  # the message did it
+
+
 async def test_the_dashboard_announces_a_rollback_from_the_supervisor_only(
     user: User, plant: Plant
 ):
@@ -268,9 +304,33 @@ async def test_the_dashboard_announces_a_rollback_from_the_supervisor_only(
     publish(
         plant, "emit", "desired.revision", {"revision": revision, "rollback": True, "previous": "X"}
     )
-    publish(plant, "observer", "world.test", {})  # the dashboard looks again
+    said = {"revision": revision, "rollback": False, "previous": None}
+    publish(plant, "supervisor", "desired.revision", said)  # after it: the page redraws
     await eventually(lambda: user.find(marker="revision").elements.pop() is not shown, "a redraw")
     assert label_texts(user, "revision") == [f"Desired state: revision {revision}"]
+
+
+def services_of_health(user: User, health: str) -> int:
+    """The dashboard's count of services of this health (no label: none)."""
+    if not user._sees(marker=f"services-{health}"):  # noqa: SLF001
+        return 0
+    [text] = label_texts(user, f"services-{health}")
+    return int(text.split()[0])
+
+
+async def test_the_dashboard_counts_a_change_of_health_from_its_message_alone(
+    user: User, plant: Plant, monkeypatch
+):
+    await log_in(user, "/")
+    before = services_of_health(user, "degraded")
+    read: list[Path] = []
+    real = atomic.read_json_object
+    monkeypatch.setattr(atomic, "read_json_object", lambda path: real(read.append(path) or path))
+    change = {"name": "yankee", "health": "degraded", "previous": "unknown", "reason": "said so"}
+    change |= {"since": time.time(), "cause_seq": await bus_seq(plant), "node": "here"}
+    publish(plant, "observer", "world.service.yankee", change)
+    await eventually(lambda: services_of_health(user, "degraded") == before + 1, "one more")
+    assert not [path for path in read if "world" in Path(path).parts]  # the message did it
 
 
 async def test_a_running_actions_output_comes_from_the_executor_only(
@@ -387,3 +447,19 @@ async def test_a_decision_on_an_action_decided_meanwhile_says_why_it_was_refused
     await eventually(
         lambda: any("already approved" in m for m in user.notify.messages), "the refusal"
     )
+
+
+async def test_the_drift_page_shows_the_inventorys_problems_from_the_messages(
+    user: User, plant: Plant
+):
+    await log_in(user, "/drift")
+    await user.should_see(marker="drift-revision")
+    problem = {"file": "inventory.yaml", "line": 7, "message": "said by the message"}
+    publish(plant, "emit", "desired.errors", {"problems": [problem | {"message": "forged"}]})
+    publish(plant, "supervisor", "desired.errors", {"problems": [problem]})
+    shown = lambda: user._sees(marker="drift-problem")  # noqa: E731, SLF001
+    await eventually(shown, "the problem")
+    assert label_texts(user, "drift-problem") == ["inventory.yaml:7: said by the message"]
+    revision = json.loads((plant.root / "state" / "desired.json").read_text())["revision"]
+    publish(plant, "supervisor", "desired.revision", {"revision": revision, "rollback": False})
+    await eventually(lambda: not shown(), "the problems to go with a loaded revision")
