@@ -66,8 +66,10 @@ def test_during_a_flood_the_ui_answers_within_a_second_and_stays_flat(
             t.start()
         took: list[float] = []
         deadline = time.monotonic() + FLOOD_SECONDS
-        try:
-            while time.monotonic() < deadline:
+        try:  # FLOOD_SECONDS, longer if a loaded machine answered fewer than 20 requests
+            while time.monotonic() < deadline or (
+                len(took) < 20 and time.monotonic() < deadline + FLOOD_SECONDS
+            ):
                 for path, cookies in (("/healthz", None), ("/events", login.cookies)):
                     started = time.monotonic()
                     answer = httpx.get(f"{base}{path}", cookies=cookies, timeout=5)
