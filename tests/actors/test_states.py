@@ -108,11 +108,10 @@ def docstrings(tree: ast.AST) -> set[int]:
     }
 
 
-def spelled_out(path: Path) -> list[str]:
-    """Topic names, groups of states and states compared with a ``state`` or ``health``,
-    written as string literals in ``path``."""
+def spelled_out(path: Path, prefixes: tuple[str, ...] = (*topics.OWNED, topics.OBS)) -> list[str]:
+    """Topic names (starting with one of ``prefixes``), groups of states and states compared
+    with a ``state`` or ``health``, written as string literals in ``path``."""
     names = {*states.ALL, *states.HEALTHS}
-    prefixes = (*topics.OWNED, topics.OBS)
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skip = docstrings(tree)
     found = []
@@ -154,6 +153,14 @@ def _is_state(node: ast.AST) -> bool:
 def test_no_module_spells_out_a_topic_a_group_or_a_state_of_the_vocabulary():
     found = [line for path in sources() for line in spelled_out(path)]
     assert not found, "import them from actors.domain.states / topics:\n" + "\n".join(found)
+
+
+def test_the_bus_names_its_own_topics_in_bus_topics_only():
+    """The bus cannot import the vocabulary: it has its own, which the vocabulary takes."""
+    own = ROOT / "bus" / "topics.py"
+    paths = [p for p in sorted((ROOT / "bus").rglob("*.py")) if p != own]
+    found = [line for path in paths for line in spelled_out(path, (topics.BUS,))]
+    assert not found, "name them in bus/topics.py:\n" + "\n".join(found)
 
 
 def test_the_scan_would_see_a_copy(tmp_path):
