@@ -48,14 +48,22 @@ from pathlib import Path
 from typing import Any
 
 from actors import action_runner, atomic
-from actors.domain import drivers, inventory_files, lifecycle, queue_files, states, topics
+from actors.domain import (
+    drivers,
+    inventory_files,
+    lifecycle,
+    publishers,
+    queue_files,
+    states,
+    topics,
+)
 from bus import filelog, outbox, ports
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 
 log = logging.getLogger("homelab.executor")
 
-QUEUE = "supervisor"  # the source of recommendations, approvals and drift reports
+QUEUE = publishers.QUEUE  # the source of recommendations, approvals and drift reports
 INTERRUPTED = "the executor stopped while it ran; not run again: approve again to retry"
 PREFIXES = (topics.ACTION, topics.DRIFT_REPORT)  # what it follows on the bus, from the log's start
 POLL = 0.2  # how long the main loop waits for a message

@@ -44,18 +44,19 @@ RECORDED = {  # facts published, and the lifecycle event each one is
     topics.action(states.TIMED_OUT): "time_out",
     topics.action(states.INTERRUPTED): "interrupt",
 }
-QUEUE_SOURCE = "supervisor"  # hosts the queue, and the only one that recommends
+QUEUE_SOURCE = publishers.QUEUE  # hosts the queue, and the only one that recommends
 FACT_SOURCES = {  # who may report each fact (the queue's own come back from the log)
-    topics.action(states.OBSOLETE): ("supervisor", "executor"),
-    topics.action(states.REFUSED): ("executor",),  # the queue's refusals answer requests: no fact
-    topics.action(states.EXPIRED): ("supervisor",),
-    topics.action(states.RUNNING): ("executor",),
-    topics.action(states.SUCCEEDED): ("executor",),
-    topics.action(states.FAILED): ("executor",),
-    topics.action(states.TIMED_OUT): ("executor",),
-    topics.action(states.INTERRUPTED): ("executor", "supervisor"),
+    topics.action(states.OBSOLETE): (QUEUE_SOURCE, publishers.RUNNER),
+    topics.action(states.REFUSED): (
+        publishers.RUNNER,
+    ),  # the queue's refusals answer requests: no fact
+    topics.action(states.EXPIRED): (QUEUE_SOURCE,),
+    topics.action(states.RUNNING): (publishers.RUNNER,),
+    topics.action(states.SUCCEEDED): (publishers.RUNNER,),
+    topics.action(states.FAILED): (publishers.RUNNER,),
+    topics.action(states.TIMED_OUT): (publishers.RUNNER,),
+    topics.action(states.INTERRUPTED): (publishers.RUNNER, QUEUE_SOURCE),
 }
-OPERATOR_CHANNELS = ("cli:", "ui:")  # where decisions come from: the shell and the UI
 Out = tuple[str, dict[str, Any], str]
 
 
@@ -306,7 +307,7 @@ def duration_text(seconds: float) -> str:
 
 def operator(source: str) -> str:
     """The operator a request comes from (``cli:oskar`` -> ``oskar``), "" if none."""
-    for channel in OPERATOR_CHANNELS:
+    for channel in publishers.OPERATOR_CHANNELS:  # the shell and the UI
         if source.startswith(channel) and len(source) > len(channel):
             return source[len(channel) :]
     return ""
