@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from actors import process_group
+from actors.domain import states
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ SKIPPED = "\n[\u2026 {} bytes skipped]\n"
 @dataclasses.dataclass(frozen=True)
 class RunResult:
     outcome: str
-    """"succeeded" | "failed" | "timed_out"."""
+    """``states.SUCCEEDED``, ``FAILED`` or ``TIMED_OUT``."""
     exit_code: int | None
     """Of the last command run (negative: killed by that signal); None when timed out or
     when it could not be started."""
@@ -181,7 +182,7 @@ class _Runner:
             self.sink.note(f"$ {shlex.join(argv)}\n")
             if time.monotonic() >= self.deadline:
                 self.sink.note("[timed out before this command started]\n")
-                return "timed_out", None, index, f"timed out after {self.timeout:g} s"
+                return states.TIMED_OUT, None, index, f"timed out after {self.timeout:g} s"
             try:
                 proc = subprocess.Popen(
                     argv,
@@ -195,11 +196,11 @@ class _Runner:
             except OSError as error:
                 why = f"cannot run {argv[0]}: {error.strerror or error}"
                 self.sink.note(f"[{why}]\n")
-                return "failed", None, index, why
+                return states.FAILED, None, index, why
             code, tail = self._watch(proc)
             if code is None:
                 self.sink.note(f"[{timed_out}]\n")
-                return "timed_out", None, index, timed_out
+                return states.TIMED_OUT, None, index, timed_out
             self.sink.note(f"[exit {code}]\n")
             if code != 0:
                 how = (
@@ -209,8 +210,8 @@ class _Runner:
                 )
                 line = process_group.last_line(tail)
                 detail = f"command {index + 1} {how}" + (f": {line}" if line else "")
-                return "failed", code, index, detail
-        return "succeeded", code, None, f"exit {code}"
+                return states.FAILED, code, index, detail
+        return states.SUCCEEDED, code, None, f"exit {code}"
 
     def _watch(self, proc: subprocess.Popen[bytes]) -> tuple[int | None, bytes]:
         """Reads the command's output until it is done; its exit status (None: timed out)."""

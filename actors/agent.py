@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from actors import probes
-from actors.domain import inventory_files, observations
+from actors.domain import inventory_files, observations, topics
 from actors.domain.inventory import Inventory, check_id
 from actors.domain.observations import Heartbeat, Observation
 from bus import outbox, ports
@@ -246,7 +246,7 @@ class Agent:
             **self.reporter.heartbeat(),
         )
         payload = beat.model_dump(exclude={"unchanged", "since"} if not beat.unchanged else None)
-        await self._publish(observations.heartbeat_topic(self.node), payload)
+        await self._publish(topics.heartbeat(self.node), payload)
 
     async def _publish(
         self, topic: str, payload: dict, key: str | None = None, sent: tuple | None = None

@@ -17,7 +17,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from actors.domain import action_queue, lifecycle, publishers
+from actors.domain import action_queue, lifecycle, publishers, states, topics
 from actors.readmodel import queue
 from actors.readmodel.models import ActionView
 from bus import aio, client, errors
@@ -25,8 +25,8 @@ from bus.envelope import Message
 
 ANSWER_TIMEOUT = 15.0  # for the queue's answer to the request
 EXECUTOR_WAIT = 3.0  # then, after an approval, for the executor's first word on it
-KINDS = ("approve", "reject")
-FIRST_WORDS = ("action.running", "action.refused", "action.obsolete")
+KINDS = (topics.APPROVE, topics.REJECT)
+FIRST_WORDS = tuple(topics.action(s) for s in (states.RUNNING, states.REFUSED, states.OBSOLETE))
 
 
 class Refused(errors.HomelabError):
@@ -47,7 +47,7 @@ def request(
         record = queue.action(root, action_id)
     except queue.NoSuchAction as err:
         raise Refused(str(err)) from None
-    if record.state != "pending":
+    if record.state != states.PENDING:
         raise Refused(f"{action_id} is already {record.state_text}; nothing done")
     if record.hash != _hash(record):
         raise Refused(f"{action_id}: its file does not match its own hash; not sent")
@@ -72,8 +72,8 @@ def decide(
     (``NotRun`` when the approval was taken but the action will not run)."""
     payload = request(root, action_id, kind, by, reason, shown_hash)
     with client.Publisher(endpoint, f"{channel}:{by}") as publisher:
-        sent = publisher.publish(f"action.request.{kind}", payload)
-    with client.Subscriber(endpoint, "action.", since=sent + 1) as subscriber:
+        sent = publisher.publish(topics.request(kind), payload)
+    with client.Subscriber(endpoint, topics.ACTION, since=sent + 1) as subscriber:
 
         def first(test, seconds: float) -> Message | None:
             deadline = time.monotonic() + seconds
@@ -87,7 +87,7 @@ def decide(
         if answer is None:
             raise Refused(_no_answer())
         said = _outcome(answer, action_id, kind, by)
-        if kind != "approve":
+        if kind != topics.APPROVE:
             return said
         return _after_approval(said, first(lambda m: _first_word(m, action_id), EXECUTOR_WAIT))
 
@@ -107,13 +107,13 @@ async def decide_async(
     payload = await asyncio.to_thread(request, root, action_id, kind, by, reason, shown_hash)
     publisher = aio.AsyncPublisher(endpoint, f"{channel}:{by}", timeout=ANSWER_TIMEOUT)
     try:
-        sent = await publisher.publish(f"action.request.{kind}", payload)
+        sent = await publisher.publish(topics.request(kind), payload)
     finally:
         publisher.close()
     heard: asyncio.Queue[Message] = asyncio.Queue()
 
     async def listen() -> None:
-        async for message in aio.AsyncSubscriber(endpoint, "action.", since=sent + 1):
+        async for message in aio.AsyncSubscriber(endpoint, topics.ACTION, since=sent + 1):
             heard.put_nowait(message)
 
     async def first(test, seconds: float) -> Message | None:
@@ -133,7 +133,7 @@ async def decide_async(
         if answer is None:
             raise Refused(_no_answer())
         said = _outcome(answer, action_id, kind, by)
-        if kind != "approve":
+        if kind != topics.APPROVE:
             return said
         word = await first(lambda m: _first_word(m, action_id), EXECUTOR_WAIT)
         return _after_approval(said, word)
@@ -146,16 +146,16 @@ def _answers(message: Message, sent: int, action_id: str, kind: str) -> bool:
     the same action a moment earlier is not this one's."""
     if message.source != action_queue.QUEUE_SOURCE:
         return False
-    done = "action.approved" if kind == "approve" else "action.rejected"
+    done = topics.action(states.APPROVED if kind == topics.APPROVE else states.REJECTED)
     if message.topic == done and message.payload.get("id") == action_id:
         return message.payload.get("request", sent) == sent
-    return message.topic == "action.refused" and message.payload.get("request") == sent
+    return message.topic == topics.action(states.REFUSED) and message.payload.get("request") == sent
 
 
 def _outcome(message: Message, action_id: str, kind: str, by: str) -> str:
-    if message.topic == "action.refused":
+    if message.topic == topics.action(states.REFUSED):
         raise Refused(str(message.payload.get("reason", "refused")))
-    return f"{action_id} {'approved' if kind == 'approve' else 'rejected'} by {by}"
+    return f"{action_id} {states.APPROVED if kind == topics.APPROVE else states.REJECTED} by {by}"
 
 
 def _first_word(message: Message, action_id: str) -> bool:
@@ -174,9 +174,9 @@ def _after_approval(said: str, word: Message | None) -> str:
     if word is None:  # not started yet: waiting for its target, or no executor is up
         return said
     reason = str(word.payload.get("reason") or "")
-    if word.topic == "action.refused":
+    if word.topic == topics.action(states.REFUSED):
         raise NotRun(f"{said}, but the {word.source} refused it: {reason}")
-    if word.topic == "action.obsolete":
+    if word.topic == topics.action(states.OBSOLETE):
         raise NotRun(f"{said}, but it is obsolete: {reason}")
     return f"{said}; the executor started it"
 

@@ -48,19 +48,24 @@ from pathlib import Path
 from typing import Any
 
 from actors import action_runner, atomic
-from actors.domain import drivers, inventory_files, lifecycle, queue_files
+from actors.domain import (
+    drivers,
+    inventory_files,
+    lifecycle,
+    publishers,
+    queue_files,
+    states,
+    topics,
+)
 from bus import filelog, outbox, ports
 from bus.dataroot import DataRoot
 from bus.envelope import Message
 
 log = logging.getLogger("homelab.executor")
 
-QUEUE = "supervisor"  # the source of recommendations, approvals and drift reports
-ENDS = ("succeeded", "failed", "timed_out", "obsolete", "refused", "interrupted")
-# Also final for the executor: an approval the queue took back must not run.
-CLOSED = (*ENDS, "expired", "rejected")
+QUEUE = publishers.QUEUE  # the source of recommendations, approvals and drift reports
 INTERRUPTED = "the executor stopped while it ran; not run again: approve again to retry"
-PREFIXES = ("action.", "drift.report")  # what it follows on the bus, from the log's start
+PREFIXES = (topics.ACTION, topics.DRIFT_REPORT)  # what it follows on the bus, from the log's start
 POLL = 0.2  # how long the main loop waits for a message
 PUBLISH_WAIT = 30.0  # how long the main loop waits for a message to be durable
 STOP_GRACE = 30.0  # after a stop: beyond ``timeout``, how long running actions get
@@ -110,24 +115,24 @@ class Executor:
     def take(self, message: Message) -> None:
         """Folds one message in; acts on approvals once caught up."""
         payload, source = message.payload, message.source
-        if message.topic == "drift.report":
+        if message.topic == topics.DRIFT_REPORT:
             if source == QUEUE:
                 self.drifts = drift_keys(payload)
                 self.release_held()
             return
-        kind = message.topic.removeprefix("action.")
+        kind = topics.action_kind(message.topic)
         action_id = payload.get("id")
         if not isinstance(action_id, str):
             return
-        if kind == "recommended":
+        if kind == states.RECOMMENDED:
             if source == QUEUE:
                 self.recommended.setdefault(action_id, payload)
-        elif kind == "running":
+        elif kind == states.RUNNING:
             self.started.add(action_id)
-        elif kind in CLOSED:
+        elif kind in states.FINAL:  # also an approval the queue took back: it must not run
             self.finished.add(action_id)
             self.held.pop(action_id, None)
-        elif kind == "approved":
+        elif kind == states.APPROVED:
             if source != QUEUE:
                 log.warning("%s: ignored an approval from %r, not the queue", action_id, source)
             elif self.caught_up:
@@ -146,13 +151,13 @@ class Executor:
             action_id, state = data.get("id"), data.get("state")
             if action_id != path.stem or not queue_files.begun_before(data, first_seq):
                 continue
-            if state in CLOSED:
+            if state in states.FINAL:
                 self.finished.add(action_id)
                 continue
-            if state == "running":
+            if state == states.RUNNING:
                 self.started.add(action_id)
             self.recommended.setdefault(action_id, queue_files.recommendation(data))
-            if state == "approved":
+            if state == states.APPROVED:
                 self.backlog.append(queue_files.approval(data))
 
     def catch_up(self) -> None:
@@ -161,7 +166,7 @@ class Executor:
         for action_id in sorted(self.started - self.finished):
             log.warning("%s was running when the executor stopped: interrupted", action_id)
             self.out.publish(
-                "action.interrupted",
+                topics.action(states.INTERRUPTED),
                 {"id": action_id, "reason": INTERRUPTED},
                 id=f"interrupted-{action_id}",
                 timeout=PUBLISH_WAIT,
@@ -186,7 +191,7 @@ class Executor:
         if why or recommendation is None:  # (matches() says why when it is None)
             log.warning("%s refused: %s", action_id, why)
             refused = {"id": action_id, "reason": why}
-            self.out.send("action.refused", refused, id=f"refused-{action_id}")
+            self.out.send(topics.action(states.REFUSED), refused, id=f"refused-{action_id}")
             self.finished.add(action_id)
             return
         job = Job(
@@ -228,7 +233,7 @@ class Executor:
             return False
         self.started.add(job.id)  # before anything else: never twice, whatever happens next
         self.out.publish(
-            "action.running",
+            topics.action(states.RUNNING),
             # its timeout: the queue interrupts a run it hears nothing more of beyond it
             {"id": job.id, "by": "executor", "hash": job.hash, "timeout": self.timeout},
             id=f"running-{job.id}",
@@ -261,7 +266,8 @@ class Executor:
                 "seconds": round(seconds, 3),
                 "drift_key": job.drift_key,
             }
-            self.out.send(f"action.{outcome}", payload, id=f"{outcome}-{job.id}")  # held till sent
+            # held till sent
+            self.out.send(topics.action(outcome), payload, id=f"{outcome}-{job.id}")
         finally:
             self.done.put(job.target)  # after the end is queued: the next one follows it
 
@@ -274,13 +280,13 @@ class Executor:
             )
         except Exception as error:  # noqa: BLE001 - the action failed; the executor goes on
             log.exception("%s: the runner failed", job.id)
-            return "failed", f"could not run: {error}", None
+            return states.FAILED, f"could not run: {error}", None
         return result.outcome, result.detail, result.exit_code
 
     def _send_output(self, action_id: str, chunks: Iterator[int], data: bytes) -> None:
         chunk = data.decode("utf-8", errors="replace")
         payload = {"id": action_id, "chunk": chunk}
-        self.out.send("action.output", payload, id=f"output-{action_id}-{next(chunks)}")
+        self.out.send(topics.ACTION_OUTPUT, payload, id=f"output-{action_id}-{next(chunks)}")
 
     def run(self, should_stop: Callable[[], bool]) -> int:
         """Follow ``action.`` and ``drift.report`` from the log's start until

@@ -42,11 +42,12 @@ from actors.domain import (
     attempts,
     evaluation,
     inventory_files,
-    lifecycle,
     plan,
     queue_files,
     rejections,
     slices,
+    states,
+    topics,
     world,
 )
 from bus import client, filelog, outbox, ports, retention, wallclock
@@ -57,8 +58,8 @@ log = logging.getLogger("homelab.supervisor")
 WATCH_EVERY = 2.0
 EVALUATE_EVERY = 1.0
 HOLD_EVERY = 10.0  # seconds between telling retention how far the queue's files go
-GAVE_UP = "drift.gave_up"
-PREFIXES = (*world.PREFIXES, "action.", GAVE_UP)  # what it follows on the bus
+GAVE_UP = topics.DRIFT_GAVE_UP
+PREFIXES = (*world.PREFIXES, topics.ACTION, GAVE_UP)  # what it follows on the bus
 
 
 class Supervisor:
@@ -148,7 +149,7 @@ class Supervisor:
     def take(self, message: Message) -> None:
         """Fold one message in: an action's step into the queue (publishing what the queue
         decides), an observation into the world."""
-        if message.topic.startswith("action."):
+        if message.topic.startswith(topics.ACTION):
             self._on_action(message)
         elif message.topic == GAVE_UP:
             if message.source == action_queue.QUEUE_SOURCE:
@@ -197,7 +198,7 @@ class Supervisor:
             return
         on_disk = filelog.FileLog(events)
         self._seed_queue(on_disk.first_seq)
-        prefixes = ["action.", GAVE_UP, wallclock.TOPIC]
+        prefixes = [topics.ACTION, GAVE_UP, wallclock.TOPIC]
         for message in on_disk.messages(until=until, prefixes=prefixes):
             if message.topic == GAVE_UP:
                 self.take(message)
@@ -237,9 +238,9 @@ class Supervisor:
         for action_id in changed:
             record = self.queue.records[action_id]
             atomic.write_json(self.data.action_file(action_id), record.to_dict())
-            if record.action.state in lifecycle.FINAL:
+            if record.action.state in states.FINAL:
                 self._remember_end(record)
-            elif record.action.state == "running" and action_id not in self.deadlines:
+            elif record.action.state == states.RUNNING and action_id not in self.deadlines:
                 self.deadlines[action_id] = self.clock() + self.queue.run_allowance(action_id)
         if changed:
             self._save()
@@ -266,7 +267,7 @@ class Supervisor:
                 self.last_errors = errors
                 log.warning("inventory has %d problem(s); keeping the last good state", len(errors))
                 self._publish(
-                    "desired.errors",
+                    topics.DESIRED_ERRORS,
                     {
                         "problems": [dataclasses.asdict(p) for p in problems],
                         "kept_revision": self.desired.revision.id if self.desired else None,
@@ -296,7 +297,7 @@ class Supervisor:
             " (a rollback)" if rollback else "",
         )
         self._publish(
-            "desired.revision",
+            topics.DESIRED_REVISION,
             {
                 "revision": loaded.revision.id,
                 "commit": loaded.revision.commit,
@@ -330,7 +331,7 @@ class Supervisor:
         closed = {
             action_id: record.action.state
             for action_id, record in self.queue.records.items()
-            if record.action.state in lifecycle.FINAL
+            if record.action.state in states.FINAL
         }
         revision_id = self.desired.revision.id
         drifts, recommended, held = evaluation.evaluate(
@@ -362,7 +363,7 @@ class Supervisor:
             return
         self.last_report = evaluation.settled(current)
         digest = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()
-        self._publish("drift.report", current, f"drift-{self.world.seq}-{digest[:20]}")
+        self._publish(topics.DRIFT_REPORT, current, f"drift-{self.world.seq}-{digest[:20]}")
         atomic.write_json(self.data.drift, current)
 
     def _recommend(self, recommended: list[plan.Recommendation]) -> None:
@@ -370,21 +371,21 @@ class Supervisor:
             if rec.id not in self.open:
                 self.open[rec.id] = rec.drift.key
                 payload = evaluation.recommendation_payload(rec)
-                self._publish("action.recommended", payload, f"rec-{rec.id}")
+                self._publish(topics.action(states.RECOMMENDED), payload, f"rec-{rec.id}")
 
     def _take_back(self, live: set[str], drifting: set[str]) -> None:
         """The open actions no longer recommended are obsolete, unless they run or ended."""
         for action_id in [a for a in self.open if a not in live]:
             record = self.queue.records.get(action_id)
-            state = record.action.state if record else "recommended"
-            if state == "running":
+            state = record.action.state if record else states.RECOMMENDED
+            if state == states.RUNNING:
                 continue  # its end closes it; a running fix is never taken back
             key = self.open.pop(action_id)
-            if state in lifecycle.FINAL:
+            if state in states.FINAL:
                 continue  # it ended already: there is nothing to take back
             why = "the drift is gone" if key not in drifting else attempts.SUPERSEDED
             payload = {"id": action_id, "drift_key": key, "reason": why}
-            self._publish("action.obsolete", payload, f"obsolete-{action_id}")
+            self._publish(topics.action(states.OBSOLETE), payload, f"obsolete-{action_id}")
 
     def _announce_give_up(self, held: plan.Held, revision_id: str) -> None:
         """Once per occurrence of a drift and desired definition: a notifier's message."""

@@ -27,7 +27,7 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, errors, heap, inbox, limits, protocol, records, space, wallclock
+from bus import envelope, errors, heap, inbox, limits, protocol, records, space, topics, wallclock
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -366,7 +366,7 @@ class Broker:
         if alarm["state"] != self._alarm_logged:
             self._alarm_logged = alarm["state"]
             (log.warning if alarm["active"] else log.info)("alarm: %s", alarm["reason"])
-        if alarm["state"] != self._alarm_sent and self.publish_own("bus.alarm", alarm):
+        if alarm["state"] != self._alarm_sent and self.publish_own(topics.ALARM, alarm):
             self._alarm_sent = alarm["state"]
 
     # -- queries ---------------------------------------------------------------------------
@@ -473,7 +473,7 @@ class Broker:
             interval = max(interval, ALARM_STATS_EVERY)  # the reserve is not for heartbeats
         if interval and now - stats.last_stats >= interval:
             stats.last_stats = now
-            self.publish_own("bus.stats", self.status())
+            self.publish_own(topics.STATS, self.status())
 
     def _take_inbox(self, inbox_dir: Path) -> None:
         try:

@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bus import compression, retention, segments
+from bus import compression, retention, segments, topics
 from bus.filelog import FileLog, Segment
 
 RETENTION_EVERY = 60.0  # seconds between looks at the policy
 RETRY_COMPRESSION = 600.0  # seconds before compressing again after a failure (a full disk)
 BATCH_BYTES = 64 * 1024 * 1024  # plain segments handed to the thread at once, at most
-TOPIC = "bus.log.retention"
+TOPIC = topics.RETENTION
 log = logging.getLogger("homelab.bus.history")
 
 

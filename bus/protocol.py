@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 import msgpack
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
-from bus import envelope
+from bus import envelope, topics
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 MAX_FETCH = 5000
@@ -165,7 +165,7 @@ def refusal(item: Any, size: int, max_message_bytes: int) -> str | None:
     """Why an envelope of the right shape with a valid head is refused, or None."""
     if size > max_message_bytes:
         return f"message of {size} bytes exceeds the limit of {max_message_bytes}"
-    if item[0].startswith("bus."):
+    if item[0].startswith(topics.PREFIX):
         return "topic: bus.* is reserved for the broker"
     return envelope.payload_problem(item[3])
 

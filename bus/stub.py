@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from bus import client, envelope, outbox, protocol
+from bus import client, envelope, outbox, protocol, topics
 from bus.envelope import Message
 from bus.log import EventLog, MemoryLog
 from bus.sequencer import Sequencer
@@ -73,7 +73,7 @@ class StubBus:
         """Another part of the system says something; the message as stored. The broker's
         own (``bus.*``, from ``broker``) are stored as the broker stores them, unchecked."""
         msg_id = id or self.new_id()
-        if topic.startswith("bus.") and source == "broker":
+        if topic.startswith(topics.PREFIX) and source == "broker":
             wire = envelope.encode_wire(topic, msg_id, source, payload)
             seq = self._stamp(protocol.Envelope(wire, topic, msg_id, source))
         else:

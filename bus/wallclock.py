@@ -23,7 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-TOPIC = "bus.clock"
+from bus import topics
+
+TOPIC = topics.CLOCK
 STEP_THRESHOLD = 1.0  # seconds: a smaller difference is no step (NTP slews, not steps)
 OFFSET_FILE_ENV = "HOMELAB_TEST_CLOCK_OFFSET_FILE"  # tests: seconds added to the wall clock
 

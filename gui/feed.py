@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from nicegui import Client, Event, context
 
+from actors.domain import topics
 from actors.readmodel import publishers
 from actors.readmodel.models import BusStatus
 from bus import aio
@@ -56,7 +57,7 @@ class Feed:
         """Follow the bus from now on (pages read the state so far from the read model)."""
         self._subscriber = aio.AsyncSubscriber(self.endpoint, lossy=True)
         async for message in self._subscriber:
-            if message.topic == "bus.stats" and message.source == "broker":
+            if message.topic == topics.BUS_STATS and message.source == "broker":
                 self._stats, self._stats_at = message, time.monotonic()
             if not self._within_budget(message):
                 self._over_budget += 1

@@ -9,11 +9,11 @@ import datetime as dt
 import json
 from typing import Any
 
+from actors.domain import states, topics
 from actors.readmodel import publishers, timespec
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
 
-FAILED = ("failed", "timed_out", "interrupted", "refused")
 LINE_MAX = 400  # characters of one line of the Events page
 RATE_POINTS = 120  # bus.stats ticks kept on the dashboard's chart
 
@@ -171,7 +171,7 @@ def failures(history: list[ActionView], count: int = 5) -> list[dict[str, str]]:
     is newest first, as ``queue.read`` gives it)."""
     found = []
     for a in history:
-        if a.state in FAILED:
+        if a.state in states.FAILURES:
             service = (a.model_extra or {}).get("service") or a.target
             ended = next((e.at for e in reversed(a.history)), None)
             found.append(
@@ -195,7 +195,7 @@ class RateSeries:
 
     def add(self, message: Message) -> bool:
         """Take a ``bus.stats`` tick; False (nothing added) for anything else."""
-        if message.topic != "bus.stats":
+        if message.topic != topics.BUS_STATS:
             return False
         rate = message.payload.get("rate")
         if not isinstance(rate, int | float) or isinstance(rate, bool):

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
+from actors.domain import states
+
 PAGES = (
     ("Dashboard", "/"),
     ("World", "/world"),
@@ -19,10 +21,10 @@ PAGES = (
 
 # health -> (colour on a light page, on a dark page): each at least 4.5:1 against the card
 HEALTH_COLOURS = {
-    "healthy": ("#1b7a2e", "#7bd88f"),
-    "degraded": ("#9a5b00", "#ffb74d"),
-    "down": ("#c21d1d", "#ff8a80"),
-    "unknown": ("#5f6368", "#b0b4ba"),
+    states.HEALTHY: ("#1b7a2e", "#7bd88f"),
+    states.DEGRADED: ("#9a5b00", "#ffb74d"),
+    states.DOWN: ("#c21d1d", "#ff8a80"),
+    states.UNKNOWN: ("#5f6368", "#b0b4ba"),
 }
 CSS = "\n".join(
     [
@@ -48,7 +50,7 @@ CARD = (
 
 def health(name: str) -> str:
     """The class that colours text of this health (anything else reads as unknown)."""
-    return f"health-{name if name in HEALTH_COLOURS else 'unknown'}"
+    return f"health-{name if name in HEALTH_COLOURS else states.UNKNOWN}"
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from actors.domain import drivers
+from actors.domain import drivers, states
 from actors.readmodel import queue
 from actors.readmodel.models import ActionEvent, ActionView
 from bus.dataroot import DataRoot
@@ -30,7 +30,7 @@ def show_list(root: Path, as_json: bool, console: Console | None = None) -> None
     for a in found:
         extra = a.model_extra or {}
         line = Text(f"{a.id}  ")
-        line.append(f"{a.state:<11}", style="yellow" if a.state == "pending" else "")
+        line.append(f"{a.state:<11}", style="yellow" if a.state == states.PENDING else "")
         line.append(f" {a.type:<8} {extra.get('service') or '':<16} {extra.get('reason', '')}")
         console.print(line)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from bus import broker, filelog, housekeeping, limits, retention, space, wallclock
+from bus import broker, filelog, housekeeping, limits, retention, space, topics, wallclock
 from bus.dataroot import DataRoot
 from homelab import layout, service_logging
 from homelab.settings import Settings
@@ -41,7 +41,7 @@ def serve(settings: Settings) -> int:
         clock=wallclock.from_env(),
     )
     for line in report:
-        server.publish_own("bus.log.recovered", {"report": line})
+        server.publish_own(topics.RECOVERED, {"report": line})
     policy = retention.Policy(days=settings.retention_days, bytes=settings.retention_bytes)
     keeper = housekeeping.Housekeeper(
         event_log, policy, data.holds, data.history, server.publish_own

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from actors.domain import drift as drifts
+from actors.domain import states
 from actors.readmodel import disk as usage
 from actors.readmodel.models import DiskUse
 from bus.envelope import Message
@@ -121,7 +122,12 @@ class Printer:
         self.console.file.flush()
 
 
-_HEALTH_STYLES = {"healthy": "green", "degraded": "yellow", "down": "red", "unknown": "dim"}
+_HEALTH_STYLES = {
+    states.HEALTHY: "green",
+    states.DEGRADED: "yellow",
+    states.DOWN: "red",
+    states.UNKNOWN: "dim",
+}
 
 
 def status(report: dict[str, Any], console: Console | None = None) -> None:
@@ -172,7 +178,7 @@ def status(report: dict[str, Any], console: Console | None = None) -> None:
         for line in drift.get("gave_up") or []:  # the supervisor stopped trying
             console.print(Text(f"  gave up: {line}", style="red"))
     elif desired.get("revision"):
-        unknown = [n for n, e in report["services"].items() if e["health"] == "unknown"]
+        unknown = [n for n, e in report["services"].items() if e["health"] == states.UNKNOWN]
         if not report["services"] or unknown:  # the supervisor saw nothing there to judge
             what = f"{len(unknown)} service(s) not observed" if unknown else "no service observed"
             console.print(Text(f"drift: none seen yet ({what})", style="yellow"))

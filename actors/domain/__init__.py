@@ -1,4 +1,5 @@
-"""The control plane's domain, pure: the inventory and its files, observations, the world
+"""The control plane's domain, pure: its vocabulary (``topics``, ``states``: every topic,
+action state and health named once), the inventory and its files, observations, the world
 fold, drift, plans, drivers' argv, the action lifecycle and the queue fold.
 
 No sockets, no subprocesses, no clock: everything comes in as arguments, so all of it is

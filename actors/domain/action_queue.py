@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors.domain import lifecycle, publishers
+from actors.domain import lifecycle, publishers, states, topics
 from bus import wallclock
 from bus.envelope import Message
 
@@ -35,27 +35,28 @@ APPROVAL_TTL = 24 * 3600.0
 RUN_TIMEOUT = 300.0  # what a run may take when the executor did not say (its default)
 RUN_GRACE = 60.0  # beyond that: the executor kills, reaps and reports within it
 RECORDED = {  # facts published, and the lifecycle event each one is
-    "action.obsolete": "obsolete",
-    "action.refused": "refuse",
-    "action.expired": "expire",
-    "action.running": "start",
-    "action.succeeded": "succeed",
-    "action.failed": "fail",
-    "action.timed_out": "time_out",
-    "action.interrupted": "interrupt",
+    topics.action(states.OBSOLETE): "obsolete",
+    topics.action(states.REFUSED): "refuse",
+    topics.action(states.EXPIRED): "expire",
+    topics.action(states.RUNNING): "start",
+    topics.action(states.SUCCEEDED): "succeed",
+    topics.action(states.FAILED): "fail",
+    topics.action(states.TIMED_OUT): "time_out",
+    topics.action(states.INTERRUPTED): "interrupt",
 }
-QUEUE_SOURCE = "supervisor"  # hosts the queue, and the only one that recommends
+QUEUE_SOURCE = publishers.QUEUE  # hosts the queue, and the only one that recommends
 FACT_SOURCES = {  # who may report each fact (the queue's own come back from the log)
-    "action.obsolete": ("supervisor", "executor"),
-    "action.refused": ("executor",),  # the queue's refusals answer requests: no fact
-    "action.expired": ("supervisor",),
-    "action.running": ("executor",),
-    "action.succeeded": ("executor",),
-    "action.failed": ("executor",),
-    "action.timed_out": ("executor",),
-    "action.interrupted": ("executor", "supervisor"),
+    topics.action(states.OBSOLETE): (QUEUE_SOURCE, publishers.RUNNER),
+    topics.action(states.REFUSED): (
+        publishers.RUNNER,
+    ),  # the queue's refusals answer requests: no fact
+    topics.action(states.EXPIRED): (QUEUE_SOURCE,),
+    topics.action(states.RUNNING): (publishers.RUNNER,),
+    topics.action(states.SUCCEEDED): (publishers.RUNNER,),
+    topics.action(states.FAILED): (publishers.RUNNER,),
+    topics.action(states.TIMED_OUT): (publishers.RUNNER,),
+    topics.action(states.INTERRUPTED): (publishers.RUNNER, QUEUE_SOURCE),
 }
-OPERATOR_CHANNELS = ("cli:", "ui:")  # where decisions come from: the shell and the UI
 Out = tuple[str, dict[str, Any], str]
 
 
@@ -97,11 +98,11 @@ class Queue:
             if step is not None and publishers.may_publish(message.source, topic):
                 self.steps += step
             return [], set()
-        if topic == "action.recommended":
+        if topic == topics.action(states.RECOMMENDED):
             if message.source != QUEUE_SOURCE:
                 return [], set()
             return self._recommended(message)
-        if topic in ("action.request.approve", "action.request.reject"):
+        if topic in (topics.REQUEST_APPROVE, topics.REQUEST_REJECT):
             return self._request(message)
         if (
             topic in RECORDED
@@ -145,7 +146,7 @@ class Queue:
                 )
                 if self._fact(payload, event):
                     changed.add(action_id)
-                    out.append(("action.expired", payload, f"expired-{action_id}"))
+                    out.append((topics.action(states.EXPIRED), payload, f"expired-{action_id}"))
         return out, changed
 
     def running(self) -> dict[str, float]:
@@ -153,7 +154,7 @@ class Queue:
         return {
             action_id: self.run_allowance(action_id)
             for action_id, record in self.records.items()
-            if record.action.state == "running"
+            if record.action.state == states.RUNNING
         }
 
     def run_allowance(self, action_id: str) -> float:
@@ -165,7 +166,7 @@ class Queue:
         """A run the executor never reported the end of, within its time: interrupted, by
         the queue. Final: a late report from the executor changes nothing."""
         record = self.records.get(action_id)
-        if record is None or record.action.state != "running":
+        if record is None or record.action.state != states.RUNNING:
             return [], set()
         timeout = float(record.details.get("timeout") or RUN_TIMEOUT)
         reason = (
@@ -177,7 +178,7 @@ class Queue:
             "interrupt", now, by=QUEUE_SOURCE, reason=reason, seq=seq, clock=self.clock(now)
         )
         changed = self._fact(payload, event)
-        return [("action.interrupted", payload, f"overdue-{action_id}")], changed
+        return [(topics.action(states.INTERRUPTED), payload, f"overdue-{action_id}")], changed
 
     def clock(self, time: float) -> float:
         """A broker time on the bus's clock: less the steps announced so far."""
@@ -185,7 +186,7 @@ class Queue:
 
     def _why_expired(self, action: lifecycle.Action) -> str:
         after = duration_text(self.approval_ttl)
-        if action.state == "approved":
+        if action.state == states.APPROVED:
             return f"the approval expired after {after} before it ran"
         return f"expired after {after} without a decision"
 
@@ -215,7 +216,7 @@ class Queue:
         clock = self.clock(message.time)
         queued = lifecycle.Event("queue", message.time, by="queue", seq=message.seq, clock=clock)
         self._decide(p["id"], queued)
-        out: list[Out] = [("action.pending", {"id": p["id"]}, f"pending-{p['id']}")]
+        out: list[Out] = [(topics.action(states.PENDING), {"id": p["id"]}, f"pending-{p['id']}")]
         if p.get("approval") == "auto":
             event = lifecycle.Event(
                 "approve",
@@ -235,7 +236,7 @@ class Queue:
         action_id, by = str(p.get("id", "")), operator(message.source)
         record = self.records.get(action_id)
         refused = (
-            "action.refused",
+            topics.action(states.REFUSED),
             {"id": action_id, "request": message.seq},
             f"refused-{message.seq}",
         )
@@ -250,7 +251,7 @@ class Queue:
         if record is None:
             refused[1]["reason"] = f"no action {action_id!r}"
             return [refused], set()
-        kind = "approve" if message.topic.endswith("approve") else "reject"
+        kind = "approve" if message.topic == topics.REQUEST_APPROVE else "reject"
         event = lifecycle.Event(
             kind,
             message.time,
@@ -268,7 +269,7 @@ class Queue:
         if kind == "approve":
             return [self._approved(action_id, message.seq)], {action_id}
         payload = {"id": action_id, "by": by, "reason": event.reason, "request": message.seq}
-        return [("action.rejected", payload, f"rejected-{action_id}")], {action_id}
+        return [(topics.action(states.REJECTED), payload, f"rejected-{action_id}")], {action_id}
 
     def _approved(self, action_id: str, request: int | None) -> Out:
         """``request``: the seq of the operator's request this answers (None: by policy)."""
@@ -287,7 +288,7 @@ class Queue:
             "drift_key": (record.details.get("drift") or {}).get("key"),
             "request": request,
         }
-        return ("action.approved", payload, f"approved-{action_id}")
+        return (topics.action(states.APPROVED), payload, f"approved-{action_id}")
 
     def _decide(self, action_id: str, event: lifecycle.Event) -> bool:
         record = self.records[action_id]
@@ -306,7 +307,7 @@ def duration_text(seconds: float) -> str:
 
 def operator(source: str) -> str:
     """The operator a request comes from (``cli:oskar`` -> ``oskar``), "" if none."""
-    for channel in OPERATOR_CHANNELS:
+    for channel in publishers.OPERATOR_CHANNELS:  # the shell and the UI
         if source.startswith(channel) and len(source) > len(channel):
             return source[len(channel) :]
     return ""

@@ -29,10 +29,9 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from actors.domain import states
 from actors.domain.drift import Drift
 
-RAN = ("succeeded", "failed", "timed_out", "interrupted", "refused")  # and the drift stayed
-NOT_RUN = ("expired", "obsolete")
 SUPERSEDED = "superseded (revision or attempt changed)"  # the supervisor's obsolete reason
 
 
@@ -49,13 +48,13 @@ class Attempt:
 
     @property
     def counts(self) -> bool:
-        return self.state in RAN
+        return self.state in states.RAN  # and the drift stayed
 
     def text(self) -> str:
         """What happened, for people: ``a-... succeeded, but the drift stayed``."""
-        if self.state == "succeeded":
+        if self.state == states.SUCCEEDED:
             return f"{self.action} succeeded, but the drift stayed"
-        if self.state == "expired" and self.reason.startswith("expired"):
+        if self.state == states.EXPIRED and self.reason.startswith("expired"):
             return f"{self.action} {self.reason}"
         said = f": {self.reason}" if self.reason else ""
         return f"{self.action} {self.state.replace('_', ' ')}{said}"
@@ -101,11 +100,11 @@ def of_record(record: Mapping[str, Any]) -> tuple[str, int, str, Attempt] | None
     drift = record.get("drift") or {}
     key, seqs = drift.get("key"), drift.get("seqs") or []
     history = record.get("history") or []
-    if state not in RAN + NOT_RUN or not key or not seqs or not history:
+    if state not in states.RAN + states.NOT_RUN or not key or not seqs or not history:
         return None
     end = history[-1]
     reason = str(end.get("reason") or "")
-    if state == "obsolete" and reason.startswith("superseded"):
+    if state == states.OBSOLETE and reason.startswith("superseded"):
         return None
     at = end["at"] if end.get("clock") is None else end["clock"]  # none in older records
     attempt = Attempt(str(record["id"]), state, float(at), int(end.get("seq") or 0), reason)

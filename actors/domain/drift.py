@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from actors.domain import states
 from actors.domain.inventory import (
     CommandService,
     ComposeService,
@@ -59,7 +60,7 @@ def diff(desired: Inventory, world: World) -> list[Drift]:
     for name, service in sorted(desired.services.items()):
         observed = world.services.get(name)
         node = world.nodes.get(service.node)
-        if observed is None or node is None or node.health == "unknown":
+        if observed is None or node is None or node.health == states.UNKNOWN:
             continue
         drifts += _service_drift(name, service, observed)
     for name, observed in sorted(world.services.items()):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors.domain import attempts, compare, drift, plan, rejections, world
+from actors.domain import attempts, compare, drift, plan, rejections, states, world
 from actors.domain.inventory import Inventory
 
 
@@ -73,7 +73,7 @@ def unobserved(inventory: Inventory, state: world.World) -> list[dict[str, str]]
         observed, node = state.services.get(name), state.nodes.get(service.node)
         if observed is None or not observed.checks:
             why = world.NO_OBSERVATION
-        elif node is None or node.health == "unknown":
+        elif node is None or node.health == states.UNKNOWN:
             why = f"node {service.node}: {node.reason if node else world.NO_HEARTBEAT}"
         else:
             continue

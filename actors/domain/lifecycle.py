@@ -17,37 +17,29 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "recommended": {"queue": "pending", "obsolete": "obsolete"},
-    "pending": {
-        "approve": "approved",
-        "reject": "rejected",
-        "expire": "expired",
-        "obsolete": "obsolete",
+from actors.domain import states
+
+TRANSITIONS: dict[str, dict[str, str]] = {  # state -> event -> state; every open state is here
+    states.RECOMMENDED: {"queue": states.PENDING, "obsolete": states.OBSOLETE},
+    states.PENDING: {
+        "approve": states.APPROVED,
+        "reject": states.REJECTED,
+        "expire": states.EXPIRED,
+        "obsolete": states.OBSOLETE,
     },
-    "approved": {
-        "start": "running",
-        "refuse": "refused",  # the executor would not run it (it says why)
-        "expire": "expired",
-        "obsolete": "obsolete",
+    states.APPROVED: {
+        "start": states.RUNNING,
+        "refuse": states.REFUSED,  # the executor would not run it (it says why)
+        "expire": states.EXPIRED,
+        "obsolete": states.OBSOLETE,
     },
-    "running": {
-        "succeed": "succeeded",
-        "fail": "failed",
-        "time_out": "timed_out",
-        "interrupt": "interrupted",
+    states.RUNNING: {
+        "succeed": states.SUCCEEDED,
+        "fail": states.FAILED,
+        "time_out": states.TIMED_OUT,
+        "interrupt": states.INTERRUPTED,
     },
 }
-FINAL = (
-    "rejected",
-    "expired",
-    "obsolete",
-    "refused",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "interrupted",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +66,7 @@ class Action:
     target: str
     commands: tuple[tuple[str, ...], ...]
     revision: str
-    state: str = "recommended"
+    state: str = states.RECOMMENDED
     approved_by: str = ""
     approved_at: float | None = None
     approved_hash: str = ""
@@ -101,7 +93,7 @@ def run_hash(type_: str, target: str, commands: Sequence[Sequence[str]], revisio
 def decide(action: Action, event: Event) -> Decision:
     allowed = TRANSITIONS.get(action.state, {})
     if event.kind not in allowed:
-        if action.state in FINAL or event.kind in ("approve", "reject"):
+        if action.state in states.FINAL or event.kind in ("approve", "reject"):
             return Decision(
                 action, False, f"{action.id} is already {state_text(action)}; nothing done"
             )
@@ -129,10 +121,10 @@ def decide(action: Action, event: Event) -> Decision:
 def state_text(action: Action) -> str:
     """The state with who decided it, as an operator who comes second needs to read it:
     ``approved by alice``, ``rejected by bob``, ``running (approved by alice)``."""
-    if action.state == "approved" and action.approved_by:
+    if action.state == states.APPROVED and action.approved_by:
         return f"approved by {action.approved_by}"
     deciders = [e.by for e in action.history if e.kind == "reject" and e.by]
-    if action.state == "rejected" and deciders:
+    if action.state == states.REJECTED and deciders:
         return f"rejected by {deciders[-1]}"
     if action.approved_by:
         return f"{action.state} (approved by {action.approved_by})"
@@ -143,6 +135,6 @@ def expired(action: Action, now: float, approval_ttl: float) -> bool:
     """An approval (or a pending recommendation) older than ``approval_ttl`` seconds, ``now``
     being on the bus's clock (``Event.clock``): a step of the wall clock ages nothing. Its
     last event is what made it pending, or approved."""
-    if action.state in ("approved", "pending") and action.history:
+    if action.state in states.WAITING and action.history:
         return now - action.history[-1].on_clock > approval_ttl
     return False

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from actors.domain import topics
 from actors.domain.inventory import Name
 
 Outcome = Literal["ok", "fail", "error", "timeout"]
@@ -70,12 +71,8 @@ class Heartbeat(BaseModel):
 
 def topic_for(observation: Observation) -> str:
     if observation.service is None:
-        return f"obs.node.{observation.node}.check"
-    return f"obs.node.{observation.node}.service.{observation.service}"
-
-
-def heartbeat_topic(node: str) -> str:
-    return f"obs.node.{node}.agent"
+        return topics.node_check(observation.node)
+    return topics.observation(observation.node, observation.service)
 
 
 def cut(text: str, limit: int = MAX_DETAIL) -> str:

@@ -13,46 +13,48 @@ whoever reads it, with ``may_publish`` as the test.
 
 from __future__ import annotations
 
+from actors.domain import states, topics
+
 QUEUE = "supervisor"  # hosts the action queue, recommends, and says what the drift is
 RUNNER = "executor"
 OPERATOR_CHANNELS = ("cli:", "ui:")
 
 # action.<kind> -> the sources that may publish it
 ACTION_PUBLISHERS: dict[str, tuple[str, ...]] = {
-    "recommended": (QUEUE,),
-    "pending": (QUEUE,),
-    "approved": (QUEUE,),
-    "rejected": (QUEUE,),
-    "expired": (QUEUE,),
-    "refused": (QUEUE, RUNNER),  # the queue refuses a request, the executor an approval
-    "obsolete": (QUEUE, RUNNER),
-    "running": (RUNNER,),
-    "output": (RUNNER,),
-    "succeeded": (RUNNER,),
-    "failed": (RUNNER,),
-    "timed_out": (RUNNER,),
+    states.RECOMMENDED: (QUEUE,),
+    states.PENDING: (QUEUE,),
+    states.APPROVED: (QUEUE,),
+    states.REJECTED: (QUEUE,),
+    states.EXPIRED: (QUEUE,),
+    states.REFUSED: (QUEUE, RUNNER),  # the queue refuses a request, the executor an approval
+    states.OBSOLETE: (QUEUE, RUNNER),
+    states.RUNNING: (RUNNER,),
+    topics.OUTPUT: (RUNNER,),
+    states.SUCCEEDED: (RUNNER,),
+    states.FAILED: (RUNNER,),
+    states.TIMED_OUT: (RUNNER,),
     # the executor, of a run it finds at start; the queue, of a run it heard no end of
-    "interrupted": (RUNNER, QUEUE),
+    states.INTERRUPTED: (RUNNER, QUEUE),
 }
-OWNED_PREFIXES = ("obs.node.", "world.", "desired.", "drift.", "action.", "bus.")
+OWNED_PREFIXES = topics.OWNED
 
 
 def may_publish(source: str, topic: str) -> bool:
     """True if ``source`` may publish ``topic``: the control plane's topics only from the
     part of it that owns them, any other topic from anyone."""
-    if topic.startswith("obs.node."):
+    if topic.startswith(topics.NODE_OBS):
         node = topic.split(".", 3)[2]
         return bool(node) and source == f"agent:{node}"
-    if topic.startswith("world."):
+    if topic.startswith(topics.WORLD):
         return source == "observer"
-    if topic.startswith(("desired.", "drift.")):
+    if topic.startswith((topics.DESIRED, topics.DRIFT)):
         return source == QUEUE
-    if topic.startswith("bus."):
+    if topic.startswith(topics.BUS):
         return source == "broker"
-    if topic.startswith("action.request."):
+    if topic.startswith(topics.ACTION_REQUEST):
         return is_operator_channel(source)
-    if topic.startswith("action."):
-        return source in ACTION_PUBLISHERS.get(topic.removeprefix("action."), ())
+    if topic.startswith(topics.ACTION):
+        return source in ACTION_PUBLISHERS.get(topics.action_kind(topic), ())
     return True
 
 

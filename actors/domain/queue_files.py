@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.domain import lifecycle
+from actors.domain import lifecycle, states
 from actors.domain.action_queue import Record
 
 TOP = (  # the fields of ``Record.to_dict`` that are not details
@@ -61,7 +61,7 @@ def record(data: dict[str, Any]) -> Record:
         result = dict(data["result"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"not an action's record: {type(err).__name__}: {err}") from None
-    if action.state not in (*lifecycle.TRANSITIONS, *lifecycle.FINAL):
+    if action.state not in states.ALL:
         raise ValueError(f"not an action's record: unknown state {action.state!r}")
     if action.hash != data["hash"]:
         raise ValueError("not an action's record: its hash is not what it would run")

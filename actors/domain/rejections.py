@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from actors.domain import states
 from actors.domain.drift import Drift
 from actors.domain.inventory import Inventory
 
@@ -62,7 +63,7 @@ def fingerprint(desired: Inventory, service: str) -> str:
 
 def of_record(record: Mapping[str, Any]) -> tuple[str, Rejection] | None:
     """The rejection an action's record holds (its drift key and it), None if it holds none."""
-    if record.get("state") != "rejected":
+    if record.get("state") != states.REJECTED:
         return None
     drift = record.get("drift") or {}
     key, seqs = drift.get("key"), drift.get("seqs") or []

@@ -23,16 +23,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from actors.domain import topics
 from actors.domain.inventory import Inventory
 
-PREFIX = "desired.node."
 STATES = ("running", "stopped")  # what a service's ``desired`` may say
 
 Out = tuple[str, dict[str, Any], str]  # topic, payload, message id
-
-
-def topic(node: str) -> str:
-    return PREFIX + node
 
 
 def payload(inventory: Inventory, node: str, revision: str) -> dict[str, Any]:
@@ -75,7 +71,7 @@ def changes(
         if node in inventory.nodes:
             now[node] = content
         if published.get(node) != content:
-            out.append((topic(node), slice_, message_id(node, content, epoch)))
+            out.append((topics.desired_node(node), slice_, message_id(node, content, epoch)))
     return out, now
 
 

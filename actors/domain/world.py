@@ -58,16 +58,15 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
-from actors.domain import publishers, slices
+from actors.domain import publishers, slices, states, topics
 from actors.domain.observations import NODE_CHECKS, Heartbeat, Observation
 from bus import wallclock
 from bus.envelope import Message
 
-PREFIXES = ("obs.", "bus.stats", wallclock.TOPIC, slices.PREFIX)
+PREFIXES = (topics.OBS, topics.BUS_STATS, topics.BUS_CLOCK, topics.DESIRED_NODE)
 """The topics the observer folds: observations, the broker's clock ticks and steps, and the
 desired state node by node."""
 
-HEALTHS = ("healthy", "degraded", "down", "unknown")
 STATE_CHECK = "state"
 NO_HEARTBEAT = "no heartbeat from its agent yet"
 NO_OBSERVATION = "no observation yet"
@@ -109,7 +108,7 @@ class CheckState:
 @dataclass(slots=True)
 class ServiceState:
     node: str
-    health: str = "unknown"
+    health: str = states.UNKNOWN
     reason: str = NO_OBSERVATION  # one human line
     since: float = 0.0  # when ``health`` last changed
     since_seq: int = 0
@@ -120,7 +119,7 @@ class ServiceState:
 
 @dataclass(slots=True)
 class NodeState:
-    health: str = "unknown"
+    health: str = states.UNKNOWN
     reason: str = NO_HEARTBEAT
     since: float = 0.0
     since_seq: int = 0
@@ -163,7 +162,7 @@ class Change(NamedTuple):
 
     @property
     def topic(self) -> str:
-        return f"world.{self.kind}.{self.name}"
+        return topics.world(self.kind, self.name)
 
     @property
     def message_id(self) -> str:
@@ -205,7 +204,7 @@ def apply(world: World, message: Message) -> list[Change]:
     if clock > world.clock:
         world.clock = clock
     node = service = None  # what the message touched, to settle
-    if topic.startswith("obs.node."):
+    if topic.startswith(topics.NODE_OBS):
         parts = topic.split(".")
         if len(parts) == 5:
             if parts[3] == "service":
@@ -215,8 +214,8 @@ def apply(world: World, message: Message) -> list[Change]:
                 node = _on_heartbeat(world, message, parts[2])
             elif parts[3] == "check":
                 node = _on_node_check(world, message, parts[2])
-    elif topic.startswith(slices.PREFIX):  # rare: not on the path of every observation
-        touched = _on_slice(world, message, topic[len(slices.PREFIX) :])
+    elif topic.startswith(topics.DESIRED_NODE):  # rare: not on the path of every observation
+        touched = _on_slice(world, message, topic[len(topics.DESIRED_NODE) :])
         silent = _expire(world) if world.clock > world.deadline else ()
         return _settle(world, None, None, silent, touched) if touched or silent else []
     silent = _expire(world) if world.clock > world.deadline else ()
@@ -332,7 +331,7 @@ def _on_heartbeat(world: World, message: Message, node: str) -> str | None:
     if beat.unchanged and beat.since is not None and beat.since < world.seq:
         _seen_again(world, node, state, beat.unchanged, beat.since)
     # A node that reports and reported before, at the same pace: nothing can move.
-    return None if same and state.health != "unknown" else node
+    return None if same and state.health != states.UNKNOWN else node
 
 
 def _seen_again(
@@ -461,7 +460,7 @@ def _expire(world: World) -> list[str]:
             continue
         deadline = deadline_of(state)
         if world.clock > deadline:
-            if state.health != "unknown":
+            if state.health != states.UNKNOWN:
                 silent.append(name)
         elif deadline < earliest:
             earliest = deadline
@@ -471,36 +470,36 @@ def _expire(world: World) -> list[str]:
 
 def _node_health(world: World, state: NodeState) -> tuple[str, str]:
     if state.last_clock is None or state.last_seen is None:  # (set together)
-        return "unknown", NO_HEARTBEAT
+        return states.UNKNOWN, NO_HEARTBEAT
     if world.clock > deadline_of(state):
-        return "unknown", f"agent silent since {iso(state.last_seen)}"
+        return states.UNKNOWN, f"agent silent since {iso(state.last_seen)}"
     failing = _failing(state.checks)
     if failing:
-        return "degraded", failing
+        return states.DEGRADED, failing
     every = f"heartbeat every {state.interval:g} s"
     if state.checks:
-        return "healthy", f"{every}, {_all_ok(len(state.checks))}"
-    return "healthy", every
+        return states.HEALTHY, f"{every}, {_all_ok(len(state.checks))}"
+    return states.HEALTHY, every
 
 
 def _service_health(world: World, name: str, state: ServiceState) -> tuple[str, str]:
     node = world.nodes.get(state.node)
-    if node is None or node.health == "unknown":
-        return "unknown", f"node {state.node}: {node.reason if node else NO_HEARTBEAT}"
+    if node is None or node.health == states.UNKNOWN:
+        return states.UNKNOWN, f"node {state.node}: {node.reason if node else NO_HEARTBEAT}"
     checks = state.checks
     if not checks:
-        return "unknown", NO_OBSERVATION
+        return states.UNKNOWN, NO_OBSERVATION
     if desired_of(world, name, state) == "stopped":
         return _stopped_health(checks.get(STATE_CHECK))
     own = checks.get(STATE_CHECK)
     if own is not None and own.outcome != "ok":
-        return "down", _failing(checks)
+        return states.DOWN, _failing(checks)
     failing = _failing(checks)
     if not failing:
-        return "healthy", _all_ok(len(checks))
+        return states.HEALTHY, _all_ok(len(checks))
     if all(c.outcome != "ok" for c in checks.values()):
-        return "down", failing
-    return "degraded", failing
+        return states.DOWN, failing
+    return states.DEGRADED, failing
 
 
 def desired_of(world: World, name: str, state: ServiceState) -> str | None:
@@ -511,12 +510,12 @@ def desired_of(world: World, name: str, state: ServiceState) -> str | None:
 def _stopped_health(own: CheckState | None) -> tuple[str, str]:
     """A service declared stopped: only its state probe counts."""
     if own is None:
-        return "unknown", "declared stopped; its state not observed yet"
+        return states.UNKNOWN, "declared stopped; its state not observed yet"
     if own.outcome == "fail":
-        return "healthy", STOPPED_AS_DESIRED
+        return states.HEALTHY, STOPPED_AS_DESIRED
     if own.outcome == "ok":
-        return "degraded", RUNNING_NOT_DESIRED
-    return "unknown", f"declared stopped; {_failing({STATE_CHECK: own})}"
+        return states.DEGRADED, RUNNING_NOT_DESIRED
+    return states.UNKNOWN, f"declared stopped; {_failing({STATE_CHECK: own})}"
 
 
 def _failing(checks: dict[str, CheckState]) -> str:

@@ -13,8 +13,8 @@ import math
 from typing import Any
 
 from actors.domain import slices
+from actors.domain.states import HEALTHS
 from actors.domain.world import (
-    HEALTHS,
     CheckState,
     NodeState,
     ServiceState,

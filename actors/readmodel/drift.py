@@ -17,9 +17,9 @@ from actors.domain import (
     attempts,
     evaluation,
     inventory_files,
-    lifecycle,
     plan,
     rejections,
+    states,
     world,
     world_codec,
 )
@@ -50,7 +50,7 @@ def read(root: Path, repo: Path) -> DriftReport:
     revision = desired.revision.id
     epoch = saved.get("epoch", 0) if saved.get("revision") == revision else -1
     actions = [a.model_dump(mode="json") for a in queue.records(root)]
-    closed = {a["id"]: a["state"] for a in actions if a["state"] in lifecycle.FINAL}
+    closed = {a["id"]: a["state"] for a in actions if a["state"] in states.FINAL}
     found = evaluation.evaluate(
         desired.inventory,
         revision,

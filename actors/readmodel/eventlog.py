@@ -18,8 +18,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from actors.domain import observations as observation_model
-from actors.domain import publishers
+from actors.domain import publishers, topics
 from bus import envelope, filelog
 from bus.dataroot import DataRoot
 from bus.envelope import Message
@@ -98,20 +97,12 @@ def genuine(message: Message) -> bool:
     return publishers.may_publish(message.source, message.topic)
 
 
-def heartbeat_topic(node: str) -> str:
-    return observation_model.heartbeat_topic(node)
-
-
-def observation_topic(node: str, service: str) -> str:
-    return f"obs.node.{node}.service.{service}"
-
-
 def observations(
     root: Path, node: str, service: str, limit: int = RECENT_OBSERVATIONS, scan: int = SCAN
 ) -> list[Message]:
     """A service's recent observations (``obs.node.NODE.service.NAME``), newest first. The
     topic must match exactly: the prefix for ``web`` would also take ``web1``."""
-    topic = observation_topic(node, service)
+    topic = topics.observation(node, service)
     return latest(root, topic, lambda m: m.topic == topic and genuine(m), limit, scan)
 
 
@@ -119,7 +110,11 @@ def last_revision(root: Path, scan: int = SCAN * 4) -> dict | None:
     """The payload of the last ``desired.revision`` within the last ``scan`` records (it
     says whether that revision was a rollback), or None."""
     found = latest(
-        root, "desired.revision", lambda m: m.topic == "desired.revision" and genuine(m), 1, scan
+        root,
+        topics.DESIRED_REVISION,
+        lambda m: m.topic == topics.DESIRED_REVISION and genuine(m),
+        1,
+        scan,
     )
     return found[0].payload if found else None
 
@@ -138,10 +133,10 @@ def action_output(
     last = log.last_seq
     after = max(log.seq_at(since) - 1, last - scan, 0)
     chunks: collections.deque[str] = collections.deque(maxlen=max(lines, 1))
-    for body in log.read(after, last, ["action.output"]):
+    for body in log.read(after, last, [topics.ACTION_OUTPUT]):
         message = envelope.decode_body(body)
         if (
-            message.topic == "action.output"
+            message.topic == topics.ACTION_OUTPUT
             and message.payload.get("id") == action_id
             and genuine(message)
         ):

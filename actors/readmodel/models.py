@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from actors.domain import drivers
+from actors.domain import drivers, states
 
 
 class View(BaseModel):
@@ -211,9 +211,9 @@ class ActionView(View):
         """The state with who decided it, as the queue says it (``lifecycle.state_text``):
         ``approved by alice``, ``rejected by bob``, ``running (approved by alice)``."""
         decision = self.decision
-        if self.state == "approved" and self.approved_by:
+        if self.state == states.APPROVED and self.approved_by:
             return f"approved by {self.approved_by}"
-        if self.state == "rejected" and decision is not None and decision.by:
+        if self.state == states.REJECTED and decision is not None and decision.by:
             return f"rejected by {decision.by}"
         if self.approved_by:
             return f"{self.state} (approved by {self.approved_by})"

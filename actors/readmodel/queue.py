@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from actors import atomic
-from actors.domain import plan
+from actors.domain import plan, states
 from actors.readmodel.models import ActionDetail, ActionQueue, ActionView
 from bus import errors
 from bus.dataroot import DataRoot
 
-ORDER = {"pending": 0, "approved": 1, "running": 2}  # the rest is history
+# pending, then approved, then running; the rest is history
+ORDER = {state: i for i, state in enumerate((states.PENDING, *states.UNDER_WAY))}
 OUTPUT_SHOWN = 64 * 1024  # bytes of an action's log shown with it (the file has it all)
 
 
@@ -59,8 +60,8 @@ def grouped(found: list[ActionView]) -> ActionQueue:
     """Pending, running (approved too) and history, each newest first."""
     found = sorted(found, key=_newest_first)
     return ActionQueue(
-        pending=[a for a in found if a.state == "pending"],
-        running=[a for a in found if a.state in ("approved", "running")],
+        pending=[a for a in found if a.state == states.PENDING],
+        running=[a for a in found if a.state in states.UNDER_WAY],
         history=[a for a in found if a.state not in ORDER],
     )
 

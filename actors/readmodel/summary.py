@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic
+from actors.domain import states
 from actors.readmodel import disk, queue
 from actors.readmodel.models import (
     ActionCounts,
@@ -19,8 +20,6 @@ from actors.readmodel.models import (
 )
 from bus import client
 from bus.dataroot import DataRoot
-
-HEALTHS = ("healthy", "degraded", "down", "unknown")
 
 
 def read(root: Path, endpoint: str, timeout: float = 2.0) -> Summary:
@@ -71,10 +70,10 @@ def public(summary: Summary) -> dict[str, Any]:
 
 
 def _actions(root: Path) -> ActionCounts:
-    states = [a.state for a in queue.records(root)]
+    found = [a.state for a in queue.records(root)]
     return ActionCounts(
-        pending=states.count("pending"),
-        running=states.count("approved") + states.count("running"),
+        pending=found.count(states.PENDING),
+        running=sum(found.count(state) for state in states.UNDER_WAY),
     )
 
 
@@ -109,15 +108,15 @@ def drift_brief(report: dict[str, Any]) -> DriftBrief:
 
 def _brief(entry: dict[str, Any]) -> dict[str, Any]:
     return {
-        "health": entry.get("health", "unknown"),
+        "health": entry.get("health", states.UNKNOWN),
         "reason": entry.get("reason", ""),
         "since": entry.get("since"),
     }
 
 
 def _count(entries: dict[str, Any]) -> Counts:
-    counts = dict.fromkeys(HEALTHS, 0)
+    counts = dict.fromkeys(states.HEALTHS, 0)
     for entry in entries.values():
-        health = entry.get("health", "unknown")
-        counts[health if health in counts else "unknown"] += 1
+        health = entry.get("health", states.UNKNOWN)
+        counts[health if health in counts else states.UNKNOWN] += 1
     return Counts(**counts)

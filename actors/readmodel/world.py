@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic
+from actors.domain import states
 from actors.readmodel.models import CheckView, NodeView, ServiceView, WorldView
 from bus.dataroot import DataRoot
 
@@ -27,7 +28,7 @@ def read(root: Path) -> WorldView:
 def _node(name: str, entry: dict[str, Any]) -> NodeView:
     return NodeView(
         name=name,
-        health=entry.get("health", "unknown"),
+        health=entry.get("health", states.UNKNOWN),
         reason=entry.get("reason", ""),
         since=entry.get("since", 0.0),
         since_seq=entry.get("since_seq", 0),
@@ -41,7 +42,7 @@ def _service(name: str, entry: dict[str, Any]) -> ServiceView:
         name=name,
         node=entry.get("node", ""),
         desired=entry.get("desired"),
-        health=entry.get("health", "unknown"),
+        health=entry.get("health", states.UNKNOWN),
         reason=entry.get("reason", ""),
         since=entry.get("since", 0.0),
         since_seq=entry.get("since_seq", 0),

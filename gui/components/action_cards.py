@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nicegui import background_tasks, ui
 
+from actors.domain import topics
 from actors.readmodel import eventlog
 from actors.readmodel.models import ActionView
 from bus.envelope import Message
@@ -123,7 +124,7 @@ class RunningCards:
 
     def live(self, message: Message) -> None:
         """A line of output from the executor (``action.output``)."""
-        if message.topic != "action.output":
+        if message.topic != topics.ACTION_OUTPUT:
             return
         card = self.cards.get(str(message.payload.get("id")))
         if card is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from nicegui import background_tasks, ui
 
+from actors.domain import topics
 from actors.readmodel import summary
 from actors.readmodel.models import BusStatus
 from bus.envelope import Message
@@ -51,9 +52,9 @@ class BusCard:
         self.limited.set_text(present.limited_clients((bus.model_extra or {}).get("clients")))
 
     def on_message(self, message: Message) -> None:
-        if message.topic == "bus.alarm":  # during an alarm the ticks are rare: ask now
+        if message.topic == topics.BUS_ALARM:  # during an alarm the ticks are rare: ask now
             background_tasks.create(self.ask(), name="bus card")
-        elif message.topic == "bus.stats":
+        elif message.topic == topics.BUS_STATS:
             status = self.feed.bus_status()
             if status is not None:
                 self.show(status)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from nicegui import background_tasks, ui
 
-from actors.readmodel import disk, summary
+from actors.domain import states, topics
+from actors.readmodel import disk
 from actors.readmodel.live.dashboard import DashboardFold
 from actors.readmodel.models import Counts, DiskUse, DriftBrief
 from bus.envelope import Message
@@ -42,7 +43,7 @@ class Overview:
             revision_lines(fold.desired, fold.last_revision)
 
     def on_message(self, message: Message) -> None:
-        if message.topic == "bus.alarm":
+        if message.topic == topics.BUS_ALARM:
             background_tasks.create(self.look_at_disk(), name="disk card")
 
     async def look_at_disk(self) -> None:
@@ -98,7 +99,7 @@ def linked_card(target: str, title: str, wide: bool = False) -> ui.card:
 
 def health_card(title: str, counts: Counts) -> None:
     with linked_card("/world", title):
-        for health in summary.HEALTHS:
+        for health in states.HEALTHS:
             number = getattr(counts, health)
             if number:
                 ui.label(f"{number} {health}").classes(theme.health(health)).mark(

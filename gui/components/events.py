@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nicegui import ui
 
+from actors.domain import topics
 from actors.readmodel import eventlog
 from bus.envelope import Message
 from gui import offload, present, session, theme
@@ -64,7 +65,7 @@ class LiveTap:
         self.kept: collections.deque[Message] = collections.deque(feed.recent, maxlen=LINES)
         self.paused_after: int | None = None  # the last seq shown when paused
         with ui.row().classes("items-center gap-3 flex-wrap"):
-            self.prefix = ui.input("Topic prefix", placeholder="action.").mark("prefix")
+            self.prefix = ui.input("Topic prefix", placeholder=topics.ACTION).mark("prefix")
             self.prefix.props("clearable debounce=250").on_value_change(self.redraw)
             ui.switch("Pause", on_change=self.pause).mark("pause")
         self.log = TapLog(LINES, initial=self.lines()).classes("w-full h-96").mark("tap")

@@ -7,6 +7,7 @@ import time
 
 from nicegui import ui
 
+from actors.domain import topics
 from actors.readmodel import eventlog
 from actors.readmodel.live.world import WorldFold
 from actors.readmodel.models import ServiceView
@@ -82,8 +83,8 @@ class ServiceDetail:
 
     def __init__(self, service: ServiceView, observed: list[Message]):
         self.name = service.name
-        self.topic = eventlog.observation_topic(service.node, service.name)
-        self.heartbeat = eventlog.heartbeat_topic(service.node)
+        self.topic = topics.observation(service.node, service.name)
+        self.heartbeat = topics.heartbeat(service.node)
         ui.label(f"{service.name} on {service.node}").classes("text-xl wrap-anywhere").mark(
             "service"
         )

@@ -12,8 +12,8 @@ import pytest
 from actors import atomic
 from actors.domain import drift
 from actors.domain.inventory import Inventory
+from actors.domain.states import HEALTHS
 from actors.domain.world import (
-    HEALTHS,
     NO_HEARTBEAT,
     Change,
     World,

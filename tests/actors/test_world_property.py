@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors import atomic
-from actors.domain.world import HEALTHS, World, apply, desired_of
+from actors.domain.states import HEALTHS
+from actors.domain.world import World, apply, desired_of
 from actors.domain.world_codec import from_dict, to_dict
 from bus.envelope import Message
 

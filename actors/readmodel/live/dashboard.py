@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from actors import atomic
+from actors.domain import states, topics
 from actors.readmodel import eventlog, summary, world
 from actors.readmodel.live.queue import QueueFold
 from actors.readmodel.live.world import WorldFold
@@ -46,13 +47,13 @@ class DashboardFold:
     def apply(self, message: Message) -> bool:
         """Fold one message in; True if anything the dashboard shows changed."""
         topic, p = message.topic, message.payload
-        if topic.startswith("world."):
+        if topic.startswith(topics.WORLD):
             return self.world.apply(message)
-        if topic == "drift.report":
+        if topic == topics.DRIFT_REPORT:
             self.drift = summary.drift_brief(p)
-        elif topic == "desired.revision":  # loaded: the problems are gone
+        elif topic == topics.DESIRED_REVISION:  # loaded: the problems are gone
             self.desired, self.last_revision = {"revision": p.get("revision"), "problems": []}, p
-        elif topic == "desired.errors":  # the last good revision is kept
+        elif topic == topics.DESIRED_ERRORS:  # the last good revision is kept
             self.desired = {**self.desired, "problems": list(p.get("problems") or [])}
         else:
             return self.queue.apply(message)  # action.*, and the bus's clock steps
@@ -66,6 +67,6 @@ class DashboardFold:
 
 
 def _counts(healths: collections.Counter) -> Counts:
-    known = {h: healths[h] for h in summary.HEALTHS}
-    known["unknown"] += sum(n for h, n in healths.items() if h not in summary.HEALTHS)
+    known = {h: healths[h] for h in states.HEALTHS}
+    known[states.UNKNOWN] += sum(n for h, n in healths.items() if h not in states.HEALTHS)
     return Counts(**known)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from actors.domain import topics
 from actors.readmodel import drift
 from actors.readmodel.models import DriftReport
 from bus.envelope import Message
@@ -23,14 +24,14 @@ class DriftFold:
 
     def apply(self, message: Message) -> bool:
         """Fold one message in; True if the page has something new to show."""
-        if message.topic == "drift.report":
+        if message.topic == topics.DRIFT_REPORT:
             found = drift.from_report(message.payload)
             if found is None:
                 return False
             self.report = found
-        elif message.topic == "desired.errors":
+        elif message.topic == topics.DESIRED_ERRORS:
             self.problems = list(message.payload.get("problems") or [])
-        elif message.topic == "desired.revision":
+        elif message.topic == topics.DESIRED_REVISION:
             self.problems = []
         else:
             return False

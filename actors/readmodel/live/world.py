@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.domain import topics
 from actors.readmodel.models import NodeView, ServiceView, WorldView
 from bus.envelope import Message
 
@@ -23,9 +24,13 @@ class WorldFold:
 
     def apply(self, message: Message) -> bool:
         """Fold one message in; True if a node or a service changed."""
-        kind, _, name = message.topic.removeprefix("world.").partition(".")
+        kind, _, name = message.topic.removeprefix(topics.WORLD).partition(".")
         p = message.payload
-        if not message.topic.startswith("world.") or kind not in ("node", "service") or not name:
+        if (
+            not message.topic.startswith(topics.WORLD)
+            or kind not in ("node", "service")
+            or not name
+        ):
             return False
         cause = p.get("cause_seq")
         if not isinstance(cause, int) or cause <= self.seq or not isinstance(p.get("health"), str):
