@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from actors import atomic, desired_state, world_checkpoint
+from actors import atomic, desired_state
 from actors.domain import (
     attempts,
     evaluation,
@@ -20,10 +20,9 @@ from actors.domain import (
     plan,
     rejections,
     states,
-    world,
-    world_codec,
 )
 from actors.readmodel import queue
+from actors.readmodel import world as world_model
 from actors.readmodel.models import DriftReport
 from bus import errors
 from bus.dataroot import DataRoot
@@ -40,7 +39,7 @@ def read(root: Path, repo: Path) -> DriftReport:
     desired, problems = desired_state.load(repo)
     if desired is None:
         raise inventory_files.InventoryError(problems)
-    state = freshest_world(data)
+    state = world_model.fold_state(data)
     if state is None:
         raise NoWorld(
             f"no world yet under {root}: the observer has written neither world/ nor "
@@ -89,37 +88,3 @@ def from_report(payload: dict) -> DriftReport | None:
 def _give_up_after(saved: dict) -> int:
     value = saved.get("give_up_after")
     return value if isinstance(value, int) and value >= 1 else plan.GIVE_UP_AFTER
-
-
-def freshest_world(data: DataRoot) -> world.World | None:
-    """The checkpoint's world or the one in ``world/``, the later in the log; None if the
-    observer has written neither."""
-    checkpoint = world_checkpoint.load(data.checkpoint)
-    found = [w for w in (checkpoint[0] if checkpoint else None, _from_files(data)) if w]
-    return max(found, key=lambda w: w.seq, default=None)
-
-
-def _from_files(data: DataRoot) -> world.World | None:
-    summary = atomic.read_json_object(data.world / "summary.json")
-    if not summary:
-        return None
-    services = atomic.read_json_object(data.world / "services.json")
-    desired: dict[str, dict[str, str]] = {}
-    for name, entry in services.items():
-        if isinstance(entry, dict) and entry.get("desired") is not None:
-            desired.setdefault(str(entry.get("node")), {})[name] = entry["desired"]
-    try:
-        return world_codec.from_dict(
-            {
-                "seq": summary.get("seq"),
-                "time": summary.get("time"),
-                **{k: summary[k] for k in ("clock", "steps") if k in summary},  # none before
-                "rejected": summary.get("rejected"),
-                "last_rejected": "",
-                "nodes": atomic.read_json_object(data.world / "nodes.json"),
-                "services": services,
-                "desired": desired,
-            }
-        )
-    except ValueError:  # torn between files or from another version: the checkpoint decides
-        return None

@@ -8,7 +8,7 @@ from typing import Any
 
 from actors import atomic
 from actors.domain import states
-from actors.readmodel import disk, queue
+from actors.readmodel import disk, queue, world
 from actors.readmodel.models import (
     ActionCounts,
     Brief,
@@ -30,9 +30,8 @@ def read(root: Path, endpoint: str, timeout: float = 2.0) -> Summary:
 
 def build(root: Path, bus: BusStatus) -> Summary:
     data = DataRoot(root)
-    world = data.world
-    nodes = atomic.read_json_object(world / "nodes.json")
-    services = atomic.read_json_object(world / "services.json")
+    found = world.files(root)
+    nodes, services = found.nodes, found.services
     return Summary(
         nodes={name: Brief(**_brief(entry)) for name, entry in sorted(nodes.items())},
         services={
@@ -42,8 +41,8 @@ def build(root: Path, bus: BusStatus) -> Summary:
             for name, entry in sorted(services.items())
         },
         counts={"nodes": _count(nodes), "services": _count(services)},
-        world_seq=atomic.read_json_object(world / "summary.json").get("seq", 0),
-        observed=(world / "summary.json").is_file(),
+        world_seq=found.summary.get("seq", 0),
+        observed=found.observed,
         desired=atomic.read_json_object(data.desired),
         drift=drift_brief(atomic.read_json_object(data.drift)),
         actions=_actions(root),

@@ -211,3 +211,20 @@ def test_the_summary_counts_open_actions_and_says_where_the_supervisor_gave_up(d
     assert public["actions"] == {"pending": 1, "running": 1}
     assert public["drift"] == {"count": 1, "gave_up": 1}
     assert "db" not in str(public)
+
+
+def test_only_the_read_model_of_the_world_reads_its_files():
+    """``world/*.json``: the codec names them, the observer writes them, and one module of
+    the read model reads them for everyone (the summary, ``homelab drift``, the pages)."""
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    allowed = {"actors/domain/world_codec.py", "actors/observer.py", "actors/readmodel/world.py"}
+    touching = re.compile(r"nodes\.json|services\.json|summary\.json|\.world /|data\.world\b")
+    found = {
+        path.relative_to(repo).as_posix()
+        for package in ("actors", "gui", "homelab")
+        for path in (repo / package).rglob("*.py")
+        if touching.search(path.read_text())
+    }
+    assert found == allowed
