@@ -62,41 +62,50 @@ def register(ctx: Context) -> None:
 
     @app.post("/login", include_in_schema=False)
     async def login_post(request: Request) -> Response:
-        if not _same_origin(request, ctx.config):
-            return HTMLResponse("not from a page of this UI\n", status_code=403)
-        form = await _form(request)
-        if form is None:
-            return HTMLResponse("the login form is too large\n", status_code=413)
-        name = form.get("operator", "").strip()[:MAX_NAME]
-        target = safe_target(form.get("redirect_to", "/"))
-        https = _https(request)
-        device_cookie = request.cookies.get(sessions.cookie_name(sessions.DEVICE_COOKIE, https))
-        device = session.store().device_of(device_cookie, name)
-        address = request.client.host if request.client else "?"
-        attempt = ctx.limiter.reserve(address, name.lower(), device)
-        if not isinstance(attempt, limiter.Attempt):
-            log.warning("login for %r from %s refused: too many failures", name, address)
-            return _page(target, name, f"Too many failed logins: try again in {attempt:.0f} s", 429)
-        right = await asyncio.to_thread(ctx.operators.verify, name, form.get("password", ""))
-        if not right:
-            ctx.limiter.failed(attempt)
-            log.warning("failed login for %r from %s", name, address)
-            return _page(target, name, "Wrong operator name or password", 401)
-        ctx.limiter.succeeded(attempt)
-        token = session.store().create(name)
-        log.info("operator %s logged in from %s", name, address)
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            sessions.cookie_name(sessions.SESSION_COOKIE, https),
-            token,
-            **sessions.cookie_attributes(https, sessions.LIFETIME),
-        )
-        response.set_cookie(
-            sessions.cookie_name(sessions.DEVICE_COOKIE, https),
-            session.store().device_token(name, device),
-            **sessions.cookie_attributes(https, sessions.DEVICE_LIFETIME),
-        )
-        return response
+        return await _log_in(request, ctx)
+
+
+async def _log_in(request: Request, ctx: Context) -> Response:
+    """The form's answer: the login page again with why, or a new session and the target."""
+    if not _same_origin(request, ctx.config):
+        return HTMLResponse("not from a page of this UI\n", status_code=403)
+    form = await _form(request)
+    if form is None:
+        return HTMLResponse("the login form is too large\n", status_code=413)
+    name = form.get("operator", "").strip()[:MAX_NAME]
+    target = safe_target(form.get("redirect_to", "/"))
+    https = _https(request)
+    device_cookie = request.cookies.get(sessions.cookie_name(sessions.DEVICE_COOKIE, https))
+    device = session.store().device_of(device_cookie, name)
+    address = request.client.host if request.client else "?"
+    attempt = ctx.limiter.reserve(address, name.lower(), device)
+    if not isinstance(attempt, limiter.Attempt):
+        log.warning("login for %r from %s refused: too many failures", name, address)
+        return _page(target, name, f"Too many failed logins: try again in {attempt:.0f} s", 429)
+    right = await asyncio.to_thread(ctx.operators.verify, name, form.get("password", ""))
+    if not right:
+        ctx.limiter.failed(attempt)
+        log.warning("failed login for %r from %s", name, address)
+        return _page(target, name, "Wrong operator name or password", 401)
+    ctx.limiter.succeeded(attempt)
+    log.info("operator %s logged in from %s", name, address)
+    return _signed_in(name, device, target, https)
+
+
+def _signed_in(name: str, device: str | None, target: str, https: bool) -> Response:
+    """A new session (never one the browser brought) and the device cookie, then the target."""
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        sessions.cookie_name(sessions.SESSION_COOKIE, https),
+        session.store().create(name),
+        **sessions.cookie_attributes(https, sessions.LIFETIME),
+    )
+    response.set_cookie(
+        sessions.cookie_name(sessions.DEVICE_COOKIE, https),
+        session.store().device_token(name, device),
+        **sessions.cookie_attributes(https, sessions.DEVICE_LIFETIME),
+    )
+    return response
 
 
 def _page(target: str, name: str = "", message: str = "", status: int = 200) -> HTMLResponse:
