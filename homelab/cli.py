@@ -19,10 +19,10 @@ from actors.domain.inventory_files import InventoryError
 from actors.observer import ObserverError
 from actors.readmodel import queue, timespec
 from actors.readmodel.queue import BadActionId, NoSuchAction
-from bus import broker, client, envelope, records
+from bus import broker, client, envelope, keys, records
 from bus.dataroot import DataRoot, NoDataRoot
 from bus.log import Trimmed
-from homelab import diskwait, layout, procs, rootcheck, settings, ui_cli, user_input
+from homelab import bus_keys, diskwait, layout, procs, rootcheck, settings, ui_cli, user_input
 
 EXPECTED_ERRORS = (
     client.BusError,
@@ -39,6 +39,7 @@ EXPECTED_ERRORS = (
     decisions.Refused,
     NoSuchAction,
     FileNotFoundError,
+    keys.KeyProblem,
 )
 
 
@@ -159,7 +160,10 @@ def init(root: str | None) -> None:
     """Create the data root's folders (idempotent)."""
     s = settings.load(root=root)
     created = layout.init(s.root)
-    click.echo(f"{s.root}: " + (f"created {len(created)} folders" if created else "already set up"))
+    made = bus_keys.prepare(s)
+    done = [f"created {len(created)} folders"] if created else []
+    done += [f"made bus keys ({', '.join(made)}) in {bus_keys.folder(s)}"] if made else []
+    click.echo(f"{s.root}: " + ("; ".join(done) or "already set up"))
 
 
 @cli.command("broker")
@@ -358,7 +362,9 @@ def tap(prefixes, since, as_json, bus) -> int:
 
     for prefix in prefixes:
         _check_prefix(prefix)
-    return reading.tap(settings.load(bus=bus), prefixes, since, as_json)
+    s = settings.load(bus=bus)
+    bus_keys.use(s, bus_keys.CLI)
+    return reading.tap(s, prefixes, since, as_json)
 
 
 @cli.command()
@@ -415,6 +421,7 @@ def emit(topic, data, msg_id, source, timeout, bus) -> int:
     payload = user_input.payload(data)
     user_input.encoded_size(topic, msg_id, source, payload)
     s = settings.load(bus=bus)
+    bus_keys.use(s, bus_keys.CLI)
     with client.Publisher(s.bus, source, timeout=timeout) as publisher:
         click.echo(publisher.publish(topic, payload, id=msg_id))
     return 0
@@ -438,7 +445,9 @@ def status(as_json: bool, root: str | None, bus: str | None, timeout: float) -> 
     from homelab import render
 
     s = settings.load(root=root, bus=bus)
-    report = summary.read(DataRoot(s.root).require().path, s.bus, timeout)
+    path = DataRoot(s.root).require().path
+    bus_keys.use(s, bus_keys.CLI)
+    report = summary.read(path, s.bus, timeout)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
@@ -492,6 +501,7 @@ def agent(node, refresh, repo, root, bus) -> int:
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     service_logging.setup(layout.ensure(s.root), f"agent-{s.node}")
+    bus_keys.use(s, f"agent:{s.node}")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
@@ -509,6 +519,7 @@ def observer(root, bus) -> int:
 
     s = settings.load(root=root, bus=bus)
     service_logging.setup(layout.ensure(s.root), "observer")
+    bus_keys.use(s, "service:observer")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
@@ -541,6 +552,7 @@ def supervisor(repo, root, bus, approval_ttl, give_up_after) -> int:
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     service_logging.setup(layout.ensure(s.root), "supervisor")
+    bus_keys.use(s, "service:supervisor")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
@@ -604,6 +616,7 @@ def executor(repo, root, bus, timeout, parallel) -> int:
             "the executor checks each action against the inventory: give --repo or set HOMELAB_REPO"
         )
     service_logging.setup(layout.ensure(s.root), "executor")
+    bus_keys.use(s, "service:executor")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
@@ -662,6 +675,7 @@ def actions_approve(action_id, by, root, bus) -> int:
     s = settings.load(root=root, bus=bus)
     queue.check_id(action_id)
     root_path = DataRoot(s.root).require().path
+    bus_keys.use(s, f"operator:{_operator(by)}")
     click.echo(decisions.decide(root_path, s.bus, action_id, "approve", _operator(by), ""))
     return 0
 
@@ -677,6 +691,7 @@ def actions_reject(action_id, reason, by, root, bus) -> int:
     s = settings.load(root=root, bus=bus)
     queue.check_id(action_id)
     root_path = DataRoot(s.root).require().path
+    bus_keys.use(s, f"operator:{_operator(by)}")
     click.echo(decisions.decide(root_path, s.bus, action_id, "reject", _operator(by), reason))
     return 0
 
