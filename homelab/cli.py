@@ -343,6 +343,79 @@ def ui_users(root: str | None) -> int:
     return 0
 
 
+@cli.group("keys")
+def keys_group() -> None:
+    """The bus's CURVE keys: who may connect, and as whom (docs/security.md)."""
+
+
+@keys_group.command("add")
+@click.argument("kind", type=click.Choice(["agent", "operator", "tool"]))
+@click.argument("name")
+@root_option
+def keys_add(kind: str, name: str, root: str | None) -> int:
+    """A key pair for another machine's agent NODE, operator or tool NAME, allowlisted."""
+    role = _role(f"{kind}:{name}")
+    folder = bus_keys.folder(settings.load(root=root))
+    if keys.KeyDir(folder).client_secret(role).exists():
+        raise click.UsageError(f"{role} has a key already: `homelab keys rotate {role}`")
+    keys.add(folder, role)
+    _what_to_copy(folder, role)
+    return 0
+
+
+@keys_group.command("rotate")
+@click.argument("role")
+@root_option
+def keys_rotate(role: str, root: str | None) -> int:
+    """A new key pair for ROLE (agent:web1...); its old key is revoked at once."""
+    folder = bus_keys.folder(settings.load(root=root))
+    keys.add(folder, _role(role))
+    _what_to_copy(folder, role)
+    return 0
+
+
+@keys_group.command("revoke")
+@click.argument("role_or_key")
+@root_option
+def keys_revoke(role_or_key: str, root: str | None) -> int:
+    """Take ROLE (every key of it) or one public key off the allowlist: the broker refuses
+    its next connection and every request on the ones it has, without a restart."""
+    gone = keys.revoke(bus_keys.folder(settings.load(root=root)), role_or_key)
+    if not gone:
+        raise click.UsageError(
+            f"no key of {role_or_key!r} on the allowlist (see: homelab keys list)"
+        )
+    click.echo(f"revoked {len(gone)} key(s) of {role_or_key}")
+    return 0
+
+
+@keys_group.command("list")
+@root_option
+def keys_list(root: str | None) -> int:
+    """Every allowlisted public key and its role."""
+    folder = bus_keys.folder(settings.load(root=root))
+    allowed = keys.read_allowlist(keys.KeyDir(folder).allowlist)
+    for key, role in sorted(allowed.items(), key=lambda item: (item[1], item[0])):
+        click.echo(f"{role:<32} {key}")
+    return 0
+
+
+def _role(role: str) -> str:
+    try:
+        return keys.check_role(role)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def _what_to_copy(folder: Path, role: str) -> None:
+    where = keys.KeyDir(folder)
+    secret = where.client_secret(role)
+    click.echo(f"{role}: allowlisted. On the other machine, put into its key folder")
+    click.echo("(HOMELAB_KEYS, by default ROOT/keys), keeping the secret file mode 0600:")
+    click.echo(f"  {where.broker_public}  ->  keys/broker.key")
+    click.echo(f"  {secret}  ->  keys/clients/{secret.name}")
+
+
 @cli.command()
 @click.argument("prefixes", nargs=-1)
 @click.option(
