@@ -293,6 +293,8 @@ class TestKeys:
     ``service:supervisor``, ``agent:web1``, ``cli:oskar``: ``operator:oskar``...), any other
     client ``tool:test``. Installed as the process's keys (``bus.keys.use``)."""
 
+    __test__ = False  # a helper whose name starts with Test, not a test class
+
     def __init__(self, folder: Path):
         self.folder = folder
         self._made: dict[str, keys.Credentials] = {}
