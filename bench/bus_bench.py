@@ -6,7 +6,10 @@
 Everything runs on loopback with separate processes for publisher, broker and subscriber,
 the way the product runs. Prints (a) the bare pyzmq forwarder baseline, (b) durable
 throughput per fsync policy and its ratio to (a), (c) publish-to-delivery latency at fixed
-rates, (d) replay speed against a bare msgpack pass over the same files, (e) the peers.
+rates, (d) replay speed against a bare msgpack pass over the same files, (e) the peers,
+(f) what CURVE costs: (b) and (c) at 2,000 msg/s with it on (the default) and off.
+
+    python bench/bus_bench.py --curve-only   # just (f)
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import peers  # noqa: E402
-from bus import client, envelope, filelog  # noqa: E402
+from bus import client, envelope, filelog, keys  # noqa: E402
 
 TOPIC = "bench.node.web1.service.nginx"
 
@@ -72,11 +75,18 @@ NO_LIMITS = {"HOMELAB_CLIENT_RATE": "0", "HOMELAB_CLIENT_BANDWIDTH": "0"}
 
 
 @contextlib.contextmanager
-def broker(fsync: str, settings: dict[str, str] | None = None) -> Iterator[str]:
-    """A broker process; ``settings``: its HOMELAB_* environment (default: no per-client
-    limits, so one publisher measures the bus itself)."""
+def broker(
+    fsync: str, settings: dict[str, str] | None = None, curve: bool = True
+) -> Iterator[tuple[str, keys.Credentials | None]]:
+    """A broker process, and the keys a client connects with (None: CURVE off);
+    ``settings``: its HOMELAB_* environment (default: no per-client limits, so one
+    publisher measures the bus itself)."""
     root = Path(tempfile.mkdtemp(prefix="bench-root-"))
     endpoint = f"tcp://127.0.0.1:{_free_pair()}"
+    credentials = None
+    if curve:  # what `homelab init` does, and a key for the benchmark's clients
+        keys.ensure(root / "keys", ["tool:bench"])
+        credentials = keys.client(root / "keys", "tool:bench")
     argv = [
         sys.executable,
         "-m",
@@ -92,17 +102,19 @@ def broker(fsync: str, settings: dict[str, str] | None = None) -> Iterator[str]:
         "1",
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO), **(NO_LIMITS if settings is None else settings)}
+    env.pop("HOMELAB_KEYS", None)
+    env["HOMELAB_CURVE"] = "on" if curve else "off"
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                client.ping(endpoint, timeout=0.5)
+                client.ping(endpoint, timeout=0.5, curve=credentials)
                 break
             except client.BusError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"broker did not start: {proc.stderr.read()!r}") from None
-        yield endpoint
+        yield endpoint, credentials
     finally:
         proc.terminate()
         try:
@@ -116,9 +128,9 @@ def broker(fsync: str, settings: dict[str, str] | None = None) -> Iterator[str]:
 # -- child processes -----------------------------------------------------------------------
 
 
-def _subscriber(endpoint: str, n: int, ready, out) -> None:
+def _subscriber(endpoint: str, n: int, ready, out, curve) -> None:
     delays, last = [], 0.0
-    with client.Subscriber(endpoint, "bench.") as subscriber:
+    with client.Subscriber(endpoint, "bench.", curve=curve) as subscriber:
         ready.set()
         got = 0
         deadline = time.monotonic() + 300
@@ -134,8 +146,8 @@ def _subscriber(endpoint: str, n: int, ready, out) -> None:
     out.put({"got": got, "t_last": last, "delays": delays})
 
 
-def _publisher(endpoint: str, n: int, rate: float | None, out) -> None:
-    with client.Publisher(endpoint, "bench", timeout=60) as publisher:
+def _publisher(endpoint: str, n: int, rate: float | None, out, curve) -> None:
+    with client.Publisher(endpoint, "bench", timeout=60, curve=curve) as publisher:
         t_first = time.monotonic()
         if rate is None:
             for i in range(n):
@@ -153,18 +165,21 @@ def _publisher(endpoint: str, n: int, rate: float | None, out) -> None:
         out.put({"t_first": t_first, "t_flushed": time.monotonic()})
 
 
-def through_broker(fsync: str, n: int, rate: float | None = None) -> dict:
+def through_broker(fsync: str, n: int, rate: float | None = None, curve: bool = True) -> dict:
     ctx = mp.get_context("spawn")
-    with broker(fsync) as endpoint:
+    with broker(fsync, curve=curve) as (endpoint, credentials):
         ready, sub_out, pub_out = ctx.Event(), ctx.Queue(), ctx.Queue()
-        sub = ctx.Process(target=_subscriber, args=(endpoint, n, ready, sub_out))
+        sub = ctx.Process(target=_subscriber, args=(endpoint, n, ready, sub_out, credentials))
         sub.start()
         if not ready.wait(30):
             raise RuntimeError("subscriber did not start")
         deadline = time.monotonic() + 10
-        while client.ping(endpoint)["subscribers"] < 1 and time.monotonic() < deadline:
+        while (
+            client.ping(endpoint, curve=credentials)["subscribers"] < 1
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
-        pub = ctx.Process(target=_publisher, args=(endpoint, n, rate, pub_out))
+        pub = ctx.Process(target=_publisher, args=(endpoint, n, rate, pub_out, credentials))
         pub.start()
         p, s = pub_out.get(timeout=600), sub_out.get(timeout=600)
         pub.join(30)
@@ -247,6 +262,33 @@ def fsync_floor(folder: Path, count: int = 300) -> tuple[float, float]:
     return times[len(times) // 2] * 1000, times[int(len(times) * 0.99) - 1] * 1000
 
 
+def curve_cost(runs: int, n: int, quick: bool) -> None:
+    """(f) CURVE on (the default) beside the same runs without it (HOMELAB_CURVE=off): durable
+    throughput (fsync=batch) and p99 at 2,000 msg/s, and the ratios. On and off alternate,
+    run by run (the machine is shared and noisy), and each figure is the median of its runs.
+    Target: CURVE costs under 15 % of throughput and under 0.3 ms of p99."""
+    rate, count = 2000, 2000 * (1 if quick else 3)
+    print("(f) CURVE on vs off, fsync=batch, on and off alternating:")
+    tput: dict[bool, list[float]] = {True: [], False: []}
+    p99: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(runs):
+        for on in (True, False):
+            tput[on].append(through_broker("batch", n, curve=on)["msgs_per_s"])
+            p99[on].append(through_broker("batch", count, rate, curve=on)["p99_ms"])
+    for on in (True, False):
+        print(
+            f"    CURVE {'on ' if on else 'off'} {statistics.median(tput[on]):>10,.0f} msg/s "
+            f"(runs {[round(t) for t in tput[on]]}); p99 at {rate:,} msg/s "
+            f"{statistics.median(p99[on]):.2f} ms (runs {[round(p, 2) for p in p99[on]]})"
+        )
+    ratio = statistics.median(a / b for a, b in zip(tput[True], tput[False], strict=True))
+    extra = statistics.median(a - b for a, b in zip(p99[True], p99[False], strict=True))
+    print(
+        f"    CURVE costs {100 * (1 - ratio):.1f} % of throughput (median of paired on/off "
+        f"ratios {ratio:.2f}) and {extra:+.2f} ms of p99 at {rate:,} msg/s (median of pairs)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, one run each")
@@ -254,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200_000, help="messages per throughput run")
     parser.add_argument("--replay-n", type=int, default=1_000_000)
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--curve-only", action="store_true", help="only (f): CURVE on vs off")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.n, args.replay_n = 1, 30_000, 100_000
@@ -262,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         f"bus benchmark: {os.cpu_count()} cores, {wire_size()}-byte messages, "
         f"medians of {runs} run(s)\n"
     )
+    if args.curve_only:
+        curve_cost(runs, n, args.quick)
+        return 0
 
     base = median_of(runs, lambda: peers.bare_zmq_forwarder(n))
     print(

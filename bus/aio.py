@@ -24,7 +24,7 @@ import msgpack
 import zmq
 import zmq.asyncio
 
-from bus import envelope, protocol
+from bus import envelope, keys, protocol
 from bus.client import (
     BATCH_BYTES,
     DEFAULT_ENDPOINT,
@@ -50,9 +50,14 @@ class AsyncPublisher:
     publishes a few requests a minute; order matters more than throughput here)."""
 
     def __init__(
-        self, endpoint: str = DEFAULT_ENDPOINT, source: str | None = None, *, timeout: float = 10.0
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        source: str | None = None,
+        *,
+        timeout: float = 10.0,
+        curve: object = keys.PROCESS,
     ):
-        self.endpoint = endpoint
+        self.endpoint, self.curve = endpoint, curve
         self.source = source or f"pid{os.getpid()}"
         envelope.validate_heads([("a", "a", self.source)])
         self.timeout = timeout
@@ -72,7 +77,8 @@ class AsyncPublisher:
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
             if self._sock is None:
-                self._sock = dealer_socket(zmq.asyncio.Context.instance(), self.endpoint)
+                ctx = zmq.asyncio.Context.instance()
+                self._sock = dealer_socket(ctx, self.endpoint, self.source, self.curve)
             reply = await self._until_taken(self._sock, wire)
         if reply[0] == "err":
             raise PublishRejected(f"broker rejected the message: {reply[2]}")
@@ -136,11 +142,12 @@ class AsyncSubscriber:
         since: int | None = None,
         timeout: float | None = None,
         lossy: bool = False,
+        curve: object = keys.PROCESS,
     ):
         """``lossy``: for a view that must never fall behind (the UI's feed): live only, a
         short queue, and what it could not take in time is skipped and counted
         (``skipped``), never fetched from the log."""
-        self.endpoint = endpoint
+        self.endpoint, self.curve = endpoint, curve
         start = None if since is None else max(since, 1) - 1
         self.tracker = Tracker(prefixes, start, skip_gaps=lossy)
         self.timeout = timeout
@@ -149,8 +156,9 @@ class AsyncSubscriber:
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         ctx = zmq.asyncio.Context.instance()
-        dealer = dealer_socket(ctx, self.endpoint)
+        dealer = dealer_socket(ctx, self.endpoint, None, self.curve)
         sub = ctx.socket(zmq.SUB)
+        keys.secure(sub, None, self.curve)
         sub.setsockopt(zmq.LINGER, 0)
         if self.lossy:
             sub.setsockopt(zmq.RCVHWM, LOSSY_QUEUE)

@@ -27,7 +27,19 @@ from typing import Literal
 
 import zmq
 
-from bus import envelope, errors, heap, inbox, limits, protocol, records, space, topics, wallclock
+from bus import (
+    envelope,
+    errors,
+    heap,
+    inbox,
+    keys,
+    limits,
+    protocol,
+    records,
+    space,
+    topics,
+    wallclock,
+)
 from bus.log import EventLog, topic_matches
 from bus.sequencer import DEDUP_WINDOW, Sequencer
 
@@ -41,8 +53,15 @@ SUBSCRIBER_BYTES = 16 * 1024 * 1024  # held for one subscriber that does not rea
 TRIM_EVERY = 10.0  # seconds between handing freed memory back to the system
 ALARM_STATS_EVERY = 30.0  # seconds between stored bus.stats while a disk alarm is active
 CLIENT_LIMITS = limits.Limits(messages=2000, bytes=4 * 1024 * 1024, burst=2.0)
+INBOX_ROLE = "tool:inbox"  # the inbox's files are anyone's: a tool's
+IDENTITY = "identity: "  # how a refusal for who sent it begins
+IDENTITY_LOGGED = 1000  # (client, reason) pairs remembered to log each refusal once
 log = logging.getLogger("homelab.bus.broker")
 rejects = logging.getLogger("homelab.bus.rejects")
+
+# Why ``role`` may not publish ``topic`` as ``source`` (None: it may): the publish policy,
+# given by whoever starts the broker (``homelab.broker_service``: the domain's table).
+Authorize = Callable[[str, str, str], "str | None"]
 
 
 def frames_for(budget: int, largest_record: int = LIVE_FRAME_BYTES) -> int:
@@ -70,6 +89,7 @@ class Stats:
     rate: float = 0.0
     rejects_logged_this_tick: int = 0
     rejects_unlogged: int = 0
+    forbidden: int = 0  # envelopes and frames refused for who sent them (``identity:``)
 
 
 class Broker:
@@ -92,13 +112,18 @@ class Broker:
         client_limits: limits.Limits = CLIENT_LIMITS,
         disk: space.Guard | None = None,
         clock: wallclock.Clock | None = None,
+        curve: keys.Server | None = None,
+        authorize: Authorize | None = None,
     ):
         """``subscriber_bytes``: how much a subscriber that does not read may hold in the
         broker before the newest frames are dropped for it (it catches up from the log), and
         as much again in unread ``fetch`` replies; ``subscriber_queue`` sets the live part
         in frames instead (tests). ``disk``: the log's file system and its reserve (None:
         no such checks, for a log in memory). ``clock``: the wall and steady clocks that
-        stamps and steps are read from (tests pass their own)."""
+        stamps and steps are read from (tests pass their own). ``curve``: the broker's keys
+        and allowlist: both sockets are CURVE servers, a client is the role of the key it
+        proved, and ``authorize`` says what each role may publish (None: NULL, anyone may
+        connect and claim to be anyone)."""
         self.log = log_
         self.serves = dict(serves or {})  # which data root: told in every pong
         self.fsync = fsync
@@ -120,7 +145,12 @@ class Broker:
         self.stats.last_tick_seq = log_.last_seq
         self._boot = os.urandom(4).hex()
         self._own_count = 0
-        self._ctx: zmq.Context = zmq.Context.instance()
+        self.curve, self.authorize = curve, authorize
+        self._identity_logged: set[tuple[str, str]] = set()
+        # With CURVE, a context of its own: its ZAP handler answers only for these sockets.
+        self._ctx: zmq.Context = zmq.Context() if curve is not None else zmq.Context.instance()
+        if curve is not None:
+            curve.start(self._ctx)
         self.router = self._ctx.socket(zmq.ROUTER)
         self.xpub = self._ctx.socket(zmq.XPUB)
         queue = subscriber_queue or frames_for(subscriber_bytes, max_message_bytes)
@@ -141,6 +171,9 @@ class Broker:
         self.router.setsockopt(zmq.LINGER, 0)
         self.xpub.setsockopt(zmq.XPUB_VERBOSER, 1)
         self.xpub.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            self.curve.secure(self.router)
+            self.curve.secure(self.xpub)
         for sock, p in ((self.router, port), (self.xpub, port + 1)):
             try:
                 sock.bind(f"tcp://{host}:{p}")
@@ -155,6 +188,9 @@ class Broker:
     def close(self) -> None:
         self.router.close(0)
         self.xpub.close(0)
+        if self.curve is not None:
+            self.curve.stop()
+            self._ctx.term()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -174,19 +210,33 @@ class Broker:
                 self._tick()
                 next_tick = time.monotonic() + min(self.stats_interval or 0.25, 0.25)
 
-    def _drain(self) -> list[list[bytes]]:
-        frames: list[list[bytes]] = []
+    def _drain(self) -> list[tuple[list[bytes], str | None]]:
+        """Waiting requests, each with who sent it: the role of the key its connection
+        proved (CURVE), "" for a key no longer allowed, None without CURVE."""
+        frames: list[tuple[list[bytes], str | None]] = []
+        receive = self._receive_plain if self.curve is None else self._receive_proved
+        if self.curve is not None:
+            self.curve.allowlist.refresh()  # a key revoked counts from its next frame
         try:
             while len(frames) < MAX_DRAIN:
-                frames.append(self.router.recv_multipart(zmq.NOBLOCK))
+                frames.append(receive())
         except zmq.Again:
             pass
         return frames
 
-    def _handle(self, frames: Sequence[list[bytes]]) -> None:
+    def _receive_plain(self) -> tuple[list[bytes], str | None]:
+        return self.router.recv_multipart(zmq.NOBLOCK), None
+
+    def _receive_proved(self) -> tuple[list[bytes], str | None]:
+        parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+        key = str(parts[-1].get("User-Id") or "")  # set by ZAP: the client's public key
+        role = self.curve.allowlist.role(key.encode()) if key and self.curve else None
+        return [part.bytes for part in parts], role or ""
+
+    def _handle(self, frames: Sequence[tuple[list[bytes], str | None]]) -> None:
         publishes: list[tuple[bytes, protocol.Publish]] = []
         queries = []
-        for parts in frames:
+        for parts, role in frames:
             if len(parts) != 2:
                 self._reject(parts[0], None, f"expected one frame, got {len(parts) - 1}")
                 continue
@@ -198,7 +248,11 @@ class Broker:
             except protocol.ProtocolError as err:
                 self._reject(identity, err.number, str(err))
                 continue
+            if role == "" and self._unknown(identity, request):
+                continue
             if isinstance(request, protocol.Publish):
+                if role:
+                    self._authorize(identity, role, request)
                 publishes.append((identity, request))
             else:
                 queries.append((identity, request))
@@ -207,6 +261,47 @@ class Broker:
             self._sound_alarm()
         for identity, query in queries:
             self._answer(identity, query)
+
+    def _unknown(self, identity: bytes, request: protocol.Publish | tuple) -> bool:
+        """Refuse a request whose key was revoked while its connection was open (a new
+        connection with it is refused by the ZAP handler): ``err``, nothing stored."""
+        if self.curve is not None and self.curve.allowlist.problem:
+            reason = (
+                f"{IDENTITY}the broker cannot read its allowlist: {self.curve.allowlist.problem}"
+            )
+        else:
+            reason = f"{IDENTITY}this client's key is no longer on the broker's allowlist"
+        number = request.batch if isinstance(request, protocol.Publish) else request[1]
+        self.stats.forbidden += 1
+        self._note_identity(identity, "revoked", reason)
+        self._reply(identity, "err", number, reason)
+        return True
+
+    def _authorize(self, identity: bytes, role: str, publish: protocol.Publish) -> None:
+        """Refuse, in place, each envelope whose source or topic does not fit ``role``."""
+        if self.authorize is None:
+            return
+        for index, item in enumerate(publish.items):
+            if isinstance(item, str):
+                continue
+            why = self.authorize(role, item.source, item.topic)
+            if why is not None:
+                reason = f"{IDENTITY}{why}"
+                publish.items[index] = reason
+                self.stats.forbidden += 1
+                self._note_identity(identity, role, reason, counted=False)
+
+    def _note_identity(self, identity: bytes, who: str, reason: str, counted=True) -> None:
+        """Log a refusal for who sent it once per client and reason (a client that keeps
+        trying fills no log); ``counted``: count it here (else its ack entry is)."""
+        self.stats.rejected += counted
+        seen = (who, reason)
+        if seen in self._identity_logged:
+            return
+        if len(self._identity_logged) >= IDENTITY_LOGGED:
+            self._identity_logged.clear()
+        self._identity_logged.add(seen)
+        rejects.warning("refused from %s (%s): %s", who, identity.hex(), reason)
 
     def _limited(self, identity: bytes, frame: bytes) -> bool:
         """Answer ``retry`` to a publish frame over its client's limit, before decoding it:
@@ -259,7 +354,10 @@ class Broker:
             results: list[int | str] = []
             for item in publish.items:
                 if isinstance(item, str):
-                    self._note_reject(identity, item)
+                    if item.startswith(IDENTITY):  # logged once already (_note_identity)
+                        self.stats.rejected += 1
+                    else:
+                        self._note_reject(identity, item)
                     results.append(item)
                 else:
                     results.append(next(next_seq))
@@ -392,6 +490,7 @@ class Broker:
                 )
             except zmq.ZMQError:
                 return  # the client went away: it will ask again
+            assert tracker is not None  # pyzmq gives one whenever track=True
             self._held.setdefault(identity, []).append((tracker, len(frame)))
         elif kind == "seek":
             self._reply(identity, "seek", req, self.log.seq_at(query[2]))
@@ -435,6 +534,8 @@ class Broker:
             "published": self.stats.published,
             "rejected": self.stats.rejected,
             "deferred": self.stats.deferred,
+            "forbidden": self.stats.forbidden,
+            "curve": self.curve is not None,
             "uptime_s": round(time.monotonic() - self.stats.started, 1),
             "fsync": self.fsync,
             "alarms": alarms,
@@ -508,9 +609,13 @@ class Broker:
         item = dropped.item
         if isinstance(item, str):
             return item
-        return protocol.refusal(
+        refused = protocol.refusal(
             [item.topic, item.id, item.source, {}], len(item.wire), self.max_message_bytes
         )
+        if refused is None and self.authorize is not None:
+            why = self.authorize(INBOX_ROLE, item.source, item.topic)
+            refused = None if why is None else f"{IDENTITY}{why}"
+        return refused
 
     def _count_subscriptions(self) -> None:
         try:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import msgpack
 import zmq
 
-from bus import envelope, errors, protocol
+from bus import envelope, errors, keys, protocol
 from bus.envelope import Message
 from bus.subscription import Tracker
 
@@ -73,9 +73,16 @@ def unavailable(endpoint: str, timeout: float) -> BusUnavailable:
 _Socket = TypeVar("_Socket", bound=zmq.Socket)  # a plain or an asyncio one
 
 
-def dealer_socket(ctx: zmq.Context[_Socket], endpoint: str) -> _Socket:
-    """A DEALER to the broker's request endpoint, as every client (sync or asyncio) sets it."""
+def dealer_socket(
+    ctx: zmq.Context[_Socket],
+    endpoint: str,
+    source: str | None = None,
+    curve: object = keys.PROCESS,
+) -> _Socket:
+    """A DEALER to the broker's request endpoint, as every client (sync or asyncio) sets it;
+    with the keys (``bus.keys.current``) of a client that publishes as ``source``."""
     sock = ctx.socket(zmq.DEALER)
+    keys.secure(sock, source, curve)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IMMEDIATE, 1)
     sock.setsockopt(zmq.SNDHWM, 100_000)
@@ -88,9 +95,9 @@ def dealer_socket(ctx: zmq.Context[_Socket], endpoint: str) -> _Socket:
 class _Requests:
     """Request/reply over a DEALER: numbered requests, resent until answered or timed out."""
 
-    def __init__(self, endpoint: str, ctx: zmq.Context | None = None):
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None, curve: object = keys.PROCESS):
         self.endpoint = endpoint
-        self.sock = dealer_socket(ctx or zmq.Context.instance(), endpoint)
+        self.sock = dealer_socket(ctx or zmq.Context.instance(), endpoint, None, curve)
         self._numbers = itertools.count(1)
 
     def ask(self, *fields: Any, timeout: float) -> tuple:
@@ -117,10 +124,13 @@ class _Requests:
         self.sock.close(0)
 
 
-def ping(endpoint: str = DEFAULT_ENDPOINT, timeout: float = 3.0) -> dict[str, Any]:
+def ping(
+    endpoint: str = DEFAULT_ENDPOINT, timeout: float = 3.0, *, curve: object = keys.PROCESS
+) -> dict[str, Any]:
     """The broker's status (last seq, rate, subscribers...) and, from ``homelab broker``,
-    the data root it serves (``root``, ``root_id``); raises BusUnavailable."""
-    requests = _Requests(endpoint)
+    the data root it serves (``root``, ``root_id``); raises BusUnavailable. ``curve``: the
+    keys to connect with (``bus.keys``; by default the process's)."""
+    requests = _Requests(endpoint, curve=curve)
     try:
         return requests.ask("ping", timeout=timeout)[2]
     finally:
@@ -155,9 +165,11 @@ class Publisher:
         linger: float = 0.002,
         quiet: float = 0.0003,
         patience: float | None = None,
+        curve: object = keys.PROCESS,
     ):
         """``patience``: seconds to keep sending again what the broker asked to wait
-        (a ``retry``) before raising PublishDeferred (None: ``timeout``; 0: at once)."""
+        (a ``retry``) before raising PublishDeferred (None: ``timeout``; 0: at once);
+        ``curve``: the keys to connect with (``bus.keys``; by default the process's)."""
         self.endpoint = endpoint
         self.source = source or f"pid{os.getpid()}"
         envelope.validate_heads([("a", "a", self.source)])
@@ -173,7 +185,7 @@ class Publisher:
         self._open_since = 0.0
         self._last_send = 0.0
         self._open_bytes = 0
-        self._sock: zmq.Socket = dealer_socket(zmq.Context.instance(), endpoint)
+        self._sock: zmq.Socket = dealer_socket(zmq.Context.instance(), endpoint, self.source, curve)
         self._prefix = os.urandom(6).hex() + "-"
         self._packer = msgpack.Packer()
         self._counter = itertools.count(1)
@@ -377,14 +389,16 @@ class Subscriber:
         timeout: float = 5.0,
         hwm: int = 1000,
         reconnect: bool = False,
+        curve: object = keys.PROCESS,
     ):
         self.tracker = Tracker(prefixes, None if since is None else max(since, 1) - 1)
         self.timeout = timeout
         self.endpoint, self.reconnect = endpoint, reconnect
         self.away = False  # the broker did not answer the last request
         ctx: zmq.Context = zmq.Context.instance()
-        self._requests = _Requests(endpoint, ctx)
+        self._requests = _Requests(endpoint, ctx, curve)
         self._sub = ctx.socket(zmq.SUB)
+        keys.secure(self._sub, None, curve)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, hwm)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")

@@ -60,6 +60,11 @@ class DataRoot:
         return self.path / "inbox"
 
     @property
+    def keys(self) -> Path:
+        """The bus's CURVE keys and allowlist (``bus.keys``), unless HOMELAB_KEYS says."""
+        return self.path / "keys"
+
+    @property
     def holds(self) -> Path:
         """What consumers still need of the log (``bus.retention``): one file each."""
         return self.path / "state" / "holds"

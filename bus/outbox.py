@@ -26,7 +26,7 @@ import queue
 import threading
 from typing import Any
 
-from bus import client, envelope
+from bus import client, envelope, keys
 
 log = logging.getLogger("homelab.bus")
 BATCH = 500  # messages taken from the queue at once
@@ -44,10 +44,16 @@ class Outbox:
     limit). Perishable messages (observations) want one; decisions and results do not."""
 
     def __init__(
-        self, endpoint: str, source: str, *, timeout: float = 5.0, limit: int | None = None
+        self,
+        endpoint: str,
+        source: str,
+        *,
+        timeout: float = 5.0,
+        limit: int | None = None,
+        curve: object = keys.PROCESS,
     ):
         self.endpoint, self.source, self.limit = endpoint, source, limit
-        self._publisher = client.Publisher(endpoint, source, timeout=timeout)
+        self._publisher = client.Publisher(endpoint, source, timeout=timeout, curve=curve)
         self._items: queue.Queue[_Item | None] = queue.Queue()
         self._unsent = 0  # queued or in flight, not yet durable or refused
         self._lock = threading.Lock()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 
-from bus import broker, filelog, housekeeping, limits, retention, space, topics, wallclock
+from actors.domain import identities
+from bus import broker, filelog, housekeeping, keys, limits, retention, space, topics, wallclock
 from bus.dataroot import DataRoot
-from homelab import layout, service_logging
+from homelab import bus_keys, layout, service_logging
 from homelab.settings import Settings
 
 log = logging.getLogger("homelab.broker")
@@ -18,6 +19,10 @@ def serve(settings: Settings) -> int:
     root = layout.ensure(settings.root)
     service_logging.setup(root, "broker")
     data = DataRoot(root)
+    try:
+        curve = bus_keys.server(settings)
+    except keys.KeyProblem as err:
+        raise broker.BrokerError(str(err)) from None
     lock = broker.lock_log(data.events)
     event_log, report = filelog.FileLog.open_for_append(data.events)
     for line in report:
@@ -39,6 +44,8 @@ def serve(settings: Settings) -> int:
         ),
         disk=space.Guard(data.events, int(settings.disk_reserve * MIB)),
         clock=wallclock.from_env(),
+        curve=curve,
+        authorize=identities.refusal,
     )
     for line in report:
         server.publish_own(topics.RECOVERED, {"report": line})
@@ -50,12 +57,15 @@ def serve(settings: Settings) -> int:
     log.info("history: sealed segments compressed, kept %s", policy.describe())
     log.info(
         "broker listening on %s (subscribers: port + 1), log at seq %d, fsync=%s, "
-        "per client %s, disk reserve %g MiB",
+        "per client %s, disk reserve %g MiB, %s",
         settings.listen_endpoint,
         event_log.last_seq,
         settings.fsync,
         server.limiter.describe() if limits.enabled(server.limiter.limits) else "no limit",
         settings.disk_reserve,
+        f"CURVE on, {len(curve.allowlist)} keys allowed ({bus_keys.folder(settings)})"
+        if curve is not None
+        else "CURVE OFF",
     )
     should_stop = service_logging.stop_flag()
     try:

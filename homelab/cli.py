@@ -17,11 +17,11 @@ import click
 from actors import decisions
 from actors.domain.inventory_files import InventoryError
 from actors.readmodel import queue, timespec
-from bus import client, envelope
+from bus import client, envelope, keys
 from bus.dataroot import DataRoot
 from bus.errors import HomelabError
 from bus.log import Trimmed
-from homelab import diskwait, layout, rootcheck, settings, ui_cli, user_input
+from homelab import bus_keys, diskwait, layout, rootcheck, settings, ui_cli, user_input
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +141,10 @@ def init(root: str | None) -> None:
     """Create the data root's folders (idempotent)."""
     s = settings.load(root=root)
     created = layout.init(s.root)
-    click.echo(f"{s.root}: " + (f"created {len(created)} folders" if created else "already set up"))
+    made = bus_keys.prepare(s)
+    done = [f"created {len(created)} folders"] if created else []
+    done += [f"made bus keys ({', '.join(made)}) in {bus_keys.folder(s)}"] if made else []
+    click.echo(f"{s.root}: " + ("; ".join(done) or "already set up"))
 
 
 @cli.command("broker")
@@ -321,6 +324,79 @@ def ui_users(root: str | None) -> int:
     return 0
 
 
+@cli.group("keys")
+def keys_group() -> None:
+    """The bus's CURVE keys: who may connect, and as whom (docs/security.md)."""
+
+
+@keys_group.command("add")
+@click.argument("kind", type=click.Choice(["agent", "operator", "tool"]))
+@click.argument("name")
+@root_option
+def keys_add(kind: str, name: str, root: str | None) -> int:
+    """A key pair for another machine's agent NODE, operator or tool NAME, allowlisted."""
+    role = _role(f"{kind}:{name}")
+    folder = bus_keys.folder(settings.load(root=root))
+    if keys.KeyDir(folder).client_secret(role).exists():
+        raise click.UsageError(f"{role} has a key already: `homelab keys rotate {role}`")
+    keys.add(folder, role)
+    _what_to_copy(folder, role)
+    return 0
+
+
+@keys_group.command("rotate")
+@click.argument("role")
+@root_option
+def keys_rotate(role: str, root: str | None) -> int:
+    """A new key pair for ROLE (agent:web1...); its old key is revoked at once."""
+    folder = bus_keys.folder(settings.load(root=root))
+    keys.add(folder, _role(role))
+    _what_to_copy(folder, role)
+    return 0
+
+
+@keys_group.command("revoke")
+@click.argument("role_or_key")
+@root_option
+def keys_revoke(role_or_key: str, root: str | None) -> int:
+    """Take ROLE (every key of it) or one public key off the allowlist: the broker refuses
+    its next connection and every request on the ones it has, without a restart."""
+    gone = keys.revoke(bus_keys.folder(settings.load(root=root)), role_or_key)
+    if not gone:
+        raise click.UsageError(
+            f"no key of {role_or_key!r} on the allowlist (see: homelab keys list)"
+        )
+    click.echo(f"revoked {len(gone)} key(s) of {role_or_key}")
+    return 0
+
+
+@keys_group.command("list")
+@root_option
+def keys_list(root: str | None) -> int:
+    """Every allowlisted public key and its role."""
+    folder = bus_keys.folder(settings.load(root=root))
+    allowed = keys.read_allowlist(keys.KeyDir(folder).allowlist)
+    for key, role in sorted(allowed.items(), key=lambda item: (item[1], item[0])):
+        click.echo(f"{role:<32} {key}")
+    return 0
+
+
+def _role(role: str) -> str:
+    try:
+        return keys.check_role(role)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def _what_to_copy(folder: Path, role: str) -> None:
+    where = keys.KeyDir(folder)
+    secret = where.client_secret(role)
+    click.echo(f"{role}: allowlisted. On the other machine, put into its key folder")
+    click.echo("(HOMELAB_KEYS, by default ROOT/keys), keeping the secret file mode 0600:")
+    click.echo(f"  {where.broker_public}  ->  keys/broker.key")
+    click.echo(f"  {secret}  ->  keys/clients/{secret.name}")
+
+
 @cli.command()
 @click.argument("prefixes", nargs=-1)
 @click.option(
@@ -340,7 +416,9 @@ def tap(prefixes, since, as_json, bus) -> int:
 
     for prefix in prefixes:
         _check_prefix(prefix)
-    return reading.tap(settings.load(bus=bus), prefixes, since, as_json)
+    s = settings.load(bus=bus)
+    bus_keys.use(s, bus_keys.CLI)
+    return reading.tap(s, prefixes, since, as_json)
 
 
 @cli.command()
@@ -397,6 +475,7 @@ def emit(topic, data, msg_id, source, timeout, bus) -> int:
     payload = user_input.payload(data)
     user_input.encoded_size(topic, msg_id, source, payload)
     s = settings.load(bus=bus)
+    bus_keys.use(s, bus_keys.CLI)
     with client.Publisher(s.bus, source, timeout=timeout) as publisher:
         click.echo(publisher.publish(topic, payload, id=msg_id))
     return 0
@@ -420,7 +499,9 @@ def status(as_json: bool, root: str | None, bus: str | None, timeout: float) -> 
     from homelab import render
 
     s = settings.load(root=root, bus=bus)
-    report = summary.read(DataRoot(s.root).require().path, s.bus, timeout)
+    path = DataRoot(s.root).require().path
+    bus_keys.use(s, bus_keys.CLI)
+    report = summary.read(path, s.bus, timeout)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
@@ -474,6 +555,7 @@ def agent(node, refresh, repo, root, bus) -> int:
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     service_logging.setup(layout.ensure(s.root), f"agent-{s.node}")
+    bus_keys.use(s, f"agent:{s.node}")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
@@ -491,6 +573,7 @@ def observer(root, bus) -> int:
 
     s = settings.load(root=root, bus=bus)
     service_logging.setup(layout.ensure(s.root), "observer")
+    bus_keys.use(s, "service:observer")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
@@ -523,6 +606,7 @@ def supervisor(repo, root, bus, approval_ttl, give_up_after) -> int:
     if s.repo is None:
         raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
     service_logging.setup(layout.ensure(s.root), "supervisor")
+    bus_keys.use(s, "service:supervisor")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
@@ -587,6 +671,7 @@ def executor(repo, root, bus, timeout, parallel) -> int:
             "the executor checks each action against the inventory: give --repo or set HOMELAB_REPO"
         )
     service_logging.setup(layout.ensure(s.root), "executor")
+    bus_keys.use(s, "service:executor")
     stop = service_logging.stop_flag()
     if not rootcheck.wait_for_own_broker(s.root, s.bus, stop):
         return 0
@@ -645,6 +730,7 @@ def actions_approve(action_id, by, root, bus) -> int:
     s = settings.load(root=root, bus=bus)
     queue.check_id(action_id)
     root_path = DataRoot(s.root).require().path
+    bus_keys.use(s, f"operator:{_operator(by)}")
     click.echo(decisions.decide(root_path, s.bus, action_id, "approve", _operator(by), ""))
     return 0
 
@@ -660,6 +746,7 @@ def actions_reject(action_id, reason, by, root, bus) -> int:
     s = settings.load(root=root, bus=bus)
     queue.check_id(action_id)
     root_path = DataRoot(s.root).require().path
+    bus_keys.use(s, f"operator:{_operator(by)}")
     click.echo(decisions.decide(root_path, s.bus, action_id, "reject", _operator(by), reason))
     return 0
 

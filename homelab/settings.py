@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         description="fixes without effect before the supervisor gives up on a drift",
     )
     fsync: Literal["always", "batch", "never"] = "batch"
+    # The bus's security (docs/security.md): CURVE with an allowlist of keys, or off (warned).
+    curve: Literal["on", "off"] = Field(
+        "on", description="CURVE authentication and encryption on the bus (off: anyone)"
+    )
+    keys: Path | None = Field(None, description="the bus's key folder (default: ROOT/keys)")
     # At most what a publisher sends in one batch (bus.client.BATCH_BYTES).
     max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=1024 * 1024)
     stats_interval: float = Field(1.0, ge=0)

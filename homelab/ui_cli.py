@@ -14,7 +14,7 @@ import click
 
 from bus import errors
 from bus.dataroot import DataRoot
-from homelab import layout, procs, user_input
+from homelab import bus_keys, layout, procs, user_input
 from homelab.settings import Settings
 
 READY_TIMEOUT = 0.5  # seconds per readiness request
@@ -30,6 +30,7 @@ def serve(s: Settings) -> int:
     DataRoot(s.root).require()
     layout.ensure(s.root)  # a read-only root is one line here, not a traceback later
     check_port_free(s.ui_host, s.ui_port)
+    bus_keys.use(s, "service:ui")
     try:
         from gui import app
     except ImportError as err:  # the UI's code or one of its libraries is not installed

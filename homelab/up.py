@@ -12,7 +12,7 @@ from types import ModuleType
 from actors.domain import inventory_files
 from bus import broker, client
 from bus.dataroot import DataRoot
-from homelab import layout, procs, rootcheck, ui_cli
+from homelab import bus_keys, layout, procs, rootcheck, ui_cli
 from homelab.settings import Settings
 
 LOCAL_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
@@ -125,6 +125,8 @@ def _run(
     node = local_node(settings, repo)
     if node is None:
         procs.log.info("no inventory node for this machine: no local agent (set HOMELAB_NODE)")
+    bus_keys.prepare(settings, node)  # the broker's and every local service's, unasked
+    bus_keys.use(settings, bus_keys.CLI)  # for its own pings of the broker
     login = demo_login(root) if ui and demo_setup is not None else None
     hint = demo_setup.login_hint(root, DEMO_OPERATOR) if ui and demo_setup and not login else ""
     # The children's own output (a crash's traceback, say) goes beside their logs, not into

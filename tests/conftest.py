@@ -11,8 +11,36 @@ from pathlib import Path
 
 import pytest
 
+from bus import keys
+
 # Re-exported for the modules that still import them from here (tests/bus, bench/).
-from plant import BrokerProcess, Plant, free_port_pair
+from plant import BrokerProcess, Plant, TestKeys, free_port_pair
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bus_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestKeys]:
+    """One key folder for the session's brokers, services and clients (HOMELAB_KEYS), in
+    use before any fixture of a wider scope than a test starts a broker or a client."""
+    folder = tmp_path_factory.mktemp("bus-keys") / "keys"
+    found = os.environ.get("HOMELAB_KEYS")
+    os.environ["HOMELAB_KEYS"] = str(folder)
+    test_keys = TestKeys(folder)
+    keys.use(test_keys)
+    yield test_keys
+    keys.use(None)
+    if found is None:
+        os.environ.pop("HOMELAB_KEYS", None)
+    else:
+        os.environ["HOMELAB_KEYS"] = found
+
+
+@pytest.fixture(autouse=True)
+def _speak_with_test_keys(bus_keys: TestKeys) -> Iterator[None]:
+    """Every test's clients connect with the role their source speaks for (CURVE is on);
+    set again for each test, since a CLI command run in-process picks its own."""
+    keys.use(bus_keys)
+    yield
+    keys.use(bus_keys)
 
 
 @pytest.fixture

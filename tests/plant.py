@@ -13,7 +13,8 @@ do not: ``plant.inventory.commit(...)`` changes it. ``plant.watch`` has seen eve
 child and every stand-in; each child's output is in ``logs/<service>.log`` beside the root.
 
 Also here, for every test that runs real processes: free ports, ``wait_until``, a child's
-environment, ``homelab(...)`` (the CLI as a user runs it) and the broker alone.
+environment, ``homelab(...)`` (the CLI as a user runs it), the broker alone, and the bus's
+keys (``TestKeys``): CURVE is on in every test, as in production.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
-from bus import client
+from bus import client, keys
 from bus.envelope import Message
 from homelab import procs, up
 from homelab.settings import Settings
@@ -121,9 +122,9 @@ class Plant:
             *args, **kwargs, **self.env, HOMELAB_ROOT=str(self.root), HOMELAB_BUS=self.bus
         )
 
-    def publish(self, topic: str, payload: dict) -> int:
-        """Publish one message (source ``test``); its seq."""
-        with client.Publisher(self.bus, "test") as publisher:
+    def publish(self, topic: str, payload: dict, source: str = "test") -> int:
+        """Publish one message (as ``source``, with the key of its role); its seq."""
+        with client.Publisher(self.bus, source) as publisher:
             return publisher.publish(topic, payload)
 
     def stop(self, name: str) -> int:
@@ -285,12 +286,112 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+class TestKeys:
+    """The tests' bus keys: one key folder (``HOMELAB_KEYS``) that every broker, service and
+    CLI child of a test session uses, and a key for each role a test client needs, made
+    on first use: a publisher is given the role its source speaks for (``supervisor``:
+    ``service:supervisor``, ``agent:web1``, ``cli:oskar``: ``operator:oskar``...), any other
+    client ``tool:test``. Installed as the process's keys (``bus.keys.use``)."""
+
+    __test__ = False  # a helper whose name starts with Test, not a test class
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._made: dict[str, keys.Credentials] = {}
+        keys.ensure(folder)
+
+    def __call__(self, source: str | None = None) -> keys.Credentials:
+        return self.of(role_for(source))
+
+    def of(self, role: str) -> keys.Credentials:
+        """The keys of ``role`` (made and allowlisted if missing)."""
+        if role not in self._made:
+            keys.ensure(self.folder, [role])
+            self._made[role] = keys.client(self.folder, role)
+        return self._made[role]
+
+
+class Agents:
+    """Publishes as many agents at once: each ``obs.node.N...`` message goes out through
+    agent N's own publisher (source ``agent:N``, its key), as the broker wants it."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self._publishers: dict[str, client.Publisher] = {}
+
+    def submit(self, topic: str, payload: dict) -> None:
+        node = topic.split(".")[2]
+        if node not in self._publishers:
+            self._publishers[node] = client.Publisher(self.endpoint, f"agent:{node}")
+        self._publishers[node].submit(topic, payload)
+
+    def flush(self) -> None:
+        for publisher in self._publishers.values():
+            publisher.flush()
+
+    @property
+    def last_seq(self) -> int:
+        return max((p.last_seq for p in self._publishers.values()), default=0)
+
+    def close(self) -> None:
+        for publisher in self._publishers.values():
+            publisher.close()
+
+    def __enter__(self) -> Agents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def speak_as(role: str) -> str:
+    """A line of Python that makes a child process's bus clients connect as ``role`` with
+    the session's keys: for the children a test runs as ``python -c`` (a service's CLI
+    command does this itself)."""
+    return (
+        "import os, pathlib; from bus import keys; "
+        "folder = pathlib.Path(os.environ['HOMELAB_KEYS']); "
+        f"keys.ensure(folder, [{role!r}]); keys.use(keys.client(folder, {role!r}))\n"
+    )
+
+
+def server_keys() -> keys.Server:
+    """The keys of a broker a test runs in its own process (``broker.Broker(curve=...)``)."""
+    return keys.Server.load(Path(os.environ["HOMELAB_KEYS"]))
+
+
+def role_for(source: str | None) -> str:
+    """The role a test client publishing as ``source`` connects with."""
+    source = source or ""
+    name = source.partition(":")[2]
+    if source in ("observer", "supervisor", "executor", "broker"):
+        role = f"service:{source}"
+    elif source == "ui" or source.startswith("ui:"):
+        role = "service:ui"
+    elif source.startswith("agent:"):
+        role = source
+    elif source.startswith("cli:"):
+        role = f"operator:{name}"
+    else:
+        role = "tool:test"
+    return role if keys.ROLE.match(role) else "tool:test"
+
+
 class BrokerProcess:
     """``homelab broker`` alone, as a real child process on free loopback ports."""
 
-    def __init__(self, root: Path, port: int, *args: str, env: dict[str, str] | None = None):
-        """``env``: settings for this broker (``HOMELAB_DISK_RESERVE``, ...)."""
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        *args: str,
+        env: dict[str, str] | None = None,
+        curve: object = keys.PROCESS,
+    ):
+        """``env``: settings for this broker (``HOMELAB_DISK_RESERVE``, ...); ``curve``: the
+        keys to ask it whether it answers with (a broker on a key folder of its own)."""
         self.root, self.port, self.args, self.env = root, port, args, env or {}
+        self.curve = curve
         self.endpoint = f"tcp://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
         self.log_path = root / "broker-stderr.log"
@@ -314,7 +415,7 @@ class BrokerProcess:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"broker exited {self.proc.returncode}: {self.output()}")
         try:
-            client.ping(self.endpoint, timeout=0.3)
+            client.ping(self.endpoint, timeout=0.3, curve=self.curve)
             return True
         except client.BusError:
             return False

@@ -152,7 +152,7 @@ def test_with_websockets_on_the_socket_is_a_websocket(proxied):
 
     def hostile_text_stays_text(page) -> None:
         live_tap(page)
-        with Publisher(proxied["bus"], "agent:mallory", timeout=5) as publisher:
+        with Publisher(proxied["bus"], "mallory", timeout=5) as publisher:
             publisher.publish("obs.mallory", {"note": HOSTILE})
         tap = page.get_by_test_id("tap")
         as_json = json.dumps({"note": HOSTILE}, separators=(",", ":"))  # the payload, compact
@@ -160,7 +160,7 @@ def test_with_websockets_on_the_socket_is_a_websocket(proxied):
         assert tap.locator("img, b").count() == 0
         assert page.evaluate("window.owned") is None
         # a burst longer than the view: the newest shown, the oldest dropped, the view capped
-        with Publisher(proxied["bus"], "agent:burst", timeout=10) as publisher:
+        with Publisher(proxied["bus"], "burst", timeout=10) as publisher:
             burst = [(f"obs.burst.{n}", {"n": n}, f"burst-{n}") for n in range(LINES + 100)]
             publisher.publish_batch(burst)
         expect(tap.get_by_text(f"obs.burst.{LINES + 99} ")).to_be_visible(timeout=10_000)
@@ -182,7 +182,7 @@ def test_pause_freezes_the_tap_and_resume_shows_what_came_meanwhile(proxied):
         live_tap(page)
         tap = page.get_by_test_id("tap")
         page.get_by_text("Pause").click()
-        with Publisher(proxied["bus"], "agent:pausetest", timeout=5) as publisher:
+        with Publisher(proxied["bus"], "pausetest", timeout=5) as publisher:
             publisher.publish("obs.while.paused", {"n": 1})
         expect(tap.get_by_text("obs.while.paused")).to_have_count(0)
         page.get_by_text("Pause").click()

@@ -26,6 +26,7 @@ from bus import (
     envelope,
     filelog,
     housekeeping,
+    keys,
     protocol,
     records,
     retention,
@@ -683,3 +684,12 @@ def test_the_documented_clock_step_is_what_the_broker_announces_and_logs():
     assert json.loads(example) == payload
     logged = re.search(r"\(`(clock: .*?)\.\.\.`\)", " ".join(text.split())).group(1)
     assert f"clock: {payload['report']}".startswith(logged)
+
+
+def test_the_documented_identity_refusal_is_the_brokers_and_every_role_is_documented():
+    protocol_md, security_md = doc_text("protocol.md"), doc_text("security.md")
+    assert f"starts with `{broker.IDENTITY}`" in protocol_md
+    for service in keys.SERVICES:
+        assert service in security_md
+    for kind in keys.KINDS:
+        assert f"`{kind}:" in protocol_md and f"{kind}:" in security_md

@@ -84,7 +84,7 @@ def test_a_refused_message_raises_the_brokers_reason(broker):
 
 
 def test_a_subscriber_follows_across_a_broker_restart_without_gaps(broker):
-    with client.Publisher(broker.endpoint, "t") as publisher:
+    with client.Publisher(broker.endpoint, "observer") as publisher:
         for i in range(50):
             publisher.submit("world.x", {"i": i})
         publisher.flush()
@@ -105,7 +105,7 @@ def test_a_subscriber_follows_across_a_broker_restart_without_gaps(broker):
 
 
 def _publish_more(endpoint: str) -> None:
-    with client.Publisher(endpoint, "t") as publisher:
+    with client.Publisher(endpoint, "observer") as publisher:
         for i in range(50, 80):
             publisher.submit("world.x", {"i": i})
         publisher.flush()

@@ -39,8 +39,12 @@ DRIVER = textwrap.dedent(
     import sys
     import time
 
+    from pathlib import Path
+
+    from bus import keys
     from bus.client import Publisher
 
+    keys.use(keys.client(Path(os.environ["HOMELAB_KEYS"]), "tool:test"))
     endpoint, acked = sys.argv[1], sys.argv[5]
     k, rounds, per = map(int, sys.argv[2:5])
     PACE = float(sys.argv[6])

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from actors.domain import identities
 from bus import broker, client, envelope, filelog, outbox, space
-from plant import BrokerProcess, Plant, free_port_pair, homelab, wait_until
+from plant import BrokerProcess, Plant, free_port_pair, homelab, server_keys, wait_until
 from smallfs import MIB, fill, free, small_fs
 
 pytestmark = pytest.mark.slow
@@ -136,7 +137,12 @@ def in_process(root: Path) -> Iterator[tuple[broker.Broker, str]]:
     log, _ = filelog.FileLog.open_for_append(events)
     endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
     server = broker.Broker(
-        log, endpoint, stats_interval=0, disk=space.Guard(events, 0, statvfs=roomy)
+        log,
+        endpoint,
+        stats_interval=0,
+        disk=space.Guard(events, 0, statvfs=roomy),
+        curve=server_keys(),
+        authorize=identities.refusal,
     )
     stop = threading.Event()
     thread = threading.Thread(target=server.run, args=(stop.is_set,), daemon=True)
@@ -183,7 +189,12 @@ def test_a_log_that_cannot_even_be_cut_stops_the_broker_and_the_next_start_cuts_
     events = root / "events"
     log, _ = filelog.FileLog.open_for_append(events)
     server = broker.Broker(
-        log, f"tcp://127.0.0.1:{free_port_pair()}", stats_interval=0, disk=space.Guard(events, 0)
+        log,
+        f"tcp://127.0.0.1:{free_port_pair()}",
+        stats_interval=0,
+        disk=space.Guard(events, 0),
+        curve=server_keys(),
+        authorize=identities.refusal,
     )
     try:
         server.publish_own("bus.test", {"n": 1})

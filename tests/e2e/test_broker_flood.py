@@ -24,13 +24,15 @@ pytestmark = pytest.mark.slow
 
 FLOODER = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
+    from pathlib import Path
     import zmq
-    from bus import envelope, protocol
+    from bus import envelope, keys, protocol
 
     endpoint, size, per_frame, seconds, max_frames = sys.argv[1:6]
     size, per_frame, seconds, max_frames = int(size), int(per_frame), float(seconds), int(max_frames)
     sock = zmq.Context.instance().socket(zmq.DEALER)
+    keys.secure(sock, None, keys.client(Path(os.environ["HOMELAB_KEYS"]), "tool:test"))
     sock.setsockopt(zmq.SNDHWM, 1000)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from zmq.utils.monitor import recv_monitor_message
 
-from bus import client, envelope, filelog, protocol
+from bus import client, envelope, filelog, keys, protocol
 from plant import BrokerProcess, free_port_pair, wait_until
 
 VALID = 2000
@@ -210,6 +210,7 @@ def rss(pid: int) -> int:
 def send_over_limit(endpoint: str) -> None:
     """An over-8-MiB frame on its own socket: the ROUTER's MAXMSGSIZE drops the connection."""
     sock = zmq.Context.instance().socket(zmq.DEALER)
+    keys.secure(sock)  # CURVE, as every client
     sock.setsockopt(zmq.LINGER, 0)
     monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
     try:
@@ -237,6 +238,7 @@ def test_fuzzed_frames_among_valid_traffic(broker: BrokerProcess) -> None:
     rng = random.Random(seed)
     garbage = Garbage(rng)
     raw = zmq.Context.instance().socket(zmq.DEALER)
+    keys.secure(raw)  # CURVE, as every client
     raw.setsockopt(zmq.LINGER, 0)
     raw.setsockopt(zmq.RCVHWM, 0)
     raw.setsockopt(zmq.SNDTIMEO, 10_000)
@@ -354,6 +356,7 @@ def quiet_broker(root: Path) -> Iterator[BrokerProcess]:
 def raw_request(broker: BrokerProcess, frame: bytes) -> tuple | None:
     """Send one raw frame; its reply, or None if the broker process exits instead."""
     sock = zmq.Context.instance().socket(zmq.DEALER)
+    keys.secure(sock)  # CURVE, as every client
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(broker.endpoint)
     try:
@@ -509,6 +512,7 @@ def test_every_accepted_envelope_can_be_read_back_and_rendered_as_json(wires: li
 def test_rejections_are_still_logged_with_stats_off(quiet_broker: BrokerProcess) -> None:
     endpoint, log_path = quiet_broker.endpoint, quiet_broker.root / "logs" / "broker.log"
     sock = zmq.Context.instance().socket(zmq.DEALER)
+    keys.secure(sock)  # CURVE, as every client
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
     try:

@@ -9,7 +9,7 @@ import psutil
 import pytest
 import zmq
 
-from bus import client, envelope, protocol
+from bus import client, envelope, keys, protocol
 from bus.filelog import FileLog
 from plant import BrokerProcess, free_port_pair, wait_until
 
@@ -32,6 +32,7 @@ def test_idle_subscribers_cost_a_bounded_amount_and_a_stalled_one_catches_up(roo
         idle = []
         for _ in range(2):  # connected, never reading
             sock = zmq.Context.instance().socket(zmq.SUB)
+            keys.secure(sock)  # CURVE, as every client
             sock.setsockopt(zmq.RCVHWM, 1)
             sock.setsockopt(zmq.RCVBUF, 4096)
             sock.setsockopt(zmq.SUBSCRIBE, b"")
@@ -75,6 +76,7 @@ def test_the_budget_holds_for_messages_larger_than_a_frame(root, monkeypatch):
     try:
         for _ in range(2):
             sock = zmq.Context.instance().socket(zmq.SUB)
+            keys.secure(sock)  # CURVE, as every client
             sock.setsockopt(zmq.RCVHWM, 1)
             sock.setsockopt(zmq.RCVBUF, 4096)
             sock.setsockopt(zmq.SUBSCRIBE, b"")
@@ -103,6 +105,7 @@ def test_a_client_that_does_not_read_its_fetch_replies_costs_a_bounded_amount(br
         for i in range(40):  # 8 MB of log: every fetch below returns ~1.2 MB
             publisher.publish("obs.big", {"i": i, "pad": "x" * PAD})
     deaf = zmq.Context.instance().socket(zmq.DEALER)
+    keys.secure(deaf)  # CURVE, as every client
     deaf.setsockopt(zmq.RCVHWM, 1)
     deaf.setsockopt(zmq.RCVBUF, 4096)
     deaf.setsockopt(zmq.LINGER, 0)

@@ -28,10 +28,12 @@ def drain(subscriber: client.Subscriber, count: int, timeout: float = 20.0):
 
 
 def test_publish_returns_a_seq_that_is_already_on_disk(broker):
-    with client.Publisher(broker.endpoint, "t") as publisher:
-        seq = publisher.publish("obs.node.a", {"up": True})
+    with client.Publisher(broker.endpoint, "agent:a") as publisher:
+        seq = publisher.publish("obs.node.a.check", {"up": True})
     on_disk = [envelope.decode_body(b) for b in FileLog(broker.root / "events").read()]
-    assert [(m.seq, m.payload) for m in on_disk if m.topic == "obs.node.a"] == [(seq, {"up": True})]
+    assert [(m.seq, m.payload) for m in on_disk if m.topic == "obs.node.a.check"] == [
+        (seq, {"up": True})
+    ]
 
 
 def test_a_late_subscriber_gets_history_then_live_exactly_once_in_order(broker):
@@ -78,7 +80,7 @@ def test_a_subscriber_rides_through_a_broker_restart(broker):
 
 
 def test_an_async_subscriber_catches_up_and_follows(broker):
-    with client.Publisher(broker.endpoint, "t") as publisher:
+    with client.Publisher(broker.endpoint, "observer") as publisher:
         for i in range(100):
             publisher.submit("world.x", {"i": i})
         publisher.flush()

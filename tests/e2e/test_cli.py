@@ -46,18 +46,18 @@ def test_an_unwritable_root_is_one_clear_line(tmp_path: Path):
 
 
 def test_emit_prints_the_seq_and_replay_shows_it_from_disk_without_a_broker(broker):
-    emitted = homelab("emit", "obs.node.web1", "--data", '{"up": true}', "--bus", broker.endpoint)
+    emitted = homelab("emit", "note.node.web1", "--data", '{"up": true}', "--bus", broker.endpoint)
     assert emitted.returncode == 0, emitted.stderr
     seq = int(emitted.stdout)
     broker.stop()
-    replayed = homelab("replay", "--root", str(broker.root), "--topic", "obs.", "--json")
+    replayed = homelab("replay", "--root", str(broker.root), "--topic", "note.", "--json")
     lines = [json.loads(line) for line in replayed.stdout.splitlines()]
     assert [(m["seq"], m["topic"], m["payload"]) for m in lines] == [
-        (seq, "obs.node.web1", {"up": True})
+        (seq, "note.node.web1", {"up": True})
     ]
     assert lines[0]["time"].endswith("Z") and lines[0]["source"] == "emit"
     pretty = homelab("replay", "--root", str(broker.root), "--from", str(seq), "--to", str(seq))
-    assert "obs.node.web1" in pretty.stdout and "up=True" in pretty.stdout
+    assert "note.node.web1" in pretty.stdout and "up=True" in pretty.stdout
 
 
 def test_replay_selects_by_time(broker):
@@ -140,12 +140,12 @@ def tap_process(*args: str, ignore_sigint: bool = False) -> Iterator[Tap]:
 
 
 def test_tap_shows_history_and_live_messages_and_ctrl_c_exits_0(broker):
-    homelab("emit", "world.node.a", "--data", '{"health": "down"}', "--bus", broker.endpoint)
-    with tap_process("world.", "--since", "1", "--json", "--bus", broker.endpoint) as tap:
+    homelab("emit", "note.node.a", "--data", '{"health": "down"}', "--bus", broker.endpoint)
+    with tap_process("note.", "--since", "1", "--json", "--bus", broker.endpoint) as tap:
         first = json.loads(tap.out.next())
         assert first["payload"] == {"health": "down"}
         homelab("emit", "obs.ignored", "--bus", broker.endpoint)
-        homelab("emit", "world.node.a", "--data", '{"health": "up"}', "--bus", broker.endpoint)
+        homelab("emit", "note.node.a", "--data", '{"health": "up"}', "--bus", broker.endpoint)
         second = json.loads(tap.out.next())
         assert second["payload"] == {"health": "up"} and second["seq"] > first["seq"]
         tap.proc.send_signal(signal.SIGINT)

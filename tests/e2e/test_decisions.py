@@ -112,7 +112,7 @@ def test_an_approval_the_executor_refuses_is_told_as_such_and_recorded(tmp_path)
         plant.stop("supervisor")  # rebuilt from the log: refused still
         mark = watch.until(lambda m: m.topic == "action.refused").seq
         plant.start("supervisor")
-        marker = plant.publish("desired.marker", {})
+        marker = plant.publish("desired.marker", {}, source="supervisor")
         watch.until(lambda m: m.seq > marker and m.topic == "drift.report")
         record = queue.action(root, action_id)
         assert record.state == "refused" and record.approved_by == "oskar"

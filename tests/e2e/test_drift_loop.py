@@ -24,7 +24,7 @@ def on_disk(root: Path, topic: str) -> list:
 
 def settled_again(plant: Plant):
     """A drift report from the supervisor after a marker: it has caught up and judged."""
-    marker = plant.publish("desired.marker", {})
+    marker = plant.publish("desired.marker", {}, source="supervisor")
     return plant.watch.until(lambda m: m.seq > marker and m.topic == "drift.report", 60)
 
 

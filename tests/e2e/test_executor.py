@@ -14,7 +14,7 @@ import pytest
 
 from actors.domain import lifecycle
 from bus import client
-from plant import child_env, wait_until
+from plant import child_env, speak_as, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ DRIFT = "svc/stopped"
 
 
 def start_executor(root: Path, endpoint: str) -> subprocess.Popen:
-    code = (
+    code = speak_as("service:executor") + (
         "import sys; from pathlib import Path; from actors import executor; "
         "from homelab import service_logging; "
         f"sys.exit(executor.run(Path({str(root)!r}), {endpoint!r}, service_logging.stop_flag(), "
@@ -89,7 +89,12 @@ def approve(endpoint: str, payload: dict, source: str = "supervisor") -> None:
     with client.Publisher(endpoint, source="supervisor") as pub:
         pub.publish("action.recommended", recommendation(payload))
     with client.Publisher(endpoint, source=source) as pub:
-        pub.publish("action.approved", payload)
+        if source == "supervisor":
+            pub.publish("action.approved", payload)
+            return
+        # A forgery: the broker refuses it (and the executor would ignore it if it got in).
+        with pytest.raises(client.PublishRejected, match="identity: "):
+            pub.publish("action.approved", payload)
 
 
 def history(endpoint: str) -> list:
@@ -123,7 +128,8 @@ def test_runs_once_after_running_is_durable(root, broker, executor):
     seen = root / "seen.txt"
     # The command itself reads the bus: the running message must be there already.
     check = (
-        "from bus import client; "
+        "import os, pathlib; from bus import client, keys; "
+        "keys.use(keys.client(pathlib.Path(os.environ['HOMELAB_KEYS']), 'tool:test')); "
         f"sub = client.Subscriber({broker.endpoint!r}, 'action.running', since=1); "
         "ids = []\n"
         "while (m := sub.get(timeout=0.5)) is not None: ids.append(m.payload['id'])\n"

@@ -25,7 +25,7 @@ from actors.domain.world import Change, World
 from actors.domain.world_codec import files
 from bus import client, retention
 from bus.filelog import FileLog
-from plant import REPO, BrokerProcess, child_env, free_port_pair, wait_until
+from plant import REPO, Agents, BrokerProcess, child_env, free_port_pair, speak_as, wait_until
 from world_files import (
     assert_files_match,
     heartbeat,
@@ -43,12 +43,13 @@ DRIVER = textwrap.dedent(
     from pathlib import Path
     from actors import observer
     from homelab import service_logging
+    {speak}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root, endpoint, every, write = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
     stop = service_logging.stop_flag()  # SIGTERM or Ctrl-C, as for `homelab observer`
     sys.exit(observer.run(Path(root), endpoint, stop, checkpoint_every=every, write_every=write))
     """
-)
+).replace("{speak}", speak_as("service:observer"))
 
 
 class ObserverProcess:
@@ -211,7 +212,7 @@ def test_a_silent_agent_turns_unknown_on_the_brokers_clock_and_recovers(broker, 
 def publish_steadily(endpoint: str, stop: threading.Event, rng: random.Random, sent: list):
     """Three agents' worth of heartbeats and checks, flipping now and then, until told."""
     outcome = {}
-    with client.Publisher(endpoint, "agents") as publisher:
+    with Agents(endpoint) as publisher:
         for _ in range(3000):
             if stop.is_set():
                 break
@@ -294,7 +295,7 @@ def test_deleting_the_checkpoint_rebuilds_the_same_world_files_byte_for_byte(roo
         obs = observers(root, quiet.endpoint).start()
         obs.wait_live()
         rng = random.Random(5)
-        with client.Publisher(quiet.endpoint, "agents") as agent:
+        with Agents(quiet.endpoint) as agent:
             for i in range(300):
                 node = f"node{i % 2}"
                 if i % 10 == 0:
@@ -357,7 +358,7 @@ def test_deleting_the_checkpoint_after_retention_trimmed_the_log_rebuilds_the_sa
     try:
         obs = observers(root, quiet.endpoint, driver=SNAPSHOTTING_DRIVER).start()
         obs.wait_live()
-        with client.Publisher(quiet.endpoint, "agents") as agent:
+        with Agents(quiet.endpoint) as agent:
             for round_ in range(4):  # a snapshot is due 0.3 s of the world's clock later
                 for i in range(60):
                     node, service = f"node{i % 2}", f"svc{i % 7}"

@@ -59,7 +59,7 @@ def test_drift_follows_commits_reverts_and_broken_inventories(tmp_path):
 
         plant.stop("supervisor")  # restart the supervisor: nothing is repeated
         plant.start("supervisor")
-        marker = plant.publish("desired.marker", {})
+        marker = plant.publish("desired.marker", {}, source="supervisor")
         watch.gather(8)  # give the new supervisor time to (not) repeat itself
         after = [
             m

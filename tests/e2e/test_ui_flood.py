@@ -17,10 +17,10 @@ import pytest
 from flood import flood
 
 from gui.auth import Operators
-from plant import BrokerProcess, child_env, free_port_pair, wait_until
+from plant import BrokerProcess, child_env, free_port_pair, speak_as, wait_until
 
 pytestmark = pytest.mark.slow
-SERVE = (
+SERVE = speak_as("service:ui") + (
     "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
     "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]))))"
 )

@@ -16,11 +16,11 @@ import pytest
 from gui.app import allowed_origins
 from gui.auth import Operators
 from gui.config import UiConfig
-from plant import child_env, free_port_pair, homelab, wait_until
+from plant import child_env, free_port_pair, homelab, speak_as, wait_until
 
 pytestmark = pytest.mark.slow
 
-SERVE = (
+SERVE = speak_as("service:ui") + (
     "import sys; from pathlib import Path; from gui.app import serve; from gui.config import UiConfig; "
     "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
     "summary_token=sys.argv[4])))"

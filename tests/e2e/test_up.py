@@ -29,7 +29,7 @@ from actors.readmodel import queue
 from bus import client
 from bus.filelog import FileLog
 from homelab import procs, up
-from plant import REPO, BrokerProcess, child_env, free_port_pair, homelab, wait_until
+from plant import REPO, Agents, BrokerProcess, child_env, free_port_pair, homelab, wait_until
 from world_files import (
     assert_files_match,
     heartbeat,
@@ -231,7 +231,7 @@ STILL_FILES = ("nodes.json", "services.json")  # what bus.stats does not change
 def test_deleting_the_checkpoint_and_restarting_the_observer_under_up_rebuilds_the_world(root, ups):
     plane = ups(root, free_port_pair()).start()  # bus.stats every second move the world
     observer_proc = plane.wait_for("broker", "observer")["observer"]
-    with client.Publisher(plane.endpoint, "agents") as agent:
+    with Agents(plane.endpoint) as agent:
         for i in range(60):
             node = f"node{i % 2}"
             if i % 10 == 0:
@@ -416,7 +416,7 @@ def restarted(plane: Up, service: str, old: psutil.Process) -> psutil.Process:
 
 def folded(plane: Up) -> None:
     """A fresh observation reaches the world: the bus and the observer work."""
-    with client.Publisher(plane.endpoint, "agents") as agent:
+    with Agents(plane.endpoint) as agent:
         agent.submit("obs.node.probe.agent", heartbeat("probe"))
         agent.flush()
         last = agent.last_seq

@@ -260,6 +260,13 @@ def publish(plant: Plant, source: str, topic: str, payload: dict) -> int:
         publisher.close()
 
 
+def forge(plant: Plant, source: str, topic: str, payload: dict) -> None:
+    """What a tool that claims another's topic sends: the broker refuses it (CURVE), and
+    the page would ignore it anyway if it slipped in (an old log, CURVE off)."""
+    with pytest.raises(client.PublishRejected, match="identity: "):
+        publish(plant, source, topic, payload)
+
+
 def observation(detail: str) -> dict:
     return {"check": "test-probe", "outcome": "ok", "detail": detail, "observed_at": time.time()}
 
@@ -269,7 +276,7 @@ async def test_a_services_page_shows_observations_from_its_agent_only(user: User
     await log_in(user, f"/world/{service}")
     table = user.find(marker="observations").elements.pop()
     topic = f"obs.node.here.service.{service}"
-    publish(plant, "emit", topic, observation("forged by emit"))
+    forge(plant, "emit", topic, observation("forged by emit"))
     publish(plant, "agent:here", topic, observation("said by the agent"))
     details = lambda: [row["detail"] for row in table.rows]  # noqa: E731
     await eventually(lambda: "said by the agent" in details(), "the agent's observation")
@@ -301,7 +308,7 @@ async def test_the_dashboard_announces_a_rollback_from_the_supervisor_only(
     await log_in(user, "/")
     shown = user.find(marker="revision").elements.pop()
     revision = shown.text.removeprefix("Desired state: revision ")
-    publish(
+    forge(
         plant, "emit", "desired.revision", {"revision": revision, "rollback": True, "previous": "X"}
     )
     said = {"revision": revision, "rollback": False, "previous": None}
@@ -346,7 +353,7 @@ async def test_a_running_actions_output_comes_from_the_executor_only(
     await log_in(user, "/actions")
     await eventually(lambda: user._sees(marker=f"running-{action_id}"), "the Running card")  # noqa: SLF001
     await eventually(lambda: pushed, "the output so far (none yet)")
-    publish(plant, "emit", "action.output", {"id": action_id, "chunk": "forged by emit\n"})
+    forge(plant, "emit", "action.output", {"id": action_id, "chunk": "forged by emit\n"})
     publish(
         plant, "executor", "action.output", {"id": action_id, "chunk": "said by the executor\n"}
     )
@@ -363,9 +370,9 @@ async def test_the_events_tap_shows_every_message_with_who_sent_it(
     push = TapLog.push
     monkeypatch.setattr(TapLog, "push", lambda log, text: (pushed.append(text), push(log, text)))
     await log_in(user, "/events")
-    publish(plant, "emit", "action.output", {"id": "A-none", "chunk": "forged by emit"})
+    publish(plant, "emit", "backup.done", {"chunk": "said by emit"})
     await eventually(
-        lambda: [t for t in pushed if "action.output" in t and "emit" in t], "the line from emit"
+        lambda: [t for t in pushed if "backup.done" in t and "emit" in t], "the line from emit"
     )
 
 
