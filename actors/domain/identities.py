@@ -20,7 +20,7 @@ function (``bus`` knows nothing of actors).
 
 from __future__ import annotations
 
-from actors.domain import publishers
+from actors.domain import publishers, topics
 from bus import envelope
 
 SERVICE_SOURCES = {  # service:NAME -> the sources it speaks as
@@ -37,8 +37,8 @@ def refusal(role: str, source: str, topic: str) -> str | None:
     if not speaks_as(role, source):
         return f"{role} may not publish as {source!r}"
     kind, _, name = role.partition(":")
-    if kind == "agent" and not topic.startswith(f"obs.node.{name}."):
-        return f"{role} publishes only obs.node.{name}.*, not {topic}"
+    if kind == "agent" and not topic.startswith(f"{topics.NODE_OBS}{name}."):
+        return f"{role} publishes only {topics.NODE_OBS}{name}.*, not {topic}"
     if not publishers.may_publish(source, topic):
         return f"{topic} is not {role}'s to publish"
     return None

@@ -293,7 +293,7 @@ async def test_the_world_shows_a_change_of_health_from_its_message_alone(
     monkeypatch.setattr(atomic, "read_json_object", lambda path: real(read.append(path) or path))
     change = {"name": "zulu", "health": "down", "previous": "unknown", "reason": "said so"}
     change |= {"since": time.time(), "cause_seq": await bus_seq(plant), "node": "here"}
-    publish(plant, "emit", "world.service.zulu", change | {"reason": "forged by emit"})
+    forge(plant, "emit", "world.service.zulu", change | {"reason": "forged by emit"})
     publish(plant, "observer", "world.service.zulu", change)
     rows = lambda: {row["name"]: row for row in table.rows}  # noqa: E731
     await eventually(lambda: "zulu" in rows(), "the new service's row")
@@ -462,7 +462,7 @@ async def test_the_drift_page_shows_the_inventorys_problems_from_the_messages(
     await log_in(user, "/drift")
     await user.should_see(marker="drift-revision")
     problem = {"file": "inventory.yaml", "line": 7, "message": "said by the message"}
-    publish(plant, "emit", "desired.errors", {"problems": [problem | {"message": "forged"}]})
+    forge(plant, "emit", "desired.errors", {"problems": [problem | {"message": "forged"}]})
     publish(plant, "supervisor", "desired.errors", {"problems": [problem]})
     shown = lambda: user._sees(marker="drift-problem")  # noqa: E731, SLF001
     await eventually(shown, "the problem")
