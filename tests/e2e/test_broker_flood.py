@@ -111,7 +111,9 @@ def test_a_flood_of_small_messages_is_held_to_its_limit_and_others_get_through(
     finally:
         executor.close(timeout=5)
         report = json.loads(flooder.communicate(timeout=30)[0])
-    assert max(latencies) < 1.0 and statistics.median(latencies) < 0.25, latencies
+    # Each publish is fsynced and this test shares two cores with other test processes: the
+    # median is the operator's experience, the worst only bounded (unlimited, it was 20 s).
+    assert max(latencies) < 2.0 and statistics.median(latencies) < 0.25, latencies
     assert report["replies"].get("retry", 0) > 0
     assert report["reasons"] and report["reasons"][0].startswith("rate limit: conn:")
     flooded = len(stored(root, "flood."))
