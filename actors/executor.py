@@ -9,10 +9,15 @@ never run again (the operator approves again to retry).
 
 Only the queue's own approvals count: an ``action.approved`` from the supervisor (which hosts
 the queue) for an action the supervisor recommended, for exactly what it recommended; anything
-else is logged and ignored (the bus is not authenticated yet, but ``homelab emit`` and the
-inbox cannot claim the supervisor's name). For such an approval, neither started nor finished:
-the hash must match what would run and the driver must build the same commands today (else
-``action.refused``); just before running, the drift behind it must still be in the latest
+else is logged and ignored (the broker lets only the supervisor's key speak as the
+supervisor). For such an approval, neither started nor finished: the hash must match what
+would run and the driver must build the same commands today (else ``action.refused``).
+
+Whatever the bus lets through, a bad message never blocks the good one: only what may
+publish a topic (``publishers.may_publish``) is folded, a ``running`` counts only from the
+executor, and a refusal is a word on one approval, never the action's end here (the queue's
+refusal answers a request; the executor's own says why it will not run *that* approval), so
+a later approval of what was recommended still runs. Just before running, the drift behind it must still be in the latest
 ``drift.report``. If it is not, the action waits: the supervisor alone decides that an action
 is obsolete (it publishes ``action.obsolete`` in the same evaluation as the report), so the
 executor drops it when that comes (or the queue's expiry), and runs it if a later report
@@ -38,7 +43,9 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import itertools
+import json
 import logging
 import queue
 import re
@@ -64,6 +71,7 @@ from bus.envelope import Message
 log = logging.getLogger("homelab.executor")
 
 QUEUE = publishers.QUEUE  # the source of recommendations, approvals and drift reports
+RUNNER = publishers.RUNNER  # the executor's own source
 INTERRUPTED = "the executor stopped while it ran; not run again: approve again to retry"
 PREFIXES = (topics.ACTION, topics.DRIFT_REPORT)  # what it follows on the bus, from the log's start
 POLL = 0.2  # how long the main loop waits for a message
@@ -124,18 +132,19 @@ class Executor:
         action_id = payload.get("id")
         if not isinstance(action_id, str):
             return
+        if not publishers.may_publish(source, message.topic):
+            log.warning("%s: ignored %s from %r", action_id, message.topic, source)
+            return
         if kind == states.RECOMMENDED:
-            if source == QUEUE:
-                self.recommended.setdefault(action_id, payload)
+            self.recommended.setdefault(action_id, payload)
         elif kind == states.RUNNING:
-            self.started.add(action_id)
-        elif kind in states.FINAL:  # also an approval the queue took back: it must not run
-            self.finished.add(action_id)
+            if source == RUNNER:  # its own word: never the queue's, never a tool's
+                self.started.add(action_id)
+        elif kind in states.FINAL and kind != states.REFUSED:
+            self.finished.add(action_id)  # also an approval the queue took back: not run
             self.held.pop(action_id, None)
         elif kind == states.APPROVED:
-            if source != QUEUE:
-                log.warning("%s: ignored an approval from %r, not the queue", action_id, source)
-            elif self.caught_up:
+            if self.caught_up:
                 self.approve(payload)
             else:
                 self.backlog.append(payload)
@@ -191,8 +200,12 @@ class Executor:
         if why or recommendation is None:  # (matches() says why when it is None)
             log.warning("%s refused: %s", action_id, why)
             refused = {"id": action_id, "reason": why}
-            self.out.send(topics.action(states.REFUSED), refused, id=f"refused-{action_id}")
-            self.finished.add(action_id)
+            # Not taken: a later approval of what was recommended still runs. The id names
+            # this approval, so a refusal said again after a restart is stored once.
+            said = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+            self.out.send(
+                topics.action(states.REFUSED), refused, id=f"refused-{action_id}-{said[:16]}"
+            )
             return
         job = Job(
             id=action_id,

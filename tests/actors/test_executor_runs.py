@@ -112,7 +112,7 @@ def test_an_approval_from_anyone_but_the_queue_is_ignored(bus, worker):
     assert not worker.waiting
 
 
-def test_an_approval_for_other_commands_than_recommended_is_refused(bus, worker):
+def test_an_approval_for_other_commands_than_recommended_is_refused_and_blocks_nothing(bus, worker):
     recommend(bus, approval("a1", [["true"]]))
     tampered = approval("a1", [["rm", "-rf", "/"]])  # its hash matches its commands
     bus.outbox("supervisor").publish("action.approved", tampered)
@@ -120,6 +120,29 @@ def test_an_approval_for_other_commands_than_recommended_is_refused(bus, worker)
     [refused] = bus.published("action.refused")
     assert refused.payload == {"id": "a1", "reason": "the approval is not for what was recommended"}
     assert not worker.waiting
+    bus.outbox("supervisor").publish("action.approved", approval("a1", [["true"]]))
+    for message in bus(*executor.PREFIXES, since=1).drain():
+        worker.take(message)  # its own refusal too: a word on one approval, not the end
+    assert [job.commands for jobs in worker.waiting.values() for job in jobs] == [[["true"]]]
+
+
+@pytest.mark.parametrize(
+    ("source", "topic"),
+    [
+        ("emit", "action.running"),  # anyone's running
+        ("supervisor", "action.running"),  # the queue's: never its word
+        ("emit", "action.refused"),
+        ("supervisor", "action.refused"),  # the queue refusing someone's request
+        ("emit", "action.succeeded"),
+        ("emit", "action.obsolete"),
+    ],
+)
+def test_a_word_from_the_wrong_source_never_blocks_the_approval(bus, worker, source, topic):
+    recommend(bus, approval("a1", [["true"]]))
+    bus.outbox(source).publish(topic, {"id": "a1", "request": 7, "reason": "forged"})
+    bus.outbox("supervisor").publish("action.approved", approval("a1", [["true"]]))
+    take_all(worker, bus)
+    assert [job.id for jobs in worker.waiting.values() for job in jobs] == ["a1"]
 
 
 def test_an_action_whose_drift_is_gone_waits_for_the_supervisor_and_never_runs(bus, worker):
