@@ -19,7 +19,7 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bus import client  # noqa: E402
-from conftest import BrokerProcess, free_port_pair  # noqa: E402
+from plant import BrokerProcess, free_port_pair  # noqa: E402
 
 
 def measure(count: int, *flags: str) -> tuple[float, float, float]:

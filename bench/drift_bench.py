@@ -16,8 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors import plan  # noqa: E402
-from actors.domain import drift
+from actors.domain import (
+    drift,
+    plan,  # noqa: E402
+)
 from actors.domain.inventory import Inventory  # noqa: E402
 from actors.domain.world import CheckState, NodeState, ServiceState, World  # noqa: E402
 

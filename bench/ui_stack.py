@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from actors import atomic  # noqa: E402
 from bus import client  # noqa: E402
-from conftest import BrokerProcess, child_env, free_port_pair, wait_until  # noqa: E402
+from plant import BrokerProcess, child_env, free_port_pair, wait_until  # noqa: E402
 
 NODE = "benchnode"
 SOURCE = f"agent:{NODE}"

@@ -4,6 +4,7 @@ commit (read with ``git show``, nothing checked out)."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import statistics
 import subprocess
@@ -46,7 +47,9 @@ def pct(values: list[int], p: float) -> int:
 
 
 def main() -> int:
-    commit = sys.argv[1] if len(sys.argv) > 1 else None
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("commit", nargs="?", help="a commit to measure (else the work tree)")
+    commit = parser.parse_args().commit
     files = sources(commit)
     modules = [len(t.splitlines()) for t in files.values()]
     functions = [(f, n, length) for f, t in files.items() for n, length in function_lengths(t)]
