@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import re
 import shutil
 import subprocess
@@ -25,13 +26,20 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 from actors import atomic  # noqa: E402
-from bus import client  # noqa: E402
-from plant import BrokerProcess, child_env, free_port_pair, wait_until  # noqa: E402
+from bus import client, keys  # noqa: E402
+from plant import (  # noqa: E402
+    BrokerProcess,
+    TestKeys,
+    child_env,
+    free_port_pair,
+    speak_as,
+    wait_until,
+)
 
 NODE = "benchnode"
 SOURCE = f"agent:{NODE}"
 OPERATOR, PASSWORD = "bench", "bench password"
-SERVE = (
+SERVE = speak_as("service:ui") + (  # with the UI's bus key, as `homelab ui` has it
     "import sys; from pathlib import Path; from gui.app import serve; "
     "from gui.config import UiConfig; "
     "sys.exit(serve(UiConfig(root=Path(sys.argv[1]), bus=sys.argv[2], port=int(sys.argv[3]), "
@@ -105,6 +113,7 @@ def world_services(root: Path) -> int:
 
 def _load(endpoint: str, services: int, rate: float, stop, counter) -> None:
     """Child process: ``rate`` messages a second (one in 50 a heartbeat) until ``stop``."""
+    keys.use(TestKeys(Path(os.environ["HOMELAB_KEYS"])))  # a spawned child: its own keys
     with client.Publisher(endpoint, SOURCE, timeout=30) as publisher:
         start, first, i = time.monotonic(), 0, 0
         while not stop.is_set() and i < 10_000_000:
@@ -208,6 +217,10 @@ class Stack:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(nginx).exists():
             raise SystemExit("ui_bench: nginx is needed (apt-get install nginx)")
+        # CURVE as the product runs it: one key folder for the broker, the services and
+        # the benchmark's own clients (as the tests' session does)
+        os.environ["HOMELAB_KEYS"] = str(self.work / "keys")
+        keys.use(TestKeys(self.work / "keys"))
         self.broker = BrokerProcess(self.root, free_port_pair(), "--stats-interval", "1").start()
         self.endpoint = self.broker.endpoint
         common = ["--root", str(self.root), "--bus", self.endpoint]
