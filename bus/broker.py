@@ -164,7 +164,11 @@ class Broker:
         self._look_at_start(_last_time(log_) if log_.last_seq else None)
 
     def _bind(self, endpoint: str) -> None:
-        host, port = split_endpoint(endpoint)
+        """``endpoint``: one ``tcp://HOST:PORT`` or several, comma-separated (loopback and a
+        tailnet address, say); subscribers on each port + 1."""
+        addresses = [split_endpoint(e.strip()) for e in endpoint.split(",") if e.strip()]
+        if not addresses:
+            raise BrokerError(f"bad bus endpoint {endpoint!r}: expected tcp://HOST:PORT")
         self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
         self.router.setsockopt(zmq.RCVHWM, 100_000)
         self.router.setsockopt(zmq.SNDHWM, 100_000)  # small replies; fetch's are counted
@@ -174,7 +178,12 @@ class Broker:
         if self.curve is not None:
             self.curve.secure(self.router)
             self.curve.secure(self.xpub)
-        for sock, p in ((self.router, port), (self.xpub, port + 1)):
+        binds = [
+            (sock, host, p)
+            for host, port in addresses
+            for sock, p in ((self.router, port), (self.xpub, port + 1))
+        ]
+        for sock, host, p in binds:
             try:
                 sock.bind(f"tcp://{host}:{p}")
             except zmq.ZMQError as err:

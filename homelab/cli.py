@@ -149,7 +149,11 @@ def init(root: str | None) -> None:
 
 @cli.command("broker")
 @root_option
-@click.option("--listen", help="Where to listen [env HOMELAB_LISTEN; the --bus endpoint].")
+@click.option(
+    "--listen",
+    help="Where to listen, one tcp://HOST:PORT or several comma-separated "
+    "[env HOMELAB_LISTEN; the --bus endpoint].",
+)
 @bus_option
 @click.option(
     "--fsync",

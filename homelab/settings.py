@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     root: Path = Field(Path("/opt/homelab"), description="the data root")
     repo: Path | None = Field(None, description="the inventory repository (read-only)")
     bus: str = Field("tcp://127.0.0.1:7001", description="the broker's request endpoint")
-    listen: str | None = Field(None, description="where the broker listens (default: bus)")
+    listen: str | None = Field(
+        None, description="where the broker listens, one or several comma-separated (default: bus)"
+    )
     node: str | None = Field(None, description="this machine's node name in the inventory")
     approval_ttl: float = Field(86400.0, gt=0, description="seconds an approval stays valid")
     give_up_after: int = Field(
