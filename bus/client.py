@@ -19,6 +19,7 @@ import collections
 import itertools
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
@@ -63,11 +64,34 @@ def publish_endpoint(endpoint: str) -> str:
     return f"{base}:{int(port) + 1}"
 
 
-def unavailable(endpoint: str, timeout: float) -> BusUnavailable:
-    """The error for a broker that did not answer: the same words from the sync and asyncio clients."""
-    return BusUnavailable(
-        f"no answer from the broker at {endpoint} within {timeout:g} s (is `homelab broker` running?)"
-    )
+LISTENING_CHECK = 0.5  # seconds: how long the diagnosis of a silent broker may try to connect
+
+
+def unavailable(endpoint: str, timeout: float, diagnose: bool = False) -> BusUnavailable:
+    """The error for a broker that did not answer: the same words from the sync and asyncio
+    clients. ``diagnose``: also look whether anything listens there (a blocking connect of at
+    most LISTENING_CHECK seconds, so never from an event loop): a port that is open but
+    silent is a broker that is stopped or busy, or one that refused this client's key, and
+    the tired operator is told so instead of being sent to start a running broker."""
+    said = f"no answer from the broker at {endpoint} within {timeout:g} s"
+    if diagnose and _listening(endpoint):
+        return BusUnavailable(
+            f"{said}: its port is open, so the broker is stopped or busy, or it does not "
+            "accept this client's key (CURVE: `homelab keys list` on the broker's machine, "
+            "the broker's public key here, HOMELAB_CURVE alike at both ends; docs/security.md)"
+        )
+    return BusUnavailable(f"{said} (is `homelab broker` running?)")
+
+
+def _listening(endpoint: str) -> bool:
+    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+    if not host or not port.isdigit():
+        return False
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), LISTENING_CHECK):
+            return True
+    except OSError:
+        return False
 
 
 _Socket = TypeVar("_Socket", bound=zmq.Socket)  # a plain or an asyncio one
@@ -118,7 +142,7 @@ class _Requests:
                     if reply[0] == "err":
                         raise BusError(f"broker refused the request: {reply[2]}")
                     return reply
-        raise unavailable(self.endpoint, timeout)
+        raise unavailable(self.endpoint, timeout, diagnose=True)
 
     def close(self) -> None:
         self.sock.close(0)
@@ -330,7 +354,7 @@ class Publisher:
                 self._deferred_since = None  # the next call has its own patience
                 raise PublishDeferred(f"the broker cannot take it now: {self._deferral}")
             if stuck:
-                raise unavailable(self.endpoint, self.timeout)
+                raise unavailable(self.endpoint, self.timeout, diagnose=True)
             if self._sock.poll(20):
                 while kind := self._take_reply():
                     if kind != "retry":
