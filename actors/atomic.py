@@ -9,37 +9,12 @@ cut. A process killed mid-write leaves a ``.NAME.*.tmp`` file behind, never a to
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from bus.durable import write_atomic  # the one atomic write, at the bottom layer
 
-def write_atomic(path: Path | str, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data``: all of it or none of it, durable once this returns.
-    ``mode``: 0o644 for files other tools read; 0o600 for secrets (never readable by others,
-    not even for a moment)."""
-    path = Path(path)
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if mode != 0o600:  # mkstemp makes it 0600
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(folder)
+__all__ = ["dumps", "read_json_object", "remove_stale_temps", "write_atomic", "write_json"]
 
 
 def dumps(obj: Any) -> bytes:
@@ -81,11 +56,3 @@ def remove_stale_temps(path: Path | str) -> list[Path]:
         except FileNotFoundError:
             pass
     return removed
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import zstandard
 
-from bus import segments
+from bus import durable, segments
 
 LEVEL = 6  # within 5 % of level 9's size, with a third of its memory (6 MB); 0.2 s a segment
 CHUNK = 256 * 1024  # bytes read and written at a time
@@ -55,9 +55,9 @@ def compress(path: Path, level: int = LEVEL) -> tuple[Path, int, int]:
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk: the plain segment stays, nothing is lost
         raise
-    _fsync_dir(path.parent)
+    durable.fsync_dir(path.parent)
     path.unlink()
-    _fsync_dir(path.parent)
+    durable.fsync_dir(path.parent)
     return target, size, target.stat().st_size
 
 
@@ -77,7 +77,7 @@ def recover(events_dir: Path) -> list[str]:
             done.append(f"removed {plain}: {packed.name} holds the same records")
         else:  # renamed into place only once whole: this is not ours to judge, keep both
             log.warning("%s and %s differ; keeping both, reading the .zst", plain, packed)
-        _fsync_dir(plain.parent)
+        durable.fsync_dir(plain.parent)
     return done
 
 
@@ -102,11 +102,3 @@ def _same(plain: Path, packed: Path) -> bool:
                     return False
                 if not chunk:
                     return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -28,7 +28,7 @@ from pathlib import Path
 import msgpack
 import zstandard
 
-from bus import envelope, records, segments, space
+from bus import durable, envelope, records, segments, space
 from bus.envelope import Message
 from bus.log import SequenceError, Trimmed
 
@@ -124,7 +124,7 @@ class FileLog:
         chunks = [records.frame(body) for body in bodies]
         data = b"".join(chunks)
         space.reserve(self._fd, self._size, len(data))
-        _write_all(self._fd, data)
+        durable.write_all(self._fd, data)
         segment = self.segments[-1]
         offset = self._size
         for chunk in chunks:  # only once it is written: a failed write leaves no marks
@@ -184,11 +184,11 @@ class FileLog:
         self.close()
         day_dir = self.events_dir / day
         day_dir.mkdir(parents=True, exist_ok=True)
-        _fsync_dir(self.events_dir)  # every time: a first try may have failed after mkdir
+        durable.fsync_dir(self.events_dir)  # every time: a first try may have failed after mkdir
         segment = Segment(day_dir / f"{first_seq:020d}.log", first_seq)
         self._open(segment)
         self.segments.append(segment)
-        _fsync_dir(day_dir)
+        durable.fsync_dir(day_dir)
 
     def _open(self, segment: Segment) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
@@ -459,18 +459,3 @@ def _first_time(segment: Segment, sealed: bool) -> float:
 
 
 _mapped = segments.mapped  # the writer's name for it
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +40,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from bus import errors
+from bus.durable import write_atomic
 
 KINDS = ("service", "agent", "operator", "tool")
 SERVICES = ("broker", "observer", "supervisor", "executor", "ui")
@@ -419,31 +419,6 @@ def _write_cert(public_path: Path, secret_path: Path, public: bytes, secret: byt
         ).encode(),
         0o644,
     )
-
-
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` with ``data`` (temporary file, fsync, rename, fsync the folder);
-    ``mode`` 0o600 is never wider, not even for a moment."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def secret_mode_ok(path: Path) -> bool:

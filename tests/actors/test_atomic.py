@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from actors import atomic
+from bus import durable
 from plant import child_env, wait_until
 
 
@@ -50,7 +51,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     def broken_fsync(fd):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
+    monkeypatch.setattr(durable.os, "fsync", broken_fsync)  # where the write lives
     with pytest.raises(OSError, match="Input/output"):
         atomic.write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
