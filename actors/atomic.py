@@ -36,7 +36,7 @@ def read_json_object(path: Path | str) -> dict[str, Any]:
     for state files whose absence means "nothing yet"."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # nested too deep for json: not ours either
         return {}
     return data if isinstance(data, dict) else {}
 

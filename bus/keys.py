@@ -298,6 +298,8 @@ def read_allowlist(path: Path) -> dict[str, str]:
             if not isinstance(key, str) or not Z85_KEY.match(key):
                 raise ValueError(f"bad key {key!r}")
             allowed[key] = role
+    except RecursionError:  # nested deeper than json can read: not an allowlist
+        raise KeyProblem(f"{path}: damaged allowlist: nested too deep") from None
     except (ValueError, KeyError, TypeError) as err:
         raise KeyProblem(f"{path}: damaged allowlist: {err}") from None
     return allowed

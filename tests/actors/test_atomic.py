@@ -122,3 +122,11 @@ def test_kill_9_while_rewriting_leaves_the_old_or_the_new_file_never_a_torn_one(
         assert versions[-1] > before
     print(f"{kills} kills, {mid_write} of them in the middle of a write; versions {versions}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_a_state_file_nested_too_deep_reads_as_nothing_yet(tmp_path: Path):
+    """A hostile state file is "nothing yet", as an unreadable one, never a RecursionError
+    out of ``homelab status`` or a page."""
+    target = tmp_path / "drift.json"
+    target.write_text("[" * 100_000)
+    assert atomic.read_json_object(target) == {}

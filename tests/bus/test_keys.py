@@ -91,6 +91,19 @@ def test_a_damaged_allowlist_lets_nobody_in_and_says_why(tmp_path):
     assert len(allowlist) == 0 and "damaged allowlist" in (allowlist.problem or "")
 
 
+def test_an_allowlist_nested_too_deep_for_json_is_damaged_too(tmp_path):
+    """A hostile file (100,000 nested lists) is one line, in the CLI and in the broker's
+    allowlist, never a RecursionError out of the ZAP handler's refresh."""
+    folder = tmp_path / "keys"
+    keys.ensure(folder, ["tool:cli"])
+    allowlist = keys.Allowlist(folder / "allowlist.json")
+    (folder / "allowlist.json").write_text("[" * 100_000)
+    with pytest.raises(keys.KeyProblem, match="damaged allowlist: nested too deep"):
+        keys.read_allowlist(folder / "allowlist.json")
+    assert allowlist.refresh()
+    assert len(allowlist) == 0 and "nested too deep" in (allowlist.problem or "")
+
+
 def test_the_allowlist_follows_its_file_so_a_revocation_needs_no_restart(tmp_path):
     folder = tmp_path / "keys"
     keys.ensure(folder, ["agent:web1"])
