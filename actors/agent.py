@@ -10,6 +10,13 @@ since it went in full; otherwise the check is named in the next heartbeat as run
 unchanged, with the seq the agent knew stored when the run began (``observations``). So a
 quiet node writes one heartbeat per interval instead of a message per check.
 
+What it probes by comes from one of two sources: ``RepoInventory``, a checkout of the
+repository (read again when its files change), or ``SliceInventory``, for an agent on
+another machine with no checkout: its node's slice of the desired state, which the
+supervisor publishes and the agent follows on the bus and keeps on disk
+(``followed_slice``). Its heartbeat then says which slice it holds, so the supervisor sends
+the current one again to an agent that lacks it.
+
 It publishes through what it is given (``bus.ports.Publish``): ``run()`` gives it an
 ``Outbox`` that holds ``HELD_WHILE_AWAY`` observations for a broker that is away.
 """
@@ -22,21 +29,25 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from actors import probes
 from actors.domain import inventory_files, observations, topics
 from actors.domain.inventory import Inventory, check_id
 from actors.domain.observations import Heartbeat, Observation
-from bus import outbox, ports
+from actors.followed_slice import FollowedSlice
+from bus import aio, client, outbox, ports
+from bus.envelope import Message
 
 log = logging.getLogger("homelab.agent")
 RELOAD_EVERY = 5.0
 JITTER = 0.05  # each run is due interval * (1 ± 5 %) after the last
 HELD_WHILE_AWAY = 2000  # observations kept for a broker that is away; then newer are dropped
 REFRESH = 600.0  # seconds after which an unchanged result goes in full anyway
+WAITING_BEAT = 5.0  # heartbeat interval of an agent that has no desired state to probe by
+FOLLOW_BACKOFF = (1.0, 60.0)  # first and longest wait before following the bus again
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,46 +178,145 @@ def what(observation: Observation) -> tuple:
     return observation.outcome, observation.detail, tuple(sorted(observation.facts.items()))
 
 
+class Source(Protocol):
+    """Where an agent's inventory comes from."""
+
+    @property
+    def inventory(self) -> Inventory | None:
+        """None: nothing to probe by (yet)."""
+        ...
+
+    @property
+    def digest(self) -> str | None:
+        """The slice held, for the heartbeat; None: not a followed slice."""
+        ...
+
+    def changed(self, now: float) -> bool:
+        """True if the inventory changed since last asked (``now``: monotonic)."""
+        ...
+
+    async def follow(self) -> None:
+        """Keep the inventory up to date until cancelled."""
+        ...
+
+
+class RepoInventory:
+    """A checkout of the repository: read again when its files change (looked at every
+    ``RELOAD_EVERY`` seconds), the last good inventory kept while the files are not valid."""
+
+    digest: str | None = None
+
+    def __init__(self, repo: Path, node: str, inventory: Inventory | None = None):
+        """InventoryError if the repository's inventory is not valid or lacks ``node``."""
+        self.repo, self.node = repo, node
+        self.inventory: Inventory | None = inventory or load(repo, node)
+        self._stamp = _files_stamp(repo)
+        self._next = time.monotonic() + RELOAD_EVERY
+
+    def changed(self, now: float) -> bool:
+        if now < self._next:
+            return False
+        self._next = now + RELOAD_EVERY
+        stamp = _files_stamp(self.repo)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            inventory = inventory_files.load(self.repo)
+        except inventory_files.InventoryError as err:
+            log.warning("inventory changed but is not valid; keeping the last good one:\n%s", err)
+            return False
+        if self.node not in inventory.nodes:
+            log.warning("inventory no longer has node %s; keeping the last good one", self.node)
+            return False
+        self.inventory = inventory
+        log.info("inventory reloaded")
+        return True
+
+    async def follow(self) -> None:
+        return
+
+
+class SliceInventory:
+    """The node's slice of the desired state, followed on the bus (``feed``: a fresh
+    subscription to ``desired.node.<node>``, from now on), held by ``followed``."""
+
+    def __init__(self, followed: FollowedSlice, feed: Callable[[], AsyncIterable[Message]]):
+        self.followed, self.feed = followed, feed
+        self._changed = False
+
+    @property
+    def inventory(self) -> Inventory | None:
+        return self.followed.inventory
+
+    @property
+    def digest(self) -> str:
+        return self.followed.digest
+
+    def changed(self, now: float) -> bool:
+        changed, self._changed = self._changed, False
+        return changed
+
+    async def follow(self) -> None:
+        """Follow the slices; a refused subscription (a revoked key) is tried again with
+        back-off, and said once per reason."""
+        wait, said = FOLLOW_BACKOFF[0], ""
+        while True:
+            try:
+                async for message in self.feed():
+                    wait = FOLLOW_BACKOFF[0]
+                    if self.followed.take(message):
+                        self._changed = True
+            except client.BusError as err:
+                if str(err) != said:
+                    said = str(err)
+                    log.warning("following the desired state: %s (trying again)", err)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, FOLLOW_BACKOFF[1])
+
+
 class Agent:
     def __init__(
         self,
-        repo: Path,
         node: str,
         out: ports.Publish,
+        source: Source,
         *,
-        inventory: Inventory | None = None,
         rng: random.Random | None = None,
         refresh: float = REFRESH,
     ):
-        """``out`` publishes as ``agent:<node>``; ``inventory``: the repository's, already
-        loaded with ``load``."""
-        self.repo, self.node, self.out = repo, node, out
+        """``out`` publishes as ``agent:<node>``; ``source``: what it probes by."""
+        self.node, self.out, self.source = node, out, source
         self.rng = rng or random.Random()
         self.reporter = Reporter(refresh)
-        self.inventory = inventory or load(repo, node)
-        self._stamp = _files_stamp(repo)
         self._started_at = time.time()
         self._warned = False
 
+    def plan(self) -> list[Job]:
+        inventory = self.source.inventory
+        if inventory is None or self.node not in inventory.nodes:
+            return []
+        return plan(inventory, self.node)
+
     async def run(self, should_stop: Callable[[], bool]) -> None:
-        jobs = plan(self.inventory, self.node)
+        jobs = self.plan()
         due = {
             job.key: time.monotonic() + self.rng.uniform(0, min(job.interval, 2.0)) for job in jobs
         }
         running: dict[str, asyncio.Task] = {}
-        next_beat = next_reload = time.monotonic()
+        next_beat = time.monotonic()
+        following = asyncio.create_task(self.source.follow())
         log.info("agent for %s: %d probes", self.node, len(jobs))
         try:
             while not should_stop():
                 now = time.monotonic()
+                if self.source.changed(now):
+                    jobs = self.plan()
+                    due = {j.key: due.get(j.key, now) for j in jobs}
+                    next_beat = now  # says at once what it now holds, and its interval
+                    log.info("agent for %s: %d probes", self.node, len(jobs))
                 if now >= next_beat:
-                    await self._heartbeat(len(jobs))
-                    next_beat = now + self.inventory.nodes[self.node].interval
-                if now >= next_reload:
-                    next_reload = now + RELOAD_EVERY
-                    if self._reload():
-                        jobs = plan(self.inventory, self.node)
-                        due = {j.key: due.get(j.key, now) for j in jobs}
+                    next_beat = now + await self._heartbeat(len(jobs))
                 for job in jobs:
                     if now >= due[job.key] and job.key not in running:
                         running[job.key] = asyncio.create_task(self._probe_and_publish(job))
@@ -215,9 +325,9 @@ class Agent:
                     running.pop(key)
                 await asyncio.sleep(0.05)
         finally:
-            for task in running.values():
+            for task in (*running.values(), following):
                 task.cancel()
-            await asyncio.gather(*running.values(), return_exceptions=True)
+            await asyncio.gather(*running.values(), following, return_exceptions=True)
 
     async def _probe_and_publish(self, job: Job) -> None:
         began = self.reporter.began()
@@ -235,18 +345,25 @@ class Agent:
                 observations.topic_for(observation), observation.model_dump(), job.key, sent
             )
 
-    async def _heartbeat(self, checks: int) -> None:
-        node = self.inventory.nodes[self.node]
+    async def _heartbeat(self, checks: int) -> float:
+        """Send one; the seconds until the next."""
+        inventory = self.source.inventory
+        node = inventory.nodes.get(self.node) if inventory is not None else None
+        interval = node.interval if node is not None else WAITING_BEAT
         beat = Heartbeat(
             node=self.node,
-            interval=node.interval,
-            missed_intervals=node.missed_intervals,
+            interval=interval,
+            missed_intervals=node.missed_intervals if node is not None else 3,
             checks=checks,
             started_at=self._started_at,
+            desired=self.source.digest,
             **self.reporter.heartbeat(),
         )
-        payload = beat.model_dump(exclude={"unchanged", "since"} if not beat.unchanged else None)
-        await self._publish(topics.heartbeat(self.node), payload)
+        left_out = set() if beat.unchanged else {"unchanged", "since"}
+        if beat.desired is None:
+            left_out.add("desired")
+        await self._publish(topics.heartbeat(self.node), beat.model_dump(exclude=left_out))
+        return interval
 
     async def _publish(
         self, topic: str, payload: dict, key: str | None = None, sent: tuple | None = None
@@ -276,23 +393,6 @@ class Agent:
 
         future.add_done_callback(stored)
 
-    def _reload(self) -> bool:
-        stamp = _files_stamp(self.repo)
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            inventory = inventory_files.load(self.repo)
-        except inventory_files.InventoryError as err:
-            log.warning("inventory changed but is not valid; keeping the last good one:\n%s", err)
-            return False
-        if self.node not in inventory.nodes:
-            log.warning("inventory no longer has node %s; keeping the last good one", self.node)
-            return False
-        self.inventory = inventory
-        log.info("inventory reloaded")
-        return True
-
 
 def load(repo: Path, node: str) -> Inventory:
     """The repository's inventory; InventoryError if it is not valid or lacks ``node``."""
@@ -321,19 +421,28 @@ def _files_stamp(repo: Path) -> tuple:
 
 
 def run(
-    repo: Path,
+    repo: Path | None,
     node: str,
     endpoint: str,
     should_stop: Callable[[], bool],
     refresh: float = REFRESH,
+    slice_file: Path | None = None,
 ) -> int:
-    """``refresh``: seconds after which an unchanged result goes in full anyway (0: every
-    result in full)."""
-    inventory = load(repo, node)  # an unknown node is said before anything connects
+    """Probe ``node`` by the inventory of ``repo``, or with no repository by its slice of
+    the desired state, followed on the bus and kept at ``slice_file``. ``refresh``: seconds
+    after which an unchanged result goes in full anyway (0: every result in full)."""
+    source: Source
+    if repo is not None:
+        source = RepoInventory(repo, node)  # an unknown node is said before anything connects
+    else:
+        assert slice_file is not None, "an agent without a repository keeps its slice on disk"
+        topic = topics.desired_node(node)
+        source = SliceInventory(
+            FollowedSlice(slice_file, node), lambda: aio.AsyncSubscriber(endpoint, topic)
+        )
     out = outbox.Outbox(endpoint, f"agent:{node}", limit=HELD_WHILE_AWAY)
     try:
-        agent = Agent(repo, node, out, inventory=inventory, refresh=refresh)
-        asyncio.run(agent.run(should_stop))
+        asyncio.run(Agent(node, out, source, refresh=refresh).run(should_stop))
     finally:
         out.close(timeout=2.0)
     return 0

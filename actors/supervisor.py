@@ -43,6 +43,7 @@ from actors.domain import (
     evaluation,
     inventory_files,
     plan,
+    publishers,
     queue_files,
     rejections,
     slices,
@@ -102,6 +103,9 @@ class Supervisor:
         # same ids, and the broker stores each once).
         self.slices: dict[str, str] = saved.get("slices", {})
         self.durable_slices = dict(self.slices)
+        # node -> (the digest of the slice its remote agent's last heartbeat said it holds,
+        # that heartbeat's seq): answered with the current slice when they differ
+        self.slices_held: dict[str, tuple[str, int]] = {}
         self.seen_contents: list[str] = saved.get("seen_contents", [])
         self.last_report: dict | None = None
         self.desired: desired_state.Desired | None = None
@@ -138,6 +142,7 @@ class Supervisor:
                     next_eval = now + EVALUATE_EVERY
                     self.evaluate_and_publish()
                     self.check_deadlines()
+                    self.answer_agents()
         return 0
 
     def start(self) -> ports.Feed:
@@ -158,6 +163,18 @@ class Supervisor:
             if message.topic == wallclock.TOPIC:
                 self.queue.apply(message)  # its ages are on the bus's clock too
             world.apply(self.world, message)
+            self._note_slice_held(message)
+
+    def _note_slice_held(self, message: Message) -> None:
+        """A remote agent's heartbeat says which slice of the desired state it holds."""
+        node, held = message.payload.get("node"), message.payload.get("desired")
+        if (
+            isinstance(node, str)
+            and isinstance(held, str)
+            and message.topic == topics.heartbeat(node)
+            and publishers.may_publish(message.source, message.topic)
+        ):
+            self.slices_held[node] = (held, message.seq)
 
     def _on_action(self, message) -> None:
         # Only what the queue took counts (a forged report changes nothing).
@@ -321,6 +338,20 @@ class Supervisor:
         if out:
             log.info("desired state: published %d node slice(s)", len(out))
             self._save()
+
+    def answer_agents(self) -> None:
+        """Send its node's current slice to each remote agent whose latest heartbeat said it
+        holds another or none (an agent that was away, or new): once per such heartbeat,
+        so one that missed the answer gets it again at its next."""
+        assert self.desired is not None
+        for node, (held, seq) in sorted(self.slices_held.items()):
+            slice_ = slices.payload(self.desired.inventory, node, self.desired.revision.id)
+            content = slices.digest(slice_)
+            if held != content:
+                answer = slices.answer_id(node, content, self.epoch, seq)
+                self._publish(topics.desired_node(node), slice_, answer)
+                log.info("desired state of %s sent again to its agent", node)
+        self.slices_held = {}
 
     # -- drift and recommendations ------------------------------------------------------------
 

@@ -74,6 +74,10 @@ class DataRoot:
         """The broker's account of the log's history: retention, compression, size."""
         return self.path / "state" / "history.json"
 
+    def agent_slice(self, node: str) -> Path:
+        """An agent with no repository: the last slice of the desired state it had."""
+        return self.path / "state" / "agent" / f"desired-{node}.json"
+
     # the observer's world and checkpoint
     @property
     def world(self) -> Path:

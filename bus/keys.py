@@ -235,6 +235,18 @@ def client(folder: Path, role: str) -> Credentials:
     return Credentials(check_role(role), public, secret, load_public(keydir.broker_public))
 
 
+def from_files(secret_file: Path, broker_file: Path, role: str) -> Credentials:
+    """The keys of a client on another machine, from the two files ``homelab keys add``
+    told to copy there: its own secret key file (0600, as ssh wants of its keys) and the
+    broker's public key. KeyProblem (one line) if either will not do."""
+    public, secret = _load_secret(secret_file)
+    if not secret_mode_ok(secret_file):
+        raise KeyProblem(
+            f"{secret_file}: others may read this secret key (chmod 600 {secret_file})"
+        )
+    return Credentials(check_role(role), public, secret, load_public(broker_file))
+
+
 def server(folder: Path) -> tuple[bytes, bytes]:
     """The broker's (public, secret) key pair."""
     return _load_secret(KeyDir(folder).broker_secret)

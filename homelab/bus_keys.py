@@ -57,6 +57,10 @@ def use(settings: Settings, role: str) -> keys.Credentials | None:
         keys.check_role(role)
     except ValueError as err:
         raise keys.KeyProblem(str(err)) from None
+    if settings.key is not None or settings.broker_key is not None:
+        credentials = _from_files(settings, role)
+        keys.use(credentials)
+        return credentials
     try:
         credentials = keys.client(where, role)
     except keys.KeyProblem:
@@ -66,6 +70,17 @@ def use(settings: Settings, role: str) -> keys.Credentials | None:
         credentials = keys.client(where, role)
     keys.use(credentials)
     return credentials
+
+
+def _from_files(settings: Settings, role: str) -> keys.Credentials:
+    """A machine without the key folder: the two files ``homelab keys add`` said to copy."""
+    if settings.key is None or settings.broker_key is None:
+        given, missing = ("key", "broker key") if settings.key else ("broker key", "key")
+        raise keys.KeyProblem(
+            f"a {given} file without a {missing} file: give both (--key and --broker-key, "
+            "or HOMELAB_KEY and HOMELAB_BROKER_KEY)"
+        )
+    return keys.from_files(settings.key, settings.broker_key, role)
 
 
 def server(settings: Settings) -> keys.Server | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import logging
 import math
 import os
 import sys
@@ -395,10 +396,20 @@ def _role(role: str) -> str:
 def _what_to_copy(folder: Path, role: str) -> None:
     where = keys.KeyDir(folder)
     secret = where.client_secret(role)
-    click.echo(f"{role}: allowlisted. On the other machine, put into its key folder")
-    click.echo("(HOMELAB_KEYS, by default ROOT/keys), keeping the secret file mode 0600:")
-    click.echo(f"  {where.broker_public}  ->  keys/broker.key")
-    click.echo(f"  {secret}  ->  keys/clients/{secret.name}")
+    kind, _, name = role.partition(":")
+    click.echo(f"{role}: allowlisted. Copy these two files to the other machine, keeping the")
+    click.echo("secret key file's mode 0600 (or put them into its key folder, HOMELAB_KEYS):")
+    click.echo(f"  {where.broker_public}")
+    click.echo(f"  {secret}")
+    click.echo("then run there (BROKER: this machine's address, e.g. its Tailscale IP):")
+    files = f"--key {secret.name} --broker-key {where.broker_public.name}"
+    if kind == "agent":  # no checkout needed: it follows its node's desired state
+        click.echo(f"  homelab agent --node {name} --bus tcp://BROKER:7001 {files} --root DIR")
+    else:
+        click.echo(
+            f"  HOMELAB_KEY={secret.name} HOMELAB_BROKER_KEY={where.broker_public.name} "
+            "homelab tap --bus tcp://BROKER:7001"
+        )
 
 
 @cli.command()
@@ -544,27 +555,86 @@ def check_inventory(repo: str | None, schema: bool) -> int:
     help="Seconds after which an unchanged result is sent in full anyway; until then the "
     "heartbeat names it (0: every result in full) [env HOMELAB_AGENT_REFRESH; 600].",
 )
-@repo_option
+@click.option(
+    "--repo",
+    type=click.Path(),
+    help="The inventory repository [env HOMELAB_REPO]; without one, the agent follows its "
+    "node's desired state from the bus (a node with no checkout) and keeps the last in ROOT.",
+)
 @root_option
 @bus_option
-def agent(node, refresh, repo, root, bus) -> int:
+@click.option(
+    "--key",
+    type=click.Path(),
+    help="This agent's secret key file, from `homelab keys add agent NODE` on the control "
+    "plane [env HOMELAB_KEY; default: the key folder].",
+)
+@click.option(
+    "--broker-key",
+    type=click.Path(),
+    help="The broker's public key file (broker.key) [env HOMELAB_BROKER_KEY].",
+)
+def agent(node, refresh, repo, root, bus, key, broker_key) -> int:
     """Run the probes of one node and publish what they see: a result when it changes, a
-    heartbeat naming the checks that found the same otherwise."""
+    heartbeat naming the checks that found the same otherwise. With no repository (another
+    machine), it probes by its node's slice of the desired state, sent by the supervisor."""
     from actors import agent as agent_module
     from homelab import service_logging
 
-    s = settings.load(node=node, repo=repo, root=root, bus=bus, agent_refresh=refresh)
+    s = settings.load(
+        node=node,
+        repo=repo,
+        root=root,
+        bus=bus,
+        agent_refresh=refresh,
+        key=key,
+        broker_key=broker_key,
+    )
     if not s.node:
         raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
-    if s.repo is None:
-        raise click.UsageError("where is the inventory? give --repo or set HOMELAB_REPO")
-    service_logging.setup(layout.ensure(s.root), f"agent-{s.node}")
+    try:
+        keys.check_role(f"agent:{s.node}")  # a name as the inventory allows: also a file name
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--node") from None
+    remote = s.repo is None
+    slice_file = _agent_root(s.root, s.node) if remote else None
+    if not remote:
+        layout.ensure(s.root)
+    service_logging.setup(s.root, f"agent-{s.node}")
     bus_keys.use(s, f"agent:{s.node}")
     stop = service_logging.stop_flag()
-    if not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
+    if remote:
+        logging.getLogger("homelab.agent").info(
+            "no repository: following the desired state of %s from %s", s.node, s.bus
+        )
+    elif not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
-    work = functools.partial(agent_module.run, Path(s.repo), s.node, s.bus, stop, s.agent_refresh)
+    work = functools.partial(
+        agent_module.run,
+        s.repo,
+        s.node,
+        s.bus,
+        stop,
+        s.agent_refresh,
+        slice_file,
+    )
     return diskwait.run(s.root, "agent", work, stop)
+
+
+def _agent_root(root: Path, node: str) -> Path:
+    """The folders an agent with no repository writes (its logs, its slice), made; the
+    file it keeps its slice in. Not a whole data root: this machine runs no broker."""
+    data = DataRoot(root)
+    path = data.agent_slice(node)
+    try:
+        for folder in (data.service_log("agent").parent, path.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise layout.RootError(
+            f"cannot write to {root}: {err.strerror or err} (set --root or HOMELAB_ROOT to a "
+            "folder this agent may write, e.g. its systemd StateDirectory)"
+        ) from None
+    return path
 
 
 @cli.command()

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         "on", description="CURVE authentication and encryption on the bus (off: anyone)"
     )
     keys: Path | None = Field(None, description="the bus's key folder (default: ROOT/keys)")
+    key: Path | None = Field(
+        None,
+        description="a client's secret key file, on a machine without the key folder "
+        "(with broker_key)",
+    )
+    broker_key: Path | None = Field(None, description="the broker's public key file (with key)")
     # At most what a publisher sends in one batch (bus.client.BATCH_BYTES).
     max_message_bytes: int = Field(envelope.MAX_MESSAGE_BYTES, ge=1024, le=1024 * 1024)
     stats_interval: float = Field(1.0, ge=0)

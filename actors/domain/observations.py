@@ -67,6 +67,9 @@ class Heartbeat(BaseModel):
         default_factory=dict, max_length=4096
     )
     since: Annotated[int, Field(ge=0)] | None = None
+    # an agent with no repository: the digest of the slice of the desired state it probes
+    # by ("" none yet), so the supervisor sends the current one when they differ
+    desired: Annotated[str, Field(max_length=64, pattern=r"^[0-9a-f]*$")] | None = None
 
 
 def topic_for(observation: Observation) -> str:

@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic
+
 from actors.domain import topics
 from actors.domain.inventory import Inventory
 
@@ -73,6 +75,35 @@ def changes(
         if published.get(node) != content:
             out.append((topics.desired_node(node), slice_, message_id(node, content, epoch)))
     return out, now
+
+
+def answer_id(node: str, content: str, epoch: int, heartbeat_seq: int) -> str:
+    """The id of a slice sent again to the agent whose heartbeat (at ``heartbeat_seq``) said
+    it holds another: one per such heartbeat, so an agent that missed the answer is answered
+    again at its next heartbeat, and a replay of the same heartbeat is stored once."""
+    text = "\0".join((node, content, str(epoch), "for", str(heartbeat_seq)))
+    return "desired-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def inventory_of(slice_: Any, node: str) -> Inventory | None:
+    """The inventory a remote agent of ``node`` probes by, from a received slice: the node
+    and its services; None when the slice says the node left the inventory. ValueError
+    (one line) when the payload is not a valid slice of ``node``."""
+    desired_states(slice_, node)
+    definition = slice_.get("definition")
+    if definition is None:
+        return None
+    try:
+        inventory = Inventory.model_validate(
+            {"nodes": {node: definition}, "services": slice_["services"]}
+        )
+    except pydantic.ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{where}: {first['msg']}") from None
+    if inventory.references():
+        raise ValueError("a service of the slice is on another node")
+    return inventory
 
 
 def desired_states(slice_: Any, node: str) -> dict[str, str]:

@@ -3,6 +3,8 @@ and under which id. Tables, no sockets."""
 
 from __future__ import annotations
 
+import pytest
+
 from actors.domain import slices
 from actors.domain.inventory import Inventory
 from bus import envelope
@@ -97,3 +99,28 @@ def test_ids_are_the_same_when_derived_again_and_new_when_content_comes_back():
     vps_first_id = [i for t, _, i in first if t == "desired.node.vps"][0]
     assert reverted_id != vps_first_id  # stored again, not taken for the first one
     assert all(len(i) <= 64 for _, _, i in first)
+
+
+def test_a_remote_agent_probes_by_its_nodes_slice_and_by_nothing_once_the_node_left():
+    sent = slices.payload(inventory(), "vps", "rev1")
+    held = slices.inventory_of(sent, "vps")
+    assert held is not None
+    assert list(held.nodes) == ["vps"] and sorted(held.services) == ["api", "db"]
+    assert held.services["api"].status == ["api", "status"]
+    assert slices.inventory_of(slices.payload(inventory(), "gone", "rev1"), "gone") is None
+
+
+def test_a_slice_that_is_not_a_valid_slice_of_this_node_is_refused_in_one_line():
+    sent = slices.payload(inventory(), "vps", "rev1")
+    broken = {**sent, "services": {"db": {**sent["services"]["db"], "kind": "rocket"}}}
+    backup = slices.payload(inventory(), "nas", "r")["services"]["backup"]
+    for bad, why in (
+        (slices.payload(inventory(), "nas", "rev1"), "node does not match"),
+        (broken, "services.db"),
+        ({**sent, "services": {"backup": backup}}, "not a service of node vps"),
+        ({**sent, "definition": {"address": "x", "shell": "rm -rf /"}}, "shell"),
+        ("not a map", "node does not match"),
+    ):
+        with pytest.raises(ValueError, match=why) as refused:
+            slices.inventory_of(bad, "vps")
+        assert "\n" not in str(refused.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from actors.domain import slices
 from actors.domain.inventory import Inventory
 from actors.domain.world import World, apply
 from bus.envelope import Message
@@ -189,3 +190,46 @@ def test_a_service_declared_stopped_and_stopped_is_healthy_in_the_world_it_folds
         "healthy",
         "stopped, as desired",
     )
+
+
+def remote_heartbeat(loop: Loop, holds: str, started_at: float = 0.0, source="agent:vps"):
+    beat = {"node": "vps", "interval": 2.0, "checks": 0, "started_at": started_at}
+    return loop.feed("obs.node.vps.agent", {**beat, "desired": holds}, source)
+
+
+def answer(loop: Loop) -> int:
+    mark = len(loop.published)
+    loop.supervisor.answer_agents()
+    loop.pump()
+    return mark
+
+
+def test_a_remote_agent_that_holds_no_slice_is_sent_its_nodes_at_each_heartbeat_until_it_holds_it(
+    loop,
+):
+    remote_heartbeat(loop, holds="")
+    [sent] = slices_sent(loop, answer(loop))
+    assert sent.topic == "desired.node.vps" and sent.source == "supervisor"
+    assert sent.payload["services"]["db"]["unit"] == "postgresql.service"
+    assert slices_sent(loop, answer(loop)) == []  # once per heartbeat, not per evaluation
+    remote_heartbeat(loop, holds="")  # it missed the answer: its next heartbeat asks again
+    [again] = slices_sent(loop, answer(loop))
+    assert again.id != sent.id and again.payload == sent.payload
+    remote_heartbeat(loop, holds=slices.digest(sent.payload))  # it holds it now
+    assert slices_sent(loop, answer(loop)) == []
+
+
+def test_a_remote_agent_holding_an_old_slice_gets_the_new_one_and_a_local_agent_nothing(loop):
+    loop.heartbeat()  # a local agent reads the repository: its heartbeat says no slice
+    assert slices_sent(loop, answer(loop)) == []
+    loop.publish_slices()
+    [old] = slices_sent(loop)
+    loop.commit(with_services(db={"desired": "stopped"}), "rev2")
+    remote_heartbeat(loop, holds=slices.digest(old.payload))  # it was away for rev2
+    [new] = slices_sent(loop, answer(loop))
+    assert new.payload["services"]["db"]["desired"] == "stopped"
+
+
+def test_a_heartbeat_from_anyone_but_the_nodes_agent_is_not_answered(loop):
+    remote_heartbeat(loop, holds="", source="emit")
+    assert slices_sent(loop, answer(loop)) == []
