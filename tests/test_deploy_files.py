@@ -214,6 +214,98 @@ def test_without_the_override_only_the_ui_is_published_and_only_on_loopback():
     assert published(COMPOSE) == {"ui": ["127.0.0.1:8080:8080"]}
 
 
+# -- deploy/homelab-agent.service --------------------------------------------------------------
+
+# The keys the unit may use, by section: a misspelt key is one systemd ignores with a warning.
+UNIT_KEYS = {
+    "Unit": {"Description", "Wants", "After"},
+    "Service": {
+        "Environment",
+        "LoadCredential",
+        "ExecStart",
+        "StateDirectory",
+        "StateDirectoryMode",
+        "DynamicUser",
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "NoNewPrivileges",
+        "Restart",
+        "RestartSec",
+    },
+    "Install": {"WantedBy"},
+}
+
+
+def unit(text: str) -> dict[str, list[tuple[str, str]]]:
+    """A systemd unit's sections, each its (key, value) lines in order (keys may repeat)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], [])
+            continue
+        key, sep, value = line.partition("=")
+        assert sep and key == key.strip(), f"not KEY=value: {line!r}"
+        current.append((key, value))
+    return sections
+
+
+def options(exec_start: str) -> dict[str, str]:
+    """``homelab agent``'s options in the unit's command line (each ``--name value``)."""
+    words = exec_start.split()[2:]
+    return dict(zip(words[::2], words[1::2], strict=True))
+
+
+def test_the_agent_unit_has_only_known_keys_each_once_but_credentials():
+    sections = unit(AGENT_UNIT.read_text())
+    assert list(sections) == ["Unit", "Service", "Install"]
+    for name, lines in sections.items():
+        keys = [key for key, _ in lines]
+        assert set(keys) <= UNIT_KEYS[name], set(keys) - UNIT_KEYS[name]
+        repeated = {key for key in keys if keys.count(key) > 1}
+        assert repeated <= {"LoadCredential"}, repeated
+
+
+def test_the_agent_unit_runs_unprivileged_restarts_on_failure_and_keeps_its_state():
+    service = dict(unit(AGENT_UNIT.read_text())["Service"])
+    assert service["DynamicUser"] == "yes" and service["ProtectSystem"] == "strict"
+    assert service["Restart"] == "on-failure" and seconds(service["RestartSec"]) > 0
+    command = service["ExecStart"].split()
+    assert command[0].startswith("/") and command[1:2] == ["agent"]
+    option = options(service["ExecStart"])
+    assert set(option) == {"--node", "--bus", "--key", "--broker-key", "--root"}
+    assert option["--root"] == "%S/" + service["StateDirectory"]  # /var/lib/homelab-agent
+
+
+def test_the_agent_unit_reads_the_keys_systemd_hands_it():
+    lines = unit(AGENT_UNIT.read_text())["Service"]
+    credentials = [value.split(":", 1)[0] for key, value in lines if key == "LoadCredential"]
+    option = options(dict(lines)["ExecStart"])
+    assert sorted(credentials) == ["agent.key_secret", "broker.key"]
+    assert option["--key"] == "%d/agent.key_secret"
+    assert option["--broker-key"] == "%d/broker.key"
+
+
+def test_systemd_finds_nothing_in_the_agent_unit(tmp_path: Path, tool):
+    analyze = tool("systemd-analyze")
+    # verify wants the program to exist: the same unit with one that does
+    text = AGENT_UNIT.read_text().replace("/opt/homelab-agent/bin/homelab", "/bin/true")
+    (tmp_path / "homelab-agent.service").write_text(text)
+    result = subprocess.run(
+        [analyze, "verify", "./homelab-agent.service"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        result.returncode == 0 and "homelab-agent.service" not in result.stdout + result.stderr
+    ), result.stdout + result.stderr
+
+
 # -- Dockerfile --------------------------------------------------------------------------------
 
 
