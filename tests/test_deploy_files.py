@@ -5,7 +5,9 @@ on a wrong file, so it is no empty promise."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -21,6 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 DOCKERFILE = (REPO / "Dockerfile").read_text()
+TAILNET = yaml.safe_load((REPO / "docker-compose.tailnet.yml").read_text())
+AGENT_UNIT = REPO / "deploy" / "homelab-agent.service"
 REPO_MOUNT = "${HOMELAB_REPO_DIR:?set HOMELAB_REPO_DIR in .env to your homelab repository}:/repo:ro"
 SOCKET = "/var/run/docker.sock"
 
@@ -116,7 +120,8 @@ def test_the_executor_gets_time_to_let_running_actions_end_before_it_is_killed()
 
 
 def test_every_variable_the_stack_reads_is_in_env_example():
-    used = set(re.findall(r"\$\{([A-Z_]+)", (REPO / "docker-compose.yml").read_text()))
+    files = ("docker-compose.yml", "docker-compose.tailnet.yml")
+    used = {name for f in files for name in re.findall(r"\$\{([A-Z_]+)", (REPO / f).read_text())}
     documented = set(re.findall(r"^([A-Z_]+)=", (REPO / ".env.example").read_text(), re.M))
     assert used == documented
 
@@ -132,6 +137,173 @@ def test_the_compose_schema_check_fails_on_a_wrong_file(tmp_path: Path, tool):
         timeout=120,
     )
     assert result.returncode != 0 and "healthchek" in result.stdout + result.stderr
+
+
+# -- Compose: the bus on the tailnet (docker-compose.tailnet.yml) ------------------------------
+
+TAILNET_PORT = re.compile(r"(?P<host>\$\{HOMELAB_TAILNET_IP:\?[^}]+\}):(?P<port>\d+):(?P=port)")
+
+
+def merged(base: object, override: object) -> object:
+    """What ``docker compose -f base -f override`` makes, for the keys these files use:
+    mappings merge, sequences (ports, networks) gain the override's new items, scalars are
+    replaced. Enough to check the merged stack without a Docker engine."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        keys = [*base, *(k for k in override if k not in base)]
+        return {
+            k: merged(base[k], override[k])
+            if k in base and k in override
+            else override.get(k, base.get(k))
+            for k in keys
+        }
+    if isinstance(base, list) and isinstance(override, list):
+        return base + [item for item in override if item not in base]
+    return override
+
+
+def published(compose: dict) -> dict[str, list[str]]:
+    return {name: s["ports"] for name, s in compose["services"].items() if "ports" in s}
+
+
+def test_the_tailnet_override_and_the_stack_with_it_match_the_compose_spec(tmp_path, tool):
+    (tmp_path / "merged.json").write_text(json.dumps(merged(COMPOSE, TAILNET)))
+    shutil.copy(REPO / "docker-compose.tailnet.yml", tmp_path)
+    for name in ("docker-compose.tailnet.yml", "merged.json"):
+        result = subprocess.run(
+            [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, name + result.stdout + result.stderr
+
+
+def test_the_tailnet_override_publishes_the_two_bus_ports_on_the_tailnet_address_only():
+    assert set(TAILNET["services"]) == {"broker"}
+    listen = SERVICES["broker"]["command"][-1]  # tcp://0.0.0.0:7001; publications on 7001 + 1
+    request = int(listen.rsplit(":", 1)[1])
+    ports = [TAILNET_PORT.fullmatch(p) for p in TAILNET["services"]["broker"]["ports"]]
+    assert all(ports), TAILNET["services"]["broker"]["ports"]  # never 0.0.0.0, never no address
+    assert sorted(int(p["port"]) for p in ports) == [request, request + 1]
+    # ":?": an unset or empty address stops Compose instead of publishing on every interface
+    assert all(p["host"].startswith("${HOMELAB_TAILNET_IP:?set HOMELAB_TAILNET_IP") for p in ports)
+
+
+def test_with_the_override_nothing_is_published_but_the_ui_on_loopback_and_the_bus_ports():
+    stack = merged(COMPOSE, TAILNET)
+    assert published(stack) == {
+        "ui": ["127.0.0.1:8080:8080"],
+        "broker": TAILNET["services"]["broker"]["ports"],
+    }
+    for name in SERVICES.keys() - {"broker"}:
+        assert stack["services"][name] == SERVICES[name], name
+
+
+def test_with_the_override_the_broker_alone_joins_a_network_docker_publishes_from():
+    # Docker publishes nothing for a container that is only on internal networks
+    stack = merged(COMPOSE, TAILNET)
+    networks = stack["services"]["broker"]["networks"]
+    outside = [n for n in networks if not stack["networks"][n].get("internal")]
+    assert "bus" in networks and outside == ["tailnet"]
+    users = [name for name, s in stack["services"].items() if "tailnet" in s["networks"]]
+    assert users == ["broker"]
+
+
+def test_without_the_override_only_the_ui_is_published_and_only_on_loopback():
+    assert published(COMPOSE) == {"ui": ["127.0.0.1:8080:8080"]}
+
+
+# -- deploy/homelab-agent.service --------------------------------------------------------------
+
+# The keys the unit may use, by section: a misspelt key is one systemd ignores with a warning.
+UNIT_KEYS = {
+    "Unit": {"Description", "Wants", "After"},
+    "Service": {
+        "Environment",
+        "LoadCredential",
+        "ExecStart",
+        "StateDirectory",
+        "StateDirectoryMode",
+        "DynamicUser",
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "NoNewPrivileges",
+        "Restart",
+        "RestartSec",
+    },
+    "Install": {"WantedBy"},
+}
+
+
+def unit(text: str) -> dict[str, list[tuple[str, str]]]:
+    """A systemd unit's sections, each its (key, value) lines in order (keys may repeat)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], [])
+            continue
+        key, sep, value = line.partition("=")
+        assert sep and key == key.strip(), f"not KEY=value: {line!r}"
+        current.append((key, value))
+    return sections
+
+
+def options(exec_start: str) -> dict[str, str]:
+    """``homelab agent``'s options in the unit's command line (each ``--name value``)."""
+    words = exec_start.split()[2:]
+    return dict(zip(words[::2], words[1::2], strict=True))
+
+
+def test_the_agent_unit_has_only_known_keys_each_once_but_credentials():
+    sections = unit(AGENT_UNIT.read_text())
+    assert list(sections) == ["Unit", "Service", "Install"]
+    for name, lines in sections.items():
+        keys = [key for key, _ in lines]
+        assert set(keys) <= UNIT_KEYS[name], set(keys) - UNIT_KEYS[name]
+        repeated = {key for key in keys if keys.count(key) > 1}
+        assert repeated <= {"LoadCredential"}, repeated
+
+
+def test_the_agent_unit_runs_unprivileged_restarts_on_failure_and_keeps_its_state():
+    service = dict(unit(AGENT_UNIT.read_text())["Service"])
+    assert service["DynamicUser"] == "yes" and service["ProtectSystem"] == "strict"
+    assert service["Restart"] == "on-failure" and seconds(service["RestartSec"]) > 0
+    command = service["ExecStart"].split()
+    assert command[0].startswith("/") and command[1:2] == ["agent"]
+    option = options(service["ExecStart"])
+    assert set(option) == {"--node", "--bus", "--key", "--broker-key", "--root"}
+    assert option["--root"] == "%S/" + service["StateDirectory"]  # /var/lib/homelab-agent
+
+
+def test_the_agent_unit_reads_the_keys_systemd_hands_it():
+    lines = unit(AGENT_UNIT.read_text())["Service"]
+    credentials = [value.split(":", 1)[0] for key, value in lines if key == "LoadCredential"]
+    option = options(dict(lines)["ExecStart"])
+    assert sorted(credentials) == ["agent.key_secret", "broker.key"]
+    assert option["--key"] == "%d/agent.key_secret"
+    assert option["--broker-key"] == "%d/broker.key"
+
+
+def test_systemd_finds_nothing_in_the_agent_unit(tmp_path: Path, tool):
+    analyze = tool("systemd-analyze")
+    # verify wants the program to exist: the same unit with one that does
+    text = AGENT_UNIT.read_text().replace("/opt/homelab-agent/bin/homelab", "/bin/true")
+    (tmp_path / "homelab-agent.service").write_text(text)
+    result = subprocess.run(
+        [analyze, "verify", "./homelab-agent.service"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        result.returncode == 0 and "homelab-agent.service" not in result.stdout + result.stderr
+    ), result.stdout + result.stderr
 
 
 # -- Dockerfile --------------------------------------------------------------------------------
