@@ -437,12 +437,13 @@ def run(
     else:
         assert slice_file is not None, "an agent without a repository keeps its slice on disk"
         topic = topics.desired_node(node)
-        source = SliceInventory(
-            FollowedSlice(slice_file, node), lambda: aio.AsyncSubscriber(endpoint, topic)
-        )
+        followed = FollowedSlice(slice_file, node)  # AlreadyFollowed: one agent per node here
+        source = SliceInventory(followed, lambda: aio.AsyncSubscriber(endpoint, topic))
     out = outbox.Outbox(endpoint, f"agent:{node}", limit=HELD_WHILE_AWAY)
     try:
         asyncio.run(Agent(node, out, source, refresh=refresh).run(should_stop))
     finally:
         out.close(timeout=2.0)
+        if isinstance(source, SliceInventory):
+            source.followed.close()
     return 0

@@ -13,15 +13,21 @@ reading the log.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from actors import atomic
 from actors.domain import publishers, slices, topics
 from actors.domain.inventory import Inventory
+from bus import durable, errors
 from bus.envelope import Message
 
 log = logging.getLogger("homelab.agent")
+
+
+class AlreadyFollowed(errors.HomelabError):
+    """Another agent of this node keeps its slice in the same folder."""
 
 
 class FollowedSlice:
@@ -29,6 +35,10 @@ class FollowedSlice:
 
     def __init__(self, path: Path, node: str):
         self.path, self.node = path, node
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = durable.lock_exclusive(path.with_name(f".{path.name}.lock"))
+        if self._lock is None:  # two would both report the node, each with its own slice
+            raise AlreadyFollowed(f"another agent of node {node} is already running here ({path})")
         self.seq = 0  # the bus seq of the slice held (0: none); for the log lines
         self.digest = ""  # what it says (slices.digest); "" while none is held
         self.inventory: Inventory | None = None  # None: none held, or the node left
@@ -80,6 +90,11 @@ class FollowedSlice:
             return
         self.seq, self.digest, self.inventory = seq, slices.digest(saved["slice"]), inventory
         log.info("desired state of %s from %s (seq %d)", self.node, self.path, seq)
+
+    def close(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def _refuse(self, why: str) -> None:
         if why not in self._refused:  # once per reason: a flood of them is one line

@@ -40,7 +40,6 @@ what the world lacks.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sys
@@ -53,7 +52,7 @@ from actors.domain.world import PREFIXES, Change, World, apply, iso
 from actors.domain.world_codec import files
 from actors.world_checkpoint import load as load_checkpoint
 from actors.world_checkpoint import save as save_checkpoint
-from bus import errors, outbox, ports
+from bus import durable, errors, outbox, ports
 from bus.dataroot import DataRoot
 from bus.filelog import FileLog
 from bus.log import Trimmed
@@ -453,12 +452,9 @@ def rebuild_start(data: DataRoot, first: int, end: int) -> World:
 
 def _lock(path: Path) -> int:
     """Hold an exclusive lock on ``path`` for as long as the process lives (or until closed)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
+    fd = durable.lock_exclusive(path)
+    if fd is None:
         raise ObserverError(
             f"another observer is already running on {path.parent.parent} (it holds {path})"
-        ) from None
+        )
     return fd

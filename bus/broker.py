@@ -16,7 +16,6 @@ announced once, as ``bus.clock``, the first message stamped after it (``wallcloc
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ from typing import Literal
 import zmq
 
 from bus import (
+    durable,
     envelope,
     errors,
     heap,
@@ -695,12 +695,9 @@ def split_endpoint(endpoint: str) -> tuple[str, int]:
 def lock_log(events_dir: Path) -> int:
     """Hold an exclusive lock so two brokers never write one log."""
     events_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(events_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise BrokerError(f"another broker is already writing {events_dir}") from None
+    fd = durable.lock_exclusive(events_dir / ".lock")
+    if fd is None:
+        raise BrokerError(f"another broker is already writing {events_dir}")
     return fd
 
 

@@ -4,6 +4,7 @@ segments) and the actors' (``actors.atomic``) are written the one same way."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -47,3 +48,17 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def lock_exclusive(path: Path) -> int | None:
+    """Take an exclusive lock on ``path`` (made if missing) for as long as the returned file
+    descriptor stays open, i.e. the process lives; None if another process holds it. For
+    "two of these must never run on the same files" (the broker, the observer, up, an
+    agent's kept slice): the kernel drops the lock of a process that dies, even by kill -9."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

@@ -594,8 +594,11 @@ def agent(node, refresh, repo, root, bus, key, broker_key) -> int:
         raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
     try:
         keys.check_role(f"agent:{s.node}")  # a name as the inventory allows: also a file name
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--node") from None
+    except ValueError:
+        raise click.BadParameter(
+            f"{s.node!r}: a node's name is a-z, 0-9, _ and -, at most 63 characters",
+            param_hint="--node",
+        ) from None
     remote = s.repo is None
     slice_file = _agent_root(s.root, s.node) if remote else None
     if not remote:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from actors.domain import inventory_files
-from bus import broker, client
+from bus import broker, client, durable
 from bus.dataroot import DataRoot
 from homelab import bus_keys, layout, procs, rootcheck, ui_cli
 from homelab.settings import Settings
@@ -224,15 +223,12 @@ class Screen:
 def hold_lock(root: Path) -> int:
     """Lock ``state/up.lock`` for this process's lifetime (it holds our pid), or refuse."""
     path = root / UP_LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
+    fd = durable.lock_exclusive(path)
+    if fd is None:
+        holder = path.read_text(errors="replace").strip()[:32] or "?"
         raise procs.StartupError(
             f"another `homelab up` (pid {holder}) is running on {root.resolve()}"
-        ) from None
+        )
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd

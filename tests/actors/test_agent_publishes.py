@@ -15,7 +15,7 @@ import pytest
 from actors import agent
 from actors.domain import slices
 from actors.domain.inventory_files import InventoryError
-from actors.followed_slice import FollowedSlice
+from actors.followed_slice import AlreadyFollowed, FollowedSlice
 from bus.envelope import Message
 from bus.stub import StubBus
 
@@ -149,6 +149,9 @@ def test_with_no_slice_it_probes_nothing_and_asks_then_probes_by_the_supervisors
 
     asyncio.run(scenario())
     assert followed.inventory is not None and followed.inventory.nodes["n1"].interval == 0.2
+    with pytest.raises(AlreadyFollowed, match="another agent of node n1 is already running"):
+        FollowedSlice(tmp_path / "desired-n1.json", "n1")  # two at once on the same files
+    followed.close()
     again = FollowedSlice(tmp_path / "desired-n1.json", "n1")  # after a restart, from disk
     assert again.digest == slices.digest(SLICE) and again.inventory == followed.inventory
 
