@@ -20,7 +20,7 @@ from pathlib import Path
 from actors.domain import action_queue, lifecycle, publishers, states, topics
 from actors.readmodel import queue
 from actors.readmodel.models import ActionView
-from bus import aio, client, errors
+from bus import aio, client, errors, keys
 from bus.envelope import Message
 
 ANSWER_TIMEOUT = 15.0  # for the queue's answer to the request
@@ -102,10 +102,12 @@ async def decide_async(
     *,
     channel: str = "ui",
     shown_hash: str | None = None,
+    curve: object = keys.PROCESS,
 ) -> str:
-    """``decide`` for an event loop: nothing here blocks it."""
+    """``decide`` for an event loop: nothing here blocks it. ``curve``: the keys the request
+    goes with (the UI's: the logged-in operator's, ``operator:NAME``)."""
     payload = await asyncio.to_thread(request, root, action_id, kind, by, reason, shown_hash)
-    publisher = aio.AsyncPublisher(endpoint, f"{channel}:{by}", timeout=ANSWER_TIMEOUT)
+    publisher = aio.AsyncPublisher(endpoint, f"{channel}:{by}", timeout=ANSWER_TIMEOUT, curve=curve)
     try:
         sent = await publisher.publish(topics.request(kind), payload)
     finally:

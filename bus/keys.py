@@ -228,6 +228,53 @@ def revoke(folder: Path, what: str) -> list[str]:
     return gone
 
 
+def new_pair() -> tuple[bytes, bytes]:
+    """A fresh CURVE key pair (public, secret), both Z85, written nowhere."""
+    return zmq.curve_keypair()
+
+
+def allow(folder: Path, role: str, public: bytes) -> None:
+    """Put ``public`` on the allowlist as ``role``, beside the role's other keys; its secret
+    key stays with the caller (an operator's of the UI is kept sealed, never in a file)."""
+    keydir = KeyDir(folder)
+    check_role(role)
+    if not Z85_KEY.match(public.decode("ascii", "replace")):
+        raise ValueError("not a Z85 public key")
+    ensure(folder)
+    with keydir.locked():
+        allowed = read_allowlist(keydir.allowlist)
+        allowed[public.decode()] = role
+        write_allowlist(keydir.allowlist, allowed)
+
+
+def prune(folder: Path, role: str, keep: Iterable[bytes] = ()) -> list[str]:
+    """Revoke every key of ``role`` but ``keep`` and the one whose files are in this folder
+    (``homelab actions approve --by`` on the control plane); the keys revoked. Idempotent,
+    so a run cut short is finished by the next."""
+    keydir = KeyDir(folder)
+    check_role(role)
+    kept = {key.decode() for key in keep}
+    with keydir.locked():
+        allowed = read_allowlist(keydir.allowlist)
+        local = keydir.client_public(role)
+        if local.exists():
+            kept.add(load_public(local).decode())
+        gone = [key for key, owner in allowed.items() if owner == role and key not in kept]
+        for key in gone:
+            del allowed[key]
+        if gone:
+            write_allowlist(keydir.allowlist, allowed)
+    return gone
+
+
+def from_secret(role: str, secret: bytes, server: bytes) -> Credentials:
+    """The keys of a client whose secret key was kept elsewhere (an operator's, unsealed at
+    login): its public key is derived from it."""
+    if not Z85_KEY.match(secret.decode("ascii", "replace")):
+        raise KeyProblem("damaged secret key (expected 40 Z85 characters)")
+    return Credentials(check_role(role), zmq.curve_public(secret), secret, server)
+
+
 def client(folder: Path, role: str) -> Credentials:
     """The keys a client of ``role`` connects with (its pair, the broker's public key)."""
     keydir = KeyDir(folder)

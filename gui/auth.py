@@ -21,6 +21,7 @@ import argon2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors import atomic
+from gui.sealing import SealedKey
 
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 NAME_RULE = "1-32 characters: a-z first, then a-z, 0-9, '_', '.', '-'"
@@ -37,6 +38,7 @@ class Operator(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     hash: str = Field(min_length=1)
     created: float
+    bus_key: SealedKey | None = None  # operator:NAME's secret key, sealed (gui.sealing)
 
 
 class OperatorsFile(BaseModel):
@@ -58,21 +60,34 @@ class Operators:
         """Each operator's password hash: a session lasts while its operator's stays the same."""
         return {name: o.hash for name, o in self._load().operators.items()}
 
-    def add(self, name: str, password: str) -> None:
+    def get(self, name: str) -> Operator | None:
+        return self._load().operators.get(name)
+
+    def add(self, name: str, password: str, bus_key: SealedKey | None = None) -> None:
+        """Add ``name`` or give them a new password (and bus key: ``gui.operator_keys``)."""
+        with self.locked():
+            self.put(name, password, bus_key)
+
+    def put(self, name: str, password: str, bus_key: SealedKey | None = None) -> None:
+        """``add`` for a caller that holds ``locked()``."""
         check_name(name)
-        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            raise AuthError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
-        with self._locked():
-            current = self._load()
-            current.operators[name] = Operator(hash=_hasher.hash(password), created=time.time())
-            self._save(current)
+        check_password(password)
+        current = self._load()
+        current.operators[name] = Operator(
+            hash=_hasher.hash(password), created=time.time(), bus_key=bus_key
+        )
+        self._save(current)
 
     def remove(self, name: str) -> None:
-        with self._locked():
-            current = self._load()
-            if current.operators.pop(name, None) is None:
-                raise AuthError(f"no operator {name!r}")
-            self._save(current)
+        with self.locked():
+            self.drop(name)
+
+    def drop(self, name: str) -> None:
+        """``remove`` for a caller that holds ``locked()``."""
+        current = self._load()
+        if current.operators.pop(name, None) is None:
+            raise AuthError(f"no operator {name!r}")
+        self._save(current)
 
     def verify(self, name: str, password: str) -> bool:
         """True if ``name`` is an operator with that password. Takes as long for an unknown
@@ -101,7 +116,9 @@ class Operators:
         atomic.write_atomic(self.path, content.model_dump_json(indent=2).encode() + b"\n", 0o600)
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
+        """Exclusive between processes while the file is read and rewritten (not
+        re-entrant: ``put`` and ``drop`` are the methods to call inside)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
         try:
@@ -115,6 +132,12 @@ class Operators:
 def _dummy_hash() -> str:
     """Verified against for unknown names: the same work as for a real one."""
     return _hasher.hash(secrets.token_hex(16))
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AuthError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
 
 
 def check_name(name: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from nicegui import Client, background_tasks, context, core, ui
 from starlette.requests import cookie_parser
 
+from bus import keys
 from gui import sessions
 from gui.sessions import Session, SessionStore
 
@@ -94,6 +95,12 @@ def require() -> str | None:
             ui.navigate.to("/login")
         return None
     return found.operator
+
+
+def bus_key() -> keys.Credentials | None:
+    """In a handler: the bus keys of the session that owns this page (its operator's,
+    unsealed at login), None if it holds none."""
+    return store().bus_key(_owners.get(context.client.id))
 
 
 def owner(client_id: str) -> str | None:

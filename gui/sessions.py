@@ -11,6 +11,10 @@ password they logged in with*: a password change or a removal (``homelab ui add-
 ``remove-user``, from another process) ends it. ``Credentials`` notices such a change by
 the operators file's stat, looked at no more than twice a second.
 
+The operator's bus keys, unsealed at login (``gui.operator_keys``), stay in this process's
+memory only, beside the session, never in the file or a cookie: they go when the session
+ends, and a session the UI's restart kept has none (its operator logs in again to decide).
+
 A second, long-lived cookie marks a browser where an operator logged in before (``device``,
 signed, naming the operator): the login limiter lets it through when others are locked out.
 """
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from actors import atomic
+from bus import keys
 from gui import auth
 
 log = logging.getLogger("homelab.ui")
@@ -108,16 +113,21 @@ class SessionStore:
         self.path, self.credentials, self.lifetime, self.clock = path, credentials, lifetime, clock
         self._secret = secret.encode()
         self._sessions: dict[str, Session] = self._load()
+        # each session's operator's bus keys, unsealed at login: memory only, never saved
+        self._bus_keys: dict[str, keys.Credentials] = {}
 
     # -- sessions ---------------------------------------------------------------------------
 
-    def create(self, operator: str) -> str:
-        """A new session for ``operator`` (who just gave the right password): its token."""
+    def create(self, operator: str, bus_key: keys.Credentials | None = None) -> str:
+        """A new session for ``operator`` (who just gave the right password): its token.
+        ``bus_key``: the operator's bus keys, held in memory while the session lasts."""
         credential = self.credentials.of(operator) or ""
         token = secrets.token_urlsafe(32)
         now = self.clock()
         session = Session(self.key(token), operator, credential, now, now + self.lifetime)
         self._sessions[session.key] = session
+        if bus_key is not None:
+            self._bus_keys[session.key] = bus_key
         self._bound(operator)
         self._save()
         return token
@@ -138,10 +148,17 @@ class SessionStore:
             return None
         current = self.credentials.of(session.operator)
         if current is None or not hmac.compare_digest(current, session.credential):
+            self._bus_keys.pop(session.key, None)
             return None  # the password changed, or the operator is gone
         return session
 
+    def bus_key(self, key: str | None) -> keys.Credentials | None:
+        """The bus keys of the valid session stored under ``key`` (None: none unlocked)."""
+        session = self.valid(key)
+        return self._bus_keys.get(session.key) if session else None
+
     def end(self, key: str) -> None:
+        self._bus_keys.pop(key, None)
         if self._sessions.pop(key, None) is not None:
             self._save()
 
@@ -194,6 +211,7 @@ class SessionStore:
         drop = {s.key for s in mine[: max(0, len(mine) - MAX_PER_OPERATOR)]}
         kept = [s for s in kept if s.key not in drop]
         self._sessions = {s.key: s for s in kept[-MAX_SESSIONS:]}
+        self._bus_keys = {k: c for k, c in self._bus_keys.items() if k in self._sessions}
 
     def _load(self) -> dict[str, Session]:
         try:

@@ -302,7 +302,10 @@ def ui_add_user(name: str, password_stdin: bool, root: str | None) -> int:
     """Add operator NAME, or give NAME a new password (asked twice on a terminal).
 
     Passwords have at least 8 characters and are stored hashed (argon2id) in
-    ui/operators.json under the data root. Needs no running service.
+    ui/operators.json under the data root, with a new bus key (operator:NAME) whose secret
+    is kept only sealed with the password; its public key is allowlisted and the old one
+    revoked, so run it on the control plane, where the keys folder is. Needs no running
+    service.
     """
     click.echo(ui_cli.add_user(settings.load(root=root), name, password_stdin))
     return 0
@@ -312,7 +315,8 @@ def ui_add_user(name: str, password_stdin: bool, root: str | None) -> int:
 @click.argument("name")
 @root_option
 def ui_remove_user(name: str, root: str | None) -> int:
-    """Remove operator NAME: they cannot log in any more (exit 1 if there is none)."""
+    """Remove operator NAME: they cannot log in or decide any more (their bus key is
+    revoked; exit 1 if there is none)."""
     click.echo(ui_cli.remove_user(settings.load(root=root), name))
     return 0
 

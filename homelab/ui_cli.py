@@ -1,13 +1,17 @@
 """``homelab ui``: run the operator UI, and manage who may log in to it.
 
-The operators file (``ui/operators.json`` under the data root) is all ``add-user`` and
-``remove-user`` touch: they need no running broker or UI, and a running UI sees the change
-at the next login (``gui.auth.Operators`` reads the file afresh each time).
+``add-user`` and ``remove-user`` change the operators file (``ui/operators.json`` under
+the data root) and the bus's allowlist: each operator has a key of role ``operator:NAME``,
+its secret kept only sealed with their password (``gui.operator_keys``), so they run on the
+control plane (or in its ui container), where the keys folder is. They need no running
+broker or UI; a running UI sees the change at the next login (``gui.auth.Operators`` reads
+the file afresh each time) and ends the operator's sessions.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TextIO
 
 import click
@@ -93,8 +97,8 @@ def answers(base_url: str) -> bool:
 
 
 def add_user(s: Settings, name: str, from_stdin: bool, stdin: TextIO | None = None) -> str:
-    """Add operator ``name`` (or set a new password); the line to print."""
-    from gui import auth
+    """Add operator ``name`` (or set a new password, and a new bus key); the line to print."""
+    from gui import auth, operator_keys
 
     stdin = stdin or sys.stdin
     path = DataRoot(s.root).require().operators
@@ -112,21 +116,32 @@ def add_user(s: Settings, name: str, from_stdin: bool, stdin: TextIO | None = No
     operators = auth.Operators(path)
     existed = name in _names(operators)
     try:
-        operators.add(name, password)
+        operator_keys.enroll(operators, _keys_folder(s), name, password)
     except auth.AuthError as err:  # the file is damaged: not the user's input
         raise OperatorsError(str(err)) from None
-    return f"operator {name} {'updated' if existed else 'added'}"
+    return f"operator {name} {'updated' if existed else 'added'}{_with_key(s, name)}"
 
 
 def remove_user(s: Settings, name: str) -> str:
-    from gui import auth
+    from gui import auth, operator_keys
 
     operators = auth.Operators(DataRoot(s.root).require().operators)
     try:
-        operators.remove(name)
+        operator_keys.remove(operators, _keys_folder(s), name)
     except auth.AuthError as err:
         raise OperatorsError(str(err)) from None
-    return f"operator {name} removed"
+    return f"operator {name} removed{'' if s.curve == 'off' else ', and their bus key revoked'}"
+
+
+def _keys_folder(s: Settings) -> Path | None:
+    """Where operators' bus keys are allowlisted; None when CURVE is off (no key made)."""
+    return None if s.curve == "off" else bus_keys.folder(s)
+
+
+def _with_key(s: Settings, name: str) -> str:
+    if s.curve == "off":
+        return " (no bus key: CURVE is off; run add-user again once it is on)"
+    return f", with a new bus key (operator:{name})"
 
 
 def users(s: Settings) -> list[str]:

@@ -126,7 +126,7 @@ def _run(
         procs.log.info("no inventory node for this machine: no local agent (set HOMELAB_NODE)")
     bus_keys.prepare(settings, node)  # the broker's and every local service's, unasked
     bus_keys.use(settings, bus_keys.CLI)  # for its own pings of the broker
-    login = demo_login(root) if ui and demo_setup is not None else None
+    login = demo_login(root, _keys_of(settings)) if ui and demo_setup is not None else None
     hint = demo_setup.login_hint(root, DEMO_OPERATOR) if ui and demo_setup and not login else ""
     # The children's own output (a crash's traceback, say) goes beside their logs, not into
     # them: logs/up/<service>.log.
@@ -146,14 +146,19 @@ def _run(
         raise
 
 
-def demo_login(root: Path) -> str | None:
-    """For the demo, make operator ``demo`` if there is no operator at all and return its
-    password (shown this once; only its hash is kept); None when operators exist."""
+def _keys_of(settings: Settings) -> Path | None:
+    return None if settings.curve == "off" else bus_keys.folder(settings)
+
+
+def demo_login(root: Path, keys_folder: Path | None = None) -> str | None:
+    """For the demo, make operator ``demo`` (with its bus key, in ``keys_folder``) if there
+    is no operator at all and return its password (shown this once; only its hash and the
+    sealed key are kept); None when operators exist."""
     from gui import auth
     from homelab.demo import setup
 
     try:
-        return setup.demo_operator(root, DEMO_OPERATOR)
+        return setup.demo_operator(root, DEMO_OPERATOR, keys_folder)
     except auth.AuthError as err:  # a damaged operators file
         raise procs.StartupError(str(err)) from None
 

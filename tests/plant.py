@@ -173,9 +173,7 @@ class Plant:
         if self.services and self.inventory.revision() is None:  # unless the test made one
             self.inventory.commit("the stand-ins should run", **self._first)
         if "ui" in self.specs:
-            from gui.auth import Operators
-
-            Operators(self.root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
+            add_operator(self.root, OPERATOR, PASSWORD)
 
     def _spawn(self, name: str) -> None:
         spec = self.specs[name]
@@ -344,6 +342,15 @@ class Agents:
         self.close()
 
 
+def add_operator(root: Path, name: str, password: str) -> None:
+    """A UI operator of ``root`` as ``homelab ui add-user`` makes one: with a bus key
+    (``operator:NAME``) allowlisted in the session's key folder, sealed with the password."""
+    from gui import auth, operator_keys
+
+    operators = auth.Operators(root / "ui" / "operators.json")
+    operator_keys.enroll(operators, Path(os.environ["HOMELAB_KEYS"]), name, password)
+
+
 def speak_as(role: str) -> str:
     """A line of Python that makes a child process's bus clients connect as ``role`` with
     the session's keys: for the children a test runs as ``python -c`` (a service's CLI
@@ -366,11 +373,11 @@ def role_for(source: str | None) -> str:
     name = source.partition(":")[2]
     if source in ("observer", "supervisor", "executor", "broker"):
         role = f"service:{source}"
-    elif source == "ui" or source.startswith("ui:"):
+    elif source == "ui":
         role = "service:ui"
     elif source.startswith("agent:"):
         role = source
-    elif source.startswith("cli:"):
+    elif source.startswith(("cli:", "ui:")):
         role = f"operator:{name}"
     else:
         role = "tool:test"

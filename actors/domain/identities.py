@@ -8,9 +8,9 @@ message claims must be one that role speaks as, and the topic one that source ma
 | role | speaks as | publishes |
 |---|---|---|
 | ``service:observer``, ``supervisor``, ``executor`` | that name | its own topics, and anyone's |
-| ``service:ui`` | ``ui``, ``ui:NAME`` (the logged-in operator) | ``action.request.*``, and anyone's |
+| ``service:ui`` | ``ui`` | anyone's (no decision: not ``action.request.*``) |
 | ``agent:N`` | ``agent:N`` | only ``obs.node.N.*`` (observations and its heartbeat) |
-| ``operator:N`` | ``cli:N`` | ``action.request.*``, and anyone's |
+| ``operator:N`` | ``cli:N``, ``ui:N`` (the UI, with the key of N's session) | ``action.request.*``, and anyone's |
 | ``tool:N`` (``homelab emit``, scripts, the inbox) | any source that is not the control plane's | anyone's |
 
 "Anyone's": a topic outside the control plane's own (``publishers.owned``). ``bus.*`` is the
@@ -50,11 +50,11 @@ def speaks_as(role: str, source: str) -> bool:
     if role in SERVICE_SOURCES:
         return source in SERVICE_SOURCES[role]
     if role == "service:ui":
-        return source == "ui" or (source.startswith("ui:") and len(source) > 3)
+        return source == "ui"
     if kind == "agent":
         return source == f"agent:{name}"
     if kind == "operator":
-        return source == f"cli:{name}"
+        return source in (f"cli:{name}", f"ui:{name}")
     if kind == "tool":
         return not envelope.is_reserved_source(source)
     return False

@@ -1,8 +1,11 @@
 """Approve and Reject: the decision goes through ``actors.decisions``, as with ``homelab
-actions approve``, and the answer is told to the page."""
+actions approve``, and the answer is told to the page. It goes on the bus with the keys of
+the operator whose session owns the page (``operator:NAME``, as ``ui:NAME``), never with the
+UI's own, which may decide nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
@@ -11,7 +14,9 @@ from nicegui import context, ui
 
 from actors import decisions
 from actors.readmodel.models import ActionView
-from gui import session
+from bus import keys
+from bus.dataroot import DataRoot
+from gui import auth, operator_keys, session
 from gui.present import words
 
 DESTRUCTIVE = ("stop",)  # asked again before approving
@@ -48,14 +53,22 @@ class Decisions:
         name = session.require()  # the websocket skips the middleware
         if name is None:
             return
+        own = session.bus_key()
+        if own is None and keys.current() is not None:  # CURVE on, and no key to decide with
+            self.tell(f"Not {kind}d: {await self.why_locked(name)}", "negative")
+            return
         try:
             said = await decisions.decide_async(
-                self.root, self.bus, a.id, kind, name, reason, channel="ui", shown_hash=a.hash
+                self.root, self.bus, a.id, kind, name, reason, shown_hash=a.hash, curve=own
             )
         except decisions.Refused as err:
             self.tell(f"Not {kind}d: {err}", "negative")
         else:
             self.tell(said, "positive")
+
+    async def why_locked(self, name: str) -> str:
+        operators = auth.Operators(DataRoot(self.root).operators)
+        return await asyncio.to_thread(operator_keys.why_locked, operators, name)
 
     def tell(self, text: str, kind: Literal["positive", "negative"]) -> None:
         if self.client.is_deleted:  # the tab was closed meanwhile

@@ -24,7 +24,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from nicegui import app
 
-from gui import limiter, session, sessions
+from bus import keys
+from gui import limiter, operator_keys, session, sessions
 from gui.pages import Context
 
 log = logging.getLogger("homelab.ui")
@@ -89,15 +90,21 @@ async def _log_in(request: Request, ctx: Context) -> Response:
         return _page(target, name, "Wrong operator name or password", 401)
     ctx.limiter.succeeded(attempt)
     log.info("operator %s logged in from %s", name, address)
-    return _signed_in(name, device, target, https)
+    bus_key = await asyncio.to_thread(
+        operator_keys.unlock, ctx.operators, name, form.get("password", "")
+    )
+    return _signed_in(name, bus_key, device, target, https)
 
 
-def _signed_in(name: str, device: str | None, target: str, https: bool) -> Response:
-    """A new session (never one the browser brought) and the device cookie, then the target."""
+def _signed_in(
+    name: str, bus_key: keys.Credentials | None, device: str | None, target: str, https: bool
+) -> Response:
+    """A new session (never one the browser brought) holding the operator's bus keys, and
+    the device cookie, then the target."""
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         sessions.cookie_name(sessions.SESSION_COOKIE, https),
-        session.store().create(name),
+        session.store().create(name, bus_key),
         **sessions.cookie_attributes(https, sessions.LIFETIME),
     )
     response.set_cookie(

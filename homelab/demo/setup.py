@@ -56,18 +56,19 @@ def wanted_running(repo: Path) -> list[str]:
     )
 
 
-def demo_operator(root: Path, name: str) -> str | None:
-    """Make UI operator ``name`` with a random password when the UI has no operator yet,
-    and return that password (None: operators exist, the demo's or the user's own)."""
+def demo_operator(root: Path, name: str, keys_folder: Path | None = None) -> str | None:
+    """Make UI operator ``name`` with a random password (and a bus key allowlisted in
+    ``keys_folder``, None: CURVE is off) when the UI has no operator yet, and return that
+    password (None: operators exist, the demo's or the user's own)."""
     import secrets
 
-    from gui import auth
+    from gui import auth, operator_keys
 
     operators = auth.Operators(DataRoot(root).operators)
     if operators.names():
         return None
     password = secrets.token_urlsafe(12)
-    operators.add(name, password)
+    operator_keys.enroll(operators, keys_folder, name, password)
     return password
 
 

@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from chromium import CHROMIUM, FLAGS, javascript_errors, submit_login
 
+from bus import envelope
+from bus.envelope import Message
+from bus.filelog import FileLog
+from gui.auth import Operators
 from plant import Plant
 
 pytestmark = pytest.mark.slow
@@ -58,6 +62,36 @@ def test_log_in_see_the_fix_arrive_approve_it_and_watch_it_succeed(product):
         finally:
             browser.close()
     assert not [e for e in errors if "favicon" not in e], errors
+    # sent with oskar's own key (the UI's may decide nothing), in oskar's name only
+    assert [m.source for m in requests(product)] == ["ui:oskar"]
+
+
+def requests(plant: Plant) -> list[Message]:
+    """The decisions the broker stored."""
+    found = [envelope.decode_body(b) for b in FileLog(plant.root / "events").read()]
+    return [m for m in found if m.topic.startswith("action.request.")]
+
+
+def test_an_operator_without_a_bus_key_is_told_how_to_get_one_and_nothing_is_sent(product):
+    from playwright.sync_api import expect, sync_playwright
+
+    Operators(product.root / "ui" / "operators.json").add("legacy", "made before keys")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_context().new_page()
+            page.goto(f"{product.url}/actions")
+            submit_login(page, "legacy", "made before keys")
+            page.get_by_role("button", name="Approve").click(timeout=60_000)
+            said = (
+                "Not approved: legacy has no bus key yet: run `homelab ui add-user legacy` on "
+                "the control plane"
+            )
+            expect(page.locator(".q-notification", has_text=said)).to_be_visible(timeout=15_000)
+            expect(page.get_by_role("button", name="Approve")).to_be_visible()  # still pending
+        finally:
+            browser.close()
+    assert requests(product) == []
 
 
 def test_a_logged_out_tab_cannot_approve(product):

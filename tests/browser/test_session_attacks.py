@@ -21,8 +21,7 @@ import httpx
 import pytest
 from chromium import CHROMIUM, FLAGS, PASSWORD, javascript_errors, submit_login
 
-from gui.auth import Operators
-from plant import Plant, free_port_pair, wait_until
+from plant import Plant, add_operator, free_port_pair, wait_until
 from proxy import PROXY, Nginx, self_signed
 
 pytestmark = pytest.mark.slow
@@ -85,9 +84,8 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
     lab = Lab(plant, ui, https, polling, evil, evil_dir, nginx)
     try:
         with plant:
-            operators = Operators(plant.root / "ui" / "operators.json")
             for name in ("mallory", "bob", "carol"):  # and oskar, the plant's
-                operators.add(name, PASSWORD if name != "mallory" else "mallory's own")
+                add_operator(plant.root, name, PASSWORD if name != "mallory" else "mallory's own")
             nginx.start(*(f"{lab.at(u)}/healthz" for u in (lab.ui, lab.https, lab.polling)))
             wait_until(lambda: _up(lab.at(lab.ui), plant), 30, "the UI through nginx")
             yield lab

@@ -15,6 +15,7 @@ import zmq
 
 from bus import client, envelope, keys, protocol
 from bus.filelog import FileLog
+from gui import auth, operator_keys, sealing
 from plant import BrokerProcess, TestKeys, free_port_pair, wait_until
 
 QUICK = 1.0  # seconds a refused client waits for an answer that never comes
@@ -75,8 +76,33 @@ def test_a_client_the_broker_does_not_know_gets_nothing(guarded, own_keys, who):
         ("agent:web1", "agent:web1", "obs.node.web2.check", "publishes only obs.node.web1.*"),
         ("tool:test", "emit", "action.approved", "action.approved is not tool:test's"),
         ("tool:test", "supervisor", "drift.report", "tool:test may not publish as 'supervisor'"),
+        (
+            "service:ui",
+            "ui:alice",
+            "action.request.approve",
+            "service:ui may not publish as 'ui:alice'",
+        ),
+        (
+            "service:ui",
+            "ui",
+            "action.request.approve",
+            "action.request.approve is not service:ui's",
+        ),
+        (
+            "operator:alice",
+            "ui:bob",
+            "action.request.approve",
+            "operator:alice may not publish as 'ui:bob'",
+        ),
     ],
-    ids=["agent-for-another-node", "tool-approving", "tool-claiming-supervisor"],
+    ids=[
+        "agent-for-another-node",
+        "tool-approving",
+        "tool-claiming-supervisor",
+        "ui-key-approving-in-an-operators-name",
+        "ui-key-approving-as-itself",
+        "operator-approving-in-anothers-name",
+    ],
 )
 def test_a_message_that_does_not_fit_its_senders_identity_is_refused_logged_and_not_stored(
     guarded, own_keys, role, source, topic, why
@@ -89,6 +115,20 @@ def test_a_message_that_does_not_fit_its_senders_identity_is_refused_logged_and_
     assert client.ping(guarded.endpoint, curve=credentials)["forbidden"] == 3
     assert topic not in stored_topics(guarded.root)
     wait_until(lambda: refusals_logged(guarded, why) == 1, 5, "the refusal in the log")
+
+
+def test_an_operators_key_unsealed_with_the_password_approves_in_that_name_only(
+    guarded, own_keys, tmp_path
+):
+    operators = auth.Operators(tmp_path / "operators.json")
+    operator_keys.enroll(operators, own_keys.folder, "alice", "correct horse")
+    sealed = operators.get("alice").bus_key
+    secret = sealing.unseal(sealed, "correct horse", "alice")
+    alice = keys.from_secret("operator:alice", secret, own_keys.of("tool:test").server)
+    with client.Publisher(guarded.endpoint, "ui:alice", timeout=5, curve=alice) as publisher:
+        publisher.publish("action.request.approve", {"id": "a-1"})
+    stored = [envelope.decode_body(b) for b in FileLog(guarded.root / "events").read()]
+    assert [m.source for m in stored if m.topic == "action.request.approve"] == ["ui:alice"]
 
 
 def test_a_raw_client_claiming_supervisor_gets_the_reason_in_its_ack(guarded, own_keys):

@@ -54,7 +54,11 @@ def data_root(tmp_path: Path) -> Path:
 
 def test_a_script_adds_and_removes_an_operator(data_root):
     added = homelab("ui", "add-user", "ops", "--root", str(data_root), stdin="long enough\n")
-    assert (added.returncode, added.stdout, added.stderr) == (0, "operator ops added\n", "")
+    assert (added.returncode, added.stdout, added.stderr) == (
+        0,
+        "operator ops added, with a new bus key (operator:ops)\n",
+        "",
+    )
     assert auth.Operators(DataRoot(data_root).operators).verify("ops", "long enough")
 
     short = homelab("ui", "add-user", "ops", "--root", str(data_root), stdin="short\n")
@@ -62,7 +66,10 @@ def test_a_script_adds_and_removes_an_operator(data_root):
     assert short.stderr == "homelab: error: a password has 8 to 1024 characters\n"
 
     removed = homelab("ui", "remove-user", "ops", "--root", str(data_root))
-    assert (removed.returncode, removed.stdout) == (0, "operator ops removed\n")
+    assert (removed.returncode, removed.stdout) == (
+        0,
+        "operator ops removed, and their bus key revoked\n",
+    )
     again = homelab("ui", "remove-user", "ops", "--root", str(data_root))
     assert (again.returncode, again.stderr) == (1, "homelab: error: no operator 'ops'\n")
 

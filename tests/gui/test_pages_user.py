@@ -22,9 +22,8 @@ from actors import atomic, decisions
 from bus import aio, client
 from bus.envelope import Message
 from gui import session
-from gui.auth import Operators
 from gui.tap_log import TapLog
-from plant import OPERATOR, PASSWORD, Plant, wait_until
+from plant import OPERATOR, PASSWORD, Plant, add_operator, wait_until
 
 pytestmark = pytest.mark.slow
 MAIN = Path(__file__).with_name("ui_main.py")
@@ -37,7 +36,7 @@ WAIT = 15.0  # seconds for anything the page or the bus should show
 def plant(tmp_path_factory) -> Iterator[Plant]:
     run = ("broker", "agent", "observer", "supervisor")
     with Plant(tmp_path_factory.mktemp("plant"), SERVICES, run=run, interval=1.0) as plant:
-        Operators(plant.root / "ui" / "operators.json").add(OPERATOR, PASSWORD)
+        add_operator(plant.root, OPERATOR, PASSWORD)
         wait_until(
             lambda: len(pending_actions(plant)) == len(SERVICES), 60, "a pending action each"
         )
@@ -232,7 +231,7 @@ async def test_after_a_new_password_the_open_events_page_reads_nothing_from_disk
 ):
     await log_in(user, "/events")
     await user.should_see(marker="replay")
-    Operators(plant.root / "ui" / "operators.json").add("oskar", "correct horse")  # a new hash
+    add_operator(plant.root, "oskar", "correct horse")  # a new hash (and bus key)
     await eventually(lambda: not session.client_valid(user.client), "the session to end")
     user.find(marker="replay").click()
     await eventually(

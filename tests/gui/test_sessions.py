@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from bus import keys
 from gui.auth import Operators
 from gui.pages.login import safe_target
 from gui.sessions import Credentials, SessionStore
@@ -60,6 +61,24 @@ def test_a_new_password_or_a_removal_ends_the_session(operators, tmp_path):
     operators.remove("oskar")
     ticks[0] += 1
     assert sessions.get(token) is None
+
+
+def test_the_operators_bus_key_stays_in_memory_and_goes_with_the_session(operators, tmp_path):
+    ticks = [0.0]
+    sessions = store(operators, tmp_path, clock=lambda: ticks[0])
+    public, secret = keys.new_pair()
+    key = keys.from_secret("operator:oskar", secret, public)
+    token = sessions.create("oskar", key)
+    assert sessions.bus_key(sessions.key(token)) == key
+    assert secret.decode() not in (tmp_path / "ui" / "sessions.json").read_text()
+    assert store(operators, tmp_path).bus_key(sessions.key(token)) is None  # a restart: none
+    sessions.end(sessions.key(token))  # a logout
+    assert sessions.bus_key(sessions.key(token)) is None
+    token = sessions.create("oskar", key)
+    operators.add("oskar", "a new password")
+    ticks[0] += 1
+    assert sessions.bus_key(sessions.key(token)) is None
+    assert sessions._bus_keys == {}  # noqa: SLF001 (dropped, not merely hidden)
 
 
 def test_a_session_expires_and_a_logout_ends_it(operators, tmp_path):

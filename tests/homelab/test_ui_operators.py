@@ -4,13 +4,15 @@ every mistake one line on stderr and a non-zero exit, and the operators file unt
 from __future__ import annotations
 
 import io
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
+from bus import keys
 from bus.dataroot import DataRoot
-from gui import auth
+from gui import auth, sealing
 from homelab import settings, ui_cli
 
 
@@ -29,7 +31,11 @@ def test_add_user_reads_the_password_from_stdin_and_stores_only_its_hash(data_ro
     code, out, err = homelab(
         "ui", "add-user", "alice", "--root", str(data_root), stdin="correct horse\n"
     )
-    assert (code, out, err) == (0, "operator alice added\n", "")
+    assert (code, out, err) == (
+        0,
+        "operator alice added, with a new bus key (operator:alice)\n",
+        "",
+    )
     assert operators(data_root).verify("alice", "correct horse")
     assert not operators(data_root).verify("alice", "correct horse\n")
     stored = DataRoot(data_root).operators
@@ -41,15 +47,37 @@ def test_add_user_again_changes_the_password(data_root, homelab):
     args = ("ui", "add-user", "alice", "--root", str(data_root))
     assert homelab(*args, stdin="first password\n")[0] == 0
     code, out, _ = homelab(*args, stdin="second password\r\n")
-    assert (code, out) == (0, "operator alice updated\n")
+    assert (code, out) == (0, "operator alice updated, with a new bus key (operator:alice)\n")
     assert operators(data_root).verify("alice", "second password")
     assert not operators(data_root).verify("alice", "first password")
+
+
+def allowlisted(role: str) -> set[str]:
+    folder = Path(os.environ["HOMELAB_KEYS"])
+    return {k for k, r in keys.read_allowlist(keys.KeyDir(folder).allowlist).items() if r == role}
+
+
+def test_each_operator_gets_a_bus_key_kept_only_sealed_and_a_new_one_revokes_the_old(
+    data_root, homelab
+):
+    args = ("ui", "add-user", "dora", "--root", str(data_root))
+    homelab(*args, stdin="first password\n")
+    first = operators(data_root).get("dora").bus_key
+    assert allowlisted("operator:dora") == {first.public}
+    assert sealing.unseal(first, "first password", "dora")  # the password opens it
+    assert not keys.KeyDir(Path(os.environ["HOMELAB_KEYS"])).client_secret("operator:dora").exists()
+    homelab(*args, stdin="second password\n")
+    second = operators(data_root).get("dora").bus_key
+    assert second.public != first.public
+    assert allowlisted("operator:dora") == {second.public}  # the old key is revoked
+    homelab("ui", "remove-user", "dora", "--root", str(data_root))
+    assert allowlisted("operator:dora") == set()
 
 
 def test_password_stdin_reads_stdin_even_from_a_terminal(data_root, homelab):
     args = ("ui", "add-user", "bob", "--password-stdin", "--root", str(data_root))
     code, out, _ = homelab(*args, stdin=Terminal("s3cret-enough\nignored\n"))
-    assert (code, out) == (0, "operator bob added\n")
+    assert (code, out) == (0, "operator bob added, with a new bus key (operator:bob)\n")
     assert operators(data_root).verify("bob", "s3cret-enough")
 
 
@@ -94,7 +122,7 @@ def test_remove_user_and_users(data_root, homelab, one_line):
         homelab("ui", "add-user", name, *root, stdin="long enough\n")
     assert homelab("ui", "users", *root)[:2] == (0, "alice\ncarol\n")
     code, out, _ = homelab("ui", "remove-user", "carol", *root)
-    assert (code, out) == (0, "operator carol removed\n")
+    assert (code, out) == (0, "operator carol removed, and their bus key revoked\n")
     assert not operators(data_root).verify("carol", "long enough")
     assert operators(data_root).names() == ["alice"]
 
