@@ -202,7 +202,7 @@ def build_log(folder: Path, n: int) -> None:
     now, batch = time.time(), []
     for i in range(1, n + 1):
         wire = envelope.encode_wire(TOPIC, f"0123456789ab-{i}", "bench", payload(i))
-        batch.append(envelope.stamp(wire, i, now))
+        batch.append(envelope.stamp(wire, i, now, "tool:bench"))  # as the broker stores it
         if len(batch) == 5000:
             log.append(batch)
             batch = []

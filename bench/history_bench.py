@@ -183,7 +183,8 @@ def framed(items):
     packer = msgpack.Packer()
     for seq, (topic, source, payload, when) in enumerate(items, 1):
         wire = envelope.encode_wire(topic, f"3f9a0c1b2d4e-{seq}", source, payload, packer)
-        yield records.frame(envelope.stamp(wire, seq, when)), when
+        who = source if ":" in source else f"service:{source}"  # its key's role, as stored
+        yield records.frame(envelope.stamp(wire, seq, when, who)), when
 
 
 def bytes_a_day(hours: float, after: bool) -> tuple[int, int, int]:

@@ -175,7 +175,7 @@ def build_logs(folder: Path, sizes: list[int], seed: int = 7) -> dict[int, Path]
     for topic, source, payload, when in generate(random.Random(seed), max(sizes)):
         seq += 1
         wire = envelope.encode_wire(topic, f"m{seq}", source, payload, packer)
-        batch.append(envelope.stamp(wire, seq, when))
+        batch.append(envelope.stamp(wire, seq, when, sender(source)))
         if len(batch) == 2000:
             flush()
     flush()
@@ -282,3 +282,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def sender(source: str) -> str:
+    """Who the broker stores as a message's sender: its key's role (``agent:web1``,
+    ``service:observer``)."""
+    return source if ":" in source else f"service:{source}"

@@ -36,6 +36,7 @@ from bus import (
     limits,
     protocol,
     records,
+    relisten,
     space,
     topics,
     wallclock,
@@ -51,6 +52,7 @@ LIVE_FRAME_BYTES = 256 * 1024
 RECORD_OVERHEAD = records.HEADER_SIZE + 18  # a record is its envelope and this much more
 SUBSCRIBER_BYTES = 16 * 1024 * 1024  # held for one subscriber that does not read, at most
 TRIM_EVERY = 10.0  # seconds between handing freed memory back to the system
+REBIND_WAIT = 1.0  # seconds a re-bind after a revocation is tried before the next tick
 ALARM_STATS_EVERY = 30.0  # seconds between stored bus.stats while a disk alarm is active
 CLIENT_LIMITS = limits.Limits(messages=2000, bytes=4 * 1024 * 1024, burst=2.0)
 INBOX_ROLE = "tool:inbox"  # the inbox's files are anyone's: a tool's
@@ -90,6 +92,7 @@ class Stats:
     rejects_logged_this_tick: int = 0
     rejects_unlogged: int = 0
     forbidden: int = 0  # envelopes and frames refused for who sent them (``identity:``)
+    relistens: int = 0  # times every connection was dropped because a key was revoked
 
 
 class Broker:
@@ -147,6 +150,9 @@ class Broker:
         self._own_count = 0
         self.curve, self.authorize = curve, authorize
         self._identity_logged: set[tuple[str, str]] = set()
+        self._relisten = relisten.Relisten(curve.allowlist.revocations if curve else 0)
+        self._listening: list[tuple[zmq.Socket, str]] = []  # (socket, address) bound
+        self._unbound: list[tuple[zmq.Socket, str]] = []  # not bound again yet: retried
         # With CURVE, a context of its own: its ZAP handler answers only for these sockets.
         self._ctx: zmq.Context = zmq.Context() if curve is not None else zmq.Context.instance()
         if curve is not None:
@@ -186,6 +192,7 @@ class Broker:
         for sock, host, p in binds:
             try:
                 sock.bind(f"tcp://{host}:{p}")
+                self._listening.append((sock, f"tcp://{host}:{p}"))
             except zmq.ZMQError as err:
                 self.close()
                 if err.errno == zmq.EADDRINUSE:
@@ -193,6 +200,33 @@ class Broker:
                         f"port {p} on {host} is already in use (another broker running?)"
                     ) from None
                 raise BrokerError(f"cannot listen on tcp://{host}:{p}: {err}") from None
+
+    def relisten(self) -> None:
+        """Drop every client connection (``bus.relisten``: a key was revoked): unbind
+        both sockets' addresses and bind them again; clients reconnect through ZAP."""
+        self.stats.relistens += 1
+        for sock, address in self._listening:
+            sock.unbind(address)  # ends the connections this address accepted
+        self._unbound = list(self._listening)
+        self._bind_again(deadline=time.monotonic() + REBIND_WAIT)
+        log.warning(
+            "a key was revoked: dropped every client connection (%d keys allowed now)",
+            len(self.curve.allowlist) if self.curve else 0,
+        )
+
+    def _bind_again(self, deadline: float) -> None:
+        """Bind what ``relisten`` unbound; the old listener closes in ZeroMQ's thread, so
+        a bind can fail for a moment: tried until ``deadline``, then at the next tick."""
+        while self._unbound:
+            sock, address = self._unbound[0]
+            try:
+                sock.bind(address)
+                self._unbound.pop(0)
+            except zmq.ZMQError as err:
+                if time.monotonic() >= deadline:
+                    log.error("cannot listen on %s again yet (will retry): %s", address, err)
+                    return
+                time.sleep(0.005)
 
     def close(self) -> None:
         self.router.close(0)
@@ -260,8 +294,9 @@ class Broker:
             if role == "" and self._unknown(identity, request):
                 continue
             if isinstance(request, protocol.Publish):
-                if role:
+                if role:  # stored in each record: who sent it (None: anonymous, no CURVE)
                     self._authorize(identity, role, request)
+                    request = request._replace(identity=role)
                 publishes.append((identity, request))
             else:
                 queries.append((identity, request))
@@ -337,11 +372,13 @@ class Broker:
                 admitted.append((identity, publish))
             else:
                 self._defer(identity, publish, reason)
-        accepted = [item for _, p in admitted for item in p.items if not isinstance(item, str)]
+        accepted, identities = _accepted(admitted)
         now = self._now()
         step = self._step_due  # goes first, or nothing of the batch is stored
+        if step is not None:
+            accepted, identities = [step[0], *accepted], [envelope.BROKER, *identities]
         mark = self.sequencer.mark()
-        bodies, _, seqs = self.sequencer.stamp([step[0], *accepted] if step else accepted, now)
+        bodies, _, seqs = self.sequencer.stamp(accepted, now, identities)
         try:
             framed = self._persist(bodies)
         except OSError as err:  # cut off the log again: nothing of it is stored
@@ -428,7 +465,8 @@ class Broker:
     def publish_own(self, topic: str, payload: dict) -> int | None:
         """Publish a message of the broker's own (stats, reports) through the same path;
         its seq, or None when the disk did not take it."""
-        if not self._commit([(b"", protocol.Publish(0, [self._own(topic, payload)]))]):
+        own = protocol.Publish(0, [self._own(topic, payload)], envelope.BROKER)
+        if not self._commit([(b"", own)]):
             return None
         return self.sequencer.last_seq
 
@@ -544,6 +582,7 @@ class Broker:
             "rejected": self.stats.rejected,
             "deferred": self.stats.deferred,
             "forbidden": self.stats.forbidden,
+            "relistens": self.stats.relistens,
             "curve": self.curve is not None,
             "uptime_s": round(time.monotonic() - self.stats.started, 1),
             "fsync": self.fsync,
@@ -561,6 +600,7 @@ class Broker:
             self.housekeeping()
         now = time.monotonic()
         stats = self.stats
+        self._look_for_revocations(now)
         if self.inbox_dir is not None:
             self._take_inbox(self.inbox_dir)
         if self.disk is not None:
@@ -585,6 +625,17 @@ class Broker:
             stats.last_stats = now
             self.publish_own(topics.STATS, self.status())
 
+    def _look_for_revocations(self, now: float) -> None:
+        """A key taken off the allowlist: its live connections end (at most once a
+        second; ``bus.relisten``)."""
+        if self.curve is None:
+            return
+        self.curve.allowlist.refresh()
+        if self._relisten.due(self.curve.allowlist.revocations, now):
+            self.relisten()
+        elif self._unbound:
+            self._bind_again(deadline=now)
+
     def _take_inbox(self, inbox_dir: Path) -> None:
         try:
             waiting = inbox.scan(inbox_dir, self._inbox_stuck)
@@ -596,7 +647,8 @@ class Broker:
         self._inbox_unlisted = None
         for dropped in waiting:
             item, reason = dropped.item, self._inbox_refusal(dropped)
-            if reason is None and not self._commit([(b"", protocol.Publish(0, [item]))]):
+            taken = protocol.Publish(0, [item], INBOX_ROLE)
+            if reason is None and not self._commit([(b"", taken)]):
                 return  # the disk did not take it: it stays in inbox/ for a later look
             try:
                 if reason is None:
@@ -675,6 +727,19 @@ def live_frames(framed: list[bytes]) -> Iterator[bytes]:
         size += len(record)
     if group:
         yield b"".join(group)
+
+
+def _accepted(
+    admitted: list[tuple[bytes, protocol.Publish]],
+) -> tuple[list[protocol.Envelope], list[str]]:
+    """The envelopes to stamp, and who sent each (stored in its record)."""
+    items, identities = [], []
+    for _, publish in admitted:
+        for item in publish.items:
+            if not isinstance(item, str):
+                items.append(item)
+                identities.append(publish.identity)
+    return items, identities
 
 
 def client_key(identity: bytes) -> str:

@@ -1,10 +1,12 @@
 """The one message shape on the bus and its byte encodings.
 
 A publisher sends a *wire envelope*, the msgpack array ``[topic, id, source, payload]``.
-The broker stamps it into a *body*, ``[seq, time, topic, id, source, payload]``, by
-prepending two fixed-width fields to the publisher's own bytes (``seq`` as msgpack uint64,
-``time`` as msgpack float64), so the payload is never re-encoded. The same body is written
-to the log and published, so every reader sees exactly the bytes that are on disk.
+The broker stamps it into a *body*, ``[seq, time, topic, id, source, payload, identity]``,
+by prepending two fixed-width fields to the publisher's own bytes (``seq`` as msgpack
+uint64, ``time`` as msgpack float64) and appending who sent it (the role of the key its
+connection proved), so the payload is never re-encoded. The same body is written to the
+log and published, so every reader sees exactly the bytes that are on disk. Bodies stored
+before the broker knew who spoke have no ``identity`` (6 elements): they read as None.
 
 ``docs/protocol.md`` describes these layouts for clients in other languages.
 """
@@ -35,7 +37,11 @@ _SEQ_AT = struct.Struct(">Q")
 _TIME_AT = struct.Struct(">d")
 STAMP_SIZE = _STAMP.size  # 19: seq lives at body[2:10], time at body[11:19]
 _WIRE_ARRAY = 0x94  # fixarray of 4
-_BODY_ARRAY = 0x96  # fixarray of 6
+_BODY_ARRAY = 0x97  # fixarray of 7: the body since the broker stores who sent it
+_OLD_BODY_ARRAY = 0x96  # fixarray of 6: a body stored before, without an identity
+BODY_ARRAYS = (_OLD_BODY_ARRAY, _BODY_ARRAY)  # what a body starts with
+ANONYMOUS = "anonymous"  # the identity of what a client sent without CURVE (HOMELAB_CURVE=off)
+BROKER = "service:broker"  # the identity of the broker's own messages (bus.*)
 
 
 class DecodeError(errors.HomelabError, ValueError):
@@ -56,6 +62,10 @@ class Message(NamedTuple):
     id: str
     source: str
     payload: dict[str, Any]
+    # Who sent it, as the broker proved it: the role of the client's key (``agent:web1``),
+    # ``service:broker``, ``tool:inbox``, ``anonymous`` without CURVE; None in a record
+    # stored before the broker stored it. ``source`` is only what the message claims.
+    identity: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return self._asdict()
@@ -138,11 +148,30 @@ def encode_wire(
         raise DecodeError(f"payload cannot be encoded: {err}") from None
 
 
-def stamp(wire: bytes, seq: int, time: float) -> bytes:
-    """Turn a validated wire envelope into a body by prepending seq and time."""
+def stamp(wire: bytes, seq: int, time: float, identity: str | None = None) -> bytes:
+    """Turn a validated wire envelope into a body: seq and time before it, ``identity``
+    (who sent it) after it. ``identity`` None: the 6-element body of a broker that did not
+    store it (what old logs hold; tests write such logs)."""
     if wire[0] != _WIRE_ARRAY:  # a foreign client used a wider array header: normalise it
         wire = msgpack.packb(msgpack.unpackb(wire, raw=False), use_bin_type=True)
-    return _STAMP.pack(_BODY_ARRAY, 0xCF, seq, 0xCB, time) + wire[1:]
+    if identity is None:
+        return _STAMP.pack(_OLD_BODY_ARRAY, 0xCF, seq, 0xCB, time) + wire[1:]
+    return b"".join(
+        (_STAMP.pack(_BODY_ARRAY, 0xCF, seq, 0xCB, time), memoryview(wire)[1:], packed(identity))
+    )
+
+
+_packed: dict[str, bytes] = {}  # identity -> its msgpack bytes: a few roles, packed once
+
+
+def packed(identity: str) -> bytes:
+    """``identity`` as msgpack (what ends a body), packed once per identity."""
+    found = _packed.get(identity)
+    if found is None:
+        if len(_packed) > 10_000:  # keys come and go: never more than this many
+            _packed.clear()
+        found = _packed[identity] = msgpack.packb(identity)
+    return found
 
 
 def body_seq(body: bytes | memoryview) -> int:
@@ -156,9 +185,22 @@ def body_time(body: bytes | memoryview) -> float:
 def decode_body(body: bytes | memoryview) -> Message:
     """Decode a body written by the broker (trusted: checksummed, validated on the way in)."""
     try:
-        return Message._make(msgpack.unpackb(body, raw=False))
+        return message(msgpack.unpackb(body, raw=False))
     except Exception as err:  # msgpack raises many types; callers need one
         raise DecodeError(f"undecodable body: {err}") from None
+
+
+_new_message = tuple.__new__
+
+
+def message(fields: list) -> Message:
+    """The Message of a decoded body's fields (trusted: CRC-checked, validated on the way
+    in); a body stored before identities (6 fields) reads with identity None."""
+    if len(fields) == 6:
+        fields.append(None)
+    elif len(fields) != 7:
+        raise ValueError(f"a body has 6 or 7 fields, not {len(fields)}")
+    return _new_message(Message, fields)
 
 
 def body_topic(body: bytes | memoryview) -> str:

@@ -356,7 +356,7 @@ def _scan_segment(
     seq, end = segment.first_seq + skip, len(data)
     view = memoryview(data) if data else b""
     header, crc32, size = records.HEADER.unpack_from, zlib.crc32, records.HEADER_SIZE
-    unpackb, new_message = msgpack.unpackb, tuple.__new__  # a CRC-checked body has 6 fields
+    unpackb, new_message = msgpack.unpackb, tuple.__new__  # CRC-checked: 6 or 7 fields
     topic_of = envelope.body_topic
     while offset < end and seq <= stop:
         if end - offset < size:
@@ -371,7 +371,10 @@ def _scan_segment(
             return _settle(data, segment, start - size, sealed, seq)
         seq += 1
         if decode:
-            message = new_message(Message, unpackb(body, raw=False))
+            fields = unpackb(body, raw=False)
+            if len(fields) == 6:  # stored before the broker stored identities
+                fields.append(None)
+            message = new_message(Message, fields)
             if not prefixes or message.topic.startswith(prefixes):
                 yield message
         elif not prefixes or topic_of(body).startswith(prefixes):

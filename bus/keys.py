@@ -384,6 +384,7 @@ class Allowlist:
         self._seen: tuple[int, int, int] | None = None
         self._roles: dict[bytes, str] = {}
         self.problem: str | None = None  # why the file could not be read (then: none pass)
+        self.revocations = 0  # reads that took a key off (or changed its role): counted
         self.refresh()
 
     def refresh(self) -> bool:
@@ -401,6 +402,8 @@ class Allowlist:
                 self.problem = None
             except KeyProblem as err:
                 roles, self.problem = {}, str(err)
+            if revoked(self._roles, roles):
+                self.revocations += 1
             self._roles, self._seen = roles, seen
         return True
 
@@ -415,6 +418,12 @@ class Allowlist:
     def callback(self, domain: str, key: bytes) -> bool:
         self.refresh()
         return key in self._roles
+
+
+def revoked(before: dict[bytes, str], after: dict[bytes, str]) -> bool:
+    """Whether a key allowed ``before`` is not allowed ``after``, or as another role: its
+    live connections must end (``bus.relisten``)."""
+    return any(after.get(key) != role for key, role in before.items())
 
 
 ZAP_DOMAIN = "homelab"

@@ -42,6 +42,7 @@ class Envelope(NamedTuple):
 class Publish(NamedTuple):
     batch: int
     items: list[Envelope | str]  # a reason string for each envelope that was refused
+    identity: str = envelope.ANONYMOUS  # who sent it, as the broker stores it (it sets it)
 
 
 Prefixes = Annotated[

@@ -42,20 +42,24 @@ class Sequencer:
             self._remember(key, seq)
 
     def stamp(
-        self, items: Sequence[Envelope], now: float
+        self, items: Sequence[Envelope], now: float, identities: Sequence[str] | None = None
     ) -> tuple[list[bytes], list[str], list[int]]:
-        """Bodies and topics of the new messages, and a seq for every item (new or duplicate)."""
+        """Bodies and topics of the new messages, and a seq for every item (new or
+        duplicate). ``identities``: who sent each item, stored in its body (None: every
+        item's is ``envelope.ANONYMOUS``)."""
         bodies, topics, seqs = [], [], []
         seq = self.last_seq
         newer, older, body_of = self._newer, self._older, envelope.stamp
-        for item in items:
+        if identities is None:
+            identities = [envelope.ANONYMOUS] * len(items)
+        for item, identity in zip(items, identities, strict=True):
             key = (item.source, item.id)
             known = newer.get(key) or older.get(key)
             if known is not None:
                 seqs.append(known)
                 continue
             seq += 1
-            bodies.append(body_of(item.wire, seq, now))
+            bodies.append(body_of(item.wire, seq, now, identity))
             topics.append(item.topic)
             seqs.append(seq)
             newer[key] = seq

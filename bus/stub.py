@@ -71,11 +71,12 @@ class StubBus:
         self, topic: str, payload: dict[str, Any], *, source: str = "emit", id: str | None = None
     ) -> Message:
         """Another part of the system says something; the message as stored. The broker's
-        own (``bus.*``, from ``broker``) are stored as the broker stores them, unchecked."""
+        own (``bus.*``, from ``broker``) are stored as the broker stores them, unchecked,
+        with its identity; the others as a broker without CURVE stores them (anonymous)."""
         msg_id = id or self.new_id()
         if topic.startswith(topics.PREFIX) and source == "broker":
             wire = envelope.encode_wire(topic, msg_id, source, payload)
-            seq = self._stamp(protocol.Envelope(wire, topic, msg_id, source))
+            seq = self._stamp(protocol.Envelope(wire, topic, msg_id, source), envelope.BROKER)
         else:
             seq = self.store(source, topic, payload, msg_id)
         return next(envelope.decode_body(b) for b in self.log.read(seq - 1, seq))
@@ -95,9 +96,10 @@ class StubBus:
             raise client.PublishRejected(f"broker rejected the message: {item}")
         return self._stamp(item)
 
-    def _stamp(self, item: protocol.Envelope) -> int:
+    def _stamp(self, item: protocol.Envelope, identity: str = envelope.ANONYMOUS) -> int:
         with self._changed:
-            bodies, _, [seq] = self._sequencer.stamp([item], self.time + self.step)
+            when = self.time + self.step
+            bodies, _, [seq] = self._sequencer.stamp([item], when, [identity])
             if not bodies:
                 self.resent.append((item.source, item.id))
                 return seq

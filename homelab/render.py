@@ -100,9 +100,19 @@ def pretty_line(message: Message, topic_width: int = 32) -> Text:
     line.append(f"{message.seq:>8} ", style="bold")
     line.append(f"{local} ", style="dim")
     line.append(f"{message.topic:<{topic_width}} ", style=style)
-    line.append(f"{message.source.translate(_VISIBLE):<14} ", style="dim")
+    line.append(f"{speaker(message).translate(_VISIBLE):<14} ", style="dim")
     line.append(summary(message.payload))
     return line
+
+
+def speaker(message: Message) -> str:
+    """Its source, and who sent it (the broker's proof) where the source alone would
+    mislead: ``emit [tool:cli]``, not ``agent:web1 [agent:web1]`` nor ``observer
+    [service:observer]``; a record stored before identities shows its source alone."""
+    who = message.identity
+    if who is None or who == message.source or who.endswith(":" + message.source):
+        return message.source
+    return f"{message.source} [{who}]"
 
 
 class Printer:

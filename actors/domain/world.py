@@ -193,7 +193,7 @@ def apply(world: World, message: Message) -> list[Change]:
     settle the health of what it touched, nodes first, then services, each once. So a
     service always sees its node's health as of this message, and nothing flips twice.
     """
-    seq, time, topic, _, _, payload = message
+    seq, time, topic, _, _, payload, _ = message  # (the last: who sent it)
     if seq <= world.seq:
         return []
     world.seq = seq

@@ -50,7 +50,9 @@ ALLOWED_IMPORTS = {"struct", "zlib", "pathlib", "msgpack", "zstandard"}
 EXAMPLE_TOPIC = "obs.node.web1"
 EXAMPLE_WIRE_ARGS = (EXAMPLE_TOPIC, "m1", "agent:web1", {"up": True})
 EXAMPLE_SEQ = 42
+EXAMPLE_IDENTITY = "agent:web1"  # the role of the key the agent's connection proved
 EXAMPLE_TIME = 1795685400.25  # 2026-11-26T09:30:00.25Z
+EXAMPLE_MESSAGE = (EXAMPLE_SEQ, EXAMPLE_TIME, *EXAMPLE_WIRE_ARGS, EXAMPLE_IDENTITY)
 
 KIB, MIB = 1024, 1024 * 1024
 UNITS = {"KiB": KIB, "MiB": MIB}
@@ -127,7 +129,8 @@ def make_body(seq: int, time: float) -> bytes:
         "nested": {"list": [1, 2.5, None, True], "empty": {}},
     }
     wire = envelope.encode_wire(f"obs.node.web{seq % 3}", f"id-{seq}", "test:docs", payload)
-    return envelope.stamp(wire, seq, time)
+    # Old bodies (before identities) and new ones, mixed: a log written across the upgrade.
+    return envelope.stamp(wire, seq, time, None if seq % 3 == 0 else "tool:docs")
 
 
 @pytest.fixture
@@ -292,7 +295,7 @@ def test_a_sealed_segment_that_ends_early_is_corruption_for_both_readers(
 
 def example_body() -> tuple[bytes, bytes]:
     wire = envelope.encode_wire(*EXAMPLE_WIRE_ARGS)
-    return wire, envelope.stamp(wire, EXAMPLE_SEQ, EXAMPLE_TIME)
+    return wire, envelope.stamp(wire, EXAMPLE_SEQ, EXAMPLE_TIME, EXAMPLE_IDENTITY)
 
 
 def test_the_protocol_example_bytes_are_what_the_code_makes():
@@ -306,9 +309,9 @@ def test_the_protocol_example_bytes_are_what_the_code_makes():
         live,
     ]
     assert hex_blocks("protocol.md", EXAMPLE_HEADING) == expected
-    assert envelope.decode_body(body) == (EXAMPLE_SEQ, EXAMPLE_TIME, *EXAMPLE_WIRE_ARGS)
-    assert msgpack.unpackb(body, raw=False) == [EXAMPLE_SEQ, EXAMPLE_TIME, *EXAMPLE_WIRE_ARGS]
-    assert len(body) == len(wire) + 18
+    assert envelope.decode_body(body) == EXAMPLE_MESSAGE
+    assert msgpack.unpackb(body, raw=False) == list(EXAMPLE_MESSAGE)
+    assert len(body) == len(wire) + 18 + 1 + len(EXAMPLE_IDENTITY)  # a fixstr: 1 byte more
     assert envelope.body_seq(body) == EXAMPLE_SEQ
     assert envelope.body_time(body) == EXAMPLE_TIME
 
@@ -319,7 +322,7 @@ def test_the_example_publication_frame_is_the_log_record_and_subscribers_read_it
     assert live == records.frame(body) == hex_blocks("log-format.md", RECORD_HEADING)[0]
     tracker = Tracker()
     tracker.start_at(EXAMPLE_SEQ - 1)
-    assert tracker.on_live(live) == [(EXAMPLE_SEQ, EXAMPLE_TIME, *EXAMPLE_WIRE_ARGS)]
+    assert tracker.on_live(live) == [EXAMPLE_MESSAGE]
 
 
 def test_the_log_format_example_record_is_what_the_code_makes(read_events: Reader, tmp_path):
@@ -329,9 +332,7 @@ def test_the_log_format_example_record_is_what_the_code_makes(read_events: Reade
     segment = tmp_path / "events" / "2026-11-26" / f"{EXAMPLE_SEQ:020d}.log"
     segment.parent.mkdir(parents=True)
     segment.write_bytes(record)
-    assert list(read_events(tmp_path / "events")) == [
-        (EXAMPLE_SEQ, EXAMPLE_TIME, *EXAMPLE_WIRE_ARGS)
-    ]
+    assert list(read_events(tmp_path / "events")) == [EXAMPLE_MESSAGE]
 
 
 def test_publication_frames_group_records_as_documented():

@@ -20,10 +20,29 @@ def test_seqs_continue_from_the_last_one_without_gaps():
     assert sequencer.last_seq == 44
 
 
-def test_a_body_decodes_to_the_publishers_message_with_seq_and_time():
-    bodies, _, _ = Sequencer().stamp([item("a", "world.x")], now=123.5)
+def test_a_body_decodes_to_the_publishers_message_with_seq_time_and_who_sent_it():
+    bodies, _, _ = Sequencer().stamp([item("a", "world.x")], now=123.5, identities=["tool:t"])
     message = envelope.decode_body(bodies[0])
-    assert message == envelope.Message(1, 123.5, "world.x", "a", "t", {"k": "a"})
+    assert message == envelope.Message(1, 123.5, "world.x", "a", "t", {"k": "a"}, "tool:t")
+
+
+def test_each_message_of_a_batch_keeps_its_own_sender_and_none_given_is_anonymous():
+    bodies, _, _ = Sequencer().stamp([item("a"), item("b")], 1.0, ["agent:web1", "tool:cli"])
+    assert [envelope.decode_body(b).identity for b in bodies] == ["agent:web1", "tool:cli"]
+    (body,), _, _ = Sequencer().stamp([item("a")], now=1.0)
+    assert envelope.decode_body(body).identity == envelope.ANONYMOUS
+
+
+def test_a_body_stored_before_identities_reads_with_none_and_the_same_fields():
+    wire = envelope.encode_wire("obs.a", "a", "t", {"k": 1})
+    old, new = envelope.stamp(wire, 7, 2.5), envelope.stamp(wire, 7, 2.5, "tool:t")
+    assert (old[0], new[0]) == (0x96, 0x97)  # arrays of 6 and of 7
+    assert envelope.decode_body(old) == envelope.Message(7, 2.5, "obs.a", "a", "t", {"k": 1})
+    assert envelope.decode_body(old).identity is None
+    assert envelope.decode_body(new)[:6] == envelope.decode_body(old)[:6]
+    for body in (old, new):  # what readers take without decoding
+        assert (envelope.body_seq(body), envelope.body_time(body)) == (7, 2.5)
+        assert (envelope.body_topic(body), envelope.body_key(body)) == ("obs.a", ("t", "a"))
 
 
 def test_the_time_is_stamped_as_given_also_when_the_clock_went_back():

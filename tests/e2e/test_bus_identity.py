@@ -16,7 +16,7 @@ import zmq
 from bus import client, envelope, keys, protocol
 from bus.filelog import FileLog
 from gui import auth, operator_keys, sealing
-from plant import BrokerProcess, TestKeys, free_port_pair, wait_until
+from plant import BrokerProcess, TestKeys, free_port_pair, homelab, wait_until
 
 QUICK = 1.0  # seconds a refused client waits for an answer that never comes
 
@@ -36,6 +36,14 @@ def guarded(root: Path, own_keys: TestKeys) -> Iterator[BrokerProcess]:
 
 def stored_topics(root: Path) -> list[str]:
     return [envelope.decode_body(b).topic for b in FileLog(root / "events").read()]
+
+
+def replayed(root: Path, *prefixes: str) -> list[dict]:
+    """``homelab replay --json`` of the broker's log, as a user reads it."""
+    topics = [arg for prefix in prefixes for arg in ("--topic", prefix)]
+    done = homelab("replay", "--json", "--root", str(root), *topics, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def refusals_logged(broker: BrokerProcess, reason: str) -> int:
@@ -181,3 +189,53 @@ def test_with_curve_off_anyone_connects_and_the_broker_warns_at_every_start(root
     log = (root / "logs" / "broker.log").read_text()
     assert "CURVE is off (HOMELAB_CURVE=off)" in log
     assert "drift.report" in stored_topics(root)
+    (report,) = replayed(root, "drift.")
+    assert (report["source"], report["identity"]) == ("supervisor", "anonymous")  # unproved
+
+
+def test_every_record_carries_who_sent_it_whatever_it_claims(guarded, own_keys):
+    agent = own_keys.of("agent:web1")
+    with client.Publisher(guarded.endpoint, "agent:web1", timeout=5, curve=agent) as publisher:
+        publisher.publish("obs.node.web1.check", {"up": True})
+    env = {"HOMELAB_KEYS": str(own_keys.folder), "HOMELAB_BUS": guarded.endpoint}
+    emitted = homelab("emit", "note.hello", "--data", '{"n": 1}', timeout=30, **env)
+    assert emitted.returncode == 0, emitted.stderr
+    (inbox := guarded.root / "inbox" / "x.json.tmp").write_text(
+        '{"topic": "note.dropped", "payload": {}}'
+    )
+    inbox.rename(inbox.with_suffix(""))
+    wait_until(lambda: "note.dropped" in stored_topics(guarded.root), 10, "the inbox file")
+    wait_until(lambda: "bus.stats" in stored_topics(guarded.root), 10, "a bus.stats")
+    who = {r["topic"]: (r["source"], r["identity"]) for r in replayed(guarded.root)}
+    assert who["obs.node.web1.check"] == ("agent:web1", "agent:web1")
+    assert who["note.hello"] == ("emit", "tool:cli")  # the source says emit; the key, tool:cli
+    assert who["note.dropped"] == ("inbox", "tool:inbox")
+    assert who["bus.stats"] == ("broker", "service:broker")
+
+
+def test_a_log_written_before_identities_still_replays_and_the_broker_goes_on_from_it(
+    root, own_keys
+):
+    events = root / "events"
+    old_log, _ = FileLog.open_for_append(events)
+    wires = [
+        envelope.encode_wire("obs.node.web1.check", f"old{n}", "agent:web1", {}) for n in (1, 2)
+    ]
+    old_log.append([envelope.stamp(w, n, 1_800_000_000.0 + n) for n, w in enumerate(wires, 1)])
+    old_log.close()
+    process = BrokerProcess(
+        root, free_port_pair(), env={"HOMELAB_KEYS": str(own_keys.folder)}, curve=own_keys
+    ).start()
+    try:
+        agent = own_keys.of("agent:web1")
+        with client.Publisher(process.endpoint, "agent:web1", timeout=5, curve=agent) as publisher:
+            assert publisher.publish("obs.node.web1.check", {}, id="old1") == 1  # known: deduped
+            new = publisher.publish("obs.node.web1.check", {}, id="new")
+    finally:
+        process.stop()
+    checks = replayed(root, "obs.")
+    assert [(r["seq"], r["id"], r["identity"]) for r in checks] == [
+        (1, "old1", None),
+        (2, "old2", None),
+        (new, "new", "agent:web1"),
+    ]

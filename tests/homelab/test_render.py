@@ -1,14 +1,18 @@
-"""What ``homelab status`` and ``homelab drift`` print for people, rendered from the read
-model's results into a console that records the text (no processes)."""
+"""What ``homelab status``, ``homelab drift`` and ``homelab tap`` print for people, rendered
+from the read model's results or messages into a console that records the text (no
+processes)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
+import pytest
 from rich.console import Console
 
 from actors.readmodel.models import DriftReport
+from bus.envelope import Message
 from homelab import drift_report, render
 
 BUS_DOWN = {"endpoint": "tcp://127.0.0.1:9", "reachable": False, "error": "no answer"}
@@ -174,3 +178,22 @@ def test_status_of_a_broker_without_alarms_says_nothing_more():
     bus = {"endpoint": "e", "reachable": True, "seq": 1, "rate": 0.0, "subscribers": 0}
     text = printed(render.status, status_report() | {"bus": bus | {"rejected": 0}})
     assert text.splitlines()[-1] == "bus e: seq 1, 0.0 msg/s, 0 subscriber(s), 0 rejected"
+
+
+@pytest.mark.parametrize(
+    ("source", "identity", "shown"),
+    [
+        ("emit", "tool:cli", "emit [tool:cli]"),  # the source alone would hide the key
+        ("supervisor", "tool:x", "supervisor [tool:x]"),
+        ("agent:web1", "agent:web1", "agent:web1"),
+        ("observer", "service:observer", "observer"),
+        ("broker", "service:broker", "broker"),
+        ("agent:web1", None, "agent:web1"),  # stored before identities
+    ],
+)
+def test_a_terminal_line_names_who_sent_a_message_where_its_source_would_mislead(
+    source, identity, shown
+):
+    message = Message(7, 1_800_000_000.0, "note.x", "m", source, {"n": 1}, identity)
+    assert f" {shown} " in render.pretty_line(message).plain
+    assert json.loads(render.json_line(message))["identity"] == identity
