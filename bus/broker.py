@@ -153,6 +153,7 @@ class Broker:
         self._relisten = relisten.Relisten(curve.allowlist.revocations if curve else 0)
         self._listening: list[tuple[zmq.Socket, str]] = []  # (socket, address) bound
         self._unbound: list[tuple[zmq.Socket, str]] = []  # not bound again yet: retried
+        self._rebind_failing: set[str] = set()  # addresses whose re-bind failing was said
         # With CURVE, a context of its own: its ZAP handler answers only for these sockets.
         self._ctx: zmq.Context = zmq.Context() if curve is not None else zmq.Context.instance()
         if curve is not None:
@@ -222,9 +223,14 @@ class Broker:
             try:
                 sock.bind(address)
                 self._unbound.pop(0)
+                if address in self._rebind_failing:
+                    self._rebind_failing.discard(address)
+                    log.info("listening on %s again", address)
             except zmq.ZMQError as err:
                 if time.monotonic() >= deadline:
-                    log.error("cannot listen on %s again yet (will retry): %s", address, err)
+                    if address not in self._rebind_failing:  # said once, not at every tick
+                        self._rebind_failing.add(address)
+                        log.error("cannot listen on %s again yet (will retry): %s", address, err)
                     return
                 time.sleep(0.005)
 

@@ -195,11 +195,15 @@ _new_message = tuple.__new__
 
 def message(fields: list) -> Message:
     """The Message of a decoded body's fields (trusted: CRC-checked, validated on the way
-    in); a body stored before identities (6 fields) reads with identity None."""
+    in); a body stored before identities (6 fields) reads with identity None, and fields a
+    later broker appends after the seventh are left out, so a client on another machine
+    need not be upgraded in the same minute as the broker."""
     if len(fields) == 6:
         fields.append(None)
+    elif len(fields) > 7:
+        del fields[7:]
     elif len(fields) != 7:
-        raise ValueError(f"a body has 6 or 7 fields, not {len(fields)}")
+        raise ValueError(f"a body has at least 6 fields, not {len(fields)}")
     return _new_message(Message, fields)
 
 

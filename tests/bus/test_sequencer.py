@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import msgpack
+import pytest
+
 from bus import envelope
 from bus.protocol import Envelope
 from bus.sequencer import Sequencer
@@ -90,3 +93,12 @@ def test_undo_forgets_the_stamps_of_a_batch_the_log_could_not_store():
     bodies, _, seqs = sequencer.stamp([item("a"), item("b"), item("c")], now=9.0)
     assert seqs == [1, 2, 3]  # "a" still known; "b" and "c" were forgotten: stored anew
     assert [envelope.body_seq(b) for b in bodies] == [2, 3]
+
+
+def test_fields_a_later_broker_appends_are_left_out_and_too_few_are_refused():
+    later = msgpack.packb([7, 2.5, "obs.a", "a", "t", {"k": 1}, "tool:t", "what comes next"])
+    assert envelope.decode_body(later) == envelope.Message(
+        7, 2.5, "obs.a", "a", "t", {"k": 1}, "tool:t"
+    )
+    with pytest.raises(envelope.DecodeError, match="at least 6 fields"):
+        envelope.decode_body(msgpack.packb([7, 2.5, "obs.a", "a", "t"]))
