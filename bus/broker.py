@@ -277,10 +277,17 @@ class Broker:
         return self.router.recv_multipart(zmq.NOBLOCK), None
 
     def _receive_proved(self) -> tuple[list[bytes], str | None]:
-        parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
-        key = str(parts[-1].get("User-Id") or "")  # set by ZAP: the client's public key
+        """A request's frames and the role of the key its connection proved ("" none).
+        Only the last frame is received as a ``Frame`` to read its User-Id (set by ZAP:
+        the client's public key): a Frame per part cost CURVE a tenth of the throughput."""
+        parts = [self.router.recv(zmq.NOBLOCK)]  # the routing id, which the ROUTER adds
+        last: zmq.Frame | None = None
+        while self.router.rcvmore:  # the rest of a message arrives with its first part
+            last = self.router.recv(copy=False)
+            parts.append(last.bytes)
+        key = str(last.get("User-Id") or "") if last is not None else ""
         role = self.curve.allowlist.role(key.encode()) if key and self.curve else None
-        return [part.bytes for part in parts], role or ""
+        return parts, role or ""
 
     def _handle(self, frames: Sequence[tuple[list[bytes], str | None]]) -> None:
         publishes: list[tuple[bytes, protocol.Publish]] = []
