@@ -585,47 +585,38 @@ def agent(node, refresh, repo, root, bus, key, broker_key) -> int:
     from actors import agent as agent_module
     from homelab import service_logging
 
-    s = settings.load(
-        node=node,
-        repo=repo,
-        root=root,
-        bus=bus,
-        agent_refresh=refresh,
-        key=key,
-        broker_key=broker_key,
-    )
-    if not s.node:
-        raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
-    try:
-        keys.check_role(f"agent:{s.node}")  # a name as the inventory allows: also a file name
-    except ValueError:
-        raise click.BadParameter(
-            f"{s.node!r}: a node's name is a-z, 0-9, _ and -, at most 63 characters",
-            param_hint="--node",
-        ) from None
+    given = {"key": key, "broker_key": broker_key, "agent_refresh": refresh}
+    s = settings.load(node=node, repo=repo, root=root, bus=bus, **given)
+    node = _node(s.node)
     remote = s.repo is None
-    slice_file = _agent_root(s.root, s.node) if remote else None
+    slice_file = _agent_root(s.root, node) if remote else None
     if not remote:
         layout.ensure(s.root)
-    service_logging.setup(s.root, f"agent-{s.node}")
-    bus_keys.use(s, f"agent:{s.node}")
+    service_logging.setup(s.root, f"agent-{node}")
+    bus_keys.use(s, f"agent:{node}")
     stop = service_logging.stop_flag()
     if remote:
         logging.getLogger("homelab.agent").info(
-            "no repository: following the desired state of %s from %s", s.node, s.bus
+            "no repository: following the desired state of %s from %s", node, s.bus
         )
     elif not rootcheck.wait_for_own_broker(s.root, s.bus, stop, agent=True):
         return 0
-    work = functools.partial(
-        agent_module.run,
-        s.repo,
-        s.node,
-        s.bus,
-        stop,
-        s.agent_refresh,
-        slice_file,
-    )
-    return diskwait.run(s.root, "agent", work, stop)
+    args = (s.repo, node, s.bus, stop, s.agent_refresh, slice_file)
+    return diskwait.run(s.root, "agent", functools.partial(agent_module.run, *args), stop)
+
+
+def _node(node: str | None) -> str:
+    """The agent's node name, checked (it names files too)."""
+    if not node:
+        raise click.UsageError("which node? give --node NAME or set HOMELAB_NODE")
+    try:
+        keys.check_role(f"agent:{node}")  # a name as the inventory allows: also a file name
+    except ValueError:
+        raise click.BadParameter(
+            f"{node!r}: a node's name is a-z, 0-9, _ and -, at most 63 characters",
+            param_hint="--node",
+        ) from None
+    return node
 
 
 def _agent_root(root: Path, node: str) -> Path:

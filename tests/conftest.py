@@ -58,6 +58,22 @@ def broker(root: Path) -> Iterator[BrokerProcess]:
 
 
 @pytest.fixture
+def own_keys(tmp_path: Path) -> TestKeys:
+    """A key folder of this test's own (its allowlist changed at will)."""
+    return TestKeys(tmp_path / "keys")
+
+
+@pytest.fixture
+def guarded(root: Path, own_keys: TestKeys) -> Iterator[BrokerProcess]:
+    """A broker on ``own_keys``' folder, CURVE on, a bus.stats every 0.2 s."""
+    env = {"HOMELAB_KEYS": str(own_keys.folder)}
+    args = ("--stats-interval", "0.2")
+    process = BrokerProcess(root, free_port_pair(), *args, env=env, curve=own_keys).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
 def plant(tmp_path: Path) -> Iterator[Plant]:
     """Every service ``homelab up`` starts but the UI, on one stand-in service ``svc`` that
     should run and does not."""

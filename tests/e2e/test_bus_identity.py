@@ -7,7 +7,6 @@ touches no other test's keys.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,9 @@ import zmq
 from bus import client, envelope, keys, protocol
 from bus.filelog import FileLog
 from gui import auth, operator_keys, sealing
-from plant import BrokerProcess, TestKeys, free_port_pair, homelab, wait_until
+from plant import BrokerProcess, free_port_pair, homelab, wait_until
 
 QUICK = 1.0  # seconds a refused client waits for an answer that never comes
-
-
-@pytest.fixture
-def own_keys(tmp_path: Path) -> TestKeys:
-    return TestKeys(tmp_path / "keys")
-
-
-@pytest.fixture
-def guarded(root: Path, own_keys: TestKeys) -> Iterator[BrokerProcess]:
-    env = {"HOMELAB_KEYS": str(own_keys.folder)}
-    process = BrokerProcess(root, free_port_pair(), env=env, curve=own_keys).start()
-    yield process
-    process.stop()
 
 
 def stored_topics(root: Path) -> list[str]:

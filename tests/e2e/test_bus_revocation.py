@@ -8,30 +8,15 @@ nothing, and that publishes in flight are stored once and acknowledged.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bus import client, keys
 from bus.envelope import Message
-from plant import BrokerProcess, TestKeys, free_port_pair, homelab, wait_until
+from plant import BrokerProcess, homelab, wait_until
 
 HEARD_WAIT = 1.0  # seconds the revoked subscriber is listened to after the good one is done
-
-
-@pytest.fixture
-def own_keys(tmp_path: Path) -> TestKeys:
-    return TestKeys(tmp_path / "keys")
-
-
-@pytest.fixture
-def guarded(root: Path, own_keys: TestKeys) -> Iterator[BrokerProcess]:
-    env = {"HOMELAB_KEYS": str(own_keys.folder)}
-    args = ("--stats-interval", "0.2")
-    process = BrokerProcess(root, free_port_pair(), *args, env=env, curve=own_keys).start()
-    yield process
-    process.stop()
 
 
 def drain(subscriber: client.Subscriber, until_seq: int, timeout: float) -> list[Message]:
