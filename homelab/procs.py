@@ -35,6 +35,9 @@ log = logging.getLogger("homelab.up")
 POLL_INTERVAL = 0.05  # seconds between ready checks and between supervision passes
 KILL_WAIT = 5.0  # how long to wait for a SIGKILLed child to be reaped
 _PR_SET_PDEATHSIG = 1
+# Key files named for one client in this shell (a `homelab tap` from a node): the control
+# plane's own services use its key folder, each with its role, never someone's file.
+NOT_PASSED_ON = ("HOMELAB_KEY", "HOMELAB_BROKER_KEY")
 
 
 class StartupError(errors.HomelabError, RuntimeError):
@@ -260,7 +263,8 @@ class ProcessGroup:
 
     def _spawn(self, child: _Child) -> None:
         spec = child.spec
-        env = os.environ | dict(spec.env or {})
+        inherited = {k: v for k, v in os.environ.items() if k not in NOT_PASSED_ON}
+        env = inherited | dict(spec.env or {})
         with open(child.log_path, "ab", buffering=0) as out:
             child.log_offset = out.seek(0, os.SEEK_END)
             child.proc = subprocess.Popen(  # noqa: S603 - argv from our own specs, no shell

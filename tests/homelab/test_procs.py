@@ -375,3 +375,18 @@ def test_stop_cancels_a_restart_in_back_off_and_starts_nothing_after(
     time.sleep(max(0.0, stopped_at + 1.5 - time.monotonic()))
     assert written(runs).split() == pids
     assert "restarted crasher" not in caplog.text
+
+
+def test_key_files_named_in_the_shell_are_not_passed_to_the_control_planes_services(
+    tmp_path: Path, make_group: Callable[..., ProcessGroup], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's key exported for a `homelab tap` must not become every service's key."""
+    monkeypatch.setenv("HOMELAB_KEY", "tool-check.key_secret")
+    monkeypatch.setenv("HOMELAB_BROKER_KEY", "broker.key")
+    monkeypatch.setenv("HOMELAB_KEYS", str(tmp_path / "keys"))
+    seen = tmp_path / "seen"
+    code = "import os, sys; open(sys.argv[1], 'w').write(repr(sorted(k for k in os.environ if k.startswith('HOMELAB_KEY'))))"
+    group = make_group([ServiceSpec("child", py(code, seen))])
+    group.start()
+    wait_for(lambda: written(seen), "the child to write what it was given")
+    assert seen.read_text() == "['HOMELAB_KEYS']"
