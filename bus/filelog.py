@@ -29,7 +29,6 @@ import msgpack
 import zstandard
 
 from bus import durable, envelope, records, segments, space
-from bus.envelope import Message
 from bus.log import SequenceError, Trimmed
 
 SEGMENT_BYTES = 16 * 1024 * 1024
@@ -356,8 +355,8 @@ def _scan_segment(
     seq, end = segment.first_seq + skip, len(data)
     view = memoryview(data) if data else b""
     header, crc32, size = records.HEADER.unpack_from, zlib.crc32, records.HEADER_SIZE
-    unpackb, new_message = msgpack.unpackb, tuple.__new__  # CRC-checked: 6 or 7 fields
-    topic_of = envelope.body_topic
+    unpackb, new_message, as_message = msgpack.unpackb, tuple.__new__, envelope.message
+    topic_of, message_type = envelope.body_topic, envelope.Message
     while offset < end and seq <= stop:
         if end - offset < size:
             return _settle(data, segment, offset, sealed, seq)
@@ -371,10 +370,8 @@ def _scan_segment(
             return _settle(data, segment, start - size, sealed, seq)
         seq += 1
         if decode:
-            fields = unpackb(body, raw=False)
-            if len(fields) == 6:  # stored before the broker stored identities
-                fields.append(None)
-            message = new_message(Message, fields)
+            fields = unpackb(body, raw=False)  # 7 but in a record from before identities
+            message = new_message(message_type, fields) if len(fields) == 7 else as_message(fields)
             if not prefixes or message.topic.startswith(prefixes):
                 yield message
         elif not prefixes or topic_of(body).startswith(prefixes):

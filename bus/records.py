@@ -11,7 +11,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-from bus import errors
+from bus import envelope, errors
 
 HEADER = struct.Struct(">BBII")
 HEADER_SIZE = HEADER.size
@@ -121,7 +121,7 @@ def _valid_record_after(view: memoryview, start: int, expected: int) -> bool:
             if (
                 MIN_BODY <= length <= MAX_BODY
                 and len(body) == length
-                and body[0] in (0x96, 0x97)  # a body of 6 (before identities) or 7
+                and body[0] in envelope.BODY_ARRAYS  # 6 fields (before identities) or 7
                 and zlib.crc32(body) == crc
                 and (not expected or int.from_bytes(body[2:10], "big") > expected)
             ):

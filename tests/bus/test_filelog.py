@@ -6,6 +6,7 @@ import errno
 import os
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from bus import envelope, records, space
@@ -173,3 +174,12 @@ def test_the_space_is_taken_before_the_write_so_a_full_disk_writes_nothing(
     with pytest.raises(OSError):
         log.append(bodies(4, 2, time=T0))
     assert segment.stat().st_size == size and log.last_seq == 3
+
+
+def test_a_body_with_fields_a_later_broker_appended_reads_as_the_fields_it_knows(tmp_path: Path):
+    log, _ = FileLog.open_for_append(tmp_path)
+    seven = envelope.stamp(envelope.encode_wire("obs.a", "a", "t", {"k": 1}), 1, 2.5, "tool:t")
+    later = bytes([0x98]) + seven[1:] + msgpack.packb("what comes next")  # an eighth field
+    log.append([later])
+    log.sync()
+    assert list(log.messages()) == [envelope.Message(1, 2.5, "obs.a", "a", "t", {"k": 1}, "tool:t")]
