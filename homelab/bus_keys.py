@@ -28,6 +28,11 @@ def folder(settings: Settings) -> Path:
     return settings.keys or DataRoot(settings.root).keys
 
 
+def folder_if_on(settings: Settings) -> Path | None:
+    """The key folder, where new keys are allowlisted; None when CURVE is off (none made)."""
+    return None if settings.curve == "off" else folder(settings)
+
+
 def local_roles(node: str | None = None) -> list[str]:
     """The roles of what ``homelab up`` runs here (and the CLI's)."""
     roles = [f"service:{name}" for name in LOCAL_SERVICES] + [CLI]

@@ -11,7 +11,6 @@ the file afresh each time) and ends the operator's sessions.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TextIO
 
 import click
@@ -116,7 +115,7 @@ def add_user(s: Settings, name: str, from_stdin: bool, stdin: TextIO | None = No
     operators = auth.Operators(path)
     existed = name in _names(operators)
     try:
-        operator_keys.enroll(operators, _keys_folder(s), name, password)
+        operator_keys.enroll(operators, bus_keys.folder_if_on(s), name, password)
     except auth.AuthError as err:  # the file is damaged: not the user's input
         raise OperatorsError(str(err)) from None
     return f"operator {name} {'updated' if existed else 'added'}{_with_key(s, name)}"
@@ -127,15 +126,10 @@ def remove_user(s: Settings, name: str) -> str:
 
     operators = auth.Operators(DataRoot(s.root).require().operators)
     try:
-        operator_keys.remove(operators, _keys_folder(s), name)
+        operator_keys.remove(operators, bus_keys.folder_if_on(s), name)
     except auth.AuthError as err:
         raise OperatorsError(str(err)) from None
     return f"operator {name} removed{'' if s.curve == 'off' else ', and their bus key revoked'}"
-
-
-def _keys_folder(s: Settings) -> Path | None:
-    """Where operators' bus keys are allowlisted; None when CURVE is off (no key made)."""
-    return None if s.curve == "off" else bus_keys.folder(s)
 
 
 def _with_key(s: Settings, name: str) -> str:

@@ -126,7 +126,9 @@ def _run(
         procs.log.info("no inventory node for this machine: no local agent (set HOMELAB_NODE)")
     bus_keys.prepare(settings, node)  # the broker's and every local service's, unasked
     bus_keys.use(settings, bus_keys.CLI)  # for its own pings of the broker
-    login = demo_login(root, _keys_of(settings)) if ui and demo_setup is not None else None
+    login = (
+        demo_login(root, bus_keys.folder_if_on(settings)) if ui and demo_setup is not None else None
+    )
     hint = demo_setup.login_hint(root, DEMO_OPERATOR) if ui and demo_setup and not login else ""
     # The children's own output (a crash's traceback, say) goes beside their logs, not into
     # them: logs/up/<service>.log.
@@ -144,10 +146,6 @@ def _run(
     except procs.StartupError:
         shown.login_if_unseen()  # made for this run: its only chance to be seen
         raise
-
-
-def _keys_of(settings: Settings) -> Path | None:
-    return None if settings.curve == "off" else bus_keys.folder(settings)
 
 
 def demo_login(root: Path, keys_folder: Path | None = None) -> str | None:
