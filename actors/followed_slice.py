@@ -45,10 +45,6 @@ class FollowedSlice:
         self._refused: set[str] = set()
         self._load()
 
-    @property
-    def held(self) -> bool:
-        return bool(self.digest)
-
     def take(self, message: Message) -> bool:
         """Hold ``message`` if it is a newer slice of this node from the supervisor; True
         if what the agent probes by changed."""
