@@ -75,6 +75,10 @@ class FollowedSlice:
     def _load(self) -> None:
         saved: dict[str, Any] = atomic.read_json_object(self.path)
         if not saved:
+            if self.path.exists():  # not missing: unreadable, or not a JSON object
+                log.warning(
+                    "%s ignored (not a kept slice): waiting for the supervisor's", self.path
+                )
             return
         try:
             inventory = slices.inventory_of(saved.get("slice"), self.node)

@@ -178,3 +178,14 @@ def test_a_damaged_slice_file_is_ignored_and_the_agent_waits_for_the_supervisors
     with caplog.at_level(logging.WARNING, "homelab.agent"):
         followed = FollowedSlice(path, "n1")
     assert followed.digest == "" and "ignored" in caplog.text
+
+
+def test_a_slice_file_that_is_not_json_or_nested_too_deep_is_ignored_and_said(tmp_path, caplog):
+    path = tmp_path / "desired-n1.json"
+    for text in ("[" * 100_000, "\x00\xff not json"):
+        path.write_text(text)
+        with caplog.at_level(logging.WARNING, "homelab.agent"):
+            followed = FollowedSlice(path, "n1")
+        followed.close()
+        assert followed.digest == "" and "ignored (not a kept slice)" in caplog.text
+        caplog.clear()
